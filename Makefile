@@ -1,0 +1,31 @@
+# Two entry points (see README): `make app` launches the web UI, `make test` runs the whole test suite.
+# Both create or reuse .venv/ and install torch from the local wheel cache plus the project (editable).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.normlab-installed
+
+.PHONY: app test install bench clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch first and pinned: an unpinned resolve would pull a multi-GB CUDA build from PyPI.
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+app: $(STAMP)
+	GRADIO_ANALYTICS_ENABLED=False $(PY) -m app
+
+test: $(STAMP)
+	GRADIO_ANALYTICS_ENABLED=False $(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m norms.bench
+	$(PY) -m models.bench adain
+	$(PY) -m models.bench spade
+
+clean-venv:
+	rm -rf $(VENV)

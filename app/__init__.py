@@ -1,0 +1,1 @@
+"""normlab application layer: the Gradio web UI (``python -m app``) and the ``normlab`` command line."""

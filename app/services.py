@@ -1,0 +1,216 @@
+"""Model discovery, lazy cached loading and the inference calls behind the UI and the API.
+
+Plain Python (no Gradio): the UI module wires these functions to components. Checkpoints are found by
+file name (``assets/{kind}_{norm}.safetensors``), loaded on first use and kept; torch and the model code
+are imported only then, so the app starts fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from app.config import AppConfig
+from app.preprocess import InputError, resize_mask
+
+log = logging.getLogger(__name__)
+
+MODEL_TITLES = {"adain": "AdaIN", "spade": "SPADE"}
+
+
+def _load_stylizer(path: Path) -> Any:
+    from models.adain_infer import Stylizer
+
+    return Stylizer.from_checkpoint(path)
+
+
+def _load_synthesizer(path: Path) -> Any:
+    from models.spade_infer import Synthesizer
+
+    return Synthesizer.from_checkpoint(path)
+
+
+DEFAULT_LOADERS: dict[str, Callable[[Path], Any]] = {"adain": _load_stylizer, "spade": _load_synthesizer}
+
+
+def scan_checkpoints(kind: str, assets_dir: Path) -> dict[str, Path]:
+    """``{norm: path}`` for ``assets_dir/{kind}_{norm}.safetensors`` (same naming as models.checkpoint)."""
+    try:
+        from models.checkpoint import available_checkpoints
+    except ImportError:  # model package not installed yet: scan by the documented file-name rule
+        return {p.stem[len(kind) + 1 :]: p for p in sorted(Path(assets_dir).glob(f"{kind}_*.safetensors"))}
+    return dict(available_checkpoints(kind, assets_dir=Path(assets_dir)))
+
+
+@dataclasses.dataclass
+class Result:
+    """One model output and what produced it."""
+
+    image: Image.Image
+    model: str  # "adain" | "spade"
+    norm: str  # normalizer of the checkpoint that made it
+    seconds: float  # wall time of the model call (loading excluded)
+    note: str = ""  # extra detail for the caption, e.g. "then AdaIN (instance)"
+
+    @property
+    def caption(self) -> str:
+        w, h = self.image.size
+        extra = f" · {self.note}" if self.note else ""
+        return f"{MODEL_TITLES[self.model]} · {self.norm} norm{extra} · {w}×{h} px · {self.seconds:.2f} s"
+
+
+class ModelCache:
+    """Checkpoints of one model kind, loaded lazily, each exactly once (thread-safe).
+
+    ``loader(path)`` builds the inference object (``Stylizer`` / ``Synthesizer``) from a checkpoint.
+    """
+
+    def __init__(self, kind: str, assets_dir: Path, loader: Callable[[Path], Any] | None = None,
+                 preferred: Sequence[str] = ()) -> None:
+        self.kind = kind
+        self.assets_dir = Path(assets_dir)
+        self._loader = loader or DEFAULT_LOADERS[kind]
+        self._preferred = tuple(preferred)
+        self._models: dict[str, Any] = {}
+        self._lock = threading.Lock()  # one load at a time; a second caller waits and then reuses it
+
+    def available(self) -> dict[str, Path]:
+        """Checkpoints on disk, preferred normalizers first (the first one is the UI default)."""
+        found = scan_checkpoints(self.kind, self.assets_dir)
+        rank = {n: i for i, n in enumerate(self._preferred)}
+        return {n: found[n] for n in sorted(found, key=lambda n: (rank.get(n, len(rank)), n))}
+
+    def norms(self) -> list[str]:
+        return list(self.available())
+
+    def default(self) -> str | None:
+        names = self.norms()
+        return names[0] if names else None
+
+    def loaded(self) -> list[str]:
+        return list(self._models)
+
+    def get(self, norm: str | None) -> tuple[str, Any]:
+        """``(norm, model)`` for the named normalizer (None = default); raises InputError if absent."""
+        title = MODEL_TITLES[self.kind]
+        available = self.available()
+        if not available:
+            raise InputError(
+                f"No {title} checkpoint found: expected files named {self.kind}_<norm>.safetensors in "
+                f"{self.assets_dir}. Train one with `python train.py {self.kind} ...` or restore the bundled assets."
+            )
+        norm = norm or next(iter(available))
+        if norm not in available:
+            raise InputError(
+                f"No {title} checkpoint for normalizer {norm!r}; available: {', '.join(available)}."
+            )
+        with self._lock:
+            if norm not in self._models:
+                from models.checkpoint import CheckpointError
+
+                t0 = time.perf_counter()
+                try:
+                    self._models[norm] = self._loader(available[norm])
+                except CheckpointError as exc:
+                    raise InputError(f"{title} checkpoint {available[norm].name} could not be loaded: {exc}") from None
+                log.info("loaded %s/%s in %.2f s", self.kind, norm, time.perf_counter() - t0)
+            return norm, self._models[norm]
+
+
+@dataclasses.dataclass
+class StyleRequest:
+    """Everything one style-transfer call needs (already loaded and validated)."""
+
+    content: Image.Image
+    styles: list[Image.Image]  # 1+ styles; exactly 2 when `mask` is set
+    weights: list[float] | None = None  # interpolation weights, one per style (sum 1)
+    alpha: float = 1.0  # 0 = content features, 1 = full style
+    preserve_color: str | None = None  # None | "covariance" | "luminance"
+    mask: np.ndarray | None = None  # bool (H, W): styles[0] where True, styles[1] elsewhere
+    size: int | None = 512  # output long side
+
+
+class Engine:
+    """The app's model access: one cache per model kind plus the inference glue."""
+
+    def __init__(self, config: AppConfig, loaders: dict[str, Callable[[Path], Any]] | None = None) -> None:
+        loaders = loaders or {}
+        self.config = config
+        self.caches = {
+            kind: ModelCache(kind, config.assets_dir, loaders.get(kind), config.preferred_norms)
+            for kind in ("adain", "spade")
+        }
+
+    # --- style transfer ---------------------------------------------------------------------------------
+    def stylize(self, req: StyleRequest, norm: str | None = None) -> Result:
+        norm, model = self.caches["adain"].get(norm)
+        return self._stylize_with(model, norm, req)
+
+    def _stylize_with(self, model: Any, norm: str, req: StyleRequest) -> Result:
+        import torch
+
+        mask = None
+        if req.mask is not None:
+            if len(req.styles) != 2:
+                raise InputError("Spatial control needs exactly two styles: one for the painted area, one for the rest.")
+            mask = Image.fromarray(resize_mask(req.mask, req.content.size).astype(np.uint8) * 255, mode="L")
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = model.stylize(
+                req.content, req.styles, weights=req.weights, alpha=req.alpha,
+                preserve_color=req.preserve_color, mask=mask, size=req.size,
+            )
+        return Result(out, "adain", norm, time.perf_counter() - t0)
+
+    def compare_stylize(self, req: StyleRequest, progress: Callable[[float, str], None] | None = None) -> list[Result]:
+        """The same request through every available AdaIN checkpoint, in dropdown order."""
+        names = self.caches["adain"].norms()
+        if not names:
+            self.caches["adain"].get(None)  # raises the "no checkpoint" message
+        results = []
+        for i, name in enumerate(names):
+            if progress:
+                progress(i / len(names), f"AdaIN with {name} norm ({i + 1}/{len(names)})")
+            results.append(self.stylize(req, name))
+        return results
+
+    # --- label map -> image -------------------------------------------------------------------------------
+    def synthesize(self, labels: np.ndarray, seed: int = 0, style: Image.Image | None = None,
+                   size: int | None = None, norm: str | None = None,
+                   then_style: Image.Image | None = None, then_norm: str | None = None,
+                   then_alpha: float = 1.0) -> Result:
+        """SPADE on an ``(H, W)`` int64 label map; optionally run the result through AdaIN with ``then_style``."""
+        import torch
+
+        norm, model = self.caches["spade"].get(norm)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = model.synthesize(labels, seed=seed, style=style, size=size)
+        seconds = time.perf_counter() - t0
+        note = ""
+        if then_style is not None:
+            styled = self.stylize(StyleRequest(out, [then_style], alpha=then_alpha, size=max(out.size)), then_norm)
+            out, seconds = styled.image, seconds + styled.seconds
+            note = f"then AdaIN ({styled.norm} norm, α={then_alpha:g})"
+        return Result(out, "spade", norm, seconds, note)
+
+    def compare_synthesize(self, labels: np.ndarray, seed: int = 0, style: Image.Image | None = None,
+                           size: int | None = None,
+                           progress: Callable[[float, str], None] | None = None) -> list[Result]:
+        names = self.caches["spade"].norms()
+        if not names:
+            self.caches["spade"].get(None)
+        results = []
+        for i, name in enumerate(names):
+            if progress:
+                progress(i / len(names), f"SPADE with {name} norm ({i + 1}/{len(names)})")
+            results.append(self.synthesize(labels, seed=seed, style=style, size=size, norm=name))
+        return results

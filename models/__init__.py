@@ -1,0 +1,4 @@
+"""normlab models: VGG encoder, AdaIN style transfer, SPADE synthesis, their data, training and inference.
+
+Models are built only from ``norms`` and torch; the normalizer is injected by name.
+"""

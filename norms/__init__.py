@@ -1,0 +1,37 @@
+"""normlab.norms — every normalization layer, swappable by name.
+
+>>> import torch, norms
+>>> norms.list_norms()
+['batch', 'group', 'instance', 'layer', 'none', 'online', 'proxy', 'syncbatch']
+>>> layer = norms.build_norm("group", 64, groups=8)
+>>> layer(torch.randn(2, 64, 8, 8)).shape
+torch.Size([2, 64, 8, 8])
+"""
+from norms.activations import build_activation, list_activations
+from norms.adain import AdaIN, adain, mean_std
+from norms.batch import BatchNorm, SyncBatchNorm
+from norms.group import GroupNorm, LayerNorm
+from norms.identity import NoNorm
+from norms.instance import InstanceNorm
+from norms.registry import NORMS, NormAct, NormSpec, build_norm, get_norm, list_norms, norm_act, norm_name
+from norms.spade import SPADE
+from norms.weight import WSConv2d, standardize_weight
+
+
+def __getattr__(name: str):
+    # Online/Proxy live in their own modules and are imported on first use (see norms.registry).
+    if name == "OnlineNorm":
+        from norms.online import OnlineNorm
+        return OnlineNorm
+    if name in ("ProxyNorm", "proxy_param_groups"):
+        from norms import proxy
+        return getattr(proxy, name)
+    raise AttributeError(f"module 'norms' has no attribute {name!r}")
+
+
+__all__ = [
+    "NORMS", "AdaIN", "BatchNorm", "GroupNorm", "InstanceNorm", "LayerNorm", "NoNorm", "NormAct", "NormSpec",
+    "OnlineNorm", "ProxyNorm", "SPADE", "SyncBatchNorm", "WSConv2d", "adain", "build_activation", "build_norm",
+    "get_norm", "list_activations", "list_norms", "mean_std", "norm_act", "norm_name", "proxy_param_groups",
+    "standardize_weight",
+]

@@ -1,0 +1,108 @@
+"""Name -> normalizer resolution: the one place that knows every norm.
+
+Every norm shares the constructor ``Norm(num_features, **kw)`` and maps ``(B, C, H, W) -> (B, C, H, W)``, so a
+model takes a *spec* (name, class, ``functools.partial`` or None) once, resolves it with :func:`get_norm`, and
+passes the resulting factory down to its blocks.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from typing import Any, Callable, Union
+
+from torch import nn
+
+from norms.activations import build_activation
+
+NormFactory = Callable[..., nn.Module]
+NormSpec = Union[str, NormFactory, None]
+
+# name -> "module:Class"; imported on first use so a broken/optional norm never breaks the others.
+NORMS: dict[str, str] = {
+    "batch": "norms.batch:BatchNorm",
+    "syncbatch": "norms.batch:SyncBatchNorm",
+    "instance": "norms.instance:InstanceNorm",
+    "layer": "norms.group:LayerNorm",
+    "group": "norms.group:GroupNorm",
+    "online": "norms.online:OnlineNorm",
+    "proxy": "norms.proxy:ProxyNorm",
+    "none": "norms.identity:NoNorm",
+}
+
+
+def list_norms() -> list[str]:
+    """The registered norm names, sorted."""
+    return sorted(NORMS)
+
+
+def _load(name: str) -> type[nn.Module]:
+    module, cls = NORMS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def _checked(cls: type[nn.Module], name: str) -> NormFactory:
+    """Wrap a class so that a wrong keyword names the norm and lists the keywords it accepts."""
+
+    @functools.wraps(cls, updated=())
+    def factory(num_features: int, **kw: Any) -> nn.Module:
+        params = inspect.signature(cls.__init__).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        unknown = [k for k in kw if k not in params]
+        if unknown and not takes_any:
+            accepted = [p for p in params if p not in ("self", "num_features", "args", "kwargs")]
+            raise TypeError(f"norm {name!r} does not accept {', '.join(map(repr, unknown))}; "
+                            f"its keywords are: {', '.join(accepted)}")
+        return cls(num_features, **kw)
+
+    factory.norm_name = name  # type: ignore[attr-defined]
+    return factory
+
+
+def get_norm(spec: NormSpec) -> NormFactory:
+    """Resolve a norm spec to a factory ``f(num_features, **kw) -> nn.Module``.
+
+    ``spec`` is a registry name (case-insensitive), ``None`` (= ``"none"``), or any callable with the norm
+    signature (a class or a ``functools.partial`` such as ``partial(GroupNorm, groups=8)``), returned as is.
+    Raises ``ValueError`` listing the valid names for an unknown name.
+    """
+    if spec is None:
+        spec = "none"
+    if isinstance(spec, str):
+        key = spec.strip().lower().replace("-", "_")
+        key = {"bn": "batch", "in": "instance", "ln": "layer", "gn": "group", "sync_batch": "syncbatch",
+               "identity": "none"}.get(key, key)
+        if key not in NORMS:
+            raise ValueError(f"unknown normalizer {spec!r}; valid names: {', '.join(list_norms())}")
+        return _checked(_load(key), key)
+    if callable(spec):
+        return spec
+    raise TypeError(f"a norm spec is a name, a callable or None, got {type(spec).__name__}")
+
+
+def norm_name(spec: NormSpec) -> str:
+    """A readable name for a spec (registry name, or the callable's name)."""
+    if spec is None or isinstance(spec, str):
+        return getattr(get_norm(spec), "norm_name")
+    return getattr(spec, "norm_name", getattr(getattr(spec, "func", spec), "__name__", repr(spec)))
+
+
+def build_norm(name: NormSpec, num_features: int, **kw: Any) -> nn.Module:
+    """Build one norm: ``build_norm("group", 64, groups=8)``. Input/output ``(B, C, H, W)``."""
+    return get_norm(name)(num_features, **kw)
+
+
+class NormAct(nn.Sequential):
+    """A norm followed by an activation, as one module (what ``norm_act`` returns for non-proxy norms)."""
+
+
+def norm_act(name: NormSpec, num_features: int, act: str | None = "relu", **kw: Any) -> nn.Module:
+    """Norm + activation as one module.
+
+    Proxy Normalization owns its activation (it normalizes the *activated* proxy), so for ``proxy`` the
+    activation is passed into the norm; for every other norm this is ``norm`` then ``act``.
+    """
+    factory = get_norm(name)
+    if getattr(factory, "norm_name", None) == "proxy":
+        return factory(num_features, activation=act if act is not None else "identity", **kw)
+    return NormAct(factory(num_features, **kw), build_activation(act))

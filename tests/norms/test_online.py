@@ -1,0 +1,271 @@
+"""Online Normalization: parity with a float64 per-sample reference written from the paper's equations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from norms.online import OnlineNorm, linear_scan, online_norm
+
+
+class LoopReference:
+    """The paper's algorithm, one sample at a time, in float64 (DESIGN.md section 2). Independent of norms.online."""
+
+    def __init__(self, c: int, alpha_fwd: float, alpha_bkw: float, eps: float) -> None:
+        self.af, self.ab, self.eps = alpha_fwd, alpha_bkw, eps
+        self.m = torch.zeros(c, dtype=torch.float64)
+        self.var = torch.ones(c, dtype=torch.float64)
+        self.u = torch.zeros(c, dtype=torch.float64)
+        self.v = torch.zeros(c, dtype=torch.float64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.double().reshape(x.shape[0], x.shape[1], -1)
+        ys, self.saved_var = [], []
+        for xn in x:  # (C, L)
+            mu = xn.mean(dim=1)
+            s2 = ((xn - mu[:, None]) ** 2).mean(dim=1)
+            ys.append((xn - self.m[:, None]) / torch.sqrt(self.var[:, None] + self.eps))
+            self.saved_var.append(self.var.clone())
+            new_var = self.af * self.var + (1 - self.af) * s2 + self.af * (1 - self.af) * (mu - self.m) ** 2
+            self.m = self.m + (1 - self.af) * (mu - self.m)
+            self.var = new_var
+        self.y = torch.stack(ys)
+        return self.y
+
+    def backward(self, g: torch.Tensor) -> torch.Tensor:
+        g = g.double().reshape(self.y.shape)
+        out = []
+        for gn, yn, var in zip(g, self.y, self.saved_var):
+            gt = gn - (1 - self.ab) * self.v[:, None] * yn
+            self.v = self.v + (gt * yn).mean(dim=1)
+            gt = gt / torch.sqrt(var[:, None] + self.eps)
+            gx = gt - (1 - self.ab) * self.u[:, None]
+            self.u = self.u + gx.mean(dim=1)
+            out.append(gx)
+        return torch.stack(out)
+
+
+def _ecm_ref(y: torch.Tensor, weight, bias, ecm, clamp_val, ls_eps):
+    shape = (1, -1) + (1,) * (y.dim() - 2)
+    z = y * weight.view(shape) + bias.view(shape)
+    if ecm == "ac":
+        z = z.clamp(-clamp_val, clamp_val)
+    elif ecm == "ls":
+        z = z / torch.sqrt(z.pow(2).mean(dim=tuple(range(1, z.dim())), keepdim=True) + ls_eps)
+    return z
+
+
+def _batches(shape, n_batches=3, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n_batches):
+        # different means/scales per batch and channel so the running statistics actually move
+        scale = 0.5 + 2 * torch.rand(1, shape[1], *([1] * (len(shape) - 2)), generator=gen)
+        shift = 3 * torch.randn(1, shape[1], *([1] * (len(shape) - 2)), generator=gen) + i
+        out.append(torch.randn(*shape, generator=gen) * scale + shift)
+    return out
+
+
+@pytest.mark.parametrize("ecm", ["ac", "ls", None])
+@pytest.mark.parametrize("shape", [(6, 3, 4, 5), (5, 4)])
+def test_forward_backward_match_reference_over_batches(ecm, shape):
+    c = shape[1]
+    clamp_val, ls_eps = 1.5, 1e-5
+    # alpha_fwd lower than the default so the statistics change visibly over a few small batches
+    norm = OnlineNorm(c, alpha_fwd=0.9, alpha_bkw=0.8, ecm=ecm, clamp_val=clamp_val, ls_eps=ls_eps)
+    with torch.no_grad():
+        norm.weight.copy_(torch.linspace(0.5, 1.5, c))
+        norm.bias.copy_(torch.linspace(-0.3, 0.3, c))
+    ref = LoopReference(c, 0.9, 0.8, norm.eps)
+    w64, b64 = norm.weight.detach().double(), norm.bias.detach().double()
+    clamped_somewhere = False
+    for step, x in enumerate(_batches(shape, seed=len(shape))):
+        x = x.requires_grad_(True)
+        out = norm(x)
+        y_ref = ref.forward(x.detach()).reshape(shape).requires_grad_(True)
+        w_ref, b_ref = w64.clone().requires_grad_(True), b64.clone().requires_grad_(True)
+        out_ref = _ecm_ref(y_ref, w_ref, b_ref, ecm, clamp_val, ls_eps)
+        torch.testing.assert_close(out.double(), out_ref.detach(), rtol=1e-5, atol=1e-5, msg=f"forward, batch {step}")
+        upstream = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(step))
+        out.backward(upstream.float())
+        out_ref.backward(upstream)
+        gx_ref = ref.backward(y_ref.grad).reshape(shape)
+        torch.testing.assert_close(x.grad.double(), gx_ref, rtol=1e-4, atol=1e-5, msg=f"grad x, batch {step}")
+        torch.testing.assert_close(norm.weight.grad.double(), w_ref.grad, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(norm.bias.grad.double(), b_ref.grad, rtol=1e-4, atol=1e-5)
+        norm.weight.grad = norm.bias.grad = None
+        for name in ("m", "var", "u", "v"):
+            torch.testing.assert_close(getattr(norm, name).double(), getattr(ref, name), rtol=1e-5, atol=1e-6,
+                                       msg=f"state {name}, batch {step}")
+        clamped_somewhere |= bool((out_ref.detach().abs() >= clamp_val).any())
+    assert torch.count_nonzero(norm.v) > 0 and torch.count_nonzero(norm.u) > 0
+    if ecm == "ac":
+        assert clamped_somewhere, "test inputs should exercise the clamp"
+
+
+def test_long_batch_spanning_several_scan_blocks():
+    # N > block size: the carry between decay-matrix blocks must be exact; default alphas.
+    shape = (150, 2, 3, 3)
+    norm = OnlineNorm(2, affine=False, ecm=None)
+    ref = LoopReference(2, norm.alpha_fwd, norm.alpha_bkw, norm.eps)
+    x = (torch.randn(shape) * 2 + 1).requires_grad_(True)
+    y = norm(x)
+    torch.testing.assert_close(y.double(), ref.forward(x.detach()).reshape(shape), rtol=1e-5, atol=1e-5)
+    g = torch.randn(shape)
+    y.backward(g)
+    torch.testing.assert_close(x.grad.double(), ref.backward(g).reshape(shape), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(norm.v.double(), ref.v, rtol=1e-4, atol=1e-6)
+
+
+def test_v_recurrence_uses_per_sample_decay():
+    # Hand-computed two-sample case on one channel with L = 1, so every mean is the value itself.
+    # alpha_fwd = 0 keeps m, var trivially known: sample 0 sees (m, var) = (0, 1); sample 1 sees (x0, 0).
+    x = torch.tensor([[2.0], [3.0]], dtype=torch.float64, requires_grad=True)
+    m, var = torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
+    u, v = torch.zeros(1, dtype=torch.float64), torch.full((1,), 0.5, dtype=torch.float64)
+    ab, eps = 0.9, 1e-5
+    y = online_norm(x, m, var, u, v, alpha_fwd=0.0, alpha_bkw=ab, eps=eps)
+    y0, y1 = 2.0 / (1 + eps) ** 0.5, (3.0 - 2.0) / eps**0.5
+    torch.testing.assert_close(y.detach().flatten(), torch.tensor([y0, y1], dtype=torch.float64))
+    g = torch.tensor([[1.0], [-2.0]], dtype=torch.float64)
+    y.backward(g)
+    b = 1 - ab
+    v1 = 0.5 * (1 - b * y0**2) + 1.0 * y0  # decay 1 - (1 - alpha_b) * mean(y0^2), input mean(g0 * y0)
+    v2 = v1 * (1 - b * y1**2) + (-2.0) * y1
+    assert v.item() == pytest.approx(v2, rel=1e-10)
+
+
+def test_linear_scan_matches_loop_including_negative_and_zero_decay():
+    gen = torch.Generator().manual_seed(3)
+    d = torch.randn(70, 3, generator=gen, dtype=torch.float64)
+    d[5, 0] = 0.0
+    x = torch.randn(70, 3, generator=gen, dtype=torch.float64)
+    h0 = torch.randn(3, generator=gen, dtype=torch.float64)
+    for decay in (d, 0.93):
+        before, final = linear_scan(decay, x, h0, block=16)
+        h, expect = h0.clone(), []
+        for n in range(70):
+            expect.append(h.clone())
+            h = (decay[n] if isinstance(decay, torch.Tensor) else decay) * h + x[n]
+        torch.testing.assert_close(before, torch.stack(expect))
+        torch.testing.assert_close(final, h)
+
+
+def test_eval_uses_frozen_statistics():
+    norm = OnlineNorm(3, ecm=None, alpha_fwd=0.5)
+    norm.train()
+    norm(torch.randn(4, 3, 5, 5) * 3 + 2)
+    state = {k: v.clone() for k, v in norm.state_dict().items()}
+    norm.eval()
+    x = torch.randn(2, 3, 5, 5, requires_grad=True)
+    y = norm(x)
+    expect = (x - norm.m.view(1, -1, 1, 1)) / torch.sqrt(norm.var.view(1, -1, 1, 1) + norm.eps)
+    torch.testing.assert_close(y, expect)
+    y.sum().backward()
+    for k, v in norm.state_dict().items():
+        torch.testing.assert_close(v, state[k], msg=f"{k} changed in eval mode")
+    # eval gradient is the ordinary derivative: d/dx sum(y) = 1 / sqrt(var + eps) per channel
+    torch.testing.assert_close(x.grad, (1 / torch.sqrt(norm.var + norm.eps)).view(1, -1, 1, 1).expand_as(x))
+
+
+def test_clamped_positions_get_zero_gradient():
+    norm = OnlineNorm(2, ecm="ac", clamp_val=1.0)
+    x = torch.randn(3, 2, 4, 4) * 3
+    x.requires_grad_(True)
+    y = norm(x)
+    assert y.abs().max() <= 1.0
+    clamped = y.detach().abs() >= 1.0
+    assert clamped.any() and (~clamped).any()
+    y.backward(torch.ones_like(y))
+    # compare with the gradient the norm gets for an upstream gradient that is zero where clamped
+    ref = OnlineNorm(2, ecm=None)
+    x2 = x.detach().clone().requires_grad_(True)
+    ref(x2).backward((~clamped).float())
+    torch.testing.assert_close(x.grad, x2.grad)
+
+
+def test_state_dict_round_trip():
+    a = OnlineNorm(4, ecm="ls")
+    for _ in range(2):
+        x = torch.randn(3, 4, 6, 6, requires_grad=True)
+        a(x).sum().backward()
+    sd = a.state_dict()
+    assert {"m", "var", "u", "v", "weight", "bias"} <= set(sd)
+    b = OnlineNorm(4, ecm="ls")
+    b.load_state_dict(sd)
+    x = torch.randn(3, 4, 6, 6)
+    torch.testing.assert_close(a(x), b(x))  # training mode: same state -> same output and same new state
+    for k in ("m", "var", "u", "v"):
+        torch.testing.assert_close(getattr(a, k), getattr(b, k))
+    assert not torch.equal(b.u, torch.zeros(4))
+
+
+def test_bf16_close_to_fp32():
+    x = torch.randn(8, 4, 8, 8) * 2 + 1
+    g = torch.randn_like(x)
+    results = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        norm = OnlineNorm(4, ecm="ls")
+        xi = x.to(dtype).detach().clone().requires_grad_(True)
+        y = norm(xi)
+        assert y.dtype == dtype
+        y.backward(g.to(dtype))
+        assert xi.grad.dtype == dtype
+        assert norm.m.dtype == torch.float32  # statistics stay fp32
+        results[dtype] = (y.float(), xi.grad.float(), norm.m.clone(), norm.v.clone())
+    for a, b in zip(results[torch.float32], results[torch.bfloat16]):
+        torch.testing.assert_close(b, a, rtol=5e-2, atol=5e-2)
+
+
+def test_gradcheck_eval_mode_and_affine_in_train_mode():
+    for ecm in ("ac", "ls", None):
+        norm = OnlineNorm(3, ecm=ecm, clamp_val=100.0).double()
+        norm.train()
+        norm(torch.randn(4, 3, 3, 3, dtype=torch.float64))  # move the statistics off their init
+        norm.eval()
+        x = torch.randn(2, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda t: norm(t), (x,))
+    # Training mode: the input gradient is the control process by design (not the Jacobian), but the
+    # affine parameters get true gradients; reset the state on every call so the function is fixed.
+    norm = OnlineNorm(3, ecm="ls").double().train()
+    x = torch.randn(4, 3, 3, 3, dtype=torch.float64)
+    w = torch.rand(3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+
+    def f(weight, bias):
+        norm.reset_state()
+        return torch.func.functional_call(norm, {"weight": weight, "bias": bias}, (x,))
+
+    assert torch.autograd.gradcheck(f, (w, b))
+
+
+def test_bad_arguments_raise_clear_errors():
+    with pytest.raises(ValueError, match="ecm"):
+        OnlineNorm(4, ecm="bogus")
+    with pytest.raises(ValueError, match="alpha_fwd"):
+        OnlineNorm(4, alpha_fwd=1.5)
+    with pytest.raises(ValueError, match="num_features"):
+        OnlineNorm(0)
+    with pytest.raises(ValueError, match=r"\(B, 4"):
+        OnlineNorm(4)(torch.randn(2, 3, 5, 5))
+
+
+def test_affine_false_has_no_parameters():
+    norm = OnlineNorm(5, affine=False)
+    assert list(norm.parameters()) == []
+    assert norm(torch.randn(2, 5, 3, 3)).shape == (2, 5, 3, 3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    x = torch.randn(16, 8, 7, 7)
+    g = torch.randn_like(x)
+    outs = []
+    for dev in ("cpu", "cuda"):
+        norm = OnlineNorm(8, ecm="ls").to(dev)
+        xi = x.to(dev).requires_grad_(True)
+        y = norm(xi)
+        y.backward(g.to(dev))
+        outs.append((y.cpu(), xi.grad.cpu(), norm.v.cpu()))
+    for a, b in zip(*outs):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

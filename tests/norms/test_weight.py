@@ -1,0 +1,25 @@
+"""Weight standardization: standardized filters, drop-in for Conv2d, correct gradients."""
+import torch
+import torch.nn.functional as F
+
+from norms import WSConv2d, standardize_weight
+
+
+def test_standardized_filters_have_zero_mean_unit_variance():
+    w = standardize_weight(torch.randn(8, 4, 3, 3) * 5 + 2, eps=0.0)
+    torch.testing.assert_close(w.mean(dim=(1, 2, 3)), torch.zeros(8), atol=1e-5, rtol=0)
+    torch.testing.assert_close(w.var(dim=(1, 2, 3), unbiased=False), torch.ones(8), atol=1e-4, rtol=0)
+
+
+def test_wsconv_equals_conv_with_standardized_weight():
+    conv = WSConv2d(3, 6, 3, padding=1, stride=2)
+    x = torch.randn(2, 3, 9, 9)
+    torch.testing.assert_close(conv(x), F.conv2d(x, standardize_weight(conv.weight), conv.bias, 2, 1))
+    assert conv(x).shape == torch.nn.Conv2d(3, 6, 3, padding=1, stride=2)(x).shape
+
+
+def test_wsconv_gradcheck():
+    conv = WSConv2d(2, 3, 3, padding=1).double()
+    x = torch.randn(1, 2, 4, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda inp, w: F.conv2d(inp, standardize_weight(w), conv.bias, padding=1),
+                                    (x, conv.weight))

@@ -1,0 +1,36 @@
+"""The dispatchers: `normlab`, `train.py`, `python -m models.eval|bench` route and fail cleanly."""
+import subprocess
+import sys
+
+import pytest
+
+import train
+from app import cli
+
+
+def test_normlab_help_lists_subcommands(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert exc.value.code == 0
+    assert "usage: normlab" in capsys.readouterr().out
+
+
+def test_normlab_without_command_prints_help(capsys):
+    assert cli.main([]) == 0
+    assert "COMMAND" in capsys.readouterr().out
+
+
+def test_train_unknown_model(capsys):
+    assert train.main(["gan"]) == 2
+    assert "unknown model 'gan'; choose one of: adain, spade" in capsys.readouterr().err
+
+
+def test_console_script_is_installed():
+    out = subprocess.run([sys.executable, "-m", "app.cli", "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "normlab" in out.stdout
+
+
+@pytest.mark.parametrize("module", ["models.eval", "models.bench"])
+def test_eval_bench_dispatch_rejects_unknown(module):
+    out = subprocess.run([sys.executable, "-m", module, "nope"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "usage" in out.stderr

@@ -1,0 +1,28 @@
+"""Train a normlab model: ``python train.py adain --norm instance ...`` or ``python train.py spade --norm online``.
+
+The normalizer is chosen on the command line (``--norm``); Lightning picks the GPU (bf16) when there is one.
+Run ``python train.py MODEL --help`` for each model's options.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+TRAINERS = {"adain": "models.adain_train", "spade": "models.spade_train"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        print(f"\nusage: python train.py {{{','.join(TRAINERS)}}} [options]")
+        return 0 if argv else 2
+    model, rest = argv[0], argv[1:]
+    if model not in TRAINERS:
+        print(f"error: unknown model {model!r}; choose one of: {', '.join(TRAINERS)}", file=sys.stderr)
+        return 2
+    return int(importlib.import_module(TRAINERS[model]).main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
