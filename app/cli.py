@@ -13,6 +13,12 @@ import sys
 SUBCOMMAND_MODULES = ("app.cli_adain", "app.cli_spade")
 
 
+def cli_error(msg: str) -> int:
+    """Print one ``error: ...`` line to stderr and return the user-error exit code (2)."""
+    print(f"error: {msg}", file=sys.stderr)
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="normlab",

@@ -15,6 +15,7 @@ class AppConfig:
 
     assets_dir: Path = DEFAULT_ASSETS_DIR  # checkpoints `{kind}_{norm}.safetensors` + examples/
     max_input_pixels: int = 40_000_000  # uploads above this are refused (decompression-bomb guard)
+    max_upload_mb: int = 50  # larger files are refused by the server before they are stored
     min_side: int = 16  # uploads with a side below this are refused
     default_size: int = 512  # output long side offered first
     max_size: int = 1024  # guarded maximum output long side (memory grows with its square)

@@ -91,8 +91,7 @@ class Handlers:
         preserve = _preserve(preserve_color)
         content_img = load_user_image(content, "content", self.config)
         used, norm_weights = style_weights(styles, weights)
-        style_imgs = [load_user_image(styles[i], f"style {i + 1}" if len(styles) > 1 else "style", self.config)
-                      for i in used]
+        style_imgs = [load_user_image(styles[i], "style" if i == 0 else f"style {i + 1}", self.config) for i in used]
         mask = painted_mask(mask_editor, self.config.alpha_threshold)
         if mask is None:
             return StyleRequest(content_img, style_imgs, norm_weights if len(style_imgs) > 1 else None,

@@ -39,7 +39,10 @@ def load_user_image(src: ImageSource | None, what: str, config: AppConfig) -> Im
     try:
         return load_image(src, max_pixels=config.max_input_pixels, min_side=config.min_side)
     except ImageLoadError as exc:
-        raise InputError(f"{what.capitalize()} image: {exc}") from None
+        message = str(exc)
+        if isinstance(src, (str, Path)):  # show the file name, not the server's temp path
+            message = message.replace(f"'{src}'", f"'{Path(src).name}'")
+        raise InputError(f"{what.capitalize()} image: {message}") from None
 
 
 def check_alpha(alpha: Any) -> float:

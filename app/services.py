@@ -7,11 +7,12 @@ are imported only then, so the app starts fast.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +43,16 @@ DEFAULT_LOADERS: dict[str, Callable[[Path], Any]] = {"adain": _load_stylizer, "s
 
 
 def scan_checkpoints(kind: str, assets_dir: Path) -> dict[str, Path]:
-    """``{norm: path}`` for ``assets_dir/{kind}_{norm}.safetensors`` (same naming as models.checkpoint)."""
-    try:
-        from models.checkpoint import available_checkpoints
-    except ImportError:  # model package not installed yet: scan by the documented file-name rule
-        return {p.stem[len(kind) + 1 :]: p for p in sorted(Path(assets_dir).glob(f"{kind}_*.safetensors"))}
-    return dict(available_checkpoints(kind, assets_dir=Path(assets_dir)))
+    """``{norm: path}`` for ``assets_dir/{kind}_{norm}.safetensors``.
+
+    Same rule as ``models.checkpoint.available_checkpoints`` (a test keeps them in step), re-done here
+    because that module imports torch, which would add seconds to the app's start.
+    """
+    folder = Path(assets_dir)
+    if not folder.is_dir():
+        return {}
+    prefix = f"{kind}_"
+    return dict(sorted((p.stem[len(prefix):], p) for p in folder.glob(f"{prefix}*.safetensors")))
 
 
 @dataclasses.dataclass
@@ -114,15 +119,23 @@ class ModelCache:
             )
         with self._lock:
             if norm not in self._models:
-                from models.checkpoint import CheckpointError
-
                 t0 = time.perf_counter()
                 try:
                     self._models[norm] = self._loader(available[norm])
-                except CheckpointError as exc:
+                except (ValueError, KeyError, RuntimeError, OSError) as exc:  # CheckpointError is a ValueError
+                    log.exception("loading %s failed", available[norm])
                     raise InputError(f"{title} checkpoint {available[norm].name} could not be loaded: {exc}") from None
                 log.info("loaded %s/%s in %.2f s", self.kind, norm, time.perf_counter() - t0)
             return norm, self._models[norm]
+
+
+@contextlib.contextmanager
+def _model_errors(title: str) -> Iterator[None]:
+    """The models raise ValueError with a message naming the bad argument: pass it on to the user."""
+    try:
+        yield
+    except ValueError as exc:
+        raise InputError(f"{title}: {exc}") from None
 
 
 @dataclasses.dataclass
@@ -148,6 +161,14 @@ class Engine:
             kind: ModelCache(kind, config.assets_dir, loaders.get(kind), config.preferred_norms)
             for kind in ("adain", "spade")
         }
+        self._locks: dict[int, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock_for(self, model: Any) -> threading.Lock:
+        # One call per model at a time: the models keep small caches that are not thread-safe, and two
+        # calls on the same weights would only fight for the same CPU cores. Different models still overlap.
+        with self._locks_guard:
+            return self._locks.setdefault(id(model), threading.Lock())
 
     # --- style transfer ---------------------------------------------------------------------------------
     def stylize(self, req: StyleRequest, norm: str | None = None) -> Result:
@@ -163,7 +184,7 @@ class Engine:
                 raise InputError("Spatial control needs exactly two styles: one for the painted area, one for the rest.")
             mask = Image.fromarray(resize_mask(req.mask, req.content.size).astype(np.uint8) * 255, mode="L")
         t0 = time.perf_counter()
-        with torch.inference_mode():
+        with self._lock_for(model), torch.inference_mode(), _model_errors("AdaIN"):
             out = model.stylize(
                 req.content, req.styles, weights=req.weights, alpha=req.alpha,
                 preserve_color=req.preserve_color, mask=mask, size=req.size,
@@ -192,7 +213,7 @@ class Engine:
 
         norm, model = self.caches["spade"].get(norm)
         t0 = time.perf_counter()
-        with torch.inference_mode():
+        with self._lock_for(model), torch.inference_mode(), _model_errors("SPADE"):
             out = model.synthesize(labels, seed=seed, style=style, size=size)
         seconds = time.perf_counter() - t0
         note = ""

@@ -38,6 +38,7 @@ def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor]
                 "normlab_format": FORMAT_VERSION, **(extra_metadata or {})}
     tmp = path.with_suffix(path.suffix + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
+    os.chmod(tmp, 0o644)  # shipped files must be readable by everyone, whatever the writer's umask
     os.replace(tmp, path)  # never leave a half-written checkpoint behind
     return path
 

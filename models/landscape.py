@@ -94,19 +94,42 @@ def ids_to_color(ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def _nearest_fill(values: np.ndarray, known: np.ndarray, max_dist: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Copy each unknown pixel's value from the nearest known pixel (Euclidean).
+def _nearest_fill(values: np.ndarray, known: np.ndarray,
+                  max_dist: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Copy each unknown pixel's value from the nearest known pixel.
 
-    Returns the filled map and a mask of pixels that were filled (within ``max_dist`` if given).
+    Returns the filled map and a mask of the pixels that were filled (those within ``max_dist`` if
+    given). Uses SciPy's exact Euclidean distance transform when installed, else a pure-NumPy
+    chessboard-distance propagation (same result up to ties; slower on huge unpainted areas).
     """
-    from scipy.ndimage import distance_transform_edt
-
+    try:
+        from scipy.ndimage import distance_transform_edt
+    except ImportError:  # SciPy is optional
+        return _grow_fill(values, known, max_dist)
     dist, (iy, ix) = distance_transform_edt(~known, return_distances=True, return_indices=True)
-    filled = values[iy, ix]
     ok = ~known if max_dist is None else (~known) & (dist <= max_dist)
     out = values.copy()
-    out[ok] = filled[ok]
+    out[ok] = values[iy, ix][ok]
     return out, ok
+
+
+def _grow_fill(values: np.ndarray, known: np.ndarray, max_dist: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-source region growing: each round, unknown pixels take a known 8-neighbour's value."""
+    out, have = values.copy(), known.copy()
+    rounds = int(max_dist) if max_dist is not None else max(values.shape)
+    H, W = values.shape
+    for _ in range(rounds):
+        if have.all():
+            break
+        new_vals, new_have = out.copy(), have.copy()
+        for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1)):
+            src = (slice(max(0, -dy), H - max(0, dy)), slice(max(0, -dx), W - max(0, dx)))
+            dst = (slice(max(0, dy), H - max(0, -dy)), slice(max(0, dx), W - max(0, -dx)))
+            take = have[src] & ~new_have[dst]
+            new_vals[dst][take] = out[src][take]
+            new_have[dst] |= take
+        out, have = new_vals, new_have
+    return out, have & ~known
 
 
 def mask_to_ids(rgb: np.ndarray, alpha_threshold: int = 128, background: int | None = None) -> np.ndarray:
@@ -180,7 +203,7 @@ def generate_sample(seed: int, size: int = 256) -> tuple[np.ndarray, np.ndarray]
     from models.landscape_gen import generate_batch as _gen
 
     img, ids = _gen([int(seed)], size)
-    image = (img[0].permute(1, 2, 0).clamp(0, 1) * 255.0).round().to(dtype=__import__("torch").uint8)
+    image = (img[0].permute(1, 2, 0).clamp(0, 1) * 255.0).round().byte()
     return image.numpy(), ids[0].numpy().astype(np.int64)
 
 
@@ -189,3 +212,28 @@ def generate_batch(seeds, size: int = 256, device=None):
     from models.landscape_gen import generate_batch as _gen
 
     return _gen(seeds, size, device=device)
+
+
+def contact_sheet(seeds, size: int = 128, columns: int = 6) -> np.ndarray:
+    """Grid of landscapes with their colour-coded label maps underneath: ``(rows * 2S, columns * S, 3)`` uint8."""
+    from models.landscape_gen import generate_batch as _gen
+
+    seeds = list(seeds)
+    img, ids = _gen(seeds, size)
+    img = (img.permute(0, 2, 3, 1).clamp(0, 1) * 255).round().byte().numpy()
+    tiles = [np.concatenate([img[i], ids_to_color(ids[i].numpy())], 0) for i in range(len(seeds))]
+    while len(tiles) % columns:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[r:r + columns], 1) for r in range(0, len(tiles), columns)]
+    return np.concatenate(rows, 0)
+
+
+if __name__ == "__main__":  # python -m models.landscape docs/landscapes.png [N] [SIZE]
+    import sys
+
+    from PIL import Image
+
+    out = sys.argv[1] if len(sys.argv) > 1 else "docs/landscapes.png"
+    n, size = (int(sys.argv[2]) if len(sys.argv) > 2 else 18), (int(sys.argv[3]) if len(sys.argv) > 3 else 128)
+    Image.fromarray(contact_sheet(range(n), size)).save(out, optimize=True)
+    print(f"wrote {out} ({n} landscapes at {size}x{size}, label maps underneath)")

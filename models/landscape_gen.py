@@ -63,7 +63,10 @@ def _stack(draws: list[dict]) -> dict:
 
 
 def _fbm2d(grids: list[torch.Tensor], size: int, persistence: float = 0.55) -> torch.Tensor:
-    """Fractal value noise: sum of bicubic-upsampled random grids. ``(B, F, g, g)`` list -> ``(B, F, S, S)``, ~unit std."""
+    """Fractal value noise: sum of bicubic-upsampled random grids.
+
+    ``(B, F, g, g)`` list -> ``(B, F, S, S)`` with roughly unit standard deviation.
+    """
     total = None
     amp, norm = 1.0, 0.0
     for grid in grids:
@@ -108,7 +111,8 @@ def _col(rgb: Sequence[float], device) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 
 
-def generate_batch(seeds: Sequence[int] | torch.Tensor, size: int = 256, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def generate_batch(seeds: Sequence[int] | torch.Tensor, size: int = 256,
+                   device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Generate one landscape per seed.
 
     Args:
@@ -185,7 +189,8 @@ def _render(r: dict, S: int, dev: torch.device) -> tuple[torch.Tensor, torch.Ten
 
     # forest band along hill tops (far trees) with a bumpy upper edge
     band_h = 0.015 + 0.05 * tree_density * (f_forest.clamp(-1, 1) * 0.5 + 0.5)
-    forest = (y >= ground_top - band_h) & (y < ground_top + 0.02 + 0.03 * tree_density) & (f_forest > 0.4 - tree_density)
+    forest = ((y >= ground_top - band_h) & (y < ground_top + 0.02 + 0.03 * tree_density)
+              & (f_forest > 0.4 - tree_density))
     forest &= water_kind.expand_as(forest) != 2
 
     # ---- water --------------------------------------------------------------------------------
@@ -247,7 +252,7 @@ def _render(r: dict, S: int, dev: torch.device) -> tuple[torch.Tensor, torch.Ten
 
     # ---- clouds (only in free sky; they sit behind mountains) -----------------------------------
     cf = f_cloud + 0.9 * (1 - y / horizon).clamp(0, 1) - 0.9
-    cloud = (label == SKY) & (cf > 0.55 - 1.1 * cloud_cover)
+    cloud = (label == SKY) & (cf > 0.8 - 1.0 * cloud_cover)
     label[cloud] = CLOUD
 
     img = _paint(label, r, sc, v, x, y, S, dev, horizon, ground_top, depth, alt, mtn_near, mtn_far,
@@ -277,12 +282,14 @@ def _paint(label, r, sc, v, x, y, S, dev, horizon, ground_top, depth, alt, mtn_n
     haze_col = hor
 
     # ---- clouds ------------------------------------------------------------------------------
-    dy = torch.zeros_like(cf)
-    dy[:, :, 1:-1] = cf[:, :, 2:] - cf[:, :, :-2]
-    lit = (0.55 + 12.0 * dy * S / 256).clamp(0, 1)  # clouds are lit from above
+    k = max(3, (S // 24) | 1)  # shade from a blurred field: puffy, not grainy
+    cfs = F.avg_pool2d(cf, k, stride=1, padding=k // 2, count_include_pad=False)
+    dy = torch.zeros_like(cfs)
+    dy[:, :, 1:-1] = cfs[:, :, 2:] - cfs[:, :, :-2]
+    lit = (0.6 + 20.0 * dy * S / 256 + 0.3 * (cfs - 0.5)).clamp(0, 1)  # lit from above, dense cores bright
     c_light = _lerp(_col((1.0, 1.0, 1.0), dev), _col((1.0, 0.85, 0.7), dev), sunset)
     c_dark = _lerp(_col((0.62, 0.66, 0.74), dev), _col((0.5, 0.42, 0.5), dev), sunset)
-    cloud = _lerp(c_dark, c_light, lit) * (0.95 + 0.05 * grain)
+    cloud = _lerp(c_dark, c_light, lit) * (0.98 + 0.02 * grain)
     cloud = _lerp(cloud, hor, 0.25 * ts)
 
     # ---- mountains, rock, snow: shaded by the slope of a fractal height field ---------------

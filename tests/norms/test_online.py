@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from norms.online import OnlineNorm, linear_scan, online_norm
+from norms.online import OnlineNorm, row_moments, row_sums, linear_scan, online_norm
 
 
 class LoopReference:
@@ -135,20 +135,54 @@ def test_v_recurrence_uses_per_sample_decay():
     assert v.item() == pytest.approx(v2, rel=1e-10)
 
 
-def test_linear_scan_matches_loop_including_negative_and_zero_decay():
+@pytest.mark.parametrize("n", [1, 70, 1100])  # 1100: constant decay beyond the matrix-product size
+def test_linear_scan_matches_loop_including_negative_and_zero_decay(n):
     gen = torch.Generator().manual_seed(3)
-    d = torch.randn(70, 3, generator=gen, dtype=torch.float64)
-    d[5, 0] = 0.0
-    x = torch.randn(70, 3, generator=gen, dtype=torch.float64)
+    d = torch.randn(n, 3, generator=gen, dtype=torch.float64)
+    d[n // 2, 0] = 0.0
+    x = torch.randn(n, 3, generator=gen, dtype=torch.float64)
     h0 = torch.randn(3, generator=gen, dtype=torch.float64)
-    for decay in (d, 0.93):
-        before, final = linear_scan(decay, x, h0, block=16)
+    for decay in (d, 0.999, 0.0):
+        before, final = linear_scan(decay, x, h0)
         h, expect = h0.clone(), []
-        for n in range(70):
+        for i in range(n):
             expect.append(h.clone())
-            h = (decay[n] if isinstance(decay, torch.Tensor) else decay) * h + x[n]
+            h = (decay[i] if isinstance(decay, torch.Tensor) else decay) * h + x[i]
         torch.testing.assert_close(before, torch.stack(expect))
         torch.testing.assert_close(final, h)
+
+
+@pytest.mark.parametrize("ecm", ["ac", "ls"])
+def test_one_batch_equals_the_same_samples_streamed_one_by_one(ecm):
+    # the defining property of the streaming algorithm: batch boundaries do not matter
+    x = torch.randn(6, 3, 4, 4) * 2 + 1
+    g = torch.randn_like(x)
+    whole = OnlineNorm(3, alpha_fwd=0.8, alpha_bkw=0.7, ecm=ecm, clamp_val=1.0)
+    xb = x.clone().requires_grad_(True)
+    out = whole(xb)
+    out.backward(g)
+    single = OnlineNorm(3, alpha_fwd=0.8, alpha_bkw=0.7, ecm=ecm, clamp_val=1.0)
+    for i in range(6):
+        xi = x[i : i + 1].clone().requires_grad_(True)
+        oi = single(xi)
+        oi.backward(g[i : i + 1])
+        torch.testing.assert_close(oi, out[i : i + 1].detach(), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(xi.grad, xb.grad[i : i + 1], rtol=1e-4, atol=1e-6)
+    for k in ("m", "var", "u", "v"):
+        torch.testing.assert_close(getattr(single, k), getattr(whole, k), rtol=1e-5, atol=1e-6)
+
+
+def test_row_helpers_match_plain_reductions():
+    x = torch.randn(3, 4, 50, dtype=torch.float64) * 3 + 7
+    g = torch.randn_like(x)
+    mean, var, _ = row_moments(x)
+    torch.testing.assert_close(mean, x.mean(2))
+    torch.testing.assert_close(var, x.var(2, correction=0))
+    gx, gs = row_sums(g, x)
+    torch.testing.assert_close(gx, (g * x).sum(2))
+    torch.testing.assert_close(gs, g.sum(2))
+    mean1, var1, _ = row_moments(x[..., :1])  # one element per row: variance exactly 0, not NaN
+    torch.testing.assert_close(var1, torch.zeros_like(var1))
 
 
 def test_eval_uses_frozen_statistics():
@@ -215,6 +249,12 @@ def test_bf16_close_to_fp32():
         results[dtype] = (y.float(), xi.grad.float(), norm.m.clone(), norm.v.clone())
     for a, b in zip(results[torch.float32], results[torch.bfloat16]):
         torch.testing.assert_close(b, a, rtol=5e-2, atol=5e-2)
+    # a whole-module cast keeps the state in fp32, where alpha = 0.999 updates do not round away
+    norm = OnlineNorm(4).to(torch.bfloat16)
+    assert norm.weight.dtype == torch.bfloat16 and norm.m.dtype == torch.float32 and norm.var.dtype == torch.float32
+    norm(torch.randn(2, 4, 3, 3, dtype=torch.bfloat16) + 3)
+    assert norm.m.dtype == torch.float32 and 0 < norm.m.mean().item() < 0.01
+    assert OnlineNorm(4).double().m.dtype == torch.float64
 
 
 def test_gradcheck_eval_mode_and_affine_in_train_mode():
@@ -269,3 +309,21 @@ def test_cuda_matches_cpu():
         outs.append((y.cpu(), xi.grad.cpu(), norm.v.cpu()))
     for a, b in zip(*outs):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_benchmark_loop_baseline_computes_the_same_thing():
+    # norms.bench compares against this per-sample loop; the comparison is only fair if the maths agree
+    from norms.bench import LoopOnlineNorm
+
+    fast, loop = OnlineNorm(3, affine=False, ecm=None), LoopOnlineNorm(3)
+    for seed in range(2):
+        x = torch.randn(5, 3, 4, 4, generator=torch.Generator().manual_seed(seed)) * 2 + 1
+        g = torch.randn_like(x)
+        xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        ya, yb = fast(xa), loop(xb)
+        ya.backward(g)
+        yb.backward(g)
+        torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-5)
+    for k in ("m", "var", "u", "v"):
+        torch.testing.assert_close(getattr(fast, k), getattr(loop, k), rtol=1e-5, atol=1e-6)

@@ -1,0 +1,74 @@
+"""``python -m app [--host 127.0.0.1] [--port 7860] [--share]`` — start the normlab web app."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m app", description="Start the normlab web app (Gradio).")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="interface to bind (default 127.0.0.1, this machine only; 0.0.0.0 exposes it on the network)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--share", action="store_true",
+                   help="also open a public *.gradio.live link (needs internet; off by default)")
+    p.add_argument("--assets", type=Path, default=None, help="folder with {adain,spade}_<norm>.safetensors "
+                   "checkpoints and examples/ (default: the bundled assets/)")
+    p.add_argument("--max-size", type=int, default=None, help="largest output long side in px (default 1024)")
+    p.add_argument("--concurrency", type=int, default=None, help="model calls run at once (default 2)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not 1 <= args.port <= 65535:
+        print(f"error: --port must be in 1..65535, got {args.port}", file=sys.stderr)
+        return 2
+    # Before gradio is imported: no usage analytics / version check calls leave the machine.
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from app.config import AppConfig
+
+    overrides = {k: v for k, v in (("assets_dir", args.assets), ("max_size", args.max_size),
+                                   ("concurrency", args.concurrency)) if v is not None}
+    try:
+        config = AppConfig(**overrides)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not Path(config.assets_dir).is_dir():
+        print(f"error: assets folder {config.assets_dir} does not exist", file=sys.stderr)
+        return 2
+
+    from app.ui import build_demo, launch_kwargs
+
+    demo = build_demo(config)
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,
+                    prevent_thread_lock=True, **launch_kwargs(config))
+    except OSError as exc:  # port in use, bad host
+        print(f"error: could not start the server on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    # The page is up; import torch and the model code now, in the background, so the first click does not
+    # wait for it. Checkpoints themselves still load on first use.
+    threading.Thread(target=_warm_imports, name="warm-imports", daemon=True).start()
+    try:
+        demo.block_thread()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _warm_imports() -> None:
+    try:
+        import models.adain_infer  # noqa: F401
+        import models.spade_infer  # noqa: F401
+    except Exception:  # a broken install shows up, with a clear message, on the first request instead
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

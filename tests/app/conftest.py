@@ -1,0 +1,238 @@
+"""Fixtures for the web-app tests: sample files, the app launched once per session, a browser.
+
+The app runs on the real checkpoints in ``assets/`` when both model kinds have one and the inference code
+imports; otherwise (early in development) it runs on small fakes with the same interface, and says so.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.config import DEFAULT_ASSETS_DIR, AppConfig
+from app.services import Engine, scan_checkpoints
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def pytest_configure(config):
+    # gradio's queue calls pandas APIs that pandas 3 deprecates; not ours to fix
+    config.addinivalue_line("filterwarnings", "ignore:.*no_silent_downcasting.*")
+    config.addinivalue_line("filterwarnings", "ignore:The copy keyword is deprecated")
+
+ARTIFACTS = Path(os.environ.get("NORMLAB_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "runs" / "test-artifacts"))
+TEST_MAX_PIXELS = 4_000_000  # small limit so the "too large" file stays cheap to make
+
+
+def inference_code_available() -> bool:
+    try:
+        import models.adain_infer  # noqa: F401
+        import models.spade_infer  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def real_models_available() -> bool:
+    """Trained checkpoints of both kinds in assets/ and the code to run them."""
+    return all(scan_checkpoints(k, DEFAULT_ASSETS_DIR) for k in ("adain", "spade")) and inference_code_available()
+
+
+def make_random_checkpoints(folder: Path, norms: tuple[str, ...] = ("instance", "layer")) -> Path:
+    """Randomly initialised but real checkpoints, written through the models' public code (real code paths)."""
+    import torch
+
+    from models.adain_net import AdaINConfig, AdaINNet
+    from models.checkpoint import save_checkpoint
+    from models.spade_gen import GenConfig, SPADEGenerator
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    for norm in norms:
+        net = AdaINNet(AdaINConfig(norm=norm))
+        save_checkpoint(folder / f"adain_{norm}.safetensors", net.trainable_state_dict(), net.config.to_dict(), "adain")
+        cfg = GenConfig(size=32, ngf=8, norm=norm, spade_hidden=16, z_dim=16, spectral=False)
+        save_checkpoint(folder / f"spade_{norm}.safetensors", SPADEGenerator(cfg).state_dict(), cfg.to_dict(), "spade")
+    if (DEFAULT_ASSETS_DIR / "examples").is_dir() and not (folder / "examples").exists():
+        shutil.copytree(DEFAULT_ASSETS_DIR / "examples", folder / "examples")
+    return folder
+
+
+# --- fakes with the Stylizer / Synthesizer interface (used only while real checkpoints are missing) -------
+class FakeStylizer:
+    def __init__(self, path: Path) -> None:
+        self.norm = Path(path).stem.split("_", 1)[1]
+        self.calls: list[dict] = []
+
+    def stylize(self, content, styles, weights=None, alpha=1.0, preserve_color=None, mask=None, size=512):
+        self.calls.append({"n_styles": len(styles), "weights": weights, "alpha": alpha,
+                           "preserve_color": preserve_color, "mask": mask, "size": size})
+        img = content.copy()
+        if size:
+            scale = size / max(img.size)
+            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))))
+        tint = np.asarray(styles[0].convert("RGB"), np.float32).mean((0, 1))
+        arr = (1 - alpha) * np.asarray(img, np.float32) + alpha * (0.5 * np.asarray(img, np.float32) + 0.5 * tint)
+        return Image.fromarray(arr.clip(0, 255).astype(np.uint8))
+
+
+class FakeSynthesizer:
+    def __init__(self, path: Path) -> None:
+        self.norm = Path(path).stem.split("_", 1)[1]
+
+    def synthesize(self, label_ids, seed=0, style=None, size=None):
+        from models.landscape import ids_to_color
+
+        img = Image.fromarray(ids_to_color(np.asarray(label_ids)))
+        return img.resize((size, size)) if size else img
+
+
+FAKE_LOADERS = {"adain": FakeStylizer, "spade": FakeSynthesizer}
+
+
+def make_fake_assets(folder: Path, norms: tuple[str, ...] = ("instance", "batch")) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind in ("adain", "spade"):
+        for norm in norms:
+            (folder / f"{kind}_{norm}.safetensors").write_bytes(b"fake")
+    if (DEFAULT_ASSETS_DIR / "examples").is_dir() and not (folder / "examples").exists():
+        shutil.copytree(DEFAULT_ASSETS_DIR / "examples", folder / "examples")
+    return folder
+
+
+@pytest.fixture
+def fake_assets(tmp_path) -> Path:
+    """A throw-away assets folder with dummy checkpoint files for three normalizers (use with fake_loaders)."""
+    return make_fake_assets(tmp_path / "assets", norms=("batch", "instance", "group"))
+
+
+@pytest.fixture(scope="session")
+def fake_loaders() -> dict:
+    return dict(FAKE_LOADERS)
+
+
+@pytest.fixture(scope="session")
+def model_source() -> str:
+    """Which models the served app runs: "assets" (trained), "random" (real code, random weights) or "fake"."""
+    if real_models_available():
+        return "assets"
+    return "random" if inference_code_available() else "fake"
+
+
+@pytest.fixture(scope="session")
+def uses_real_models(model_source) -> bool:
+    return model_source != "fake"
+
+
+@pytest.fixture(scope="session")
+def app_config(tmp_path_factory, model_source) -> AppConfig:
+    if model_source == "assets":
+        assets = DEFAULT_ASSETS_DIR
+    elif model_source == "random":
+        assets = make_random_checkpoints(tmp_path_factory.mktemp("assets"))
+    else:
+        assets = make_fake_assets(tmp_path_factory.mktemp("assets"))
+    return AppConfig(assets_dir=assets, max_input_pixels=TEST_MAX_PIXELS, max_size=512, default_size=128,
+                     canvas_size=256)
+
+
+@pytest.fixture(scope="session")
+def engine(app_config, model_source) -> Engine:
+    return Engine(app_config, FAKE_LOADERS if model_source == "fake" else None)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where tests keep files worth looking at afterwards (screenshots); CI can upload this folder."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def demo(app_config, engine):
+    from app.ui import build_demo
+
+    return build_demo(app_config, engine)
+
+
+@pytest.fixture(scope="session")
+def server(demo, app_config):
+    """The app, launched once for the whole session on a free port; yields its URL."""
+    from app.ui import launch_kwargs
+
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                show_error=True, **launch_kwargs(app_config))
+    yield demo.local_url
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server, verbose=False, download_files=str(ARTIFACTS / "downloads"))
+
+
+# --- sample files --------------------------------------------------------------------------------------
+def gradient(w: int, h: int, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    arr = np.stack([x * 255 / max(w - 1, 1), y * 255 / max(h - 1, 1), rng.integers(0, 256, (h, w))], -1)
+    return Image.fromarray(arr.astype(np.uint8))
+
+
+def png_bytes(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def files(tmp_path_factory) -> dict[str, Path]:
+    """Named sample uploads: good ones in every awkward format, and bad ones."""
+    d = tmp_path_factory.mktemp("uploads")
+    base = gradient(96, 64)
+    out: dict[str, Path] = {}
+
+    def put(name: str, data: bytes) -> None:
+        (d / name).write_bytes(data)
+        out[name] = d / name
+
+    put("content.png", png_bytes(base))
+    put("style.jpg", png_bytes(gradient(80, 80, 1).rotate(90), "JPEG"))
+    put("corrupt.png", png_bytes(base)[:60] + b"\x00garbage" * 10)
+    put("not_an_image.png", b"hello, I am text pretending to be a PNG\n" * 4)
+    put("empty.png", b"")
+    put("tiny.png", png_bytes(gradient(12, 40)))
+    put("huge.png", png_bytes(Image.new("RGB", (2100, 2000), (40, 90, 200))))  # 4.2 MP > TEST_MAX_PIXELS
+    frames = [Image.new("RGB", (64, 48), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    put("animated.gif", png_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0))
+    put("cmyk.jpg", png_bytes(base.convert("CMYK"), "JPEG"))
+    put("sixteen.png", png_bytes(Image.fromarray((np.asarray(base.convert("L"), np.uint16) * 257))))
+    rgba = base.convert("RGBA")
+    rgba.putalpha(Image.new("L", base.size, 0).point(lambda _: 0))  # fully transparent -> white
+    put("transparent.png", png_bytes(rgba))
+    put("gray.png", png_bytes(base.convert("L")))
+    # label maps for /synthesize: colour-coded halves (sky over grass), and a fully transparent canvas
+    from models.landscape import CLASSES
+
+    sky, grass = CLASSES[0].color, next(c.color for c in CLASSES if c.name == "grass")
+    mask = np.zeros((64, 64, 3), np.uint8)
+    mask[:32], mask[32:] = sky, grass
+    put("mask.png", png_bytes(Image.fromarray(mask)))
+    put("empty_mask.png", png_bytes(Image.new("RGBA", (64, 64), (0, 0, 0, 0))))
+    put("offpalette_mask.png", png_bytes(Image.new("RGB", (64, 64), (255, 0, 255))))
+    return out

@@ -1,0 +1,181 @@
+"""Units of app.preprocess: validation messages, editor values -> masks / label ids, uploads -> images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.config import AppConfig
+from app.preprocess import (
+    InputError,
+    check_alpha,
+    check_seed,
+    check_size,
+    labels_from_editor,
+    labels_from_rgba,
+    load_label_file,
+    load_user_image,
+    painted_mask,
+    resize_mask,
+    style_weights,
+)
+from models.landscape import CLASSES
+
+CFG = AppConfig(max_input_pixels=4_000_000, max_size=1024)
+
+
+def _editor(background=None, layers=(), composite=None) -> dict:
+    return {"background": background, "layers": list(layers), "composite": composite}
+
+
+# --- scalar inputs -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("value, expected", [(0, 0.0), (1, 1.0), ("0.25", 0.25), (0.5, 0.5)])
+def test_check_alpha_accepts_the_unit_interval(value, expected):
+    assert check_alpha(value) == expected
+
+
+@pytest.mark.parametrize("value", [1.5, -0.1, float("nan"), "strong", None])
+def test_check_alpha_rejects_with_a_specific_message(value):
+    with pytest.raises(InputError, match=r"alpha .*between 0 and 1"):
+        check_alpha(value)
+
+
+def test_check_size_is_guarded_by_the_configured_maximum():
+    assert check_size(512.0, CFG) == 512
+    with pytest.raises(InputError, match="between 64 and 1024"):
+        check_size(4096, CFG)
+    with pytest.raises(InputError, match="whole number"):
+        check_size("big", CFG)
+
+
+def test_check_seed():
+    assert check_seed("7") == 7
+    with pytest.raises(InputError, match="Seed"):
+        check_seed(-1)
+
+
+def test_style_weights_skip_empty_slots_and_normalise():
+    used, weights = style_weights(["a", None, "c", None], [3, 1, 1, 1])
+    assert used == [0, 2]
+    assert weights == pytest.approx([0.75, 0.25])
+
+
+def test_style_weights_errors():
+    with pytest.raises(InputError, match="add a style image"):
+        style_weights([None, None], [1, 1])
+    with pytest.raises(InputError, match="All style weights are zero"):
+        style_weights(["a", "b"], [0, 0])
+    with pytest.raises(InputError, match="Weight of style 2"):
+        style_weights(["a", "b"], [1, -1])
+
+
+# --- ImageEditor values --------------------------------------------------------------------------------
+def test_painted_mask_of_untouched_editor_is_none():
+    assert painted_mask(None) is None
+    assert painted_mask(_editor()) is None
+    blank = np.zeros((8, 8, 4), np.uint8)
+    assert painted_mask(_editor(layers=[blank])) is None
+
+
+def test_painted_mask_ignores_faint_antialiased_edges_and_unions_layers():
+    a = np.zeros((8, 8, 4), np.uint8)
+    a[2:4, 2:4, 3] = 255
+    a[4, 2:4, 3] = 60  # anti-aliased fringe: below the threshold
+    b = np.zeros((8, 8, 4), np.uint8)
+    b[6, 6, 3] = 200
+    mask = painted_mask(_editor(layers=[a, b]), alpha_threshold=128)
+    assert mask.sum() == 5 and mask[2, 2] and mask[6, 6] and not mask[4, 2]
+
+
+def test_resize_mask_is_nearest():
+    m = np.zeros((4, 4), bool)
+    m[:2] = True
+    big = resize_mask(m, (8, 8))
+    assert big.shape == (8, 8) and big[:4].all() and not big[4:].any()
+
+
+def test_labels_from_empty_editor_say_the_canvas_is_empty():
+    with pytest.raises(InputError, match="canvas is empty"):
+        labels_from_editor(_editor(), CFG)
+    transparent = np.zeros((32, 32, 4), np.uint8)
+    with pytest.raises(InputError, match="canvas is empty"):
+        labels_from_editor(_editor(composite=transparent), CFG, fill_class=0)
+
+
+def test_labels_from_editor_snap_antialiased_strokes_and_fill_the_rest():
+    sky, grass = CLASSES[0], next(c for c in CLASSES if c.name == "grass")
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    rgba[16:, :, :3], rgba[16:, :, 3] = grass.color, 255
+    rgba[:8, :, :3], rgba[:8, :, 3] = sky.color, 255
+    # anti-aliased edge: grass blended half-way into sky (an off-palette colour, far from every class)
+    rgba[8, :, :3], rgba[8, :, 3] = (np.array(grass.color) + np.array(sky.color)) // 2, 255
+    ids = labels_from_editor(_editor(composite=rgba), CFG, fill_class=CLASSES[1].id)
+    assert ids.shape == (32, 32) and ids.dtype == np.int64
+    assert (ids[16:] == grass.id).all() and (ids[:8] == sky.id).all()
+    assert (ids[9:16] == CLASSES[1].id).all()  # unpainted -> the fill class
+    assert set(np.unique(ids[8]).tolist()) <= {sky.id, grass.id}  # the fringe snaps to a neighbour
+
+
+def test_labels_from_rgba_rejects_a_tiny_map():
+    with pytest.raises(InputError, match="at least 16 px"):
+        labels_from_rgba(np.full((8, 40, 4), 255, np.uint8), CFG)
+
+
+# --- uploads -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, size", [
+    ("animated.gif", (64, 48)), ("cmyk.jpg", (96, 64)), ("sixteen.png", (96, 64)),
+    ("transparent.png", (96, 64)), ("gray.png", (96, 64)), ("content.png", (96, 64)),
+])
+def test_awkward_formats_load_as_rgb(files, name, size):
+    img = load_user_image(files[name], "content", CFG)
+    assert img.mode == "RGB" and img.size == size
+
+
+def test_animated_gif_uses_the_first_frame_and_rgba_composites_on_white(files):
+    assert load_user_image(files["animated.gif"], "content", CFG).getpixel((5, 5)) == (255, 0, 0)
+    assert load_user_image(files["transparent.png"], "content", CFG).getpixel((5, 5)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("corrupt.png", r"Style image: 'corrupt.png': (corrupt|not a readable)"),
+    ("not_an_image.png", r"Style image: 'not_an_image.png': not a readable image"),
+    ("empty.png", r"Style image: .*empty"),
+    ("tiny.png", r"Style image: .*12x40 is too small"),
+    ("huge.png", r"Style image: .*2100x2000 is too large"),
+])
+def test_bad_uploads_name_the_input_and_the_problem(files, name, message):
+    with pytest.raises(InputError, match=message) as info:
+        load_user_image(files[name], "style", CFG)
+    assert str(files[name].parent) not in str(info.value)  # no server temp paths in user messages
+
+
+def test_missing_upload():
+    with pytest.raises(InputError, match="Please add a content image"):
+        load_user_image(None, "content", CFG)
+
+
+def test_load_label_file_keeps_alpha_and_reads_integer_maps(files, tmp_path):
+    rgba = load_label_file(files["empty_mask.png"], CFG)
+    assert rgba.shape == (64, 64, 4) and rgba[..., 3].max() == 0
+    ids = np.zeros((20, 20), np.uint8)
+    ids[10:] = 7
+    Image.fromarray(ids, mode="L").save(tmp_path / "ids.png")
+    colours = load_label_file(tmp_path / "ids.png", CFG)
+    assert tuple(colours[15, 0, :3]) == CLASSES[7].color and tuple(colours[0, 0, :3]) == CLASSES[0].color
+
+
+@pytest.mark.parametrize("name, message", [
+    ("corrupt.png", "Mask is not a readable image"), ("empty.png", "Mask file is empty"),
+    ("tiny.png", "at least 16 px"), ("huge.png", "limit is 4 MP"),
+])
+def test_load_label_file_errors(files, name, message):
+    with pytest.raises(InputError, match=message):
+        load_label_file(files[name], CFG)
+
+
+def test_empty_and_off_palette_masks_are_refused(files):
+    with pytest.raises(InputError, match="canvas is empty"):
+        labels_from_rgba(load_label_file(files["empty_mask.png"], CFG), CFG)
+    with pytest.raises(InputError, match="matches no class colour"):
+        labels_from_rgba(load_label_file(files["offpalette_mask.png"], CFG), CFG)

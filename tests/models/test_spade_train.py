@@ -1,0 +1,91 @@
+"""Training: one G/D step, a tiny end-to-end run through train.py, resume, and export -> load."""
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+
+import train
+from models.seg_data import procedural_batch
+from models.spade_disc import DiscConfig
+from models.spade_gen import GenConfig, bake_spectral_norm, one_hot
+from models.spade_infer import Synthesizer
+from models.spade_losses import hinge_d_loss
+from models.spade_train import SPADEModule, TrainConfig, export_generator
+
+TINY_G = dict(size=32, ngf=4, spade_hidden=8, z_dim=8)
+
+
+def _module(**train_kw) -> SPADEModule:
+    return SPADEModule(GenConfig(**TINY_G).to_dict(), asdict(DiscConfig(ndf=4, n_layers=2)),
+                       asdict(TrainConfig(**train_kw)))
+
+
+def test_one_generator_and_one_discriminator_step_stay_finite():
+    m = _module(lambda_vgg=1.0)
+    real, ids = procedural_batch(torch.arange(2), 32)
+    seg = one_hot(ids, m.gcfg.label_nc)
+    opt_g = torch.optim.Adam(m.G.parameters(), lr=1e-4, betas=(0.0, 0.9))
+    opt_d = torch.optim.Adam(m.D.parameters(), lr=4e-4, betas=(0.0, 0.9))
+    before = m.G.conv_img.weight.detach().clone()
+    loss, parts, fake = m.generator_losses(real, seg)
+    assert set(parts) == {"kld", "g_gan", "g_feat", "g_vgg"}
+    loss.backward()
+    opt_g.step()
+    d_before = next(m.D.parameters()).detach().clone()
+    d = hinge_d_loss(m.D(seg, real), m.D(seg, fake.detach()))
+    opt_d.zero_grad()
+    d.backward()
+    opt_d.step()
+    assert torch.isfinite(loss) and torch.isfinite(d)
+    assert not torch.equal(before, m.G.conv_img.weight) and not torch.equal(d_before, next(m.D.parameters()))
+    m.update_ema()
+    assert all(torch.isfinite(p).all() for p in m.G_ema.parameters())
+
+
+def test_export_load_round_trip(tmp_path):
+    m = _module(lambda_vgg=0.0)
+    path = export_generator(m, tmp_path / "spade_instance.safetensors", {"steps": 0})
+    syn = Synthesizer.from_checkpoint(path)
+    assert syn.norm == "instance" and syn.config.size == 32 and not syn.config.spectral
+    ref = bake_spectral_norm(m.G_ema).eval()
+    ids = np.random.default_rng(0).integers(0, 10, (32, 32))
+    seg = one_hot(torch.from_numpy(ids)[None], 10)
+    z = torch.randn(1, 8, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        expected = ((ref(seg, z)[0].clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).numpy()
+    got = np.asarray(syn.synthesize(ids, seed=4)).astype(np.float32)
+    assert np.abs(got - expected).max() < 4  # fp16 weights, 8-bit output
+
+
+def test_tiny_training_run_and_resume(tmp_path, capsys):
+    run, weights = tmp_path / "run", tmp_path / "out" / "spade_instance.safetensors"
+    common = ["--size", "64", "--ngf", "8", "--ndf", "8", "--spade-hidden", "8", "--z-dim", "8", "--d-layers", "2",
+              "--batch-size", "2", "--lambda-vgg", "1", "--run-dir", str(run), "--quiet", "--no-progress",
+              "--num-workers", "0", "--sample-every", "2", "--ckpt-every", "2", "--export", str(weights)]
+    assert train.main(["spade", *common, "--max-steps", "2"]) == 0
+    assert "trained 2 steps" in capsys.readouterr().err
+    assert weights.is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    card = weights.with_suffix(".md").read_text()
+    assert "SPADE generator - norm `instance`" in card and "2 steps" in card and "g_vgg" in card
+    assert (run / "samples" / "step_0000002.png").is_file() and (run / "samples" / "latest.png").is_file()
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert not any(k.startswith("vgg_loss.") for k in ckpt["state_dict"])  # the frozen VGG is not saved
+    syn = Synthesizer.from_checkpoint(weights)
+    assert syn.synthesize(np.zeros((20, 30), np.int64), seed=1).size == (30, 20)
+    # resuming restores G, D, EMA and optimizers; the (frozen) VGG is not needed to prove that
+    assert train.main(["spade", *common, "--max-steps", "3", "--resume", "last", "--lambda-vgg", "0"]) == 0
+    assert "trained 3 steps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--norm", "bogus"], "unknown normalizer 'bogus'"),
+    (["--size", "48"], "power of two"),
+    (["--resume", "nope.ckpt"], "does not exist"),
+    (["--batch-size", "0"], "must be positive"),
+    (["--data", "no/such/dir"], "needs an 'images/' folder"),
+])
+def test_bad_arguments_exit_cleanly(argv, message, capsys, tmp_path):
+    assert train.main(["spade", "--run-dir", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err

@@ -1,0 +1,178 @@
+"""Proxy Normalization: closed-form Gaussian moments as the oracle, gradcheck, batch independence."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from norms.proxy import ProxyNorm, pn_act, proxy_moments, proxy_param_groups, proxy_quantiles
+
+SQRT2PI = math.sqrt(2 * math.pi)
+
+
+def _phi(t):  # standard normal pdf
+    return torch.exp(-0.5 * t**2) / SQRT2PI
+
+
+def _cdf(t):
+    return 0.5 * (1 + torch.erf(t / math.sqrt(2)))
+
+
+def relu_gaussian_moments(a: torch.Tensor, b: torch.Tensor):
+    """Mean and variance of relu(a*G + b), G ~ N(0, 1), by the closed-form Gaussian integrals."""
+    s = a.abs()
+    r = b / s
+    mean = b * _cdf(r) + s * _phi(r)
+    second = (b**2 + s**2) * _cdf(r) + b * s * _phi(r)
+    return mean, second - mean**2
+
+
+def test_quantiles_are_a_standard_normal_sample():
+    q = proxy_quantiles(200, torch.float64)
+    assert q.shape == (200,)
+    assert abs(q.mean().item()) < 1e-12  # symmetric
+    assert q.var(correction=0).item() == pytest.approx(1.0, abs=2e-2)
+    assert torch.all(q[1:] > q[:-1])
+
+
+def test_relu_proxy_moments_at_init_match_gaussian_integrals():
+    pn = ProxyNorm(4, activation="relu")
+    mean, var = proxy_moments(pn.weight, pn.bias, pn.proxy_weight, pn.proxy_bias, pn.quantiles, F.relu)
+    torch.testing.assert_close(mean, torch.full((4,), 1 / SQRT2PI), atol=1e-2, rtol=0)
+    e2 = var + mean**2
+    torch.testing.assert_close(e2, torch.full((4,), 0.5), atol=1e-2, rtol=0)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_full_module_matches_closed_form_relu(groups):
+    c = 4
+    gen = torch.Generator().manual_seed(0)
+    pn = ProxyNorm(c, groups=groups, activation="relu", n_proxy=2000).double()
+    with torch.no_grad():
+        pn.weight.copy_(torch.tensor([0.5, 1.0, 1.7, -0.8]))
+        pn.bias.copy_(torch.tensor([0.3, -0.2, 0.0, 0.5]))
+        pn.proxy_weight.copy_(torch.tensor([0.1, -0.3, 0.0, 0.4]))
+        pn.proxy_bias.copy_(torch.tensor([-0.2, 0.4, 0.1, 0.0]))
+    x = torch.randn(3, c, 5, 6, generator=gen, dtype=torch.float64) * 2 + 1
+    out = pn(x)
+    # independent closed form: GN by hand, then relu(gamma*y + beta) normalized by the Gaussian moments
+    xg = x.reshape(3, groups, -1)
+    std = torch.sqrt(xg.var(-1, correction=0, keepdim=True) + pn.eps)
+    y = ((xg - xg.mean(-1, keepdim=True)) / std).reshape(x.shape)
+    g, b = pn.weight.detach(), pn.bias.detach()
+    pg, pb = pn.proxy_weight.detach(), pn.proxy_bias.detach()
+    mean, var = relu_gaussian_moments(g * (1 + pg), g * pb + b)
+    v = lambda t: t.view(1, -1, 1, 1)  # noqa: E731
+    expect = (torch.relu(v(g) * y + v(b)) - v(mean)) / torch.sqrt(v(var) + pn.proxy_eps)
+    torch.testing.assert_close(out, expect, atol=2e-3, rtol=2e-3)
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu", "identity"])
+def test_module_agrees_with_functional_pn_act(activation):
+    pn = ProxyNorm(8, groups=2, activation=activation)
+    with torch.no_grad():
+        for p in pn.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    x = torch.randn(3, 8, 4, 4)
+    y = F.group_norm(x, 2, eps=pn.eps)
+    expect = pn_act(y, pn.weight, pn.bias, pn.proxy_weight, pn.proxy_bias, pn.quantiles, pn._act, pn.proxy_eps)
+    torch.testing.assert_close(pn(x), expect)
+
+
+def test_identity_activation_is_nearly_a_plain_layer_norm_at_init():
+    pn = ProxyNorm(6)  # activation="identity"
+    x = torch.randn(2, 6, 4, 4) * 3 + 2
+    ln = F.layer_norm(x, x.shape[1:])
+    q_var = proxy_quantiles(200).var(correction=0)
+    torch.testing.assert_close(pn(x), ln / torch.sqrt(q_var + pn.proxy_eps), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["silu", "gelu", "tanh", "leaky_relu"])
+def test_gradcheck_float64(activation):
+    pn = ProxyNorm(4, groups=2, activation=activation, n_proxy=16).double()
+    with torch.no_grad():
+        for p in pn.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x = torch.randn(2, 4, 3, 3, dtype=torch.float64, requires_grad=True)
+    params = {k: p.detach().clone().requires_grad_(True) for k, p in pn.named_parameters()}
+    names = list(params)
+
+    def f(x, *ps):
+        return torch.func.functional_call(pn, dict(zip(names, ps)), (x,))
+
+    assert torch.autograd.gradcheck(f, (x, *params.values()), fast_mode=True)
+
+
+def test_batch_independence():
+    pn = ProxyNorm(8, groups=4, activation="relu")
+    x = torch.randn(5, 8, 6, 6)
+    full = pn(x)
+    for i in range(5):
+        torch.testing.assert_close(full[i : i + 1], pn(x[i : i + 1]))
+    x2 = x.clone()
+    x2[1:] = 100 * torch.randn_like(x2[1:])
+    torch.testing.assert_close(pn(x2)[0], full[0])
+
+
+def test_output_is_roughly_normalized_after_relu():
+    # the point of PN: post-activation channels near zero mean / unit variance without a batch
+    pn = ProxyNorm(16, activation="relu")
+    out = pn(torch.randn(64, 16, 8, 8))
+    assert abs(out.mean().item()) < 0.05
+    assert out.var().item() == pytest.approx(1 / (1 + 0.03 / 0.34), abs=0.05)
+
+
+def test_affine_false_is_parameter_free_group_norm():
+    pn = ProxyNorm(8, groups=2, affine=False)
+    assert list(pn.parameters()) == []
+    x = torch.randn(3, 8, 5, 5)
+    torch.testing.assert_close(pn(x), F.group_norm(x, 2, eps=pn.eps))
+    pn_relu = ProxyNorm(8, activation="relu", affine=False)
+    torch.testing.assert_close(pn_relu(x), torch.relu(F.layer_norm(x, x.shape[1:], eps=pn.eps)))
+
+
+def test_bf16_runs_and_is_close_to_fp32():
+    pn = ProxyNorm(8, groups=2, activation="gelu")
+    x = torch.randn(2, 8, 8, 8)
+    ref = pn(x)
+    out = pn(x.bfloat16())
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), ref, atol=5e-2, rtol=5e-2)
+
+
+def test_inputs_without_spatial_dims_and_3d():
+    pn = ProxyNorm(6, groups=3, activation="silu")
+    assert pn(torch.randn(4, 6)).shape == (4, 6)
+    assert pn(torch.randn(2, 6, 3, 4, 5)).shape == (2, 6, 3, 4, 5)
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="unknown activation 'sigmoidx'.*relu"):
+        ProxyNorm(8, activation="sigmoidx")
+    with pytest.raises(ValueError, match="divisible by groups"):
+        ProxyNorm(10, groups=4)
+    with pytest.raises(ValueError, match=r"\(B, 8"):
+        ProxyNorm(8)(torch.randn(2, 4, 3, 3))
+
+
+def test_param_groups_decay_only_proxy_parameters():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), ProxyNorm(8, activation="relu"), ProxyNorm(8, groups=2))
+    groups = proxy_param_groups(model, 0.5)
+    assert [g["weight_decay"] for g in groups] == [0.5, 0.0]
+    proxy_ids = {id(p) for m in model[1:] for p in (m.proxy_weight, m.proxy_bias)}
+    assert {id(p) for p in groups[0]["params"]} == proxy_ids
+    assert len(groups[0]["params"]) + len(groups[1]["params"]) == len(list(model.parameters()))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(1.0)
+    opt = torch.optim.AdamW(groups, lr=0.1)
+    (0 * model(torch.randn(1, 3, 5, 5)).sum()).backward()
+    opt.step()
+    # decoupled decay: p <- p * (1 - lr * wd) for the proxy parameters, untouched elsewhere
+    for m in model[1:]:
+        torch.testing.assert_close(m.proxy_weight.detach(), torch.full((8,), 0.95))
+        torch.testing.assert_close(m.weight.detach(), torch.ones(8))
+    assert proxy_param_groups(torch.nn.Linear(2, 2), 0.1)[0]["weight_decay"] == 0.0
