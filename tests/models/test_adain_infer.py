@@ -8,12 +8,7 @@ from models.adain_infer import Stylizer, match_color_covariance, prepare_mask, s
 from models.adain_net import AdaINNet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _lively_net() -> AdaINNet:

@@ -5,13 +5,7 @@ import torch
 from models.adain_net import STYLE_LAYERS, AdaINConfig, AdaINDecoder, AdaINNet, content_loss, style_loss
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP barrier stalls when the CPU is shared.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
