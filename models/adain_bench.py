@@ -101,7 +101,7 @@ def _make(path: Path | None, device: str, bf16: bool, channels_last: bool):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from models.adain_infer import cpu_has_bf16
+    from models.accel import cpu_has_bf16
 
     if args.device in (None, "both"):
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

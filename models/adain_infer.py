@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from models.accel import autocast_for, fast_bf16_default
 from models.adain_net import CONTENT_LAYER, AdaINConfig, AdaINNet
 
 __all__ = ["Stylizer", "stylize_features", "match_color_covariance", "PRESERVE_COLOR_MODES", "prepare_mask"]
@@ -116,15 +116,6 @@ def prepare_mask(mask: Image.Image | np.ndarray, size: tuple[int, int]) -> torch
 
 
 # ------------------------------------------------------------------------------------------------ the Stylizer
-def cpu_has_bf16() -> bool:
-    """True when oneDNN has native bf16 kernels here (AVX512-BF16 / AMX): bf16 + channels_last is then ~2-3x
-    faster than fp32 on CPU. Without them bf16 would be emulated and slow, so fp32 is kept."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def _to_tensor(img: Image.Image) -> torch.Tensor:
     arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
@@ -166,7 +157,7 @@ class Stylizer:
     def __init__(self, net: AdaINNet, device: str | torch.device | None = None, bf16: bool | None = None,
                  channels_last: bool | None = None) -> None:
         self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
-        fast_bf16 = self.device.type == "cuda" or (self.device.type == "cpu" and cpu_has_bf16())
+        fast_bf16 = fast_bf16_default(self.device)
         self.bf16 = fast_bf16 if bf16 is None else bf16
         self.channels_last = fast_bf16 if channels_last is None else channels_last
         self.net = net.to(self.device).eval()
@@ -204,9 +195,7 @@ class Stylizer:
 
     # -------------------------------------------------------------------------------------------- internals
     def _autocast(self):
-        if self.bf16:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
+        return autocast_for(self.device, self.bf16)
 
     def _batch(self, x: torch.Tensor) -> torch.Tensor:
         x = x[None].to(self.device)

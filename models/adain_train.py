@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="style loss weight (default %(default)s; losses are on a per-layer normalised scale)")
     g.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster on GPUs/AMX)")
     g.add_argument("--grid-pairs", type=int, default=4, help="content/style pairs in the sample grid")
+    g.add_argument("--init", type=Path, default=None,
+                   help="start the decoder from this adain .safetensors (fine-tuning; its normalize step and "
+                        "decoder norm must match --norm/--decoder-norm); the optimizer starts fresh")
+    g.add_argument("--note", action="append", default=[], help="extra line for the model card (repeatable)")
     add_trainer_args(p, max_steps=20_000, sample_every=500, ckpt_every=250)
     return p
 
@@ -118,6 +122,26 @@ def AdaINModule(*args, **kwargs):  # noqa: N802 - a class-like factory (lazy Lig
     return make_module_class()(*args, **kwargs)
 
 
+def init_decoder(net: AdaINNet, path: Path, config: AdaINConfig) -> str | None:
+    """Load an exported decoder into ``net`` for fine-tuning; an error message if the file cannot be used."""
+    from models.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        state, saved = load_checkpoint(path, "adain")
+    except CheckpointError as err:
+        return str(err)
+    saved_cfg = AdaINConfig.from_dict(saved)
+    for key in ("norm", "decoder_norm", "decoder_act"):
+        if getattr(saved_cfg, key) != getattr(config, key):
+            return (f"--init {path} was trained with {key}={getattr(saved_cfg, key)!r}, "
+                    f"this run uses {getattr(config, key)!r}")
+    try:
+        net.load_trainable_state_dict({k: v.float() for k, v in state.items()})
+    except (RuntimeError, ValueError) as err:
+        return f"--init {path} does not match the decoder: {err}"
+    return None
+
+
 def _error(msg: str) -> int:
     print(f"error: {msg}", file=sys.stderr)
     return 2
@@ -171,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
                          style_weight=args.style_weight)
     module = make_module_class()(config.to_dict(), lr=args.lr, lr_decay=args.lr_decay,
                                  channels_last=args.channels_last)
+    if args.init is not None and ckpt_path is None:
+        err = init_decoder(module.net, args.init, config)
+        if err:
+            return _error(err)
+        print(f"decoder initialised from {args.init}", file=sys.stderr)
     grid_pairs = ContentStyleDataset(content, style, length=args.grid_pairs, seed=12345)
     module.grid_batch = tuple(torch.stack(t) for t in zip(*(grid_pairs[i] for i in range(args.grid_pairs))))
 
@@ -204,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         command="python train.py adain " + " ".join(shlex.quote(a) for a in (argv if argv is not None
                                                                                 else sys.argv[1:])),
         notes=[f"trained on {device_note}, batch {args.batch_size}, Adam lr {args.lr} / (1 + {args.lr_decay}·step)",
-               f"run folder: {run.root}"],
+               *([f"fine-tuned from {args.init} (its own card lists the earlier steps)"] if args.init else []),
+               f"run folder: {run.root}", *args.note],
     )
     print(f"exported {weights} and {card}", file=sys.stderr)
     return 0

@@ -33,7 +33,11 @@ def _describe(src: ImageSource) -> str:
     return {bytes: "uploaded data", np.ndarray: "array"}.get(type(src), "image")
 
 
-def _open(src: ImageSource, max_pixels: int) -> Image.Image:
+def open_image(src: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode ``src`` as it is (any mode, alpha kept, no EXIF rotation); :class:`ImageLoadError` if unusable.
+
+    For inputs whose raw pixels matter, such as colour-coded masks; most callers want :func:`load_image`.
+    """
     name = _describe(src)
     if isinstance(src, Image.Image):
         return src
@@ -123,7 +127,7 @@ def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         ImageLoadError: missing/empty/corrupt file, unknown format, an image smaller than ``min_side`` on a side,
             or one with more than ``max_pixels`` pixels (refused, not downscaled: say so to the user).
     """
-    img = _open(src, max_pixels)
+    img = open_image(src, max_pixels)
     try:
         img = ImageOps.exif_transpose(img) or img
     except Exception:  # a broken EXIF block should not make an otherwise good image unusable

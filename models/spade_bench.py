@@ -12,6 +12,8 @@ Rows:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import statistics
 import sys
 import time
@@ -74,12 +76,19 @@ def main(argv: list[str] | None = None) -> int:
         c = syn.config
         rows.append((f"synthesize 256x256 mask, shipped `{c.norm}` model (native {c.size}², ngf {c.ngf}), CPU",
                      f"{s * 1000:.0f} ms", "≤ 1 s" + (" ✓" if s <= 1 else " ✗")))
+    from models.accel import cpu_has_bf16
+
     big = SPADEGenerator(GenConfig(size=256, ngf=32, spade_hidden=64, spectral=False)).eval()
     seg = one_hot(torch.from_numpy(mask)[None], big.cfg.label_nc)
-    with torch.inference_mode():
-        s = _time(lambda: big(seg), rep)
-    rows.append(("generator forward at 256² (default train.py arch: ngf 32, hidden 64), CPU, batch 1",
-                 f"{s * 1000:.0f} ms", "≤ 1 s" + (" ✓" if s <= 1 else " ✗")))
+    # The same 256²-native generator through the Synthesizer (pre/post-processing included), per precision.
+    modes = [("fp32", dict(bf16=False, channels_last=False))]
+    if cpu_has_bf16():
+        modes.append(("bf16 + channels_last (the default on this CPU)", dict(bf16=True, channels_last=True)))
+    for label, kw in modes:
+        syn_big = Synthesizer(copy.deepcopy(big), "cpu", **kw)
+        s = _time(lambda: syn_big.synthesize(mask, seed=1), rep)
+        rows.append((f"synthesize 256² with a 256²-native generator (default train.py arch: ngf 32, hidden 64), "
+                     f"CPU, {label}", f"{s * 1000:.0f} ms", "≤ 1 s" + (" ✓" if s <= 1 else " ✗")))
 
     if torch.cuda.is_available():
         dev = torch.device("cuda")
@@ -91,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
 
     # -- training speed -------------------------------------------------------------------------
     from models.spade_disc import DiscConfig
-    from models.spade_losses import hinge_d_loss
     from models.spade_train import SPADEModule, TrainConfig
 
     for size, ngf, hidden, bs in ([(64, 16, 32, 4)] if args.quick else [(64, 16, 32, 4), (128, 32, 64, 4)]):
@@ -107,14 +115,22 @@ def main(argv: list[str] | None = None) -> int:
             opt_g.zero_grad()
             loss.backward()
             opt_g.step()
-            d = hinge_d_loss(m.D(segt, real), m.D(segt, fake.detach()))
+            d = m.discriminator_loss(real, segt, fake)
             opt_d.zero_grad()
             d.backward()
             opt_d.step()
 
-        s = _time(step, max(2, rep // 2))
-        rows.append((f"training iteration (G+D, VGG loss) at {size}², ngf {ngf}, batch {bs}, CPU",
-                     f"{1 / s:.2f} it/s", f"{s:.2f} s/it"))
+        precisions = [("fp32", contextlib.nullcontext)]
+        if cpu_has_bf16():
+            precisions.append(("bf16 autocast", lambda: torch.autocast("cpu", dtype=torch.bfloat16)))
+        for label, ctx in precisions:
+            def timed_step(ctx=ctx) -> None:
+                with ctx():
+                    step()
+
+            s = _time(timed_step, max(2, rep // 2))
+            rows.append((f"training iteration (G+D, VGG + mode-seeking losses) at {size}², ngf {ngf}, batch {bs}, "
+                         f"CPU, {label}", f"{1 / s:.2f} it/s", f"{s:.2f} s/it"))
 
     # -- data generator -------------------------------------------------------------------------
     for size in ((64,) if args.quick else (64, 128, 256)):

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from models.accel import autocast_for, fast_bf16_default
 from models.checkpoint import CheckpointError, load_checkpoint
 from models.spade_gen import GenConfig, SPADEGenerator, one_hot
 
@@ -33,11 +34,23 @@ class Synthesizer:
     The generator runs at its training resolution (``config.size`` on the long side, the mask's aspect
     ratio); the label map is nearest-resized to it and the result is resized (Lanczos) to the mask's
     size, or to ``size`` on the long side.
+
+    Args:
+        generator: a trained ``SPADEGenerator`` (spectral norm baked in, as exported).
+        device: default CPU.
+        bf16: bf16 autocast (default: on CUDA, and on CPUs with native bf16 kernels, where it is ~2x faster).
+        channels_last: channels_last memory format (default: same as ``bf16``).
     """
 
-    def __init__(self, generator: SPADEGenerator, device: str | torch.device | None = None) -> None:
+    def __init__(self, generator: SPADEGenerator, device: str | torch.device | None = None,
+                 bf16: bool | None = None, channels_last: bool | None = None) -> None:
         self.device = torch.device(device or "cpu")
+        fast = fast_bf16_default(self.device)
+        self.bf16 = fast if bf16 is None else bf16
+        self.channels_last = fast if channels_last is None else channels_last
         self.generator = generator.to(self.device).eval()
+        if self.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
         self.config: GenConfig = generator.cfg
 
     @property
@@ -49,7 +62,8 @@ class Synthesizer:
         return self.config.label_nc
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> "Synthesizer":
+    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device | None = None,
+                        **kw) -> "Synthesizer":
         """Load a ``spade`` safetensors checkpoint (raises :class:`CheckpointError` with a clear message)."""
         state, cfg = load_checkpoint(path, kind="spade")
         try:
@@ -58,7 +72,7 @@ class Synthesizer:
             gen.load_state_dict(state)
         except (ValueError, TypeError, RuntimeError, KeyError) as exc:
             raise CheckpointError(f"'{path}' does not match the SPADE generator ({str(exc).splitlines()[0]})") from None
-        return cls(gen, device)
+        return cls(gen, device, **kw)
 
     def native_size(self, shape: tuple[int, int]) -> tuple[int, int]:
         """Generator resolution for a mask of ``shape``: long side = training size, same aspect ratio."""
@@ -71,8 +85,9 @@ class Synthesizer:
         from models.imageio import pil_to_tensor
 
         img = pil_to_tensor(style.convert("RGB")).unsqueeze(0).to(self.device) * 2 - 1
-        mu, _ = self.generator.encode(img)
-        return mu  # the mean code: the same style image always gives the same look
+        with autocast_for(self.device, self.bf16):
+            mu, _ = self.generator.encode(img)
+        return mu.float()  # the mean code: the same style image always gives the same look
 
     @torch.inference_mode()
     def synthesize(self, label_ids: np.ndarray, seed: int = 0, style: Image.Image | None = None,
@@ -109,6 +124,8 @@ class Synthesizer:
         seg = one_hot(t, cfg.label_nc)  # raises ValueError for ids out of range
         gen_size = self.native_size(ids.shape)
         seg = F.interpolate(seg, size=gen_size, mode="nearest")
+        if self.channels_last:
+            seg = seg.contiguous(memory_format=torch.channels_last)
         z = None
         if cfg.use_vae:
             if style is not None:
@@ -116,7 +133,8 @@ class Synthesizer:
             else:
                 g = torch.Generator().manual_seed(int(seed) % 2**63)  # any integer is a valid seed
                 z = torch.randn(1, cfg.z_dim, generator=g).to(self.device)
-        out = self.generator(seg, z, out_size=gen_size)[0]
+        with autocast_for(self.device, self.bf16):
+            out = self.generator(seg, z, out_size=gen_size)[0]
         out = ((out.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
         img = Image.fromarray(out)
         if img.size != (W, H):
@@ -140,10 +158,10 @@ def load_mask(src, *, alpha_threshold: int = 128, background: int | None = None)
     """
     from PIL import ImageOps
 
-    from models.imageio import DEFAULT_MAX_PIXELS, ImageLoadError, _open
+    from models.imageio import ImageLoadError, open_image
     from models.landscape import mask_to_ids
 
-    img = _open(src, DEFAULT_MAX_PIXELS)
+    img = open_image(src)
     try:
         img = ImageOps.exif_transpose(img) or img
     except Exception:  # a broken EXIF block should not make an otherwise good mask unusable

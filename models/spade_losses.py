@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["VGGLoss", "feature_matching_loss", "hinge_d_loss", "hinge_g_loss", "kl_loss", "CAFFE_TO_TORCHVISION"]
+__all__ = ["VGGLoss", "feature_matching_loss", "hinge_d_loss", "hinge_g_loss", "kl_loss", "mode_seeking_loss",
+           "CAFFE_TO_TORCHVISION"]
 
 # Our VGG (models/vgg.py) works on the raw Caffe scale (inputs 0..255 minus the mean), the SPADE
 # reference on torchvision's (inputs divided by std ~0.226); ReLU nets are ~homogeneous, so dividing
@@ -40,6 +41,17 @@ def feature_matching_loss(real_outs: list[list[torch.Tensor]], fake_outs: list[l
 def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)), summed over z, averaged over the batch."""
     return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
+
+
+def mode_seeking_loss(fake1: torch.Tensor, fake2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor,
+                      eps: float = 1e-5) -> torch.Tensor:
+    """Mode-seeking loss (Mao et al., CVPR 2019): ``1 / (mean|fake1 - fake2| / mean|z1 - z2| + eps)``.
+
+    Two images ``(B, 3, H, W)`` of the same layouts from codes ``(B, Z)``; small when the images differ as
+    much as their codes do, large when the generator ignores the code (mode collapse).
+    """
+    ratio = (fake1.float() - fake2.float()).abs().mean() / (z1.float() - z2.float()).abs().mean()
+    return 1.0 / (ratio + eps)
 
 
 class VGGLoss(nn.Module):

@@ -26,9 +26,10 @@ import torch
 from models.seg_data import ProceduralSeeds, SegFolder, procedural_batch
 from models.spade_disc import DiscConfig, MultiscaleDiscriminator
 from models.spade_gen import GenConfig, SPADEGenerator, baked_state_dict, one_hot
-from models.spade_losses import VGGLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss
+from models.spade_losses import (VGGLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss,
+                                 mode_seeking_loss)
 
-__all__ = ["SPADEModule", "TrainConfig", "build_parser", "export_generator", "main", "write_card"]
+__all__ = ["SPADEModule", "TrainConfig", "build_parser", "export_generator", "init_generator", "main", "write_card"]
 
 
 @dataclass
@@ -45,6 +46,7 @@ class TrainConfig:
     lambda_feat: float = 10.0  # discriminator feature matching
     lambda_vgg: float = 10.0  # VGG perceptual loss (0 disables it and skips loading VGG)
     lambda_kld: float = 0.05  # KL of the style encoder
+    lambda_ms: float = 1.0  # mode seeking on random codes (needs the encoder; 0 = plain GauGAN)
     ema_decay: float = 0.999  # EMA generator used for samples and export
     seed: int = 0
 
@@ -93,7 +95,14 @@ class SPADEModule(_lightning().LightningModule):
         return [opt_g, opt_d]
 
     def generator_losses(self, real: torch.Tensor, seg: torch.Tensor) -> tuple[torch.Tensor, dict, torch.Tensor]:
-        """Total generator loss, its parts, and the fake batch."""
+        """Total generator loss, its parts, and the fake batch for D (encoded-code fakes, then random-code ones).
+
+        With the encoder on and ``lambda_ms > 0`` a second fake per layout is drawn from a random code
+        ``z ~ N(0, I)`` — the codes that ``--seed`` picks at inference. It gets the adversarial loss (so random
+        codes give realistic images, not only encoded ones) and the mode-seeking term of Mao et al. 2019,
+        ``1 / (mean|G(z1) - G(z2)| / mean|z1 - z2|)``: without it the generator learns to ignore z and every
+        seed renders the same picture.
+        """
         t, parts = self.tcfg, {}
         z = None
         if self.gcfg.use_vae:
@@ -101,15 +110,28 @@ class SPADEModule(_lightning().LightningModule):
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
             parts["kld"] = kl_loss(mu.float(), logvar.float()) * t.lambda_kld
         fake = self.G(seg, z)
-        fake_out = self.D(seg, fake)
+        fake_d = fake
+        if z is not None and t.lambda_ms > 0:
+            z_rand = torch.randn_like(z)
+            fake_rand = self.G(seg, z_rand)
+            parts["g_ms"] = t.lambda_ms * mode_seeking_loss(fake, fake_rand, z.detach(), z_rand)
+            fake_d = torch.cat([fake, fake_rand])
+        fake_out = self.D(seg.repeat(fake_d.shape[0] // seg.shape[0], 1, 1, 1), fake_d)
         with torch.no_grad():
             real_out = self.D(seg, real)
         parts["g_gan"] = hinge_g_loss(fake_out)
-        if t.lambda_feat > 0:
-            parts["g_feat"] = feature_matching_loss(real_out, fake_out) * t.lambda_feat
+        if t.lambda_feat > 0:  # feature matching pairs a fake with its own real image: encoded fakes only
+            B = real.shape[0]
+            parts["g_feat"] = feature_matching_loss(real_out, [[f[:B] for f in scale] for scale in fake_out])
+            parts["g_feat"] = parts["g_feat"] * t.lambda_feat
         if self.vgg_loss is not None:
             parts["g_vgg"] = self.vgg_loss(fake, real) * t.lambda_vgg
-        return sum(parts.values()), parts, fake
+        return sum(parts.values()), parts, fake_d
+
+    def discriminator_loss(self, real: torch.Tensor, seg: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """Hinge loss of D on ``real (B, ...)`` vs ``fake (kB, ...)`` (``generator_losses``' fakes, detached)."""
+        seg_fake = seg.repeat(fake.shape[0] // seg.shape[0], 1, 1, 1)
+        return hinge_d_loss(self.D(seg, real), self.D(seg_fake, fake.detach()))
 
     def training_step(self, batch, batch_idx: int):
         real, ids = batch
@@ -124,7 +146,7 @@ class SPADEModule(_lightning().LightningModule):
         self.untoggle_optimizer(opt_g)
 
         self.toggle_optimizer(opt_d)
-        d_loss = hinge_d_loss(self.D(seg, real), self.D(seg, fake.detach()))
+        d_loss = self.discriminator_loss(real, seg, fake)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
         # The raw optimizer: Lightning counts every wrapped step, and one iteration should be one global step.
@@ -207,6 +229,46 @@ def export_generator(module: SPADEModule, path: str | Path | None = None, traini
                           extra_metadata={"normlab_steps": str(module.iteration if steps is None else steps)})
 
 
+def init_generator(module: SPADEModule, path: str | Path) -> str | None:
+    """Start ``module``'s generator (and its EMA copy) from an exported ``spade`` file; an error message or None.
+
+    Export bakes spectral norm into plain weights ``W / sigma(W)``, whose own top singular value is 1, so
+    they load as the parametrization's ``original`` unchanged. The power-iteration vectors ``u, v`` are set
+    to the exact top singular pair: random ones would under-estimate sigma for the first steps and blow the
+    weights up. The discriminator starts fresh (export does not ship it).
+    """
+    from models.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        state, cfg = load_checkpoint(path, "spade")
+    except (CheckpointError, OSError) as exc:
+        return f"--init: {exc}"
+    saved, ours = GenConfig.from_dict(cfg), module.gcfg
+    for key in ("size", "ngf", "norm", "spade_hidden", "use_vae", "z_dim", "classes"):
+        if getattr(saved, key) != getattr(ours, key):
+            return (f"--init {path} was trained with {key}={getattr(saved, key)!r}, this run uses "
+                    f"{getattr(ours, key)!r}; pass the matching flag")
+    target = module.G.state_dict()
+    suffix = ".parametrizations.weight.original"
+    mapped: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        stem = key[: -len(".weight")] if key.endswith(".weight") else None
+        if stem is not None and stem + suffix in target:
+            w = value.float()
+            u, _, vh = torch.linalg.svd(w.flatten(1), full_matrices=False)
+            mapped[stem + suffix] = w
+            mapped[stem + ".parametrizations.weight.0._u"] = u[:, 0].contiguous()
+            mapped[stem + ".parametrizations.weight.0._v"] = vh[0].contiguous()
+        else:
+            mapped[key] = value.float()
+    try:
+        module.G.load_state_dict(mapped)
+    except RuntimeError as exc:
+        return f"--init {path} does not match the generator: {exc}"
+    module.G_ema.load_state_dict(module.G.state_dict())
+    return None
+
+
 def write_card(weights: Path, module: SPADEModule, *, steps: int, wall_seconds: float, hardware: str,
                losses: dict[str, float], data: str, command: str, notes: list[str], grid: Path | None) -> Path:
     """Model card next to ``weights`` via the shared writer; the eval table is added by ``models.eval spade``."""
@@ -216,7 +278,8 @@ def write_card(weights: Path, module: SPADEModule, *, steps: int, wall_seconds: 
     arch = (f"generator: {g.size}x{g.size}, ngf {g.ngf}, SPADE hidden {g.spade_hidden}, style encoder "
             f"{'on (z ' + str(g.z_dim) + ')' if g.use_vae else 'off'}, SPADE norm `{g.norm}`; discriminator: "
             f"{d.num_d} scales x {d.n_layers} layers, ndf {d.ndf}, norm `{d.norm}`, spectral norm")
-    recipe = ("hinge GAN + feature matching x{0:g} + VGG-19 perceptual x{1:g} + KL x{2:g}; Adam TTUR "
+    ms = f" + mode seeking x{module.tcfg.lambda_ms:g}" if g.use_vae and module.tcfg.lambda_ms > 0 else ""
+    recipe = ("hinge GAN + feature matching x{0:g} + VGG-19 perceptual x{1:g} + KL x{2:g}" + ms + "; Adam TTUR "
               "(G {3:g}, D {4:g}, betas {5:g}/{6:g}); EMA generator (decay {7:g}) exported with spectral norm "
               "baked in, fp16").format(module.tcfg.lambda_feat, module.tcfg.lambda_vgg, module.tcfg.lambda_kld,
                                        module.tcfg.lr_g, module.tcfg.lr_d, module.tcfg.beta1, module.tcfg.beta2,
@@ -258,10 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lambda-vgg", type=float, default=10.0, help="VGG perceptual loss weight (0: no VGG)" + d)
     g.add_argument("--lambda-feat", type=float, default=10.0, help="feature matching weight" + d)
     g.add_argument("--lambda-kld", type=float, default=0.05, help="KL weight of the style encoder" + d)
+    g.add_argument("--lambda-ms", type=float, default=1.0,
+                   help="mode-seeking weight: makes different seeds give visibly different images (0: off)" + d)
     g.add_argument("--lr-g", type=float, default=1e-4, help="generator learning rate" + d)
     g.add_argument("--lr-d", type=float, default=4e-4, help="discriminator learning rate" + d)
     g.add_argument("--ema-decay", type=float, default=0.999, help="EMA of the exported generator" + d)
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    g.add_argument("--init", type=Path, default=None,
+                   help="fine-tune: start the generator from this exported spade .safetensors (same architecture)")
     g.add_argument("--note", action="append", default=[], help="extra line for the model card (repeatable)")
     # --max-steps counts iterations (one G and one D update each)
     add_trainer_args(p, max_steps=20_000, sample_every=500, ckpt_every=250)
@@ -306,9 +373,14 @@ def main(argv: list[str] | None = None) -> int:
     on_gpu = torch.cuda.is_available() and args.accelerator != "cpu"
     tcfg = TrainConfig(data=args.data, batch_size=args.batch_size, max_steps=args.max_steps, lr_g=args.lr_g,
                        lr_d=args.lr_d, lambda_feat=args.lambda_feat, lambda_vgg=args.lambda_vgg,
-                       lambda_kld=args.lambda_kld, ema_decay=args.ema_decay, seed=args.seed)
+                       lambda_kld=args.lambda_kld, lambda_ms=args.lambda_ms, ema_decay=args.ema_decay, seed=args.seed)
     dcfg = DiscConfig(ndf=args.ndf, n_layers=args.d_layers, norm=args.norm)
     module = SPADEModule(gcfg.to_dict(), asdict(dcfg), asdict(tcfg))
+    if args.init is not None and ckpt_path is None:  # a resumed run already holds the fine-tuned weights
+        err = init_generator(module, args.init)
+        if err:
+            return _error(err)
+        print(f"generator initialised from {args.init}", file=sys.stderr)
 
     workers = (0 if on_gpu else default_workers()) if args.num_workers is None else args.num_workers
     if dataset is None:
@@ -327,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     fixed_real, fixed_ids = procedural_batch(torch.arange(6) + ProceduralSeeds.EVAL_OFFSET, args.size)
     if dataset is not None:
         fixed_real, fixed_ids = (torch.stack(t) for t in zip(*(dataset[i % len(dataset)] for i in range(6))))
-    stats = TrainStats(keys=("g", "d", "g_gan", "g_feat", "g_vgg", "kld"))
+    stats = TrainStats(keys=("g", "d", "g_gan", "g_feat", "g_vgg", "kld", "g_ms"))
     grid_cb = SampleGridCallback(lambda m: m.sample_grid(fixed_real, fixed_ids), args.sample_every, run.samples)
     import warnings
 
@@ -352,7 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     card = write_card(weights, module, steps=steps, wall_seconds=stats.wall,
                       hardware=f"{hardware_summary()}; precision {precision}", losses=stats.ema,
                       data=data_desc, command=command,
-                      notes=[f"batch {args.batch_size}; run folder: {run.root}", *args.note], grid=grid)
+                      notes=[f"batch {args.batch_size}; run folder: {run.root}",
+                             *([f"fine-tuned from {args.init} (its own card lists the earlier steps); the "
+                                "discriminator restarted from scratch"] if args.init else []), *args.note], grid=grid)
     print(f"trained {steps} steps; exported {weights} and {card}", file=sys.stderr)
     return 0
 

@@ -220,6 +220,20 @@ class TrainStats:
 
 
 # ------------------------------------------------------------------------------------------------ trainer
+def _log_version(logs: Path) -> str:
+    """``""`` (write ``logs/metrics.csv``) for a new run; ``part2``, ``part3``, ... for each resume.
+
+    Lightning's CSV logger deletes an existing ``metrics.csv`` in its folder: a resumed run must not erase the
+    history of the steps it continues from.
+    """
+    if not (logs / "metrics.csv").exists():
+        return ""
+    n = 2
+    while (logs / f"part{n}").exists():
+        n += 1
+    return f"part{n}"
+
+
 def build_trainer(args: argparse.Namespace, run: RunDir, callbacks: list | None = None, **overrides: Any):
     """A ``lightning.pytorch.Trainer`` from the shared arguments (see :func:`add_trainer_args`)."""
     pl = _lightning()
@@ -228,7 +242,7 @@ def build_trainer(args: argparse.Namespace, run: RunDir, callbacks: list | None 
 
     if args.quiet:
         quiet_lightning()
-    loggers: list = [CSVLogger(str(run.root), name="logs", version="")]
+    loggers: list = [CSVLogger(str(run.root), name="logs", version=_log_version(run.root / "logs"))]
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
         from lightning.pytorch.loggers import TensorBoardLogger
 

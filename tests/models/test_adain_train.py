@@ -81,6 +81,8 @@ def test_resume_continues_from_last_checkpoint(trained, image_dirs):
     export = out / "resumed.safetensors"
     assert train.main(_argv(image_dirs, out / "run", export, 3, "--resume", "last")) == 0
     assert read_metadata(export)["normlab_steps"] == "3"
+    logs = out / "run" / "logs"  # the first part's metrics survive; the resumed part logs next to them
+    assert "step" in (logs / "metrics.csv").read_text() and (logs / "part2" / "metrics.csv").is_file()
 
 
 def test_user_errors_exit_2(image_dirs, tmp_path, capsys):
@@ -94,3 +96,18 @@ def test_user_errors_exit_2(image_dirs, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert train.main([*base, "--resume", str(tmp_path / "nope.ckpt")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_init_fine_tunes_from_an_export_and_refuses_a_mismatch(trained, image_dirs, tmp_path, capsys):
+    _, export = trained
+    out = tmp_path / "ft.safetensors"
+    assert train.main(_argv(image_dirs, tmp_path / "ft", out, 1, "--init", str(export), "--lr", "1e-9")) == 0
+    before, _ = load_checkpoint(export, "adain")
+    after, _ = load_checkpoint(out, "adain")
+    # One step at a negligible learning rate: the fine-tune starts from the export, not from a fresh decoder.
+    assert all(torch.allclose(before[k], after[k], atol=2e-3) for k in before)
+    assert "fine-tuned from" in out.with_suffix(".md").read_text()
+    bad = _argv(image_dirs, tmp_path / "bad", tmp_path / "bad.safetensors", 1, "--init", str(export),
+                "--decoder-norm", "instance")
+    assert train.main(bad) == 2
+    assert "decoder_norm" in capsys.readouterr().err

@@ -1,4 +1,6 @@
 """Evaluation maths: confusion/mIoU and the Fréchet distance against independent references."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -47,6 +49,8 @@ def test_eval_main_prints_table_and_updates_card(tmp_path, capsys):
                  "--update-card"]) == 0
     out = capsys.readouterr().out
     assert "| real (procedural) |" in out and "VGG-FD" in out and "(floor)" in out
+    diversity = re.search(r"same layout differ by ([0-9.]+) of 255.*different layouts: ([0-9.]+)\)", out)
+    assert diversity and float(diversity[1]) > 0 and float(diversity[2]) > 5  # random init: codes matter a bit
     card = ckpt.with_suffix(".md").read_text()
     assert card.index("## Evaluation") < card.index("## Samples") and "| synthesized" in card
     assert (tmp_path / "segnet_32_2.pt").is_file()  # cached for the next run

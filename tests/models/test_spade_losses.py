@@ -1,7 +1,8 @@
 """SPADE losses against hand-computed values."""
 import torch
 
-from models.spade_losses import VGGLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss
+from models.spade_losses import (VGGLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss,
+                                 mode_seeking_loss)
 
 
 def _outs(*vals):
@@ -27,6 +28,17 @@ def test_kl_is_zero_for_the_prior_and_positive_otherwise():
     assert kl_loss(torch.zeros(4, 8), torch.zeros(4, 8)).abs() < 1e-7
     mu = torch.ones(4, 8)
     assert torch.isclose(kl_loss(mu, torch.zeros(4, 8)), torch.tensor(0.5 * 8))
+
+
+def test_mode_seeking_matches_closed_form_and_punishes_ignored_codes():
+    z1, z2 = torch.zeros(2, 4), torch.full((2, 4), 2.0)  # mean |z1 - z2| = 2
+    a, b = torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 0.5)  # mean |a - b| = 0.5
+    assert torch.isclose(mode_seeking_loss(a, b, z1, z2), torch.tensor(1 / (0.25 + 1e-5)))
+    b.requires_grad_(True)
+    collapsed = mode_seeking_loss(a, a + 0.01 * b, z1, z2)  # images ignore the code: loss explodes
+    assert collapsed > 50 * mode_seeking_loss(a, b, z1, z2)
+    collapsed.backward()
+    assert b.grad is not None and b.grad.abs().sum() > 0  # the gradient pushes the two images apart
 
 
 def test_vgg_loss_zero_on_identical_and_grows_with_difference():

@@ -10,8 +10,7 @@ from models.seg_data import procedural_batch
 from models.spade_disc import DiscConfig
 from models.spade_gen import GenConfig, bake_spectral_norm, one_hot
 from models.spade_infer import Synthesizer
-from models.spade_losses import hinge_d_loss
-from models.spade_train import SPADEModule, TrainConfig, export_generator
+from models.spade_train import SPADEModule, TrainConfig, export_generator, init_generator
 
 TINY_G = dict(size=32, ngf=4, spade_hidden=8, z_dim=8)
 
@@ -29,11 +28,12 @@ def test_one_generator_and_one_discriminator_step_stay_finite():
     opt_d = torch.optim.Adam(m.D.parameters(), lr=4e-4, betas=(0.0, 0.9))
     before = m.G.conv_img.weight.detach().clone()
     loss, parts, fake = m.generator_losses(real, seg)
-    assert set(parts) == {"kld", "g_gan", "g_feat", "g_vgg"}
+    assert set(parts) == {"kld", "g_gan", "g_feat", "g_vgg", "g_ms"}
+    assert fake.shape == (4, 3, 32, 32)  # encoded-code fakes, then random-code fakes for mode seeking
     loss.backward()
     opt_g.step()
     d_before = next(m.D.parameters()).detach().clone()
-    d = hinge_d_loss(m.D(seg, real), m.D(seg, fake.detach()))
+    d = m.discriminator_loss(real, seg, fake)
     opt_d.zero_grad()
     d.backward()
     opt_d.step()
@@ -41,6 +41,14 @@ def test_one_generator_and_one_discriminator_step_stay_finite():
     assert not torch.equal(before, m.G.conv_img.weight) and not torch.equal(d_before, next(m.D.parameters()))
     m.update_ema()
     assert all(torch.isfinite(p).all() for p in m.G_ema.parameters())
+
+
+def test_without_mode_seeking_the_generator_draws_one_fake_per_layout():
+    m = _module(lambda_vgg=0.0, lambda_ms=0.0)
+    real, ids = procedural_batch(torch.arange(2), 32)
+    _, parts, fake = m.generator_losses(real, m_seg := one_hot(ids, m.gcfg.label_nc))
+    assert "g_ms" not in parts and fake.shape == (2, 3, 32, 32)
+    assert torch.isfinite(m.discriminator_loss(real, m_seg, fake))
 
 
 def test_export_load_round_trip(tmp_path):
@@ -89,3 +97,29 @@ def test_bad_arguments_exit_cleanly(argv, message, capsys, tmp_path):
     assert train.main(["spade", "--run-dir", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
+
+
+def test_init_from_export_reproduces_the_exported_generator(tmp_path):
+    src = _module(lambda_vgg=0.0)
+    with torch.no_grad():  # move away from the init so a silent no-op load would be caught
+        for p in src.G_ema.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    path = export_generator(src, tmp_path / "spade_instance.safetensors", {"steps": 0})
+    dst = _module(lambda_vgg=0.0)
+    assert init_generator(dst, path) is None
+    ids = torch.from_numpy(np.random.default_rng(1).integers(0, 10, (2, 32, 32)))
+    seg, z = one_hot(ids, 10), torch.randn(2, 8, generator=torch.Generator().manual_seed(2))
+    ref = Synthesizer.from_checkpoint(path).generator
+    with torch.no_grad():
+        expected = ref(seg, z)
+        for g in (dst.G.eval(), dst.G_ema):  # spectral norm on, u/v exact: same function as the baked export
+            assert (g(seg, z) - expected).abs().max() < 2e-3
+
+
+def test_init_refuses_a_different_architecture(tmp_path):
+    path = export_generator(_module(lambda_vgg=0.0), tmp_path / "spade_instance.safetensors", {"steps": 0})
+    other = SPADEModule(GenConfig(**(TINY_G | {"ngf": 8})).to_dict(), asdict(DiscConfig(ndf=4, n_layers=2)),
+                        asdict(TrainConfig(lambda_vgg=0.0)))
+    err = init_generator(other, path)
+    assert err is not None and "ngf=4" in err and "8" in err
+    assert "does not exist" in init_generator(other, tmp_path / "missing.safetensors")
