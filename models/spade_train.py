@@ -47,6 +47,7 @@ class TrainConfig:
     lambda_vgg: float = 10.0  # VGG perceptual loss (0 disables it and skips loading VGG)
     lambda_kld: float = 0.05  # KL of the style encoder
     lambda_ms: float = 1.0  # mode seeking on random codes (needs the encoder; 0 = plain GauGAN)
+    d_warmup: int = 0  # first steps update only D (fine-tuning from --init starts with a fresh D)
     ema_decay: float = 0.999  # EMA generator used for samples and export
     seed: int = 0
 
@@ -97,11 +98,12 @@ class SPADEModule(_lightning().LightningModule):
     def generator_losses(self, real: torch.Tensor, seg: torch.Tensor) -> tuple[torch.Tensor, dict, torch.Tensor]:
         """Total generator loss, its parts, and the fake batch for D (encoded-code fakes, then random-code ones).
 
-        With the encoder on and ``lambda_ms > 0`` a second fake per layout is drawn from a random code
-        ``z ~ N(0, I)`` — the codes that ``--seed`` picks at inference. It gets the adversarial loss (so random
-        codes give realistic images, not only encoded ones) and the mode-seeking term of Mao et al. 2019,
-        ``1 / (mean|G(z1) - G(z2)| / mean|z1 - z2|)``: without it the generator learns to ignore z and every
-        seed renders the same picture.
+        With the encoder on and ``lambda_ms > 0``, two more fakes per layout come from random codes
+        ``z1, z2 ~ N(0, I)`` — the codes that ``--seed`` picks at inference. They get the adversarial loss (so
+        random codes give realistic images, not only encoded ones) and the mode-seeking term of Mao et al.
+        2019, ``1 / (mean|G(z1) - G(z2)| / mean|z1 - z2|)``: without it the generator learns to ignore z and
+        every seed renders the same picture. Both codes are random on purpose: pairing a random code with the
+        encoded one rewards random-code images for differing from the *real* image, i.e. for looking wrong.
         """
         t, parts = self.tcfg, {}
         z = None
@@ -112,10 +114,10 @@ class SPADEModule(_lightning().LightningModule):
         fake = self.G(seg, z)
         fake_d = fake
         if z is not None and t.lambda_ms > 0:
-            z_rand = torch.randn_like(z)
-            fake_rand = self.G(seg, z_rand)
-            parts["g_ms"] = t.lambda_ms * mode_seeking_loss(fake, fake_rand, z.detach(), z_rand)
-            fake_d = torch.cat([fake, fake_rand])
+            z1, z2 = torch.randn_like(z), torch.randn_like(z)
+            f1, f2 = self.G(seg, z1), self.G(seg, z2)
+            parts["g_ms"] = t.lambda_ms * mode_seeking_loss(f1, f2, z1, z2)
+            fake_d = torch.cat([fake, f1, f2])
         fake_out = self.D(seg.repeat(fake_d.shape[0] // seg.shape[0], 1, 1, 1), fake_d)
         with torch.no_grad():
             real_out = self.D(seg, real)
@@ -138,19 +140,28 @@ class SPADEModule(_lightning().LightningModule):
         seg = one_hot(ids, self.gcfg.label_nc).to(real.dtype)
         opt_g, opt_d = self.optimizers()
 
-        self.toggle_optimizer(opt_g)
-        g_loss, parts, fake = self.generator_losses(real, seg)
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(g_loss)
-        opt_g.step()
-        self.untoggle_optimizer(opt_g)
+        warmup = self.iteration < self.tcfg.d_warmup
+        if warmup:  # a fresh D first learns what the (pre-trained) G gets wrong
+            with torch.no_grad():
+                g_loss, parts, fake = self.generator_losses(real, seg)
+        else:
+            self.toggle_optimizer(opt_g)
+            g_loss, parts, fake = self.generator_losses(real, seg)
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+            opt_g.step()
+            self.untoggle_optimizer(opt_g)
 
         self.toggle_optimizer(opt_d)
         d_loss = self.discriminator_loss(real, seg, fake)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
-        # The raw optimizer: Lightning counts every wrapped step, and one iteration should be one global step.
-        opt_d.optimizer.step()
+        # Lightning counts every wrapped step, and one iteration should be one global step: D steps through the
+        # raw optimizer unless it is the only update of this iteration (D-only warm-up).
+        if warmup:
+            opt_d.step()
+        else:
+            opt_d.optimizer.step()
         self.untoggle_optimizer(opt_d)
 
         self.update_ema()
@@ -329,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     g.add_argument("--init", type=Path, default=None,
                    help="fine-tune: start the generator from this exported spade .safetensors (same architecture)")
+    g.add_argument("--d-warmup", type=int, default=None,
+                   help="steps that update only the discriminator (default: 200 with --init, else 0)")
     g.add_argument("--note", action="append", default=[], help="extra line for the model card (repeatable)")
     # --max-steps counts iterations (one G and one D update each)
     add_trainer_args(p, max_steps=20_000, sample_every=500, ckpt_every=250)
@@ -371,9 +384,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     precision = auto_precision(args.accelerator, args.precision)
     on_gpu = torch.cuda.is_available() and args.accelerator != "cpu"
+    d_warmup = args.d_warmup if args.d_warmup is not None else (200 if args.init else 0)
     tcfg = TrainConfig(data=args.data, batch_size=args.batch_size, max_steps=args.max_steps, lr_g=args.lr_g,
                        lr_d=args.lr_d, lambda_feat=args.lambda_feat, lambda_vgg=args.lambda_vgg,
-                       lambda_kld=args.lambda_kld, lambda_ms=args.lambda_ms, ema_decay=args.ema_decay, seed=args.seed)
+                       lambda_kld=args.lambda_kld, lambda_ms=args.lambda_ms, d_warmup=d_warmup,
+                       ema_decay=args.ema_decay, seed=args.seed)
     dcfg = DiscConfig(ndf=args.ndf, n_layers=args.d_layers, norm=args.norm)
     module = SPADEModule(gcfg.to_dict(), asdict(dcfg), asdict(tcfg))
     if args.init is not None and ckpt_path is None:  # a resumed run already holds the fine-tuned weights
@@ -426,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
                       data=data_desc, command=command,
                       notes=[f"batch {args.batch_size}; run folder: {run.root}",
                              *([f"fine-tuned from {args.init} (its own card lists the earlier steps); the "
-                                "discriminator restarted from scratch"] if args.init else []), *args.note], grid=grid)
+                                f"discriminator restarted from scratch ({d_warmup} D-only warm-up steps)"] if args.init else []), *args.note], grid=grid)
     print(f"trained {steps} steps; exported {weights} and {card}", file=sys.stderr)
     return 0
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import train
+from models.checkpoint import load_checkpoint
 from models.seg_data import procedural_batch
 from models.spade_disc import DiscConfig
 from models.spade_gen import GenConfig, bake_spectral_norm, one_hot
@@ -29,7 +30,7 @@ def test_one_generator_and_one_discriminator_step_stay_finite():
     before = m.G.conv_img.weight.detach().clone()
     loss, parts, fake = m.generator_losses(real, seg)
     assert set(parts) == {"kld", "g_gan", "g_feat", "g_vgg", "g_ms"}
-    assert fake.shape == (4, 3, 32, 32)  # encoded-code fakes, then random-code fakes for mode seeking
+    assert fake.shape == (6, 3, 32, 32)  # encoded-code fakes, then two random-code sets for mode seeking
     loss.backward()
     opt_g.step()
     d_before = next(m.D.parameters()).detach().clone()
@@ -84,6 +85,13 @@ def test_tiny_training_run_and_resume(tmp_path, capsys):
     # resuming restores G, D, EMA and optimizers; the (frozen) VGG is not needed to prove that
     assert train.main(["spade", *common, "--max-steps", "3", "--resume", "last", "--lambda-vgg", "0"]) == 0
     assert "trained 3 steps" in capsys.readouterr().err
+    # fine-tuning from that export with a D-only warm-up covering the whole run leaves the generator as it was
+    tuned = tmp_path / "tuned.safetensors"
+    assert train.main(["spade", *common[:-2], "--export", str(tuned), "--run-dir", str(tmp_path / "ft"),
+                       "--max-steps", "2", "--init", str(weights), "--d-warmup", "2", "--lambda-vgg", "0"]) == 0
+    assert "D-only warm-up" in tuned.with_suffix(".md").read_text()
+    before, after = load_checkpoint(weights, "spade")[0], load_checkpoint(tuned, "spade")[0]
+    assert all(torch.allclose(before[k].float(), after[k].float(), atol=1e-3) for k in before)
 
 
 @pytest.mark.parametrize("argv, message", [
