@@ -10,7 +10,9 @@ Metrics, per (content, style) pair, averaged:
   set gives the scale of "structure lost".
 
 Methods in the same run: the network, the content unchanged (style-loss reference), a per-channel RGB mean/std
-colour transfer (the cheapest "style" baseline). Targets (issue 3): network style loss <= 0.25x the unchanged
+colour transfer (the cheapest "style" baseline). One diagnostic row: the network given the content as its own style
+("self-reconstruction"), where AdaIN is the identity and the output should be the content - its structure distance
+is the decoder's own fidelity, the floor the stylized outputs cannot beat. Targets (issue 3): network style loss <= 0.25x the unchanged
 content's, and structure distance well below the unrelated-image distance.
 """
 
@@ -57,7 +59,9 @@ class EvalResult(dict):
         rows = []
         ref = self["content unchanged"]["style"]
         for method, m in self.items():
-            rows.append([method, float(m["style"]), f"{m['style'] / ref:.2f}x", float(m["structure"])])
+            style = m.get("style")  # None: not a stylization (the self-reconstruction diagnostic)
+            rows.append([method, "—" if style is None else float(style),
+                         "—" if style is None else f"{style / ref:.2f}x", float(m["structure"])])
         return markdown_table(["method", "style loss", "vs unchanged", "structure distance"], rows)
 
     def verdict(self) -> list[str]:
@@ -104,7 +108,7 @@ def evaluate(stylizer, contents: list[Image.Image], styles: list[Image.Image], s
     encoder, scales, eps = net.encoder, net.scales, net.config.eps
     device = stylizer.device
     sums: dict[str, dict[str, float]] = {}
-    pairs = 0
+    pairs, recon_sum = 0, 0.0
     t0 = time.perf_counter()
 
     def feats(x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -125,6 +129,8 @@ def evaluate(stylizer, contents: list[Image.Image], styles: list[Image.Image], s
             # An unrelated image: the next content of the set, resized to this content's exact size.
             other = contents[(ci + 1) % len(contents)].resize(content_img.size, Image.Resampling.BICUBIC)
             f_other = feats(_to_tensor(other)[None])
+            recon = _to_tensor(stylizer.stylize(content_img, [content_img], size=size))[None]
+            recon_sum += float(structure_distance(feats(recon)[STRUCTURE_LAYER], fc[STRUCTURE_LAYER])[0])
             for style_img in styles:
                 s = _to_tensor(_resize_long(style_img, size))[None]
                 fs = feats(s)
@@ -138,6 +144,7 @@ def evaluate(stylizer, contents: list[Image.Image], styles: list[Image.Image], s
                     float(structure_distance(f_other[STRUCTURE_LAYER], fc[STRUCTURE_LAYER])[0]))
                 pairs += 1
     result = EvalResult({m: {k: v / pairs for k, v in d.items()} for m, d in sums.items()})
+    result["network, self-reconstruction"] = {"style": None, "structure": recon_sum / len(contents)}
     result.pairs, result.seconds = pairs, time.perf_counter() - t0
     return result
 
@@ -204,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                    f"pairs ({len(contents)} starter-set contents x {len(styles_named)} styles: "
                    f"{', '.join(n for n, _ in styles_named)}), {args.size}px. Style loss: the paper's mean/std loss "
                    f"over relu1_1-relu4_1 (per-layer scaled); structure distance: MSE of instance-normalised "
-                   f"relu3_1 to the content's.\n\n{table}\n\n" + "\n".join(f"- {v}" for v in verdict))
+                   f"relu3_1 to the content's; self-reconstruction = the network with the content as its own "
+                   f"style (the decoder's fidelity floor).\n\n{table}\n\n" + "\n".join(f"- {v}" for v in verdict))
         update_card(args.card, section)
         print(f"updated {args.card}", file=sys.stderr)
     if args.json:
