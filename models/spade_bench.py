@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                     step()
 
             s = _time(timed_step, max(2, rep // 2))
-            rows.append((f"training iteration (G+D, VGG + mode-seeking losses) at {size}², ngf {ngf}, batch {bs}, "
+            rows.append((f"training iteration (G+D, VGG loss) at {size}², ngf {ngf}, batch {bs}, "
                          f"CPU, {label}", f"{1 / s:.2f} it/s", f"{s:.2f} s/it"))
 
     # -- data generator -------------------------------------------------------------------------

@@ -46,7 +46,8 @@ class TrainConfig:
     lambda_feat: float = 10.0  # discriminator feature matching
     lambda_vgg: float = 10.0  # VGG perceptual loss (0 disables it and skips loading VGG)
     lambda_kld: float = 0.05  # KL of the style encoder
-    lambda_ms: float = 1.0  # mode seeking on random codes (needs the encoder; 0 = plain GauGAN)
+    lambda_ms: float = 0.0  # mode seeking on random codes (needs the encoder); off: at 64² it traded realism
+    # for blotchy diversity (docs/spade.md, "Seed diversity")
     d_warmup: int = 0  # first steps update only D (fine-tuning from --init starts with a fresh D)
     ema_decay: float = 0.999  # EMA generator used for samples and export
     seed: int = 0
@@ -332,8 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lambda-vgg", type=float, default=10.0, help="VGG perceptual loss weight (0: no VGG)" + d)
     g.add_argument("--lambda-feat", type=float, default=10.0, help="feature matching weight" + d)
     g.add_argument("--lambda-kld", type=float, default=0.05, help="KL weight of the style encoder" + d)
-    g.add_argument("--lambda-ms", type=float, default=1.0,
-                   help="mode-seeking weight: makes different seeds give visibly different images (0: off)" + d)
+    g.add_argument("--lambda-ms", type=float, default=0.0,
+                   help="mode-seeking weight (Mao et al. 2019; try 0.1-1): pushes seeds apart, at a cost in "
+                        "realism - see docs/spade.md" + d)
     g.add_argument("--lr-g", type=float, default=1e-4, help="generator learning rate" + d)
     g.add_argument("--lr-d", type=float, default=4e-4, help="discriminator learning rate" + d)
     g.add_argument("--ema-decay", type=float, default=0.999, help="EMA of the exported generator" + d)

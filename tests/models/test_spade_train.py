@@ -22,7 +22,7 @@ def _module(**train_kw) -> SPADEModule:
 
 
 def test_one_generator_and_one_discriminator_step_stay_finite():
-    m = _module(lambda_vgg=1.0)
+    m = _module(lambda_vgg=1.0, lambda_ms=1.0)
     real, ids = procedural_batch(torch.arange(2), 32)
     seg = one_hot(ids, m.gcfg.label_nc)
     opt_g = torch.optim.Adam(m.G.parameters(), lr=1e-4, betas=(0.0, 0.9))
