@@ -118,8 +118,15 @@ def cmd_data_starter(args: argparse.Namespace) -> int:
 
     if args.max_side < 64:
         return _error(f"--max-side must be >= 64, got {args.max_side}")
+    skipped: list[str] = []
+
+    def log(message: str) -> None:
+        if message.startswith("skip "):
+            skipped.append(message)
+        print(message, file=sys.stderr)
+
     try:
-        counts = build_starter(args.out, max_side=args.max_side, log=lambda m: print(m, file=sys.stderr))
+        counts = build_starter(args.out, max_side=args.max_side, log=log)
     except OSError as err:
         return _error(f"could not write to '{args.out}': {err}")
     total = counts["content"] + counts["style"]
@@ -127,6 +134,8 @@ def cmd_data_starter(args: argparse.Namespace) -> int:
         return _error("no images found in installed packages; " + SOURCES_HELP)
     print(f"wrote {counts['content']} content and {counts['style']} style images to {args.out} "
           f"({counts['failed']} unreadable skipped); licences: {args.out / 'SOURCES.md'}")
-    print(SOURCES_HELP)
+    # Only suggest installing more sources when one was actually missing.
+    print(SOURCES_HELP if skipped else "every known source was found; add your own folders to "
+          "`train.py adain --content-dir/--style-dir` for more variety")
     print(f"train: python train.py adain --content-dir {args.out} --style-dir {args.out / 'style'}")
     return 0

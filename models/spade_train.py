@@ -327,7 +327,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-vae", action="store_true", help="no style encoder: deterministic output, no --seed/--style")
     g = p.add_argument_group("optimisation")
     g.add_argument("--batch-size", type=int, default=8, help="batch size" + d)
-    g.add_argument("--max-minutes", type=float, default=None, help="stop after this much wall time, then export")
     g.add_argument("--data", default="procedural", help="'procedural' or a folder with images/, labels/ and "
                                                         "classes.json (see models/seg_data.py)" + d)
     g.add_argument("--lambda-vgg", type=float, default=10.0, help="VGG perceptual loss weight (0: no VGG)" + d)
@@ -339,7 +338,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr-g", type=float, default=1e-4, help="generator learning rate" + d)
     g.add_argument("--lr-d", type=float, default=4e-4, help="discriminator learning rate" + d)
     g.add_argument("--ema-decay", type=float, default=0.999, help="EMA of the exported generator" + d)
-    g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     g.add_argument("--init", type=Path, default=None,
                    help="fine-tune: start the generator from this exported spade .safetensors (same architecture)")
     g.add_argument("--d-warmup", type=int, default=None,
@@ -375,9 +373,6 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("batch_size", "max_steps"):
         if getattr(args, name) < 1:
             return _error(f"--{name.replace('_', '-')} must be positive")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
     run = RunDir.create(args, kind="spade", norm=gcfg.norm)
     try:
         ckpt_path = resolve_resume(args.resume, run)
@@ -422,8 +417,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # our manual loop checkpoints after both updates on purpose; Lightning's generic advice does not apply
     warnings.filterwarnings("ignore", message=".*manual optimization and every_n_train_steps.*")
-    overrides = {"max_time": {"minutes": args.max_minutes}} if args.max_minutes else {}
-    trainer = build_trainer(args, run, callbacks=[stats, grid_cb], **overrides)
+    trainer = build_trainer(args, run, callbacks=[stats, grid_cb])
     print(f"run folder: {run.root}  (precision {precision}; resume with --resume last --run-dir {run.root})",
           file=sys.stderr)
     trainer.fit(module, loader, ckpt_path=ckpt_path)

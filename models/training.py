@@ -45,6 +45,9 @@ def add_trainer_args(parser: argparse.ArgumentParser, *, max_steps: int = 10_000
     """Add the options every trainer shares (Lightning passthrough, logging, checkpointing, export)."""
     g = parser.add_argument_group("training loop (shared)")
     g.add_argument("--max-steps", type=int, default=max_steps, help="optimizer steps to run (default %(default)s)")
+    g.add_argument("--max-minutes", type=float, default=None,
+                   help="also stop after this much wall time (then export as usual); a budget for shared machines")
+    g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     g.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto | cpu | gpu (default auto)")
     g.add_argument("--devices", default="auto", help="Lightning devices, e.g. 1, 4 or 0,1 (default auto)")
@@ -242,6 +245,8 @@ def build_trainer(args: argparse.Namespace, run: RunDir, callbacks: list | None 
 
     if args.quiet:
         quiet_lightning()
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
     loggers: list = [CSVLogger(str(run.root), name="logs", version=_log_version(run.root / "logs"))]
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
         from lightning.pytorch.loggers import TensorBoardLogger
@@ -258,6 +263,7 @@ def build_trainer(args: argparse.Namespace, run: RunDir, callbacks: list | None 
         callbacks=cbs, log_every_n_steps=max(1, args.log_every), enable_progress_bar=not args.no_progress,
         enable_model_summary=not args.quiet, default_root_dir=str(run.root), num_sanity_val_steps=0,
         limit_val_batches=0, benchmark=torch.cuda.is_available(),
+        **({"max_time": {"minutes": args.max_minutes}} if getattr(args, "max_minutes", None) else {}),
     )
     kw.update(overrides)
     return pl.Trainer(**kw)

@@ -81,3 +81,28 @@ def test_data_starter_reports_counts(tmp_path, capsys, monkeypatch):
     code = main(["data", "starter", "--out", str(tmp_path / "out")])
     captured = capsys.readouterr()
     assert code == 2 and "apt-get install opencv-doc" in captured.err
+
+
+def _fake_sources(monkeypatch, tmp_path, skip: bool):
+    import models.starter_data as sd
+    from PIL import Image
+
+    def fake_iter(log):
+        if skip:
+            log("skip opencv-doc: not found (apt-get install opencv-doc)")
+        yield sd.StarterImage("content", "test", "photo", "CC0", lambda: Image.new("RGB", (80, 64), (10, 200, 30)))
+        yield sd.StarterImage("style", "test", "paint", "CC0", lambda: Image.new("RGB", (64, 80), (200, 10, 30)))
+
+    monkeypatch.setattr(sd, "_iter_sources", fake_iter)
+
+
+def test_data_starter_suggests_sources_only_when_one_was_missing(tmp_path, capsys, monkeypatch):
+    _fake_sources(monkeypatch, tmp_path, skip=True)
+    assert main(["data", "starter", "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 1 content and 1 style images" in out and "more images:" in out
+
+    _fake_sources(monkeypatch, tmp_path, skip=False)
+    assert main(["data", "starter", "--out", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "more images:" not in out and "every known source was found" in out

@@ -111,3 +111,13 @@ def test_init_fine_tunes_from_an_export_and_refuses_a_mismatch(trained, image_di
                 "--decoder-norm", "instance")
     assert train.main(bad) == 2
     assert "decoder_norm" in capsys.readouterr().err
+
+
+def test_max_minutes_stops_early_and_still_exports(image_dirs, tmp_path):
+    export = tmp_path / "adain_instance.safetensors"
+    argv = _argv(image_dirs, tmp_path / "run", export, 100_000, "--max-minutes", "0.001", "--threads", "1")
+    torch.set_num_threads(2)  # --threads must override it (the fixture restores the original afterwards)
+    assert train.main(argv) == 0
+    steps = int(read_metadata(export)["normlab_steps"])
+    assert 1 <= steps < 100  # the wall-time budget (0.06 s), not --max-steps, ended the run
+    assert torch.get_num_threads() == 1
