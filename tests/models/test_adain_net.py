@@ -81,7 +81,8 @@ def test_loss_decreases_over_20_cpu_steps():
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
     content = torch.stack([xx, yy, (xx * yy)], 0)[None]  # smooth gradients
     style = torch.rand(1, 3, 32, 32) * torch.tensor([1.0, 0.3, 0.2]).view(1, 3, 1, 1)  # reddish noise
-    opt = torch.optim.Adam(model.decoder.parameters(), lr=1e-3)
+    # The paper's lr: 1e-3 spikes early (one step jumped 199 -> 311) and left the 20-step ratio at 0.87.
+    opt = torch.optim.Adam(model.decoder.parameters(), lr=1e-4)
     losses = []
     for _ in range(20):
         out = model.losses(content, style)
@@ -90,4 +91,4 @@ def test_loss_decreases_over_20_cpu_steps():
         opt.step()
         losses.append(float(out["loss"].detach()))
     assert all(torch.isfinite(torch.tensor(losses)))
-    assert sum(losses[-3:]) / 3 < 0.85 * sum(losses[:3]) / 3, losses  # measured ~0.74
+    assert sum(losses[-3:]) / 3 < 0.85 * sum(losses[:3]) / 3, losses  # measured 0.64-0.70 over seeds 0-3
