@@ -318,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = " (default %(default)s)"
     g = p.add_argument_group("model")
     g.add_argument("--norm", default="instance", help="normalizer inside SPADE and the discriminator" + d)
+    g.add_argument("--d-norm", default=None,
+                   help="the discriminator's normalizer when it should differ from --norm (default: --norm)")
     g.add_argument("--size", type=int, default=128, help="resolution, a power of two (128 or 256 on a GPU)" + d)
     g.add_argument("--ngf", type=int, default=32, help="generator width" + d)
     g.add_argument("--ndf", type=int, default=32, help="discriminator width" + d)
@@ -368,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
             dataset = SegFolder(args.data, size=args.size, train=True)
             gcfg.classes = dataset.classes
         gcfg.validate()
+        import norms
+
+        d_norm = norms.norm_name(args.d_norm or args.norm)  # an unknown name lists the valid ones
     except ValueError as exc:
         return _error(str(exc))
     for name in ("batch_size", "max_steps"):
@@ -386,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
                        lr_d=args.lr_d, lambda_feat=args.lambda_feat, lambda_vgg=args.lambda_vgg,
                        lambda_kld=args.lambda_kld, lambda_ms=args.lambda_ms, d_warmup=d_warmup,
                        ema_decay=args.ema_decay, seed=args.seed)
-    dcfg = DiscConfig(ndf=args.ndf, n_layers=args.d_layers, norm=args.norm)
+    dcfg = DiscConfig(ndf=args.ndf, n_layers=args.d_layers, norm=d_norm)
     module = SPADEModule(gcfg.to_dict(), asdict(dcfg), asdict(tcfg))
     if args.init is not None and ckpt_path is None:  # a resumed run already holds the fine-tuned weights
         err = init_generator(module, args.init)

@@ -90,12 +90,27 @@ def test_tiny_training_run_and_resume(tmp_path, capsys):
     assert train.main(["spade", *common[:-2], "--export", str(tuned), "--run-dir", str(tmp_path / "ft"),
                        "--max-steps", "2", "--init", str(weights), "--d-warmup", "2", "--lambda-vgg", "0"]) == 0
     assert "D-only warm-up" in tuned.with_suffix(".md").read_text()
+    assert "discriminator: 2 scales x 2 layers, ndf 8, norm `instance`" in tuned.with_suffix(".md").read_text()
     before, after = load_checkpoint(weights, "spade")[0], load_checkpoint(tuned, "spade")[0]
     assert all(torch.allclose(before[k].float(), after[k].float(), atol=1e-3) for k in before)
 
 
+def test_d_norm_decouples_the_discriminator_normalizer(tmp_path):
+    weights = tmp_path / "spade_layer.safetensors"
+    argv = ["spade", "--norm", "layer", "--d-norm", "group", "--size", "32", "--ngf", "4", "--ndf", "8",
+            "--spade-hidden", "8", "--z-dim", "8", "--d-layers", "2", "--batch-size", "2", "--lambda-vgg", "0",
+            "--max-steps", "1", "--run-dir", str(tmp_path / "run"), "--quiet", "--no-progress", "--num-workers", "0",
+            "--sample-every", "0", "--export", str(weights)]
+    assert train.main(argv) == 0
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["hyper_parameters"]["gen"]["norm"] == "layer" and ckpt["hyper_parameters"]["disc"]["norm"] == "group"
+    assert Synthesizer.from_checkpoint(weights).norm == "layer"
+    assert "norm `group`, spectral norm" in weights.with_suffix(".md").read_text()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--norm", "bogus"], "unknown normalizer 'bogus'"),
+    (["--d-norm", "bogus"], "unknown normalizer 'bogus'"),
     (["--size", "48"], "power of two"),
     (["--resume", "nope.ckpt"], "does not exist"),
     (["--batch-size", "0"], "must be positive"),
