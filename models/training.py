@@ -203,7 +203,16 @@ class TrainStats:
                 self.first: dict[str, float] = {}
                 self.start = time.monotonic()
                 self.wall = 0.0
+                self.wall_before = 0.0  # wall time of the runs this one resumes (restored from the checkpoint)
                 self.steps = 0
+
+            # Saved in every Lightning checkpoint, so a resumed run's card reports the whole run's wall time.
+            def state_dict(self) -> dict[str, Any]:
+                return {"wall": self.wall, "ema": dict(self.ema)}
+
+            def load_state_dict(self, state: dict[str, Any]) -> None:
+                self.wall_before = self.wall = float(state.get("wall", 0.0))
+                self.ema.update(state.get("ema", {}))
 
             def on_train_start(self, trainer, pl_module) -> None:
                 self.start = time.monotonic()
@@ -217,7 +226,7 @@ class TrainStats:
                         prev = self.ema.get(key, value)
                         self.ema[key] = smoothing * prev + (1 - smoothing) * value
                 self.steps = trainer.global_step
-                self.wall = time.monotonic() - self.start
+                self.wall = self.wall_before + time.monotonic() - self.start
 
         return _Stats()
 

@@ -76,10 +76,19 @@ def test_export_then_load_reproduces_outputs(trained):
     assert a.norm == "instance" and config["decoder_norm"] == "none"
 
 
+def _stats_state(ckpt: Path) -> dict:
+    states = torch.load(ckpt, map_location="cpu", weights_only=False)["callbacks"]
+    return next(v for k, v in states.items() if "_Stats" in k)
+
+
 def test_resume_continues_from_last_checkpoint(trained, image_dirs):
     out, _ = trained
     export = out / "resumed.safetensors"
+    first = _stats_state(out / "run" / "checkpoints" / "last.ckpt")
+    assert first["wall"] > 0 and "loss" in first["ema"]
     assert train.main(_argv(image_dirs, out / "run", export, 3, "--resume", "last")) == 0
+    # the wall-time clock continues from the first part (the model card reports the whole run)
+    assert _stats_state(out / "run" / "checkpoints" / "last.ckpt")["wall"] > first["wall"]
     assert read_metadata(export)["normlab_steps"] == "3"
     logs = out / "run" / "logs"  # the first part's metrics survive; the resumed part logs next to them
     assert "step" in (logs / "metrics.csv").read_text() and (logs / "part2" / "metrics.csv").is_file()
