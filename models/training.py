@@ -46,7 +46,8 @@ def add_trainer_args(parser: argparse.ArgumentParser, *, max_steps: int = 10_000
     g = parser.add_argument_group("training loop (shared)")
     g.add_argument("--max-steps", type=int, default=max_steps, help="optimizer steps to run (default %(default)s)")
     g.add_argument("--max-minutes", type=float, default=None,
-                   help="also stop after this much wall time (then export as usual); a budget for shared machines")
+                   help="also stop after this much wall time (then export as usual); a budget for shared machines. "
+                        "It counts the whole run: after --resume, the time of the earlier parts is included")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     g.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto | cpu | gpu (default auto)")
