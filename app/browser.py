@@ -116,9 +116,11 @@ def main(argv: list[str] | None = None) -> int:
             open_app(page, args.url)
             print(stylize(page, EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg"))
             page.evaluate("window.scrollTo(0, 0)")
+            page.wait_for_timeout(1500)  # Gradio fades a new output in; a screenshot taken at once looks washed out
             page.screenshot(path=str(args.out / "style_transfer.png"))
             print(paint_and_synthesize(page, preset=True))
             page.evaluate("window.scrollTo(0, 0)")
+            page.wait_for_timeout(1500)
             page.screenshot(path=str(args.out / "paint_to_image.png"))
     except Exception as exc:  # playwright timeouts, no browser, app not running
         print(f"error: {exc}", file=sys.stderr)
