@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+import norms
 from models.seg_data import ProceduralSeeds, SegFolder, procedural_batch
 from models.spade_disc import DiscConfig, MultiscaleDiscriminator
 from models.spade_gen import GenConfig, SPADEGenerator, baked_state_dict, one_hot
@@ -370,8 +371,6 @@ def main(argv: list[str] | None = None) -> int:
             dataset = SegFolder(args.data, size=args.size, train=True)
             gcfg.classes = dataset.classes
         gcfg.validate()
-        import norms
-
         d_norm = norms.norm_name(args.d_norm or args.norm)  # an unknown name lists the valid ones
     except ValueError as exc:
         return _error(str(exc))

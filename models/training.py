@@ -255,7 +255,7 @@ def build_trainer(args: argparse.Namespace, run: RunDir, callbacks: list | None 
 
     if args.quiet:
         quiet_lightning()
-    if getattr(args, "threads", None):
+    if args.threads:
         torch.set_num_threads(args.threads)
     loggers: list = [CSVLogger(str(run.root), name="logs", version=_log_version(run.root / "logs"))]
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
@@ -273,7 +273,7 @@ def build_trainer(args: argparse.Namespace, run: RunDir, callbacks: list | None 
         callbacks=cbs, log_every_n_steps=max(1, args.log_every), enable_progress_bar=not args.no_progress,
         enable_model_summary=not args.quiet, default_root_dir=str(run.root), num_sanity_val_steps=0,
         limit_val_batches=0, benchmark=torch.cuda.is_available(),
-        **({"max_time": {"minutes": args.max_minutes}} if getattr(args, "max_minutes", None) else {}),
+        **({"max_time": {"minutes": args.max_minutes}} if args.max_minutes else {}),
     )
     kw.update(overrides)
     return pl.Trainer(**kw)
