@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-TRAINERS = {"adain": "models.adain_train", "spade": "models.spade_train"}
+TRAINERS = {"adain": "models.adain.train", "spade": "models.spade.train"}
 
 
 def main(argv: list[str] | None = None) -> int:

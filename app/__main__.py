@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: assets folder {config.assets_dir} does not exist", file=sys.stderr)
         return 2
 
-    from app.ui import build_demo, launch_kwargs
+    from app.web.ui import build_demo, launch_kwargs
 
     demo = build_demo(config)
     try:
@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _warm_imports() -> None:
     try:
-        import models.adain_infer  # noqa: F401
-        import models.spade_infer  # noqa: F401
+        import models.adain.infer  # noqa: F401
+        import models.spade.infer  # noqa: F401
     except Exception:  # a broken install shows up, with a clear message, on the first request instead
         pass
 

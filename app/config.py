@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-# Resolved here (not imported from models.checkpoint) so that reading the config never imports torch.
+# Resolved here (not imported from models.common.checkpoint) so that reading the config never imports torch.
 DEFAULT_ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 
 

@@ -27,12 +27,12 @@ class InputError(ValueError):
 def load_user_image(src: ImageSource | None, what: str, config: AppConfig) -> Image.Image:
     """Load an upload as RGB, naming the input (``what``) in any error.
 
-    Delegates decoding to ``models.imageio.load_image`` (EXIF orientation, first GIF frame, CMYK, 16-bit,
+    Delegates decoding to ``models.common.imageio.load_image`` (EXIF orientation, first GIF frame, CMYK, 16-bit,
     RGBA composited on white, grayscale). Images over ``config.max_input_pixels`` are refused, not
     downscaled: decoding them at all is the memory risk. Accepted images are downscaled later to the
     output size the user picked.
     """
-    from models.imageio import ImageLoadError, load_image
+    from models.common.imageio import ImageLoadError, load_image
 
     if src is None or (isinstance(src, str) and not src.strip()):
         raise InputError(f"Please add a {what} image.")
@@ -158,12 +158,12 @@ def editor_rgba(editor: dict | None) -> np.ndarray | None:
 
 
 def labels_from_rgba(rgba: np.ndarray, config: AppConfig, fill_class: int | None = None) -> np.ndarray:
-    """Colour-coded RGBA label drawing -> ``(H, W)`` int64 class ids via ``models.landscape.mask_to_ids``.
+    """Colour-coded RGBA label drawing -> ``(H, W)`` int64 class ids via ``models.landscape.classes.mask_to_ids``.
 
     Anti-aliased colours are snapped to the nearest class colour; pixels with alpha below the threshold are
     unpainted and get ``fill_class`` (or raise when it is None and nothing at all was painted).
     """
-    from models.landscape import mask_to_ids
+    from models.landscape.classes import mask_to_ids
 
     if rgba.shape[0] < config.min_side or rgba.shape[1] < config.min_side:
         raise InputError(
@@ -190,7 +190,7 @@ def load_label_file(src: str | Path | bytes | None, config: AppConfig) -> np.nda
     Alpha is kept (transparent = unpainted); an animated file uses its first frame. A single-channel
     image whose values are all valid class ids is accepted too and returned as colours.
     """
-    from models.landscape import CLASSES, ids_to_color
+    from models.landscape.classes import CLASSES, ids_to_color
 
     if src is None or (isinstance(src, str) and not src.strip()):
         raise InputError("Please provide a mask: a colour-coded label image (see the class colours).")

@@ -28,13 +28,13 @@ MODEL_TITLES = {"adain": "AdaIN", "spade": "SPADE"}
 
 
 def _load_stylizer(path: Path) -> Any:
-    from models.adain_infer import Stylizer
+    from models.adain.infer import Stylizer
 
     return Stylizer.from_checkpoint(path)
 
 
 def _load_synthesizer(path: Path) -> Any:
-    from models.spade_infer import Synthesizer
+    from models.spade.infer import Synthesizer
 
     return Synthesizer.from_checkpoint(path)
 
@@ -45,7 +45,7 @@ DEFAULT_LOADERS: dict[str, Callable[[Path], Any]] = {"adain": _load_stylizer, "s
 def scan_checkpoints(kind: str, assets_dir: Path) -> dict[str, Path]:
     """``{norm: path}`` for ``assets_dir/{kind}_{norm}.safetensors``.
 
-    Same rule as ``models.checkpoint.available_checkpoints`` (a test keeps them in step), re-done here
+    Same rule as ``models.common.checkpoint.available_checkpoints`` (a test keeps them in step), re-done here
     because that module imports torch, which would add seconds to the app's start.
     """
     folder = Path(assets_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-TARGETS = {"adain": "models.adain_bench", "spade": "models.spade_bench"}
+TARGETS = {"adain": "models.adain.bench", "spade": "models.spade.bench"}
 
 
 def main(argv: list[str] | None = None) -> int:

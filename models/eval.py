@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-TARGETS = {"adain": "models.adain_eval", "spade": "models.spade_eval"}
+TARGETS = {"adain": "models.adain.eval", "spade": "models.spade.eval"}
 
 
 def main(argv: list[str] | None = None) -> int:

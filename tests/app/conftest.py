@@ -33,8 +33,8 @@ TEST_MAX_PIXELS = 4_000_000  # small limit so the "too large" file stays cheap t
 
 def inference_code_available() -> bool:
     try:
-        import models.adain_infer  # noqa: F401
-        import models.spade_infer  # noqa: F401
+        import models.adain.infer  # noqa: F401
+        import models.spade.infer  # noqa: F401
     except ImportError:
         return False
     return True
@@ -49,9 +49,9 @@ def make_random_checkpoints(folder: Path, norms: tuple[str, ...] = ("instance", 
     """Randomly initialised but real checkpoints, written through the models' public code (real code paths)."""
     import torch
 
-    from models.adain_net import AdaINConfig, AdaINNet
-    from models.checkpoint import save_checkpoint
-    from models.spade_gen import GenConfig, SPADEGenerator
+    from models.adain.net import AdaINConfig, AdaINNet
+    from models.common.checkpoint import save_checkpoint
+    from models.spade.generator import GenConfig, SPADEGenerator
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -88,7 +88,7 @@ class FakeSynthesizer:
         self.norm = Path(path).stem.split("_", 1)[1]
 
     def synthesize(self, label_ids, seed=0, style=None, size=None):
-        from models.landscape import ids_to_color
+        from models.landscape.classes import ids_to_color
 
         img = Image.fromarray(ids_to_color(np.asarray(label_ids)))
         return img.resize((size, size)) if size else img
@@ -163,7 +163,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def demo(app_config, engine):
-    from app.ui import build_demo
+    from app.web.ui import build_demo
 
     return build_demo(app_config, engine)
 
@@ -171,7 +171,7 @@ def demo(app_config, engine):
 @pytest.fixture(scope="session")
 def server(demo, app_config):
     """The app, launched once for the whole session on a free port; yields its URL."""
-    from app.ui import launch_kwargs
+    from app.web.ui import launch_kwargs
 
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                 show_error=True, **launch_kwargs(app_config))
@@ -227,7 +227,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     put("transparent.png", png_bytes(rgba))
     put("gray.png", png_bytes(base.convert("L")))
     # label maps for /synthesize: colour-coded halves (sky over grass), and a fully transparent canvas
-    from models.landscape import CLASSES
+    from models.landscape.classes import CLASSES
 
     sky, grass = CLASSES[0].color, next(c.color for c in CLASSES if c.name == "grass")
     mask = np.zeros((64, 64, 3), np.uint8)

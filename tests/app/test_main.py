@@ -54,7 +54,7 @@ def test_python_m_app_starts_and_serves_on_loopback(artifacts):
         elapsed = time.perf_counter() - t0
         assert page is not None, f"server did not come up (exit code {proc.poll()}); see {log}"
         print(f"python -m app answered after {elapsed:.1f} s (target <= 15 s on an idle machine; "
-              f"see app/bench.py)")
+              f"see tools/app_bench.py)")
         assert "normlab" in page
         assert f"http://127.0.0.1:{port}" in log.read_text()  # bound to loopback, not 0.0.0.0
     finally:

@@ -20,7 +20,7 @@ from app.preprocess import (
     resize_mask,
     style_weights,
 )
-from models.landscape import CLASSES
+from models.landscape.classes import CLASSES
 
 CFG = AppConfig(max_input_pixels=4_000_000, max_size=1024)
 

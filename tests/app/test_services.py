@@ -42,7 +42,7 @@ def FakeSynthesizer(fake_loaders):  # noqa: N802
 
 
 def test_scan_matches_models_checkpoint(assets):
-    from models.checkpoint import available_checkpoints
+    from models.common.checkpoint import available_checkpoints
 
     (assets / "adain_notes.txt").write_text("not a checkpoint")
     for kind in ("adain", "spade"):
@@ -88,7 +88,7 @@ def test_a_broken_checkpoint_is_reported_not_raised_raw(assets):
 
 
 def test_real_loader_rejects_a_foreign_file_with_a_message(assets):
-    pytest.importorskip("models.adain_infer")
+    pytest.importorskip("models.adain.infer")
     with pytest.raises(InputError, match="could not be loaded"):
         ModelCache("adain", assets).get("batch")  # the fake files are not safetensors
 

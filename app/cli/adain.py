@@ -1,0 +1,141 @@
+"""``normlab stylize`` and ``normlab data starter``: the AdaIN side of the command line.
+
+User errors print one line starting with ``error:`` to stderr and return 2 (never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["register", "cmd_stylize", "cmd_data_starter"]
+
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+from app.cli import cli_error as _error  # one format for every subcommand's user errors
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "stylize", help="restyle a photo after one or more style images (AdaIN)",
+        description="Arbitrary style transfer (AdaIN): render CONTENT in the style of STYLE. Several styles are "
+                    "interpolated (--weights); with --mask and two styles, the first goes where the mask is "
+                    "bright and the second elsewhere.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("content", help="content image (jpg/png/webp/...)")
+    p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s)")
+    p.add_argument("-o", "--output", required=True, help="output image path (.png recommended; .jpg/.webp allowed)")
+    p.add_argument("--weights", type=float, nargs="+", default=None, metavar="W",
+                   help="one weight per style for interpolation (normalised to sum 1; default equal)")
+    p.add_argument("--alpha", type=float, default=1.0,
+                   help="content-style trade-off in [0, 1]: 0 keeps the content, 1 is full style")
+    p.add_argument("--preserve-color", nargs="?", const="covariance", default=None,
+                   choices=("covariance", "luminance"),
+                   help="keep the content's colours: 'covariance' (recolour the style first; the flag alone) or "
+                        "'luminance' (transfer luminance only)")
+    p.add_argument("--mask", default=None, help="mask image for spatial control (needs exactly 2 styles)")
+    p.add_argument("--size", type=int, default=512, help="output long side in pixels (0 keeps the content size)")
+    p.add_argument("--norm", default="instance", help="which shipped model to use, by normalizer")
+    p.add_argument("--checkpoint", default=None, help="an adain .safetensors file (overrides --norm)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.set_defaults(handler=cmd_stylize)
+
+    data = subparsers.add_parser("data", help="datasets for training",
+                                 description="Build training data from what is installed on this machine.")
+    data_sub = data.add_subparsers(dest="data_command", metavar="WHAT")
+    s = data_sub.add_parser(
+        "starter", help="assemble a content/style starter set from installed packages (offline)",
+        description="Collect photos and paintings shipped by installed packages (Debian opencv-doc and "
+                    "gcompris-qt-data, scikit-image, scikit-learn, matplotlib) into OUT/content and OUT/style. "
+                    "Nothing is downloaded.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    s.add_argument("--out", type=Path, default=Path("data/starter"), help="output folder")
+    s.add_argument("--max-side", type=int, default=768, help="downscale images to this long side")
+    s.set_defaults(handler=cmd_data_starter)
+    data.set_defaults(handler=lambda args: _error("choose what to build: `normlab data starter --out DIR`"))
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    # Validate everything cheap before loading a model or any image.
+    out = Path(args.output)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        return _error(f"output '{out}' must end in .png, .jpg or .webp")
+    if not out.parent.is_dir():
+        return _error(f"output folder '{out.parent}' does not exist")
+    if not 0.0 <= args.alpha <= 1.0:
+        return _error(f"--alpha must be in [0, 1], got {args.alpha}")
+    if args.weights is not None:
+        if len(args.weights) != len(args.styles):
+            return _error(f"--weights has {len(args.weights)} value(s) but there are {len(args.styles)} style(s): "
+                          "give one weight per style")
+        if any(w < 0 for w in args.weights) or sum(args.weights) <= 0:
+            return _error("--weights must be non-negative and not all zero")
+    if args.mask is not None and len(args.styles) != 2:
+        return _error(f"--mask needs exactly 2 styles (bright -> first, dark -> second), got {len(args.styles)}")
+    if args.mask is not None and args.weights is not None:
+        return _error("--weights cannot be combined with --mask")
+    size = None if args.size == 0 else args.size
+    if size is not None and not 16 <= size <= 4096:
+        return _error(f"--size must be between 16 and 4096 (or 0 to keep the content size), got {args.size}")
+
+    from models.common.checkpoint import CheckpointError, checkpoint_for
+    from models.common.imageio import ImageLoadError, load_image
+
+    try:
+        content = load_image(args.content)
+        styles = [load_image(s) for s in args.styles]
+        mask = load_image(args.mask, min_side=1) if args.mask is not None else None
+    except (ImageLoadError, OSError) as err:
+        return _error(str(err))
+    try:
+        path = Path(args.checkpoint) if args.checkpoint else checkpoint_for("adain", args.norm)
+        from models.adain.infer import Stylizer
+
+        t0 = time.perf_counter()
+        stylizer = Stylizer.from_checkpoint(path, device=args.device)
+        t1 = time.perf_counter()
+        result = stylizer.stylize(content, styles, weights=args.weights, alpha=args.alpha,
+                                  preserve_color=args.preserve_color, mask=mask, size=size)
+        t2 = time.perf_counter()
+    except CheckpointError as err:
+        return _error(str(err))
+    except (ValueError, RuntimeError) as err:  # RuntimeError: e.g. an unavailable --device
+        return _error(str(err).splitlines()[0])
+    try:
+        save_kw = {"quality": 95} if out.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
+        result.save(out, **save_kw)
+    except OSError as err:
+        return _error(f"could not write '{out}': {err}")
+    print(f"wrote {out} ({result.width}x{result.height}, norm {stylizer.norm}, load {t1 - t0:.1f}s, "
+          f"stylize {t2 - t1:.2f}s)", file=sys.stderr)
+    return 0
+
+
+def cmd_data_starter(args: argparse.Namespace) -> int:
+    from models.adain.starter import SOURCES_HELP, build_starter
+
+    if args.max_side < 64:
+        return _error(f"--max-side must be >= 64, got {args.max_side}")
+    skipped: list[str] = []
+
+    def log(message: str) -> None:
+        if message.startswith("skip "):
+            skipped.append(message)
+        print(message, file=sys.stderr)
+
+    try:
+        counts = build_starter(args.out, max_side=args.max_side, log=log)
+    except OSError as err:
+        return _error(f"could not write to '{args.out}': {err}")
+    total = counts["content"] + counts["style"]
+    if total == 0:
+        return _error("no images found in installed packages; " + SOURCES_HELP)
+    print(f"wrote {counts['content']} content and {counts['style']} style images to {args.out} "
+          f"({counts['failed']} unreadable skipped); licences: {args.out / 'SOURCES.md'}")
+    # Only suggest installing more sources when one was actually missing.
+    print(SOURCES_HELP if skipped else "every known source was found; add your own folders to "
+          "`train.py adain --content-dir/--style-dir` for more variety")
+    print(f"train: python train.py adain --content-dir {args.out} --style-dir {args.out / 'style'}")
+    return 0

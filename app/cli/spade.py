@@ -1,0 +1,108 @@
+"""``normlab classes`` and ``normlab synthesize``: the SPADE side of the command line.
+
+User errors print one line starting with ``error:`` to stderr and return 2 (never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+__all__ = ["register", "cmd_classes", "cmd_synthesize"]
+
+
+from app.cli import cli_error as _error  # one format for every subcommand's user errors
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("classes", help="list the landscape classes and their mask colours",
+                              description="List the classes a SPADE mask can use, with the RGB colour to paint each.")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {id, name, color: [r, g, b]}")
+    p.set_defaults(handler=cmd_classes)
+
+    p = subparsers.add_parser(
+        "synthesize", help="turn a colour-coded landscape mask into an image (SPADE)",
+        description="Synthesize a landscape from a mask painted with the class colours (see `normlab classes`). "
+                    "Anti-aliased or off-palette colours snap to the nearest class; transparent pixels take the "
+                    "class of the nearest painted pixel (or --background).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("mask", help="colour-coded mask image (PNG recommended; JPEG artefacts are tolerated)")
+    p.add_argument("-o", "--output", required=True, help="output image path (.png, .jpg or .webp)")
+    p.add_argument("--seed", type=int, default=0, help="random style seed: another seed gives another look")
+    p.add_argument("--style", default=None, help="example image whose look to follow (overrides --seed)")
+    p.add_argument("--size", type=int, default=None, help="output long side in pixels (default: the mask's size)")
+    p.add_argument("--norm", default="instance", help="which shipped generator to use (by normalizer)")
+    p.add_argument("--checkpoint", default=None, help="a spade .safetensors file (overrides --norm)")
+    p.add_argument("--background", default=None, help="class name or id for transparent pixels")
+    p.set_defaults(handler=cmd_synthesize)
+
+
+def cmd_classes(args: argparse.Namespace) -> int:
+    from models.landscape.classes import CLASSES
+
+    if args.json:
+        print(json.dumps([{"id": c.id, "name": c.name, "color": list(c.color)} for c in CLASSES]))
+        return 0
+    print(f"{'id':>2}  {'name':<10} {'rgb':<15} hex")
+    for c in CLASSES:
+        r, g, b = c.color
+        print(f"{c.id:>2}  {c.name:<10} {f'({r}, {g}, {b})':<15} #{r:02x}{g:02x}{b:02x}")
+    return 0
+
+
+def _background(value: str | None) -> int | None:
+    from models.landscape.classes import NUM_CLASSES, class_id
+
+    if value is None:
+        return None
+    if value.isdigit():
+        if int(value) >= NUM_CLASSES:
+            raise ValueError(f"--background id must be in 0..{NUM_CLASSES - 1}, got {value}")
+        return int(value)
+    return class_id(value)
+
+
+def cmd_synthesize(args: argparse.Namespace) -> int:
+    from models.common.checkpoint import CheckpointError
+    from models.common.imageio import ImageLoadError, load_image
+    from models.spade.infer import MAX_SIDE, Synthesizer, load_mask
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        return _error(f"output '{out}' must end in .png, .jpg or .webp")
+    if not out.parent.is_dir():
+        return _error(f"output folder '{out.parent}' does not exist")
+    if args.size is not None and not 16 <= args.size <= MAX_SIDE:
+        return _error(f"--size must be between 16 and {MAX_SIDE}, got {args.size}")
+    try:
+        background = _background(args.background)
+        ids = load_mask(args.mask, background=background)
+    except ImageLoadError as exc:
+        return _error(f"mask {exc}")
+    except ValueError as exc:
+        return _error(f"mask '{args.mask}': {exc}")
+    style = None
+    if args.style:
+        try:
+            style = load_image(args.style)
+        except ImageLoadError as exc:
+            return _error(f"style image {exc}")
+    try:
+        path = Path(args.checkpoint) if args.checkpoint else Synthesizer.default_path(args.norm)
+        syn = Synthesizer.from_checkpoint(path)
+    except CheckpointError as exc:
+        return _error(str(exc))
+    if int(ids.max()) >= syn.num_classes:
+        return _error(f"the mask uses class ids up to {ids.max()} but this generator knows {syn.num_classes} classes")
+    try:
+        img = syn.synthesize(ids, seed=args.seed, style=style, size=args.size)
+    except ValueError as exc:
+        return _error(str(exc))
+    try:
+        img.save(out)
+    except OSError as exc:
+        return _error(f"cannot write '{out}': {exc.strerror or exc}")
+    print(f"wrote {out} ({img.width}x{img.height}, norm {syn.norm}, "
+          f"{'style ' + args.style if style is not None else 'seed ' + str(args.seed)})")
+    return 0

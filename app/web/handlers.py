@@ -1,0 +1,229 @@
+"""Gradio callbacks: validate inputs, call the engine, turn every failure into a specific ``gr.Error``.
+
+The parameter names of ``api_stylize`` / ``api_synthesize`` are the public API (``gradio_client``
+calls them by name), so keep them stable.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from app.config import AppConfig
+from app.preprocess import (
+    InputError,
+    check_alpha,
+    check_seed,
+    check_size,
+    labels_from_editor,
+    labels_from_rgba,
+    load_label_file,
+    load_user_image,
+    painted_mask,
+    style_weights,
+)
+from app.services import Engine, Result, StyleRequest
+
+log = logging.getLogger(__name__)
+
+PRESERVE_CHOICES = [
+    ("Use the style's colours", "none"),
+    ("Keep content colours (colour statistics)", "covariance"),
+    ("Keep content colours (luminance only)", "luminance"),
+]
+N_STYLES = 4  # style slots in the UI (stylize_ui's signature): one main style + three to blend in
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Show InputError messages as they are; report anything unexpected without killing the server."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except InputError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        except MemoryError:
+            raise gr.Error("Out of memory: try a smaller output size.", print_exception=False) from None
+        except Exception as exc:  # a bug or a model failure: log it, keep serving, say what happened
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Internal error ({type(exc).__name__}: {exc}). The server is still running.") from None
+
+    return wrapper
+
+
+def _norm_or_default(norm: str | None) -> str | None:
+    return norm.strip() if isinstance(norm, str) and norm.strip() else None
+
+
+def _preserve(value: str | None) -> str | None:
+    if value in (None, "", "none"):
+        return None
+    if value not in ("covariance", "luminance"):
+        raise InputError(f"preserve_color must be 'none', 'covariance' or 'luminance', got {value!r}.")
+    return value
+
+
+def _gallery(results: list[Result]) -> list[tuple[Image.Image, str]]:
+    return [(r.image, r.caption) for r in results]
+
+
+class Handlers:
+    """Callbacks bound to one engine and config."""
+
+    def __init__(self, engine: Engine, config: AppConfig) -> None:
+        self.engine = engine
+        self.config = config
+
+    # --- style transfer ---------------------------------------------------------------------------------
+    def _style_request(self, content: Any, styles: list[Any], weights: list[Any], alpha: Any,
+                       preserve_color: Any, mask_editor: dict | None, region_style: Any, size: Any) -> StyleRequest:
+        alpha = check_alpha(alpha)
+        size = check_size(size, self.config)
+        preserve = _preserve(preserve_color)
+        content_img = load_user_image(content, "content", self.config)
+        used, norm_weights = style_weights(styles, weights)
+        style_imgs = [load_user_image(styles[i], "style" if i == 0 else f"style {i + 1}", self.config) for i in used]
+        mask = painted_mask(mask_editor, self.config.alpha_threshold)
+        if mask is None:
+            return StyleRequest(content_img, style_imgs, norm_weights if len(style_imgs) > 1 else None,
+                                alpha, preserve, None, size)
+        if region_style is None:
+            raise InputError("You painted a spatial-control mask: add the style for the unpainted area too "
+                             "(or clear the mask).")
+        if len(style_imgs) > 1:
+            raise InputError("Spatial control uses one style per region: remove the blended styles 2-4 "
+                             "or clear the mask.")
+        second = load_user_image(region_style, "unpainted-area style", self.config)
+        return StyleRequest(content_img, [style_imgs[0], second], None, alpha, preserve, mask, size)
+
+    @user_errors
+    def stylize_ui(self, content: Any, style1: Any, weight1: Any, style2: Any, weight2: Any, style3: Any,
+                   weight3: Any, style4: Any, weight4: Any, alpha: Any, preserve_color: Any,
+                   mask_editor: dict | None, region_style: Any, size: Any, norm: str | None,
+                   progress: gr.Progress = gr.Progress()) -> tuple[Image.Image, str]:
+        progress(0.1, desc="Reading images")
+        req = self._style_request(content, [style1, style2, style3, style4], [weight1, weight2, weight3, weight4],
+                                  alpha, preserve_color, mask_editor, region_style, size)
+        norm = _norm_or_default(norm)
+        progress(0.3, desc="Stylizing" if norm in self.engine.caches["adain"].loaded() else "Loading model, stylizing")
+        result = self.engine.stylize(req, norm)
+        return result.image, result.caption
+
+    @user_errors
+    def compare_stylize_ui(self, content: Any, style1: Any, weight1: Any, style2: Any, weight2: Any, style3: Any,
+                           weight3: Any, style4: Any, weight4: Any, alpha: Any, preserve_color: Any,
+                           mask_editor: dict | None, region_style: Any, size: Any,
+                           progress: gr.Progress = gr.Progress()) -> tuple[list, str]:
+        req = self._style_request(content, [style1, style2, style3, style4], [weight1, weight2, weight3, weight4],
+                                  alpha, preserve_color, mask_editor, region_style, size)
+        results = self.engine.compare_stylize(req, lambda f, d: progress(f, desc=d))
+        total = sum(r.seconds for r in results)
+        return _gallery(results), f"Compared {len(results)} AdaIN normalizers in {total:.2f} s of model time."
+
+    @user_errors
+    def api_stylize(self, content: str, style: str, alpha: float = 1.0, norm: str = "", size: float = 512,
+                    preserve_color: str = "none") -> Image.Image:
+        """Stylize `content` with `style` (AdaIN). Returns a PNG.
+
+        alpha: style strength in [0, 1]; norm: normalizer of the checkpoint ('' = default);
+        size: output long side in px; preserve_color: 'none' | 'covariance' | 'luminance'.
+        """
+        req = self._style_request(content, [style], [1.0], alpha, preserve_color, None, None, size)
+        return self.engine.stylize(req, _norm_or_default(norm)).image
+
+    # --- paint to image -------------------------------------------------------------------------------------
+    def class_names(self) -> list[str]:
+        from models.landscape.classes import CLASSES
+
+        return [c.name for c in CLASSES]
+
+    def _fill_id(self, fill: str | None) -> int | None:
+        if fill in (None, "", "none"):
+            return None
+        from models.landscape.classes import CLASSES
+
+        for c in CLASSES:
+            if c.name == fill:
+                return int(c.id)
+        raise InputError(f"Unknown class {fill!r} to fill the unpainted area; choose one of: "
+                         f"{', '.join(c.name for c in CLASSES)}.")
+
+    def _optional_image(self, src: Any, what: str) -> Image.Image | None:
+        return None if src is None else load_user_image(src, what, self.config)
+
+    @user_errors
+    def synthesize_ui(self, editor: dict | None, fill: str, seed: Any, style: Any, size: Any, norm: str,
+                      then_style: Any, then_norm: str, then_alpha: Any,
+                      progress: gr.Progress = gr.Progress()) -> tuple[Image.Image, str]:
+        progress(0.1, desc="Reading the canvas")
+        labels = labels_from_editor(editor, self.config, self._fill_id(fill))
+        seed, size = check_seed(seed), check_size(size, self.config)
+        then_alpha = check_alpha(then_alpha)
+        style_img = self._optional_image(style, "style")
+        then_img = self._optional_image(then_style, "'then stylize with' style")
+        progress(0.3, desc="Synthesizing")
+        result = self.engine.synthesize(labels, seed=seed, style=style_img, size=size, norm=_norm_or_default(norm),
+                                        then_style=then_img, then_norm=_norm_or_default(then_norm),
+                                        then_alpha=then_alpha)
+        return result.image, result.caption
+
+    @user_errors
+    def compare_synthesize_ui(self, editor: dict | None, fill: str, seed: Any, style: Any, size: Any,
+                              progress: gr.Progress = gr.Progress()) -> tuple[list, str]:
+        labels = labels_from_editor(editor, self.config, self._fill_id(fill))
+        seed, size = check_seed(seed), check_size(size, self.config)
+        style_img = self._optional_image(style, "style")
+        results = self.engine.compare_synthesize(labels, seed, style_img, size, lambda f, d: progress(f, desc=d))
+        total = sum(r.seconds for r in results)
+        return _gallery(results), f"Compared {len(results)} SPADE normalizers in {total:.2f} s of model time."
+
+    @user_errors
+    def api_synthesize(self, mask: str, seed: float = 0, norm: str = "", size: float = 256, style: str | None = None,
+                       fill: str = "") -> Image.Image:
+        """Synthesize an image from a colour-coded label map `mask` (SPADE). Returns a PNG.
+
+        seed: noise seed; norm: normalizer ('' = default); size: output long side; style: optional style
+        image; fill: class name for transparent (unpainted) pixels.
+        """
+        labels = labels_from_rgba(load_label_file(mask, self.config), self.config, self._fill_id(fill))
+        return self.engine.synthesize(labels, seed=check_seed(seed), style=self._optional_image(style, "style"),
+                                      size=check_size(size, self.config), norm=_norm_or_default(norm)).image
+
+    def api_classes(self) -> list[dict]:
+        """The label classes: id, name and brush colour as '#rrggbb'."""
+        from models.landscape.classes import CLASSES
+
+        return [{"id": int(c.id), "name": c.name, "color": "#%02x%02x%02x" % tuple(c.color)} for c in CLASSES]
+
+    @user_errors
+    def preset(self, index: Any) -> dict:
+        """A preset layout (procedural landscape labels) as an editor value, drawn in class colours."""
+        from models.landscape.classes import ids_to_color
+        from models.landscape.render import generate_sample
+
+        seed = int(index) if index not in (None, "") else 0
+        _, labels = generate_sample(seed, size=self.config.canvas_size)
+        rgb = np.ascontiguousarray(ids_to_color(labels)[..., :3], dtype=np.uint8)
+        rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=-1)
+        return {"background": rgba, "layers": [], "composite": rgba}
+
+    def mask_canvas(self, content: Any) -> dict | None:
+        """Put the content image under the spatial-control canvas so the user paints over it."""
+        if content is None:
+            return None
+        try:
+            img = load_user_image(content, "content", self.config)
+        except InputError:
+            return None  # the Stylize button reports the problem; the canvas just stays empty
+        img.thumbnail((768, 768))
+        rgba = np.asarray(img.convert("RGBA"))
+        return {"background": rgba, "layers": [], "composite": rgba}

@@ -1,0 +1,316 @@
+"""Layout of the web app: components and wiring only; the work happens in app.web.handlers / app.services."""
+
+from __future__ import annotations
+
+import base64
+import html
+import random
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from app.config import AppConfig
+from app.web.handlers import PRESERVE_CHOICES, Handlers
+from app.services import Engine
+
+N_PRESETS = 8  # preset layouts offered in the paint tab (procedural landscapes, seeds 0..N-1)
+
+
+def _raw_preprocess(payload: Any) -> str | bytes | None:
+    if payload is None:
+        return None
+    if getattr(payload, "path", None):
+        return str(payload.path)
+    url = getattr(payload, "url", None) or ""
+    if url.startswith("data:") and "," in url:  # webcam/clipboard may send a base64 data URL
+        return base64.b64decode(url.split(",", 1)[1])
+    return None
+
+
+def RawImage(**kwargs: Any) -> gr.Image:  # noqa: N802 - reads like the component it builds
+    """A ``gr.Image`` whose callback gets the uploaded file's path (or bytes) undecoded.
+
+    Plain ``gr.Image`` decodes with PIL before our code runs, so a corrupt or hostile upload fails with a
+    generic error; here ``models.common.imageio.load_image`` decodes it and names the problem. (Overridden on
+    the instance: subclassing a Gradio component makes Gradio write a ``.pyi`` stub next to this file.)
+    """
+    image = gr.Image(type="filepath", image_mode=None, **kwargs)
+    image.preprocess = _raw_preprocess  # type: ignore[method-assign]
+    return image
+
+
+def guard_preprocess(component: gr.components.Component, what: str) -> gr.components.Component:
+    """Make a component's own decoding failure a specific ``gr.Error`` instead of a generic one."""
+    original = component.preprocess
+
+    def preprocess(payload: Any) -> Any:
+        try:
+            return original(payload)
+        except gr.Error:
+            raise
+        except Exception as exc:  # PIL errors on a corrupt upload into the canvas
+            raise gr.Error(f"{what}: the uploaded file is not a readable image ({type(exc).__name__}).",
+                           print_exception=False) from None
+
+    component.preprocess = preprocess  # type: ignore[method-assign]
+    return component
+
+
+def _offline_theme() -> gr.themes.Base:
+    # The default theme pulls Google Fonts into the browser; system fonts keep the page fully offline.
+    return gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                          font_mono=["ui-monospace", "SFMono-Regular", "monospace"])
+
+
+CSS = """
+.legend {display:flex; flex-wrap:wrap; gap:6px 14px; font-size:0.9em}
+.legend span.sw {display:inline-block; width:14px; height:14px; border-radius:3px; margin-right:5px;
+                 vertical-align:-2px; border:1px solid #0003}
+"""
+
+
+def launch_kwargs(config: AppConfig | None = None) -> dict[str, Any]:
+    """Extra ``Blocks.launch`` arguments the app always uses (theme, CSS, upload limit, no SSR node server)."""
+    config = config or AppConfig()
+    return {"theme": _offline_theme(), "css": CSS, "ssr_mode": False, "footer_links": ["api", "settings"],
+            "max_file_size": f"{config.max_upload_mb}mb"}
+
+
+def _legend_html(classes: list[dict]) -> str:
+    items = "".join(
+        f'<span><span class="sw" style="background:{c["color"]}"></span>{html.escape(c["name"])}</span>'
+        for c in classes
+    )
+    return f'<div class="legend" id="class-legend">{items}</div>'
+
+
+def _examples(config: AppConfig) -> list[list[str]]:
+    """Content/style pairs listed in ``assets/examples/pairs.txt`` (``content.jpg style.jpg`` per line)."""
+    index = config.examples_dir / "pairs.txt"
+    if not index.is_file():
+        return []
+    pairs = []
+    for line in index.read_text().splitlines():
+        parts = line.split("#")[0].split()
+        if len(parts) == 2 and all((config.examples_dir / p).is_file() for p in parts):
+            pairs.append([str(config.examples_dir / p) for p in parts])
+    return pairs
+
+
+def _blank_canvas(side: int) -> dict:
+    # A transparent background: unpainted pixels stay alpha 0 (-> the "unpainted area" class). Without a
+    # value the editor starts on opaque white, which would read as the class "snow".
+    blank = np.zeros((side, side, 4), np.uint8)
+    return {"background": blank, "layers": [], "composite": blank}
+
+
+def _no_ckpt_note(kind: str, norms: list[str], assets_dir: Path) -> str:
+    if norms:
+        return ""
+    return (f"**No {kind} checkpoint found** in `{assets_dir}` (expected `{kind.lower()}_<norm>.safetensors`). "
+            f"The buttons will explain; train one with `python train.py {kind.lower()} ...`.")
+
+
+def build_demo(config: AppConfig | None = None, engine: Engine | None = None) -> gr.Blocks:
+    """The whole app as a ``gr.Blocks`` with its queue configured; call ``.launch(**launch_kwargs())``."""
+    config = config or AppConfig()
+    engine = engine or Engine(config)
+    h = Handlers(engine, config)
+
+    with gr.Blocks(title="normlab — normalization-driven image generation", analytics_enabled=False) as demo:
+        gr.Markdown("# normlab\nStyle transfer (AdaIN) and paint-to-image (SPADE), each trained with different "
+                    "normalization layers. Pick a normalizer, or compare them all side by side.")
+        with gr.Tabs():
+            with gr.Tab("Style transfer", id="style"):
+                adain_note, adain_norm = _style_tab(h, config, engine.caches["adain"].norms())
+            with gr.Tab("Paint to image", id="paint"):
+                spade_note, spade_norm, then_norm = _paint_tab(h, config, engine.caches["spade"].norms(),
+                                                               engine.caches["adain"].norms())
+            with gr.Tab("API", id="api"):
+                _api_tab(h, config)
+
+        def refresh() -> tuple:
+            # Checkpoints can appear while the server runs (training finishes); offer them on page load.
+            a, s = engine.caches["adain"].norms(), engine.caches["spade"].norms()
+            pick = lambda names: gr.Dropdown(choices=names, value=names[0] if names else None)  # noqa: E731
+            return (pick(a), pick(a), pick(s), _no_ckpt_note("AdaIN", a, config.assets_dir),
+                    _no_ckpt_note("SPADE", s, config.assets_dir))
+
+        demo.load(refresh, None, [adain_norm, then_norm, spade_norm, adain_note, spade_note],
+                  api_visibility="private", queue=False)
+
+    demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
+    return demo
+
+
+def _spade_size(config: AppConfig) -> int:
+    # default SPADE output: the generator runs at its training size and the result is resized to this
+    return 256 if config.min_size <= 256 <= config.max_size else config.default_size
+
+
+def _norm_dropdown(norms: list[str], label: str, elem_id: str | None = None) -> gr.Dropdown:
+    return gr.Dropdown(norms, value=norms[0] if norms else None, label=label, elem_id=elem_id,
+                       info="Normalization layer the checkpoint was trained with.")
+
+
+def _style_tab(h: Handlers, config: AppConfig, adain_norms: list[str]) -> tuple[gr.Markdown, gr.Dropdown]:
+    note = gr.Markdown(_no_ckpt_note("AdaIN", adain_norms, config.assets_dir))
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            with gr.Row():
+                content = RawImage(label="Content", sources=["upload", "webcam", "clipboard"],
+                                   elem_id="content-input", height=280)
+                with gr.Column(min_width=200):
+                    style1 = RawImage(label="Style", sources=["upload", "clipboard"], elem_id="style-input",
+                                      height=280)
+            styles = [style1]
+            with gr.Accordion("Blend more styles (interpolation)", open=False):
+                gr.Markdown("Each extra style is mixed in by its weight; weights are normalised to sum to 1.")
+                weights = [gr.Slider(0, 1, value=1.0, step=0.05, label="Weight of the main style")]
+                with gr.Row():
+                    for i in range(2, 5):
+                        with gr.Column(min_width=150):
+                            styles.append(RawImage(label=f"Style {i}", sources=["upload", "clipboard"],
+                                                   height=150, elem_id=f"style{i}-input"))
+                            weights.append(gr.Slider(0, 1, value=0.5, step=0.05, label=f"Weight {i}"))
+            with gr.Accordion("Spatial control: a second style for part of the image", open=False):
+                gr.Markdown("Choose the brush and paint over the content where the **main style** goes; the "
+                            "unpainted area gets the style on the right. Clear the canvas to switch this off.")
+                with gr.Row():
+                    mask_editor = guard_preprocess(gr.ImageEditor(
+                        label="Area for the main style", type="numpy", sources=[],
+                        brush=gr.Brush(colors=["#ff3c3c"], color_mode="fixed", default_size=24),
+                        layers=False, transforms=(), canvas_size=(512, 512), height=340, elem_id="mask-editor"),
+                        "Spatial-control canvas")
+                    region_style = RawImage(label="Style for the unpainted area", sources=["upload", "clipboard"],
+                                            height=300, elem_id="region-style-input")
+            with gr.Row():
+                alpha = gr.Slider(0, 1, value=1.0, step=0.05, label="Style strength α",
+                                  info="0 keeps the content, 1 applies the full style.")
+                preserve = gr.Radio(PRESERVE_CHOICES, value="none", label="Colours")
+            with gr.Row():
+                size = gr.Dropdown(config.size_choices, value=config.default_size,
+                                   label="Output size (long side, px)", info=f"At most {config.max_size} px here.")
+                norm = _norm_dropdown(adain_norms, "Normalizer (AdaIN checkpoint)", "adain-norm")
+            with gr.Row():
+                stylize_btn = gr.Button("Stylize", variant="primary", elem_id="stylize-btn")
+                compare_btn = gr.Button("Compare normalizers", elem_id="stylize-compare-btn")
+        with gr.Column(scale=2):
+            out_img = gr.Image(label="Result (PNG)", format="png", type="pil", interactive=False, height=420,
+                               buttons=["download", "fullscreen"], elem_id="stylize-output")
+            out_caption = gr.Markdown(elem_id="stylize-caption")
+    gallery = gr.Gallery(label="Compare normalizers: same input, every AdaIN checkpoint", format="png", columns=4,
+                         height="auto", elem_id="stylize-compare", buttons=["download", "fullscreen"])
+    gallery_caption = gr.Markdown(elem_id="stylize-compare-caption")
+    examples = _examples(config)
+    if examples:
+        gr.Examples(examples, inputs=[content, style1], label="Example pairs (licences: assets/README.md)",
+                    examples_per_page=8)
+
+    inputs = [content]
+    for s, w in zip(styles, weights):
+        inputs += [s, w]
+    inputs += [alpha, preserve, mask_editor, region_style, size]
+    stylize_btn.click(h.stylize_ui, inputs + [norm], [out_img, out_caption], api_visibility="undocumented",
+                      concurrency_id="models")
+    compare_btn.click(h.compare_stylize_ui, inputs, [gallery, gallery_caption], api_visibility="undocumented",
+                      concurrency_id="models")
+    content.change(h.mask_canvas, content, mask_editor, api_visibility="private", queue=False)
+    return note, norm
+
+
+def _paint_tab(h: Handlers, config: AppConfig, spade_norms: list[str],
+               adain_norms: list[str]) -> tuple[gr.Markdown, gr.Dropdown, gr.Dropdown]:
+    classes = h.api_classes()
+    sizes = config.size_choices
+    note = gr.Markdown(_no_ckpt_note("SPADE", spade_norms, config.assets_dir))
+    gr.Markdown("Pick the **brush** in the canvas toolbar, choose a class colour and paint a layout (or load a "
+                "preset). Transparent pixels become the *unpainted area* class.")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5):
+            editor = guard_preprocess(gr.ImageEditor(
+                label="Label map", type="numpy",
+                sources=["upload", "clipboard"], image_mode="RGBA",
+                brush=gr.Brush(colors=[c["color"] for c in classes], color_mode="fixed", default_size=28),
+                layers=False, transforms=(), fixed_canvas=True, value=_blank_canvas(config.canvas_size),
+                canvas_size=(config.canvas_size, config.canvas_size), height=520, elem_id="label-editor"),
+                "Label map")
+            gr.HTML(_legend_html(classes))
+        with gr.Column(scale=3, min_width=260):
+            with gr.Row():
+                preset = gr.Dropdown([(f"Landscape {i + 1}", i) for i in range(N_PRESETS)], value=0,
+                                     label="Preset layout", scale=3, min_width=120)
+                preset_btn = gr.Button("Load preset", scale=1, min_width=90, elem_id="preset-btn")
+            names = [c["name"] for c in classes]
+            fill = gr.Dropdown([("the nearest painted class", "none")] + [(n, n) for n in names],
+                               value="sky" if "sky" in names else names[0], label="Unpainted area becomes")
+            with gr.Row():
+                seed = gr.Number(0, precision=0, minimum=0, maximum=2**31 - 1, label="Seed", min_width=100)
+                dice = gr.Button("Random seed", scale=0, min_width=90)
+            spade_size = gr.Dropdown(sizes, value=_spade_size(config), label="Output size (long side, px)")
+            norm = _norm_dropdown(spade_norms, "Normalizer (SPADE checkpoint)", "spade-norm")
+            style = RawImage(label="Style (optional)", sources=["upload", "clipboard"],
+                             height=140, elem_id="spade-style-input")
+            with gr.Accordion("Then stylize with AdaIN (optional)", open=False):
+                then_style = RawImage(label="Style image for AdaIN", sources=["upload", "clipboard"], height=140,
+                                      elem_id="then-style-input")
+                then_norm = _norm_dropdown(adain_norms, "AdaIN normalizer")
+                then_alpha = gr.Slider(0, 1, value=0.8, step=0.05, label="AdaIN style strength α")
+            synth_btn = gr.Button("Synthesize", variant="primary", elem_id="synthesize-btn")
+            compare_btn = gr.Button("Compare normalizers", elem_id="synthesize-compare-btn")
+        with gr.Column(scale=4):
+            out_img = gr.Image(label="Result (PNG)", format="png", type="pil", interactive=False, height=420,
+                               buttons=["download", "fullscreen"], elem_id="synthesize-output")
+            out_caption = gr.Markdown(elem_id="synthesize-caption")
+    gallery = gr.Gallery(label="Compare normalizers: same layout and seed, every SPADE checkpoint", format="png",
+                         columns=4, height="auto", elem_id="synthesize-compare", buttons=["download", "fullscreen"])
+    gallery_caption = gr.Markdown(elem_id="synthesize-compare-caption")
+
+    preset_btn.click(h.preset, preset, editor, api_visibility="private")
+    dice.click(lambda: random.randrange(2**31 - 1), None, seed, api_visibility="private", queue=False)
+    inputs = [editor, fill, seed, style, spade_size]
+    synth_btn.click(h.synthesize_ui, inputs + [norm, then_style, then_norm, then_alpha], [out_img, out_caption],
+                    api_visibility="undocumented", concurrency_id="models")
+    compare_btn.click(h.compare_synthesize_ui, inputs, [gallery, gallery_caption], api_visibility="undocumented",
+                      concurrency_id="models")
+    return note, norm, then_norm
+
+
+def _api_tab(h: Handlers, config: AppConfig) -> None:
+    """How to call the app from a program, plus the hidden components behind ``/stylize`` and ``/synthesize``."""
+    gr.Markdown(API_HELP)
+    # Hidden components give the endpoints real file handling (gradio_client's handle_file) and defaults;
+    # the handler signatures give the parameter names.
+    with gr.Group(visible=False):
+        a_in = [gr.File(type="filepath"), gr.File(type="filepath"), gr.Number(1.0), gr.Textbox(""),
+                gr.Number(config.default_size), gr.Textbox("none")]
+        s_in = [gr.File(type="filepath"), gr.Number(0), gr.Textbox(""), gr.Number(_spade_size(config)),
+                gr.File(type="filepath"), gr.Textbox("")]
+        a_out, s_out, c_out = gr.Image(format="png", type="pil"), gr.Image(format="png", type="pil"), gr.JSON()
+        a_btn, s_btn, c_btn = gr.Button(), gr.Button(), gr.Button()
+    a_btn.click(h.api_stylize, a_in, a_out, api_name="stylize", concurrency_id="models")
+    s_btn.click(h.api_synthesize, s_in, s_out, api_name="synthesize", concurrency_id="models")
+    c_btn.click(h.api_classes, None, c_out, api_name="classes", queue=False)
+
+
+API_HELP = """
+### Call the app from a program
+
+```python
+from gradio_client import Client, handle_file
+
+client = Client("http://127.0.0.1:7860/")
+png = client.predict(content=handle_file("photo.jpg"), style=handle_file("painting.jpg"),
+                     alpha=0.8, api_name="/stylize")            # optional: norm, size, preserve_color
+png = client.predict(mask=handle_file("labels.png"), seed=0,
+                     api_name="/synthesize")                    # optional: norm, size, style, fill
+classes = client.predict(api_name="/classes")                   # [{"id", "name", "color"}, ...]
+```
+
+Both endpoints return the path of a PNG file. `mask` is colour-coded with the class colours of the
+*Paint to image* tab (transparent pixels are unpainted; a single-channel image of class ids works too).
+Bad inputs raise `gradio_client.exceptions.AppError` with a message saying what is wrong.
+The full parameter list is under **Use via API** at the bottom of the page.
+"""

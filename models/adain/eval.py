@@ -1,0 +1,224 @@
+"""`python -m models.eval adain`: score an AdaIN model on fixed content/style pairs against two baselines.
+
+Metrics, per (content, style) pair, averaged:
+
+- **style loss**: the paper's loss, Σ over relu1_1..relu4_1 of MSE(channel means) + MSE(channel stds) between the
+  result and the style image (each layer divided by its feature scale, as in training). Lower = more stylized.
+- **structure distance**: MSE between the *instance-normalised* relu3_1 features of the result and of the content.
+  Instance normalisation removes per-channel statistics (which is what style is made of here), so what remains is
+  spatial structure. Lower = content better kept. The distance between the content and an *unrelated* image of the
+  set gives the scale of "structure lost".
+
+Methods in the same run: the network, the content unchanged (style-loss reference), a per-channel RGB mean/std
+colour transfer (the cheapest "style" baseline). One diagnostic row: the network given the content as its own style
+("self-reconstruction"), where AdaIN is the identity and the output should be the content - its structure distance
+is the decoder's own fidelity, the floor the stylized outputs cannot beat. Targets (issue 3): network style loss <= 0.25x the unchanged
+content's, and structure distance well below the unrelated-image distance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from models.common.training import markdown_table
+
+__all__ = ["main", "evaluate", "structure_distance", "colour_transfer", "EvalResult"]
+
+STRUCTURE_LAYER = "relu3_1"
+
+
+def colour_transfer(content: torch.Tensor, style: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Baseline: match each RGB channel's mean/std of ``content (1, 3, H, W)`` to ``style``'s; clamped to [0, 1]."""
+    cm, cs = content.mean((2, 3), keepdim=True), content.std((2, 3), keepdim=True)
+    sm, ss = style.mean((2, 3), keepdim=True), style.std((2, 3), keepdim=True)
+    return ((content - cm) / (cs + eps) * ss + sm).clamp(0, 1)
+
+
+def structure_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """MSE between instance-normalised feature maps ``(B, C, H, W)`` (same size) -> ``(B,)``."""
+    na, nb = F.instance_norm(a.float()), F.instance_norm(b.float())
+    return (na - nb).pow(2).mean(dim=(1, 2, 3))
+
+
+class EvalResult(dict):
+    """``{method: {"style": float, "structure": float}}`` plus ``pairs`` and ``seconds`` attributes."""
+
+    pairs: int = 0
+    seconds: float = 0.0
+
+    def table(self) -> str:
+        rows = []
+        ref = self["content unchanged"]["style"]
+        for method, m in self.items():
+            style = m.get("style")  # None: not a stylization (the self-reconstruction diagnostic)
+            rows.append([method, "—" if style is None else float(style),
+                         "—" if style is None else f"{style / ref:.2f}x", float(m["structure"])])
+        return markdown_table(["method", "style loss", "vs unchanged", "structure distance"], rows)
+
+    def verdict(self) -> list[str]:
+        net, ref = self["network"], self["content unchanged"]
+        unrelated = self["unrelated image"]["structure"]
+        ratio = net["style"] / ref["style"]
+        return [
+            f"style loss ratio network / unchanged = {ratio:.3f} (target <= 0.25): "
+            f"{'PASS' if ratio <= 0.25 else 'FAIL'}",
+            f"structure distance network = {net['structure']:.3f} vs unrelated image = {unrelated:.3f} "
+            f"(target: far below, < 0.5x): {'PASS' if net['structure'] < 0.5 * unrelated else 'FAIL'}",
+        ]
+
+
+def _load_set(folder: Path, limit: int) -> list[tuple[str, Image.Image]]:
+    from models.adain.data import find_images
+    from models.common.imageio import load_image
+
+    out = []
+    for path in find_images(folder):
+        try:
+            out.append((path.name, load_image(path)))
+        except ValueError:
+            continue
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _spread(items: list, n: int) -> list:
+    """``n`` items evenly spread over the (sorted) list, so the choice is fixed but not just the first few."""
+    if len(items) <= n:
+        return items
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
+def evaluate(stylizer, contents: list[Image.Image], styles: list[Image.Image], size: int = 256) -> EvalResult:
+    """Run every content with every style through the network and the baselines; average the metrics."""
+    from models.adain.net import STYLE_LAYERS
+    from models.adain.infer import _resize_long, _to_tensor  # the exact preprocessing stylize() applies
+
+    net = stylizer.net
+    encoder, scales, eps = net.encoder, net.scales, net.config.eps
+    device = stylizer.device
+    sums: dict[str, dict[str, float]] = {}
+    pairs, recon_sum = 0, 0.0
+    t0 = time.perf_counter()
+
+    def feats(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return encoder(x.to(device).float())
+
+    def add(method: str, style_v: float, struct_v: float) -> None:
+        s = sums.setdefault(method, {"style": 0.0, "structure": 0.0})
+        s["style"] += style_v
+        s["structure"] += struct_v
+
+    from models.adain.net import style_loss
+
+    with torch.inference_mode():
+        for ci, content_img in enumerate(contents):
+            content_img = _resize_long(content_img, size)
+            c = _to_tensor(content_img)[None]
+            fc = feats(c)
+            # An unrelated image: the next content of the set, resized to this content's exact size.
+            other = contents[(ci + 1) % len(contents)].resize(content_img.size, Image.Resampling.BICUBIC)
+            f_other = feats(_to_tensor(other)[None])
+            recon = _to_tensor(stylizer.stylize(content_img, [content_img], size=size))[None]
+            recon_sum += float(structure_distance(feats(recon)[STRUCTURE_LAYER], fc[STRUCTURE_LAYER])[0])
+            for style_img in styles:
+                s = _to_tensor(_resize_long(style_img, size))[None]
+                fs = feats(s)
+                out = _to_tensor(stylizer.stylize(content_img, [style_img], size=size))[None]
+                candidates = {"network": out, "content unchanged": c, "colour transfer": colour_transfer(c, s)}
+                for method, img in candidates.items():
+                    fo = fc if img is c else feats(img)
+                    add(method, float(style_loss({k: fo[k] for k in STYLE_LAYERS}, fs, scales, eps)),
+                        float(structure_distance(fo[STRUCTURE_LAYER], fc[STRUCTURE_LAYER])[0]))
+                add("unrelated image", float(style_loss({k: f_other[k] for k in STYLE_LAYERS}, fs, scales, eps)),
+                    float(structure_distance(f_other[STRUCTURE_LAYER], fc[STRUCTURE_LAYER])[0]))
+                pairs += 1
+    result = EvalResult({m: {k: v / pairs for k, v in d.items()} for m, d in sums.items()})
+    result["network, self-reconstruction"] = {"style": None, "structure": recon_sum / len(contents)}
+    result.pairs, result.seconds = pairs, time.perf_counter() - t0
+    return result
+
+
+def update_card(card: Path, section: str) -> None:
+    """Replace (or append) the ``## Evaluation`` section of a model card."""
+    text = card.read_text() if card.is_file() else ""
+    block = f"## Evaluation\n\n{section.strip()}\n"
+    if re.search(r"^## Evaluation\s*$", text, flags=re.M):
+        text = re.sub(r"^## Evaluation\s*$.*?(?=^## |\Z)", block + "\n", text, count=1, flags=re.M | re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block
+    card.write_text(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m models.eval adain", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, default=None, help="adain .safetensors (default: shipped for --norm)")
+    p.add_argument("--norm", default="instance", help="shipped model to evaluate when --checkpoint is not given")
+    p.add_argument("--data", type=Path, default=Path("data/starter"),
+                   help="starter-set folder with content/ and style/ (see `normlab data starter`)")
+    p.add_argument("--contents", type=int, default=6, help="number of content images (fixed choice)")
+    p.add_argument("--styles", type=int, default=4, help="number of style images (fixed choice)")
+    p.add_argument("--size", type=int, default=256, help="long side of the evaluated images")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--card", type=Path, default=None, help="write the table into this model card's Evaluation section")
+    p.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON here")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from models.adain.infer import Stylizer
+    from models.common.checkpoint import CheckpointError, checkpoint_for
+
+    content_dir, style_dir = args.data / "content", args.data / "style"
+    if not content_dir.is_dir() or not style_dir.is_dir():
+        print(f"error: {args.data} has no content/ and style/ folders; build it with "
+              f"`normlab data starter --out {args.data}`", file=sys.stderr)
+        return 2
+    try:
+        path = args.checkpoint or checkpoint_for("adain", args.norm)
+        stylizer = Stylizer.from_checkpoint(path, device=args.device)
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    contents = [img for _, img in _spread(_load_set(content_dir, 10_000), args.contents)]
+    styles_named = _spread(_load_set(style_dir, 10_000), args.styles)
+    if len(contents) < 2 or not styles_named:
+        print(f"error: need >= 2 content and >= 1 style images under {args.data}", file=sys.stderr)
+        return 2
+    print(f"evaluating {path} on {len(contents)} contents x {len(styles_named)} styles "
+          f"({', '.join(n for n, _ in styles_named)}) at {args.size}px ...", file=sys.stderr)
+    result = evaluate(stylizer, contents, [img for _, img in styles_named], size=args.size)
+    table = result.table()
+    verdict = result.verdict()
+    print(table)
+    print()
+    print("\n".join(verdict))
+    print(f"\n{result.pairs} pairs, {result.seconds:.0f}s")
+    if args.card:
+        section = (f"`python -m models.eval adain --checkpoint {path} --size {args.size}` on {result.pairs} fixed "
+                   f"pairs ({len(contents)} starter-set contents x {len(styles_named)} styles: "
+                   f"{', '.join(n for n, _ in styles_named)}), {args.size}px. Style loss: the paper's mean/std loss "
+                   f"over relu1_1-relu4_1 (per-layer scaled); structure distance: MSE of instance-normalised "
+                   f"relu3_1 to the content's; self-reconstruction = the network with the content as its own "
+                   f"style (the decoder's fidelity floor).\n\n{table}\n\n" + "\n".join(f"- {v}" for v in verdict))
+        update_card(args.card, section)
+        print(f"updated {args.card}", file=sys.stderr)
+    if args.json:
+        args.json.write_text(json.dumps({"pairs": result.pairs, "metrics": dict(result)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""``python -m models.eval spade``: how well does a generator follow its label maps, and how real does it look?
+
+(a) The SPADE paper's protocol at our scale: a small segmentation network (U-Net), trained on procedural
+    landscapes with their true labels, segments (i) real procedural images and (ii) images synthesized
+    from the *same held-out layouts*; we report mIoU and pixel accuracy against those layouts. Real is
+    the ceiling; the closer synthesized gets, the better the generator follows the map.
+(b) A Fréchet distance between Gaussian fits of spatially pooled VGG-19 relu4_1 features of real and
+    synthesized images ("VGG-FD"; features divided by 255 * 0.226 to the torchvision-VGG scale). It is
+    *not* Inception FID and not comparable to published FIDs;
+    a real-vs-real value on disjoint sets is printed as the floor for this sample size.
+(c) Seed diversity (encoder models): the mean per-pixel |difference| (8-bit levels) between two images of the
+    same layout drawn from two random style codes, next to the same number for two real images of *different*
+    layouts as the scale. Near 0 means ``--seed`` changes nothing (mode collapse).
+
+The segmentation network is cached under ``runs/spade_eval/`` (trained on first use, ~1-2 min on CPU).
+Held-out layouts use seeds from ``ProceduralSeeds.EVAL_OFFSET + 10_000`` on; training never sees them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.landscape.classes import CLASSES
+from models.spade.data import ProceduralSeeds, procedural_batch
+from models.spade.losses import CAFFE_TO_TORCHVISION
+
+__all__ = ["SegNet", "confusion", "frechet_distance", "main", "scores", "train_segnet"]
+
+EVAL_SEED = ProceduralSeeds.EVAL_OFFSET + 10_000
+SEGNET_SEED = ProceduralSeeds.EVAL_OFFSET // 2  # segmentation net's training layouts: outside both ranges
+
+
+class SegNet(nn.Module):
+    """Small U-Net (3 downsamplings, batch norm). ``(B, 3, H, W)`` in [-1, 1] -> logits ``(B, K, H, W)``."""
+
+    def __init__(self, num_classes: int, width: int = 16) -> None:
+        super().__init__()
+
+        def block(cin: int, cout: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                                 nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+        w = width
+        self.enc = nn.ModuleList([block(3, w), block(w, 2 * w), block(2 * w, 4 * w), block(4 * w, 8 * w)])
+        self.dec = nn.ModuleList([block(12 * w, 4 * w), block(6 * w, 2 * w), block(3 * w, w)])
+        self.head = nn.Conv2d(w, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, enc in enumerate(self.enc):
+            x = enc(x if i == 0 else F.max_pool2d(x, 2))
+            skips.append(x)
+        for dec, skip in zip(self.dec, reversed(skips[:-1])):
+            x = dec(torch.cat([F.interpolate(x, size=skip.shape[2:], mode="nearest"), skip], 1))
+        return self.head(x)
+
+
+def train_segnet(num_classes: int, size: int, steps: int = 500, batch_size: int = 8, log=print) -> SegNet:
+    """Train :class:`SegNet` on procedural images + true labels (with random flips and colour jitter)."""
+    net = SegNet(num_classes)
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
+    g = torch.Generator().manual_seed(0)
+    t0 = time.time()
+    for step in range(steps):
+        img, ids = procedural_batch(torch.arange(batch_size) + SEGNET_SEED + step * batch_size, size)
+        # jitter brightness/contrast so the net does not key on the renderer's exact colours
+        gain = 1 + 0.2 * (torch.rand(batch_size, 1, 1, 1, generator=g) - 0.5)
+        bias = 0.1 * (torch.rand(batch_size, 3, 1, 1, generator=g) - 0.5)
+        img = (img * gain + bias).clamp(-1, 1)
+        if step % 2:
+            img, ids = img.flip(-1), ids.flip(-1)
+        loss = F.cross_entropy(net(img), ids)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 100 == 0 or step == steps - 1:
+            log(f"  segnet step {step + 1}/{steps}  loss {loss.item():.3f}  ({time.time() - t0:.0f}s)")
+    return net.eval()
+
+
+def confusion(pred: torch.Tensor, target: torch.Tensor, k: int) -> torch.Tensor:
+    """``(K, K)`` counts, rows = true class, cols = predicted; target 255 (ignore) is skipped."""
+    valid = (target >= 0) & (target < k)
+    return torch.bincount(target[valid] * k + pred[valid], minlength=k * k).view(k, k)
+
+
+def scores(conf: torch.Tensor) -> tuple[float, float]:
+    """``(mIoU over classes present in the ground truth, pixel accuracy)`` from a confusion matrix."""
+    conf = conf.double()
+    tp = conf.diag()
+    union = conf.sum(0) + conf.sum(1) - tp
+    present = conf.sum(1) > 0
+    miou = (tp[present] / union[present]).mean().item()
+    return miou, (tp.sum() / conf.sum()).item()
+
+
+def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
+    vals, vecs = torch.linalg.eigh(m)
+    return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Fréchet distance between Gaussian fits of two feature sets ``(N, D)``, ``(M, D)`` (float64)."""
+    a, b = a.double(), b.double()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    ca, cb = torch.cov(a.T), torch.cov(b.T)
+    sa = _sqrtm_psd(ca)
+    # Tr(sqrt(ca cb)) = Tr(sqrt(sa cb sa)), and sa cb sa is symmetric PSD: stable via eigh
+    tr_covmean = torch.linalg.eigvalsh(sa @ cb @ sa).clamp(min=0).sqrt().sum()
+    return float((mu_a - mu_b).pow(2).sum() + ca.trace() + cb.trace() - 2 * tr_covmean)
+
+
+@torch.no_grad()
+def _pooled_vgg(vgg: nn.Module, imgs: torch.Tensor, batch: int = 32) -> torch.Tensor:
+    feats = [vgg((imgs[i:i + batch] + 1) / 2)["relu4_1"].mean((2, 3)) for i in range(0, len(imgs), batch)]
+    return torch.cat(feats) * CAFFE_TO_TORCHVISION  # torchvision-VGG scale: readable numbers
+
+
+def _table(rows: list[tuple[str, str, str, str]]) -> str:
+    out = ["| images | mIoU | pixel acc. | VGG-FD (relu4_1) vs real |", "|---|---|---|---|"]
+    out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return "\n".join(out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m models.eval spade", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", default=None, help="spade .safetensors (default: the shipped one for --norm)")
+    p.add_argument("--norm", default="instance")
+    p.add_argument("-n", "--num", type=int, default=256, help="held-out layouts")
+    p.add_argument("--segnet-steps", type=int, default=500, help="training steps if the segmentation net is not cached")
+    p.add_argument("--cache-dir", default="runs/spade_eval")
+    p.add_argument("--update-card", action="store_true", help="write the table into the checkpoint's model card")
+    p.add_argument("--threads", type=int, default=None)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from models.common.checkpoint import CheckpointError
+    from models.spade.generator import one_hot
+    from models.spade.infer import Synthesizer
+    from models.common.vgg import VGG19Features
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.num < 4:
+        print("error: --num must be >= 4 (covariances need several samples)", file=sys.stderr)
+        return 2
+    try:
+        path = Path(args.checkpoint) if args.checkpoint else Synthesizer.default_path(args.norm)
+        syn = Synthesizer.from_checkpoint(path)
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    cfg, K, S = syn.config, syn.num_classes, syn.config.size
+    if [c["name"] for c in cfg.classes] != [c.name for c in CLASSES]:
+        print("error: this evaluation uses procedural landscapes; the checkpoint has another class set",
+              file=sys.stderr)
+        return 2
+
+    cache = Path(args.cache_dir) / f"segnet_{S}_{args.segnet_steps}.pt"
+    net = SegNet(K)
+    if cache.is_file():
+        net.load_state_dict(torch.load(cache, map_location="cpu", weights_only=True))
+        net.eval()
+        print(f"segmentation net: {cache} (cached)")
+    else:
+        print(f"training the segmentation net on procedural images at {S}x{S} ({args.segnet_steps} steps)...")
+        net = train_segnet(K, S, steps=args.segnet_steps)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(net.state_dict(), cache)
+
+    t0 = time.time()
+    seeds = torch.arange(args.num) + EVAL_SEED
+    real, ids = procedural_batch(seeds, S)
+    real2, _ = procedural_batch(seeds + args.num, S)  # disjoint real set: the VGG-FD floor
+    fake, seed_diff = [], []
+    with torch.inference_mode():
+        for i in range(0, args.num, 32):
+            seg = one_hot(ids[i:i + 32], K)
+            z = None
+            if cfg.use_vae:
+                z = torch.randn(len(seg), cfg.z_dim, generator=torch.Generator().manual_seed(i))
+            fake.append(syn.generator(seg, z).float().clamp(-1, 1))
+            if cfg.use_vae:  # same layouts, another code: how much does the seed change the picture?
+                z2 = torch.randn(len(seg), cfg.z_dim, generator=torch.Generator().manual_seed(10**6 + i))
+                other = syn.generator(seg, z2).float().clamp(-1, 1)
+                seed_diff.append((fake[-1] - other).abs().mean((1, 2, 3)) * 127.5)
+    fake = torch.cat(fake)
+
+    rows = []
+    vgg = VGG19Features(("relu4_1",))
+    f_real = _pooled_vgg(vgg, real)
+    with torch.no_grad():
+        for name, imgs in (("real (procedural)", real), (f"synthesized ({path.name})", fake)):
+            pred = torch.cat([net(imgs[i:i + 32]).argmax(1) for i in range(0, len(imgs), 32)])
+            miou, acc = scores(confusion(pred, ids, K))
+            fd = "—" if imgs is real else f"{frechet_distance(f_real, _pooled_vgg(vgg, imgs)):.1f}"
+            rows.append((name, f"{miou:.3f}", f"{acc:.3f}", fd))
+    rows.append(("real vs disjoint real (floor)", "", "", f"{frechet_distance(f_real, _pooled_vgg(vgg, real2)):.1f}"))
+    table = _table(rows)
+    if seed_diff:
+        real_diff = float((real - real2).abs().mean() * 127.5)
+        table += (f"\n\nSeed diversity: two random style codes on the same layout differ by "
+                  f"{float(torch.cat(seed_diff).mean()):.1f} of 255 per pixel on average (two real images of "
+                  f"different layouts: {real_diff:.1f}).")
+    header = (f"{args.num} held-out procedural layouts at {S}x{S}, one random style seed each; segmentation net: "
+              f"U-Net trained {args.segnet_steps} steps on procedural images. VGG-FD = Fréchet distance of "
+              f"pooled VGG-19 relu4_1 features (not Inception FID).")
+    print()
+    print(header)
+    print()
+    print(table)
+    print(f"\n({time.time() - t0:.0f}s; command: python -m models.eval spade {' '.join(argv or sys.argv[1:])})")
+    if args.update_card:
+        card = path.with_suffix(".md")
+        text = card.read_text() if card.is_file() else "# SPADE generator\n"
+        section = f"## Evaluation\n\n{header}\n\n{table}\n\n"
+        if "## Evaluation" in text:
+            text = re.sub(r"## Evaluation\n.*?(?=\n## |\Z)", lambda _: section.rstrip("\n") + "\n", text, flags=re.S)
+        else:  # before the samples/config sections of the shared card layout, else at the end
+            anchor = next((h for h in ("\n## Samples", "\n## Use", "\n## Config") if h in text), None)
+            if anchor:
+                text = text.replace(anchor, "\n" + section.rstrip("\n") + "\n" + anchor, 1)
+            else:
+                text = text.rstrip("\n") + "\n\n" + section
+        card.write_text(text)
+        print(f"updated {card}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""SPADE (GauGAN) generator and its optional VAE style encoder (Park et al. 2019).
+
+The generator starts from a low-resolution tensor — a projection of a random/style code ``z`` when the
+encoder is on, else the downsampled label map — and grows it with SPADE residual blocks and x2 nearest
+upsampling to the output size; every block is modulated by the label map. The normalizer inside SPADE
+is injected by name (``norm``), so ``instance``/``batch``/``online``/... are one flag apart.
+
+Example:
+    >>> cfg = GenConfig(size=64, ngf=8, spade_hidden=16)
+    >>> G = SPADEGenerator(cfg)
+    >>> seg = torch.zeros(2, cfg.label_nc, 64, 64); seg[:, 0] = 1
+    >>> G(seg, z=torch.randn(2, cfg.z_dim)).shape
+    torch.Size([2, 3, 64, 64])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from norms import SPADE, get_norm, norm_act
+
+__all__ = ["GenConfig", "SPADEGenerator", "StyleEncoder", "SPADEResBlock", "bake_spectral_norm", "baked_state_dict",
+           "one_hot", "resolve_norm"]
+
+
+def _default_classes() -> list[dict]:
+    from models.landscape.classes import CLASSES
+
+    return [{"id": c.id, "name": c.name, "color": list(c.color)} for c in CLASSES]
+
+
+@dataclass
+class GenConfig:
+    """Generator hyper-parameters; stored in checkpoints so a file rebuilds its network."""
+
+    size: int = 128  # output side in pixels (power of two, >= 32); sets the number of upsamplings
+    ngf: int = 32  # channels of the last (full-resolution) block; earlier blocks use up to 16 * ngf
+    norm: str = "instance"  # SPADE's parameter-free normalizer (any norms registry name)
+    spade_hidden: int = 128  # channels of SPADE's shared label-map embedding conv (128 in the paper)
+    use_vae: bool = True  # style encoder + z input: seed-varied and example-guided synthesis
+    z_dim: int = 256  # size of the style code z
+    spectral: bool = True  # spectral norm on the generator's convs (baked into plain weights at export)
+    classes: list[dict] = field(default_factory=_default_classes)  # [{id, name, color}] of the label map
+
+    @property
+    def label_nc(self) -> int:
+        return len(self.classes)
+
+    @property
+    def num_up(self) -> int:
+        return int(math.log2(self.size)) - 3  # start at 8 x 8
+
+    def validate(self) -> "GenConfig":
+        if self.size < 32 or self.size & (self.size - 1):
+            raise ValueError(f"size must be a power of two >= 32, got {self.size}")
+        if self.ngf < 1 or self.z_dim < 1 or self.spade_hidden < 1:
+            raise ValueError("ngf, z_dim and spade_hidden must be positive")
+        if not self.classes:
+            raise ValueError("the generator needs at least one class")
+        get_norm(self.norm)  # raises ValueError listing valid names
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "GenConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known}).validate()
+
+
+def one_hot(ids: torch.Tensor, num_classes: int, ignore_index: int = 255) -> torch.Tensor:
+    """Integer label map ``(B, H, W)`` -> one-hot ``(B, K, H, W)`` float; ``ignore_index`` pixels are all-zero."""
+    if ids.dim() != 3:
+        raise ValueError(f"expected label ids (B, H, W), got shape {tuple(ids.shape)}")
+    valid = (ids >= 0) & (ids < num_classes)
+    bad = ~valid & (ids != ignore_index)
+    if bad.any():
+        raise ValueError(f"label ids must be in 0..{num_classes - 1} (or {ignore_index} = ignore)")
+    idx = torch.where(valid, ids, torch.zeros_like(ids)).long()
+    out = torch.zeros(ids.shape[0], num_classes, *ids.shape[1:], device=ids.device)
+    out.scatter_(1, idx.unsqueeze(1), 1.0)
+    return out * valid.unsqueeze(1)
+
+
+def resolve_norm(spec):
+    """``get_norm`` plus a sensible default for GroupNorm: ``gcd(32, C)`` groups, so any width works."""
+    factory = get_norm(spec)
+    if getattr(factory, "norm_name", None) == "group":
+        def group(num_features: int, **kw):
+            kw.setdefault("groups", math.gcd(32, num_features))
+            return factory(num_features, **kw)
+
+        group.norm_name = "group"  # type: ignore[attr-defined]
+        return group
+    return factory
+
+
+def _sn(module: nn.Module, on: bool) -> nn.Module:
+    return spectral_norm(module) if on else module
+
+
+class SPADEResBlock(nn.Module):
+    """SPADE -> lReLU -> conv -> SPADE -> lReLU -> conv, plus a learned 1x1 shortcut when channels change.
+
+    Shape: ``forward(x (B, C_in, H, W), seg (B, K, h, w)) -> (B, C_out, H, W)``.
+    """
+
+    def __init__(self, c_in: int, c_out: int, label_nc: int, norm, hidden: int, spectral: bool) -> None:
+        super().__init__()
+        mid = min(c_in, c_out)
+        self.learned_shortcut = c_in != c_out
+        self.conv_0 = _sn(nn.Conv2d(c_in, mid, 3, padding=1), spectral)
+        self.conv_1 = _sn(nn.Conv2d(mid, c_out, 3, padding=1), spectral)
+        self.norm_0 = SPADE(c_in, label_nc, param_free_norm=norm, hidden=hidden)
+        self.norm_1 = SPADE(mid, label_nc, param_free_norm=norm, hidden=hidden)
+        if self.learned_shortcut:
+            self.conv_s = _sn(nn.Conv2d(c_in, c_out, 1, bias=False), spectral)
+            self.norm_s = SPADE(c_in, label_nc, param_free_norm=norm, hidden=hidden)
+
+    def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
+        xs = self.conv_s(self.norm_s(x, seg)) if self.learned_shortcut else x
+        dx = self.conv_0(F.leaky_relu(self.norm_0(x, seg), 0.2))
+        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, seg), 0.2))
+        return xs + dx
+
+
+class StyleEncoder(nn.Module):
+    """VAE encoder: image -> (mu, logvar) of the style code.
+
+    Stride-2 convs (norm + lReLU) down to 4 x 4, then two linear heads.
+
+    Shape: ``(B, 3, H, W)`` in [-1, 1] (resized to ``size``) -> ``mu, logvar: (B, z_dim)``.
+    """
+
+    def __init__(self, size: int, ngf: int, z_dim: int, norm, spectral: bool = True) -> None:
+        super().__init__()
+        self.size = size
+        n = int(math.log2(size)) - 2  # stride-2 steps down to 4 x 4
+        layers: list[nn.Module] = []
+        c_in = 3
+        for i in range(n):
+            c_out = ngf * min(2**i, 8)
+            layers += [_sn(nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), spectral)]
+            layers += [norm_act(norm, c_out, act="leaky_relu") if i > 0 else nn.LeakyReLU(0.2)]
+            c_in = c_out
+        self.body = nn.Sequential(*layers)
+        self.fc_mu = nn.Linear(c_in * 16, z_dim)
+        self.fc_var = nn.Linear(c_in * 16, z_dim)
+
+    def forward(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if img.shape[-2:] != (self.size, self.size):
+            img = F.interpolate(img, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
+        h = self.body(img).flatten(1)
+        return self.fc_mu(h), self.fc_var(h)
+
+
+class SPADEGenerator(nn.Module):
+    """Label map (+ optional style code) -> image in [-1, 1].
+
+    Shape: ``forward(seg (B, K, H, W) one-hot, z (B, z_dim) | None) -> (B, 3, size, size)``. ``seg`` may
+    have any size (it is nearest-resized inside each SPADE); with ``use_vae`` and ``z=None``, z ~ N(0, I).
+    """
+
+    def __init__(self, cfg: GenConfig) -> None:
+        super().__init__()
+        self.cfg = cfg.validate()
+        norm = resolve_norm(cfg.norm)
+        K, sn = cfg.label_nc, cfg.spectral
+        self.s0 = cfg.size // 2**cfg.num_up
+        ch = self._channels()  # channels at each resolution: [head, after up 1, ..., after up n]
+        if cfg.use_vae:
+            self.fc = nn.Linear(cfg.z_dim, ch[0] * self.s0 * self.s0)
+        else:
+            self.fc = nn.Conv2d(K, ch[0], 3, padding=1)
+        self.head = SPADEResBlock(ch[0], ch[0], K, norm, cfg.spade_hidden, sn)
+        self.middle = SPADEResBlock(ch[0], ch[0], K, norm, cfg.spade_hidden, sn)
+        self.ups = nn.ModuleList(
+            SPADEResBlock(ch[i], ch[i + 1], K, norm, cfg.spade_hidden, sn) for i in range(cfg.num_up)
+        )
+        self.conv_img = nn.Conv2d(ch[-1], 3, 3, padding=1)
+        self.encoder = StyleEncoder(cfg.size, max(8, cfg.ngf), cfg.z_dim, norm, sn) if cfg.use_vae else None
+
+    def _channels(self) -> list[int]:
+        cfg = self.cfg
+        res = [self.s0 * 2**i for i in range(cfg.num_up + 1)]
+        return [cfg.ngf * min(16, cfg.size // r) for r in res]
+
+    def forward(self, seg: torch.Tensor, z: torch.Tensor | None = None,
+                out_size: tuple[int, int] | None = None) -> torch.Tensor:
+        """``out_size=(H, W)`` (multiples of ``2**num_up``) renders another aspect ratio; default ``size x size``."""
+        cfg = self.cfg
+        if seg.dim() != 4 or seg.shape[1] != cfg.label_nc:
+            raise ValueError(f"generator expects a one-hot label map (B, {cfg.label_nc}, H, W), got {tuple(seg.shape)}")
+        B = seg.shape[0]
+        f = 2**cfg.num_up
+        if out_size is not None and (out_size[0] % f or out_size[1] % f or min(out_size) < f):
+            raise ValueError(f"out_size must be positive multiples of {f}, got {tuple(out_size)}")
+        h0, w0 = (self.s0, self.s0) if out_size is None else (out_size[0] // f, out_size[1] // f)
+        if cfg.use_vae:
+            if z is None:
+                z = torch.randn(B, cfg.z_dim, device=seg.device, dtype=seg.dtype)
+            x = self.fc(z).view(B, -1, self.s0, self.s0)
+            if (h0, w0) != (self.s0, self.s0):  # stretch the code's spatial layout to the aspect ratio
+                x = F.interpolate(x, size=(h0, w0), mode="bilinear", align_corners=False)
+        else:
+            x = self.fc(F.interpolate(seg, size=(h0, w0), mode="nearest"))
+        x = self.middle(self.head(x, seg), seg)
+        for block in self.ups:
+            x = block(F.interpolate(x, scale_factor=2, mode="nearest"), seg)
+        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+
+    def encode(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Style image ``(B, 3, H, W)`` in [-1, 1] -> ``(mu, logvar)``; needs ``use_vae``."""
+        if self.encoder is None:
+            raise ValueError("this generator has no style encoder (trained with use_vae=False)")
+        return self.encoder(img)
+
+
+def baked_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
+    """State dict with every spectral-norm weight replaced by ``weight / sigma`` (exact top singular value).
+
+    The result loads into the same network built without spectral norm (``spectral=False``): what export
+    ships, so inference needs no power iteration. ``module`` itself is left untouched.
+    """
+    suffix = ".parametrizations.weight.original"
+    out: dict[str, torch.Tensor] = {}
+    for key, value in module.state_dict().items():
+        if key.endswith(suffix):
+            w = value.detach().float()
+            sigma = torch.linalg.matrix_norm(w.flatten(1), ord=2)
+            out[key[: -len(suffix)] + ".weight"] = (w / sigma).to(value.dtype)
+        elif ".parametrizations.weight." in key:  # power-iteration vectors u, v: not needed once baked
+            continue
+        else:
+            out[key] = value.detach()
+    return out
+
+
+def bake_spectral_norm(module: SPADEGenerator) -> SPADEGenerator:
+    """A new generator without spectral norm whose weights are ``module``'s normalized ones (same outputs)."""
+    plain = SPADEGenerator(replace(module.cfg, spectral=False))
+    plain.load_state_dict(baked_state_dict(module))
+    return plain.to(next(module.parameters()).device).train(module.training)

@@ -1,0 +1,81 @@
+"""`normlab classes` and `normlab synthesize`: output formats and clean failures."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import cli
+from models.common.checkpoint import save_checkpoint
+from models.landscape.classes import CLASSES, class_id, ids_to_color
+from models.spade.generator import GenConfig, SPADEGenerator, baked_state_dict
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    cfg = GenConfig(size=32, ngf=4, spade_hidden=8, z_dim=8)
+    return save_checkpoint(tmp_path / "g.safetensors", baked_state_dict(SPADEGenerator(cfg)),
+                           cfg.to_dict() | {"spectral": False}, kind="spade")
+
+
+@pytest.fixture
+def mask(tmp_path):
+    ids = np.full((24, 36), class_id("sky"), np.int64)
+    ids[12:] = class_id("water")
+    path = tmp_path / "mask.png"
+    Image.fromarray(ids_to_color(ids)).save(path)
+    return path
+
+
+def test_classes_table_and_json(capsys):
+    assert cli.main(["classes"]) == 0
+    out = capsys.readouterr().out
+    assert "sky" in out and "#" in out and len(out.strip().splitlines()) == len(CLASSES) + 1
+    assert cli.main(["classes", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data[0] == {"id": 0, "name": CLASSES[0].name, "color": list(CLASSES[0].color)}
+    assert [d["id"] for d in data] == list(range(len(CLASSES)))
+
+
+def test_synthesize_writes_image_of_mask_size_and_seed_matters(tmp_path, ckpt, mask, capsys):
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    assert cli.main(["synthesize", str(mask), "-o", str(a), "--checkpoint", str(ckpt), "--seed", "1"]) == 0
+    assert cli.main(["synthesize", str(mask), "-o", str(b), "--checkpoint", str(ckpt), "--seed", "2"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    ia, ib = np.asarray(Image.open(a), np.float32), np.asarray(Image.open(b), np.float32)
+    assert ia.shape == (24, 36, 3) and np.abs(ia - ib).mean() > 0.1
+    c = tmp_path / "c.png"
+    assert cli.main(["synthesize", str(mask), "-o", str(c), "--checkpoint", str(ckpt), "--size", "72",
+                     "--style", str(a)]) == 0
+    assert Image.open(c).size == (72, 48)
+
+
+def _run_err(capsys, argv):
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_bad_inputs_exit_cleanly(tmp_path, ckpt, mask, capsys):
+    out = str(tmp_path / "o.png")
+    ck = ["--checkpoint", str(ckpt)]
+    assert "no such file" in _run_err(capsys, ["synthesize", str(tmp_path / "none.png"), "-o", out, *ck])
+    corrupt = tmp_path / "bad.png"
+    corrupt.write_bytes(b"not a png at all")
+    assert "not a readable image" in _run_err(capsys, ["synthesize", str(corrupt), "-o", out, *ck])
+    black = tmp_path / "black.png"
+    Image.new("RGB", (20, 20)).save(black)
+    assert "matches no class colour" in _run_err(capsys, ["synthesize", str(black), "-o", out, *ck])
+    empty = tmp_path / "empty.png"
+    Image.new("RGBA", (20, 20)).save(empty)
+    assert "nothing is painted" in _run_err(capsys, ["synthesize", str(empty), "-o", out, *ck])
+    assert "must end in" in _run_err(capsys, ["synthesize", str(mask), "-o", str(tmp_path / "o.txt"), *ck])
+    assert "does not exist" in _run_err(capsys, ["synthesize", str(mask), "-o", str(tmp_path / "x" / "o.png"), *ck])
+    assert "--size" in _run_err(capsys, ["synthesize", str(mask), "-o", out, "--size", "3", *ck])
+    assert "does not exist" in _run_err(capsys, ["synthesize", str(mask), "-o", out, "--checkpoint",
+                                                 str(tmp_path / "nope.safetensors")])
+    assert "no spade checkpoint for norm 'batch'" in _run_err(
+        capsys, ["synthesize", str(mask), "-o", out, "--norm", "batch"])
+    assert "valid classes" in _run_err(capsys, ["synthesize", str(mask), "-o", out, "--background", "lava", *ck])
+    assert "style image" in _run_err(capsys, ["synthesize", str(mask), "-o", out, "--style", str(corrupt), *ck])

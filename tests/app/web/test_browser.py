@@ -1,0 +1,64 @@
+"""The app in a real headless Chromium (Playwright + Debian's chromium): upload, click, paint, see results.
+
+Screenshots are kept as test artifacts in runs/test-artifacts/ (override with $NORMLAB_TEST_ARTIFACTS).
+Without Chromium or Playwright the tests skip loudly, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tools import screenshots as ui_browser
+
+EXAMPLES = ui_browser.EXAMPLES
+
+
+def _unavailable() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (pip install playwright; never `playwright install`)"
+    if ui_browser.find_chromium() is None:
+        return "no system Chromium (apt-get install -y chromium, or set NORMLAB_CHROMIUM)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def page(server, artifacts):
+    reason = _unavailable()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"browser tests cannot run under CI: {reason}")
+        pytest.skip(f"BROWSER TESTS SKIPPED: {reason}")
+    with ui_browser.chromium_page(1280, 1000) as pg:
+        ui_browser.open_app(pg, server)
+        yield pg
+
+
+def test_stylize_in_the_browser(page, app_config, artifacts):
+    caption = ui_browser.stylize(page, EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg")
+    page.screenshot(path=str(artifacts / "browser_style_transfer.png"), full_page=True)
+    norms = list(app_config.preferred_norms)
+    assert caption.startswith("AdaIN · ") and any(f"{n} norm" in caption for n in norms)
+    # the output is the decoded PNG at the configured default size (long side)
+    width = page.evaluate("() => document.querySelector('#stylize-output img').naturalWidth")
+    assert width == app_config.default_size
+
+
+def test_paint_a_stroke_and_synthesize_in_the_browser(page, artifacts):
+    caption = ui_browser.paint_and_synthesize(page)
+    page.screenshot(path=str(artifacts / "browser_paint_to_image.png"), full_page=True)
+    assert caption.startswith("SPADE · ") and "256×256 px" in caption
+
+
+def test_a_corrupt_upload_shows_a_specific_error_and_the_app_keeps_working(page, files, artifacts):
+    page.get_by_role("tab", name="Style transfer").click()
+    page.locator("#content-input input[type=file]").set_input_files(str(files["corrupt.png"]))
+    page.locator("#stylize-btn").click()
+    message = ui_browser.error_toast(page)
+    page.screenshot(path=str(artifacts / "browser_error_toast.png"))
+    assert "Content image: 'corrupt.png'" in message
+    caption = ui_browser.stylize(page, EXAMPLES / "coffee.jpg", EXAMPLES / "great_wave.jpg")
+    assert caption.startswith("AdaIN · ")

@@ -1,0 +1,148 @@
+"""Training: one G/D step, a tiny end-to-end run through train.py, resume, and export -> load."""
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+
+import train
+from models.common.checkpoint import load_checkpoint
+from models.spade.data import procedural_batch
+from models.spade.discriminator import DiscConfig
+from models.spade.generator import GenConfig, bake_spectral_norm, one_hot
+from models.spade.infer import Synthesizer
+from models.spade.train import SPADEModule, TrainConfig, export_generator, init_generator
+
+TINY_G = dict(size=32, ngf=4, spade_hidden=8, z_dim=8)
+
+
+def _module(**train_kw) -> SPADEModule:
+    return SPADEModule(GenConfig(**TINY_G).to_dict(), asdict(DiscConfig(ndf=4, n_layers=2)),
+                       asdict(TrainConfig(**train_kw)))
+
+
+def test_one_generator_and_one_discriminator_step_stay_finite():
+    m = _module(lambda_vgg=1.0, lambda_ms=1.0)
+    real, ids = procedural_batch(torch.arange(2), 32)
+    seg = one_hot(ids, m.gcfg.label_nc)
+    opt_g = torch.optim.Adam(m.G.parameters(), lr=1e-4, betas=(0.0, 0.9))
+    opt_d = torch.optim.Adam(m.D.parameters(), lr=4e-4, betas=(0.0, 0.9))
+    before = m.G.conv_img.weight.detach().clone()
+    loss, parts, fake = m.generator_losses(real, seg)
+    assert set(parts) == {"kld", "g_gan", "g_feat", "g_vgg", "g_ms"}
+    assert fake.shape == (6, 3, 32, 32)  # encoded-code fakes, then two random-code sets for mode seeking
+    loss.backward()
+    opt_g.step()
+    d_before = next(m.D.parameters()).detach().clone()
+    d = m.discriminator_loss(real, seg, fake)
+    opt_d.zero_grad()
+    d.backward()
+    opt_d.step()
+    assert torch.isfinite(loss) and torch.isfinite(d)
+    assert not torch.equal(before, m.G.conv_img.weight) and not torch.equal(d_before, next(m.D.parameters()))
+    m.update_ema()
+    assert all(torch.isfinite(p).all() for p in m.G_ema.parameters())
+
+
+def test_without_mode_seeking_the_generator_draws_one_fake_per_layout():
+    m = _module(lambda_vgg=0.0, lambda_ms=0.0)
+    real, ids = procedural_batch(torch.arange(2), 32)
+    _, parts, fake = m.generator_losses(real, m_seg := one_hot(ids, m.gcfg.label_nc))
+    assert "g_ms" not in parts and fake.shape == (2, 3, 32, 32)
+    assert torch.isfinite(m.discriminator_loss(real, m_seg, fake))
+
+
+def test_export_load_round_trip(tmp_path):
+    m = _module(lambda_vgg=0.0)
+    path = export_generator(m, tmp_path / "spade_instance.safetensors", {"steps": 0})
+    syn = Synthesizer.from_checkpoint(path)
+    assert syn.norm == "instance" and syn.config.size == 32 and not syn.config.spectral
+    ref = bake_spectral_norm(m.G_ema).eval()
+    ids = np.random.default_rng(0).integers(0, 10, (32, 32))
+    seg = one_hot(torch.from_numpy(ids)[None], 10)
+    z = torch.randn(1, 8, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        expected = ((ref(seg, z)[0].clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).numpy()
+    got = np.asarray(syn.synthesize(ids, seed=4)).astype(np.float32)
+    assert np.abs(got - expected).max() < 4  # fp16 weights, 8-bit output
+
+
+def test_tiny_training_run_and_resume(tmp_path, capsys):
+    run, weights = tmp_path / "run", tmp_path / "out" / "spade_instance.safetensors"
+    common = ["--size", "64", "--ngf", "8", "--ndf", "8", "--spade-hidden", "8", "--z-dim", "8", "--d-layers", "2",
+              "--batch-size", "2", "--lambda-vgg", "1", "--run-dir", str(run), "--quiet", "--no-progress",
+              "--num-workers", "0", "--sample-every", "2", "--ckpt-every", "2", "--export", str(weights)]
+    assert train.main(["spade", *common, "--max-steps", "2"]) == 0
+    assert "trained 2 steps" in capsys.readouterr().err
+    assert weights.is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    card = weights.with_suffix(".md").read_text()
+    assert "SPADE generator - norm `instance`" in card and "2 steps" in card and "g_vgg" in card
+    assert (run / "samples" / "step_0000002.png").is_file() and (run / "samples" / "latest.png").is_file()
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert not any(k.startswith("vgg_loss.") for k in ckpt["state_dict"])  # the frozen VGG is not saved
+    syn = Synthesizer.from_checkpoint(weights)
+    assert syn.synthesize(np.zeros((20, 30), np.int64), seed=1).size == (30, 20)
+    # resuming restores G, D, EMA and optimizers; the (frozen) VGG is not needed to prove that
+    assert train.main(["spade", *common, "--max-steps", "3", "--resume", "last", "--lambda-vgg", "0"]) == 0
+    assert "trained 3 steps" in capsys.readouterr().err
+    # fine-tuning from that export with a D-only warm-up covering the whole run leaves the generator as it was
+    tuned = tmp_path / "tuned.safetensors"
+    assert train.main(["spade", *common[:-2], "--export", str(tuned), "--run-dir", str(tmp_path / "ft"),
+                       "--max-steps", "2", "--init", str(weights), "--d-warmup", "2", "--lambda-vgg", "0"]) == 0
+    assert "D-only warm-up" in tuned.with_suffix(".md").read_text()
+    assert "discriminator: 2 scales x 2 layers, ndf 8, norm `instance`" in tuned.with_suffix(".md").read_text()
+    before, after = load_checkpoint(weights, "spade")[0], load_checkpoint(tuned, "spade")[0]
+    assert all(torch.allclose(before[k].float(), after[k].float(), atol=1e-3) for k in before)
+
+
+def test_d_norm_decouples_the_discriminator_normalizer(tmp_path):
+    weights = tmp_path / "spade_layer.safetensors"
+    argv = ["spade", "--norm", "layer", "--d-norm", "group", "--size", "32", "--ngf", "4", "--ndf", "8",
+            "--spade-hidden", "8", "--z-dim", "8", "--d-layers", "2", "--batch-size", "2", "--lambda-vgg", "0",
+            "--max-steps", "1", "--run-dir", str(tmp_path / "run"), "--quiet", "--no-progress", "--num-workers", "0",
+            "--sample-every", "0", "--export", str(weights)]
+    assert train.main(argv) == 0
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["hyper_parameters"]["gen"]["norm"] == "layer" and ckpt["hyper_parameters"]["disc"]["norm"] == "group"
+    assert Synthesizer.from_checkpoint(weights).norm == "layer"
+    assert "norm `group`, spectral norm" in weights.with_suffix(".md").read_text()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--norm", "bogus"], "unknown normalizer 'bogus'"),
+    (["--d-norm", "bogus"], "unknown normalizer 'bogus'"),
+    (["--size", "48"], "power of two"),
+    (["--resume", "nope.ckpt"], "does not exist"),
+    (["--batch-size", "0"], "must be positive"),
+    (["--data", "no/such/dir"], "needs an 'images/' folder"),
+])
+def test_bad_arguments_exit_cleanly(argv, message, capsys, tmp_path):
+    assert train.main(["spade", "--run-dir", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+
+
+def test_init_from_export_reproduces_the_exported_generator(tmp_path):
+    src = _module(lambda_vgg=0.0)
+    with torch.no_grad():  # move away from the init so a silent no-op load would be caught
+        for p in src.G_ema.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    path = export_generator(src, tmp_path / "spade_instance.safetensors", {"steps": 0})
+    dst = _module(lambda_vgg=0.0)
+    assert init_generator(dst, path) is None
+    ids = torch.from_numpy(np.random.default_rng(1).integers(0, 10, (2, 32, 32)))
+    seg, z = one_hot(ids, 10), torch.randn(2, 8, generator=torch.Generator().manual_seed(2))
+    ref = Synthesizer.from_checkpoint(path).generator
+    with torch.no_grad():
+        expected = ref(seg, z)
+        for g in (dst.G.eval(), dst.G_ema):  # spectral norm on, u/v exact: same function as the baked export
+            assert (g(seg, z) - expected).abs().max() < 2e-3
+
+
+def test_init_refuses_a_different_architecture(tmp_path):
+    path = export_generator(_module(lambda_vgg=0.0), tmp_path / "spade_instance.safetensors", {"steps": 0})
+    other = SPADEModule(GenConfig(**(TINY_G | {"ngf": 8})).to_dict(), asdict(DiscConfig(ndf=4, n_layers=2)),
+                        asdict(TrainConfig(lambda_vgg=0.0)))
+    err = init_generator(other, path)
+    assert err is not None and "ngf=4" in err and "8" in err
+    assert "does not exist" in init_generator(other, tmp_path / "missing.safetensors")

@@ -1,0 +1,133 @@
+"""Drive the running web app in headless Chromium: the browser tests and the README screenshots share this.
+
+``python -m tools.screenshots --url http://127.0.0.1:7860/ --out docs/screenshots`` writes
+``style_transfer.png`` and ``paint_to_image.png``. Needs the ``playwright`` Python package and a system
+Chromium (Debian: ``apt-get install -y chromium``); it never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
+
+
+def find_chromium() -> str | None:
+    """A system Chromium: $NORMLAB_CHROMIUM, else chromium / chromium-browser on PATH."""
+    env = os.environ.get("NORMLAB_CHROMIUM")
+    if env:
+        return env if Path(env).is_file() else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextmanager
+def chromium_page(width: int = 1280, height: int = 1000) -> Iterator[Any]:
+    """A fresh headless page (no network beyond the app itself is needed)."""
+    from playwright.sync_api import sync_playwright
+
+    exe = find_chromium()
+    if exe is None:
+        raise RuntimeError("no Chromium found: apt-get install -y chromium (or set NORMLAB_CHROMIUM)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            yield page
+        finally:
+            browser.close()
+
+
+def open_app(page: Any, url: str) -> None:
+    page.goto(url, wait_until="networkidle")
+    page.locator("#stylize-btn").wait_for()
+
+
+def _wait_for_new_output(page: Any, elem_id: str, old_src: str | None, timeout_ms: int) -> None:
+    """Wait until the output image shows a new, fully decoded picture."""
+    page.wait_for_function(
+        """([sel, old]) => { const i = document.querySelector(sel + ' img');
+            return i && i.src && i.src !== old && i.complete && i.naturalWidth > 0; }""",
+        arg=[f"#{elem_id}", old_src or ""], timeout=timeout_ms)
+
+
+def _output_src(page: Any, elem_id: str) -> str | None:
+    return page.evaluate("(sel) => { const i = document.querySelector(sel + ' img'); return i ? i.src : null; }",
+                         f"#{elem_id}")
+
+
+def stylize(page: Any, content: Path, style: Path, timeout_ms: int = 120_000) -> str:
+    """Upload content and style, click Stylize, wait for the new result; returns the caption text."""
+    page.get_by_role("tab", name="Style transfer").click()
+    page.locator("#content-input input[type=file]").set_input_files(str(content))
+    page.locator("#style-input input[type=file]").set_input_files(str(style))
+    page.locator("#content-input img").wait_for()
+    page.locator("#style-input img").wait_for()
+    old = _output_src(page, "stylize-output")
+    page.locator("#stylize-btn").click()
+    _wait_for_new_output(page, "stylize-output", old, timeout_ms)
+    return page.locator("#stylize-caption").inner_text()
+
+
+def paint_and_synthesize(page: Any, preset: bool = False, timeout_ms: int = 120_000) -> str:
+    """Optionally load a preset layout, paint a stroke with the brush, click Synthesize; returns the caption."""
+    page.get_by_role("tab", name="Paint to image").click()
+    if preset:
+        page.locator("#preset-btn").click()
+        page.wait_for_timeout(3000)  # the preset arrives through the queue and is drawn on the canvas
+    page.locator("#label-editor button[aria-label=Brush]").click()
+    box = page.locator("#label-editor canvas").first.bounding_box()
+    x0, y = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.75
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    # few pointer events: headless Chromium renders the canvas in software, each move costs a redraw
+    for k in range(1, 5):
+        page.mouse.move(x0 + k * box["width"] * 0.1, y - k * 10)
+    page.mouse.up()
+    old = _output_src(page, "synthesize-output")
+    page.locator("#synthesize-btn").click()
+    _wait_for_new_output(page, "synthesize-output", old, timeout_ms)
+    return page.locator("#synthesize-caption").inner_text()
+
+
+def error_toast(page: Any, timeout_ms: int = 30_000) -> str:
+    """Text of the error toast Gradio shows for a gr.Error."""
+    toast = page.locator(".toast-body.error, [data-testid='toast-body']").first
+    toast.wait_for(timeout=timeout_ms)
+    return toast.inner_text()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tools.screenshots", description=__doc__.splitlines()[0])
+    p.add_argument("--url", default="http://127.0.0.1:7860/")
+    p.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        with chromium_page(1280, 900) as page:
+            open_app(page, args.url)
+            print(stylize(page, EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg"))
+            page.evaluate("window.scrollTo(0, 0)")
+            page.wait_for_timeout(1500)  # Gradio fades a new output in; a screenshot taken at once looks washed out
+            page.screenshot(path=str(args.out / "style_transfer.png"))
+            print(paint_and_synthesize(page, preset=True))
+            page.evaluate("window.scrollTo(0, 0)")
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(args.out / "paint_to_image.png"))
+    except Exception as exc:  # playwright timeouts, no browser, app not running
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out / 'style_transfer.png'} and {args.out / 'paint_to_image.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
