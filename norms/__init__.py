@@ -13,7 +13,8 @@ from norms.batch import BatchNorm, SyncBatchNorm
 from norms.group import GroupNorm, LayerNorm
 from norms.identity import NoNorm
 from norms.instance import InstanceNorm
-from norms.registry import NORMS, NormAct, NormSpec, build_norm, get_norm, list_norms, norm_act, norm_name
+from norms.registry import (NORMS, NormAct, NormSpec, build_norm, canonical_name, get_norm, list_norms, norm_act,
+                            norm_class, norm_name)
 from norms.spade import SPADE
 from norms.weight import WSConv2d, standardize_weight
 
@@ -32,6 +33,6 @@ def __getattr__(name: str):
 __all__ = [
     "NORMS", "AdaIN", "BatchNorm", "GroupNorm", "InstanceNorm", "LayerNorm", "NoNorm", "NormAct", "NormSpec",
     "OnlineNorm", "ProxyNorm", "SPADE", "SyncBatchNorm", "WSConv2d", "adain", "build_activation", "build_norm",
-    "get_norm", "list_activations", "list_norms", "mean_std", "norm_act", "norm_name", "proxy_param_groups",
+    "canonical_name", "get_norm", "list_activations", "list_norms", "mean_std", "norm_act", "norm_class", "norm_name", "proxy_param_groups",
     "standardize_weight",
 ]

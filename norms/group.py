@@ -1,6 +1,8 @@
 """Group normalization and layer normalization over (C, H, W) (= group norm with one group)."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,13 +19,29 @@ def check_groups(num_features: int, groups: int, name: str = "group") -> None:
             f"pass groups=G with G dividing {num_features} (e.g. {', '.join(map(str, valid[:4]))})")
 
 
+DEFAULT_GROUPS = 32  # Wu & He (2018)
+
+
+def default_groups(num_features: int) -> int:
+    """``gcd(32, C)``: 32 groups as in Wu & He (2018) when ``C`` allows it, else the largest count dividing ``C``.
+
+    >>> default_groups(64), default_groups(48), default_groups(3)
+    (32, 16, 1)
+    """
+    return math.gcd(DEFAULT_GROUPS, num_features)
+
+
 class GroupNorm(nn.GroupNorm):
     """Group norm: per sample, over (C/G, *spatial) within each of ``groups`` channel groups; batch-independent.
 
-    Input ``(B, C, *)``; output same shape. ``groups=32`` as in Wu & He (2018).
+    Input ``(B, C, *)``; output same shape. ``groups=None`` (the default) is :func:`default_groups`: 32 as in
+    Wu & He (2018) whenever ``C`` is a multiple of 32, so a model of any width can use ``"group"`` unchanged; an
+    explicit ``groups`` must divide ``C``.
     """
 
-    def __init__(self, num_features: int, groups: int = 32, eps: float = 1e-5, affine: bool = True) -> None:
+    def __init__(self, num_features: int, groups: int | None = None, eps: float = 1e-5, affine: bool = True) -> None:
+        if groups is None:
+            groups = default_groups(num_features)
         check_groups(num_features, groups)
         super().__init__(groups, num_features, eps=eps, affine=affine)
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from norms.activations import activation_fn, list_activations
-from norms.online import row_sums  # fused per-row sums, shared with Online Norm
+from norms._kernels import row_sums
 
 __all__ = ["ProxyNorm", "pn_act", "proxy_moments", "proxy_standardize", "proxy_quantiles", "proxy_param_groups"]
 
@@ -141,6 +141,10 @@ class ProxyNorm(nn.Module):
         >>> pn(torch.randn(2, 16, 8, 8)).shape
         torch.Size([2, 16, 8, 8])
     """
+
+    #: Capability read by :func:`norms.norm_act`: this norm applies the activation itself (the proxy is
+    #: normalized *after* the activation), so ``norm_act`` hands it ``activation=`` instead of appending one.
+    takes_activation = True
 
     def __init__(
         self,

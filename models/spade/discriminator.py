@@ -20,8 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from models.spade.generator import resolve_norm
-from norms import norm_act
+from norms import get_norm, norm_act
 
 __all__ = ["DiscConfig", "MultiscaleDiscriminator", "PatchDiscriminator"]
 
@@ -75,7 +74,7 @@ class MultiscaleDiscriminator(nn.Module):
     def __init__(self, cfg: DiscConfig, label_nc: int) -> None:
         super().__init__()
         self.cfg = cfg
-        norm = resolve_norm(cfg.norm)
+        norm = get_norm(cfg.norm)
         self.label_nc = label_nc
         self.scales = nn.ModuleList(
             PatchDiscriminator(label_nc + 3, cfg.ndf, cfg.n_layers, norm) for _ in range(cfg.num_d)

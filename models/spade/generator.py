@@ -27,7 +27,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from norms import SPADE, get_norm, norm_act
 
 __all__ = ["GenConfig", "SPADEGenerator", "StyleEncoder", "SPADEResBlock", "bake_spectral_norm", "baked_state_dict",
-           "one_hot", "resolve_norm"]
+           "one_hot"]
 
 
 def _default_classes() -> list[dict]:
@@ -64,7 +64,6 @@ class GenConfig:
             raise ValueError("ngf, z_dim and spade_hidden must be positive")
         if not self.classes:
             raise ValueError("the generator needs at least one class")
-        get_norm(self.norm)  # raises ValueError listing valid names
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,19 +87,6 @@ def one_hot(ids: torch.Tensor, num_classes: int, ignore_index: int = 255) -> tor
     out = torch.zeros(ids.shape[0], num_classes, *ids.shape[1:], device=ids.device)
     out.scatter_(1, idx.unsqueeze(1), 1.0)
     return out * valid.unsqueeze(1)
-
-
-def resolve_norm(spec):
-    """``get_norm`` plus a sensible default for GroupNorm: ``gcd(32, C)`` groups, so any width works."""
-    factory = get_norm(spec)
-    if getattr(factory, "norm_name", None) == "group":
-        def group(num_features: int, **kw):
-            kw.setdefault("groups", math.gcd(32, num_features))
-            return factory(num_features, **kw)
-
-        group.norm_name = "group"  # type: ignore[attr-defined]
-        return group
-    return factory
 
 
 def _sn(module: nn.Module, on: bool) -> nn.Module:
@@ -172,7 +158,7 @@ class SPADEGenerator(nn.Module):
     def __init__(self, cfg: GenConfig) -> None:
         super().__init__()
         self.cfg = cfg.validate()
-        norm = resolve_norm(cfg.norm)
+        norm = get_norm(cfg.norm)
         K, sn = cfg.label_nc, cfg.spectral
         self.s0 = cfg.size // 2**cfg.num_up
         ch = self._channels()  # channels at each resolution: [head, after up 1, ..., after up n]

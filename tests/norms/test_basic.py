@@ -64,8 +64,10 @@ def test_group_matches_functional_and_checks_divisibility():
     x = torch.randn(2, 16, 3, 3)
     torch.testing.assert_close(norm(x), F.group_norm(x, 4, norm.weight, norm.bias, 1e-5))
     assert norms.build_norm("group", 64).num_groups == 32
+    # the default adapts to any width (gcd(32, C)); an explicit count must divide C
+    assert norms.build_norm("group", 48).num_groups == 16 and norms.build_norm("group", 3).num_groups == 1
     with pytest.raises(ValueError, match="not divisible by groups=32"):
-        norms.build_norm("group", 48)
+        norms.build_norm("group", 48, groups=32)
 
 
 @pytest.mark.parametrize("name", ["instance", "layer", "group"])

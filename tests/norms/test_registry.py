@@ -5,6 +5,8 @@ Like timm's test over every registered model: a norm added to the registry is co
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
@@ -176,3 +178,21 @@ def test_benchmark_table_covers_every_registered_norm():
     assert set(ALL) <= set(labels) and "torch BatchNorm2d" in labels
     bn_saved = float(rows[labels.index("torch BatchNorm2d")].split("|")[5])
     assert bn_saved == pytest.approx(0.25, abs=0.01)  # BatchNorm2d keeps its input for backward
+
+
+def test_norm_act_gives_proxy_its_activation_for_every_spec():
+    """The capability is declared by the class, so a name, the class and a partial all behave the same."""
+    from norms.proxy import ProxyNorm
+
+    for spec in ("proxy", ProxyNorm, functools.partial(ProxyNorm, groups=2)):
+        m = norms.norm_act(spec, 8, act="relu")
+        assert isinstance(m, ProxyNorm), spec
+        assert m.activation == "relu", spec
+    # a partial of a plain norm still gets a separate activation
+    m = norms.norm_act(functools.partial(norms.GroupNorm, groups=2), 8, act="relu")
+    assert isinstance(m, norms.NormAct) and isinstance(m[0], norms.GroupNorm) and m[0].num_groups == 2
+
+
+def test_factories_are_built_once_per_name():
+    assert norms.get_norm("group") is norms.get_norm("GN")
+    assert norms.norm_class("layer") is norms.LayerNorm

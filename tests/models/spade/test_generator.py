@@ -53,7 +53,7 @@ def test_bad_config_and_inputs_raise_clearly():
     with pytest.raises(ValueError, match="power of two"):
         GenConfig(size=48).validate()
     with pytest.raises(ValueError, match="valid names"):
-        GenConfig(norm="bogus").validate()
+        SPADEGenerator(GenConfig(norm="bogus", size=32, **TINY))
     G = SPADEGenerator(GenConfig(size=32, **TINY))
     with pytest.raises(ValueError, match="one-hot label map"):
         G(torch.zeros(1, 3, 32, 32))
