@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from models.common.cli import user_error
+
 TRAINERS = {"adain": "models.adain.train", "spade": "models.spade.train"}
 
 
@@ -19,9 +21,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     model, rest = argv[0], argv[1:]
     if model not in TRAINERS:
-        print(f"error: unknown model {model!r}; choose one of: {', '.join(TRAINERS)}", file=sys.stderr)
-        return 2
-    return int(importlib.import_module(TRAINERS[model]).main(rest) or 0)
+        return user_error(f"unknown model {model!r}; choose one of: {', '.join(TRAINERS)}")
+    try:
+        return int(importlib.import_module(TRAINERS[model]).main(rest) or 0)
+    except SystemExit as exc:  # argparse's --help and argument errors: an exit code for callers such as tests
+        return exc.code if isinstance(exc.code, int) else 2
 
 
 if __name__ == "__main__":

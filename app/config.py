@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from models.common.assets import assets_dir
+
 # Resolved here (not imported from models.common.checkpoint) so that reading the config never imports torch.
-DEFAULT_ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+DEFAULT_ASSETS_DIR = assets_dir()  # the repository's assets/, or $NORMLAB_ASSETS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.config import AppConfig
+from models.landscape.classes import CLASSES, ids_to_color, mask_to_ids
 
 ImageSource = str | Path | bytes | Image.Image | np.ndarray
 
@@ -32,6 +33,7 @@ def load_user_image(src: ImageSource | None, what: str, config: AppConfig) -> Im
     downscaled: decoding them at all is the memory risk. Accepted images are downscaled later to the
     output size the user picked.
     """
+    # torch comes with it: imported on first use, so the app and the CLI start (and report bad input) fast
     from models.common.imageio import ImageLoadError, load_image
 
     if src is None or (isinstance(src, str) and not src.strip()):
@@ -163,7 +165,6 @@ def labels_from_rgba(rgba: np.ndarray, config: AppConfig, fill_class: int | None
     Anti-aliased colours are snapped to the nearest class colour; pixels with alpha below the threshold are
     unpainted and get ``fill_class`` (or raise when it is None and nothing at all was painted).
     """
-    from models.landscape.classes import mask_to_ids
 
     if rgba.shape[0] < config.min_side or rgba.shape[1] < config.min_side:
         raise InputError(
@@ -190,7 +191,6 @@ def load_label_file(src: str | Path | bytes | None, config: AppConfig) -> np.nda
     Alpha is kept (transparent = unpainted); an animated file uses its first frame. A single-channel
     image whose values are all valid class ids is accepted too and returned as colours.
     """
-    from models.landscape.classes import CLASSES, ids_to_color
 
     if src is None or (isinstance(src, str) and not src.strip()):
         raise InputError("Please provide a mask: a colour-coded label image (see the class colours).")

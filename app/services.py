@@ -21,6 +21,7 @@ from PIL import Image
 
 from app.config import AppConfig
 from app.preprocess import InputError, resize_mask
+from models.common.assets import available_checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,14 @@ MODEL_TITLES = {"adain": "AdaIN", "spade": "SPADE"}
 
 
 def _load_stylizer(path: Path) -> Any:
+    # torch comes with it: imported on first use, so the app and the CLI start (and report bad input) fast
     from models.adain.infer import Stylizer
 
     return Stylizer.from_checkpoint(path)
 
 
 def _load_synthesizer(path: Path) -> Any:
+    # torch comes with it: imported on first use, so the app and the CLI start (and report bad input) fast
     from models.spade.infer import Synthesizer
 
     return Synthesizer.from_checkpoint(path)
@@ -43,16 +46,8 @@ DEFAULT_LOADERS: dict[str, Callable[[Path], Any]] = {"adain": _load_stylizer, "s
 
 
 def scan_checkpoints(kind: str, assets_dir: Path) -> dict[str, Path]:
-    """``{norm: path}`` for ``assets_dir/{kind}_{norm}.safetensors``.
-
-    Same rule as ``models.common.checkpoint.available_checkpoints`` (a test keeps them in step), re-done here
-    because that module imports torch, which would add seconds to the app's start.
-    """
-    folder = Path(assets_dir)
-    if not folder.is_dir():
-        return {}
-    prefix = f"{kind}_"
-    return dict(sorted((p.stem[len(prefix):], p) for p in folder.glob(f"{prefix}*.safetensors")))
+    """``{norm: path}`` for ``assets_dir/{kind}_{norm}.safetensors`` (the shared scan, which imports no torch)."""
+    return available_checkpoints(kind, assets_dir)
 
 
 @dataclasses.dataclass

@@ -13,22 +13,22 @@ from norms.batch import BatchNorm, SyncBatchNorm
 from norms.group import GroupNorm, LayerNorm
 from norms.identity import NoNorm
 from norms.instance import InstanceNorm
-from norms.registry import (NORMS, NormAct, NormSpec, build_norm, canonical_name, get_norm, list_norms, norm_act,
-                            norm_class, norm_name)
+from norms.online import OnlineNorm
+from norms.proxy import ProxyNorm, proxy_param_groups
+from norms.registry import (
+    NORMS,
+    NormAct,
+    NormSpec,
+    build_norm,
+    canonical_name,
+    get_norm,
+    list_norms,
+    norm_act,
+    norm_class,
+    norm_name,
+)
 from norms.spade import SPADE
 from norms.weight import WSConv2d, standardize_weight
-
-
-def __getattr__(name: str):
-    # Online/Proxy live in their own modules and are imported on first use (see norms.registry).
-    if name == "OnlineNorm":
-        from norms.online import OnlineNorm
-        return OnlineNorm
-    if name in ("ProxyNorm", "proxy_param_groups"):
-        from norms import proxy
-        return getattr(proxy, name)
-    raise AttributeError(f"module 'norms' has no attribute {name!r}")
-
 
 __all__ = [
     "NORMS", "AdaIN", "BatchNorm", "GroupNorm", "InstanceNorm", "LayerNorm", "NoNorm", "NormAct", "NormSpec",

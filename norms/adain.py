@@ -5,7 +5,6 @@ spatial dims. Masks restrict the statistics to a region (spatial control: one st
 """
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 

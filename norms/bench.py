@@ -24,6 +24,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from norms.online import OnlineNorm
 from norms.registry import build_norm, list_norms
 
 
@@ -199,7 +200,6 @@ def norms_table(shapes: list[tuple[int, ...]], device: torch.device, reps: int) 
 
 def loop_table(shapes: list[tuple[int, ...]], device: torch.device, reps: int) -> str:
     """Markdown table: vectorised Online Norm vs the per-sample loop (same maths, no affine / ECM)."""
-    from norms.online import OnlineNorm
 
     loop_label = "online, per-sample loop (reference algorithm, no affine/ECM)"
     lines = ["| shape (N, C, H, W) | implementation | fwd+bwd ms | vs BN2d | speed-up over the loop |",

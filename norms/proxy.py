@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from norms.activations import activation_fn, list_activations
 from norms._kernels import row_sums
+from norms.activations import activation_fn, list_activations
 
 __all__ = ["ProxyNorm", "pn_act", "proxy_moments", "proxy_standardize", "proxy_quantiles", "proxy_param_groups"]
 

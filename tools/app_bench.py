@@ -19,6 +19,9 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from models.landscape.classes import ids_to_color
+from models.landscape.render import generate_sample
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "assets" / "examples"
 
@@ -61,8 +64,6 @@ def _timed(fn) -> float:
 
 
 def _mask_file(folder: Path) -> Path:
-    from models.landscape.classes import ids_to_color
-    from models.landscape.render import generate_sample
     from PIL import Image
 
     _, ids = generate_sample(0, size=256)

@@ -10,13 +10,12 @@ import argparse
 import importlib
 import sys
 
+from models.common.cli import user_error
+
 SUBCOMMAND_MODULES = ("app.cli.adain", "app.cli.spade")
 
 
-def cli_error(msg: str) -> int:
-    """Print one ``error: ...`` line to stderr and return the user-error exit code (2)."""
-    print(f"error: {msg}", file=sys.stderr)
-    return 2
+cli_error = user_error  # the shared `error:` format (models/common/cli.py), under the name the subcommands use
 
 
 def build_parser() -> argparse.ArgumentParser:

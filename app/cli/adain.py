@@ -80,6 +80,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     if size is not None and not 16 <= size <= 4096:
         return _error(f"--size must be between 16 and 4096 (or 0 to keep the content size), got {args.size}")
 
+    # torch comes with it: imported on first use, so the app and the CLI start (and report bad input) fast
     from models.common.checkpoint import CheckpointError, checkpoint_for
     from models.common.imageio import ImageLoadError, load_image
 
@@ -114,6 +115,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 
 def cmd_data_starter(args: argparse.Namespace) -> int:
+    # torch comes with it: imported on first use, so the app and the CLI start (and report bad input) fast
     from models.adain.starter import SOURCES_HELP, build_starter
 
     if args.max_side < 64:

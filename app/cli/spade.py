@@ -13,6 +13,7 @@ __all__ = ["register", "cmd_classes", "cmd_synthesize"]
 
 
 from app.cli import cli_error as _error  # one format for every subcommand's user errors
+from models.landscape.classes import CLASSES, NUM_CLASSES, class_id
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_classes(args: argparse.Namespace) -> int:
-    from models.landscape.classes import CLASSES
 
     if args.json:
         print(json.dumps([{"id": c.id, "name": c.name, "color": list(c.color)} for c in CLASSES]))
@@ -52,7 +52,6 @@ def cmd_classes(args: argparse.Namespace) -> int:
 
 
 def _background(value: str | None) -> int | None:
-    from models.landscape.classes import NUM_CLASSES, class_id
 
     if value is None:
         return None
@@ -64,6 +63,7 @@ def _background(value: str | None) -> int | None:
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
+    # torch comes with it: imported on first use, so the app and the CLI start (and report bad input) fast
     from models.common.checkpoint import CheckpointError
     from models.common.imageio import ImageLoadError, load_image
     from models.spade.infer import MAX_SIDE, Synthesizer, load_mask

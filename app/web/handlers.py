@@ -29,6 +29,7 @@ from app.preprocess import (
     style_weights,
 )
 from app.services import Engine, Result, StyleRequest
+from models.landscape.classes import CLASSES, ids_to_color
 
 log = logging.getLogger(__name__)
 
@@ -142,14 +143,12 @@ class Handlers:
 
     # --- paint to image -------------------------------------------------------------------------------------
     def class_names(self) -> list[str]:
-        from models.landscape.classes import CLASSES
 
         return [c.name for c in CLASSES]
 
     def _fill_id(self, fill: str | None) -> int | None:
         if fill in (None, "", "none"):
             return None
-        from models.landscape.classes import CLASSES
 
         for c in CLASSES:
             if c.name == fill:
@@ -200,14 +199,13 @@ class Handlers:
 
     def api_classes(self) -> list[dict]:
         """The label classes: id, name and brush colour as '#rrggbb'."""
-        from models.landscape.classes import CLASSES
 
         return [{"id": int(c.id), "name": c.name, "color": "#%02x%02x%02x" % tuple(c.color)} for c in CLASSES]
 
     @user_errors
     def preset(self, index: Any) -> dict:
         """A preset layout (procedural landscape labels) as an editor value, drawn in class colours."""
-        from models.landscape.classes import ids_to_color
+        # torch comes with it: imported on first use, so the app and the CLI start (and report bad input) fast
         from models.landscape.render import generate_sample
 
         seed = int(index) if index not in (None, "") else 0

@@ -12,8 +12,8 @@ import gradio as gr
 import numpy as np
 
 from app.config import AppConfig
-from app.web.handlers import PRESERVE_CHOICES, Handlers
 from app.services import Engine
+from app.web.handlers import PRESERVE_CHOICES, Handlers
 
 N_PRESETS = 8  # preset layouts offered in the paint tab (procedural landscapes, seeds 0..N-1)
 

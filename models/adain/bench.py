@@ -21,7 +21,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models.common.training import hardware_summary, markdown_table
+from models.adain.infer import Stylizer, stylize_features
+from models.adain.net import AdaINNet
+from models.common.accel import cpu_has_bf16
+from models.common.assets import assets_dir
+from models.common.cards import hardware_summary, markdown_table
 
 __all__ = ["main", "bench_stylize", "bench_network"]
 
@@ -56,7 +60,6 @@ def bench_stylize(stylizer, size: int, cached: bool, repeats: int, warmup: int =
 
 def bench_network(stylizer, size: int, repeats: int, warmup: int = 5) -> list[float]:
     """Seconds per batch-1 network pass (encode content, AdaIN with cached style features, decode) on device."""
-    from models.adain.infer import stylize_features
 
     x = torch.rand(3, size, size, device=stylizer.device)
     with torch.inference_mode():
@@ -89,11 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _make(path: Path | None, device: str, bf16: bool, channels_last: bool):
-    from models.adain.infer import Stylizer
-    from models.adain.net import AdaINNet
-    from models.common.checkpoint import ASSETS_DIR
 
-    path = path or (ASSETS_DIR / "adain_instance.safetensors")
+    path = path or (assets_dir() / "adain_instance.safetensors")
     if path.is_file():
         return Stylizer.from_checkpoint(path, device=device, bf16=bf16, channels_last=channels_last)
     return Stylizer(AdaINNet(), device=device, bf16=bf16, channels_last=channels_last)
@@ -101,7 +101,6 @@ def _make(path: Path | None, device: str, bf16: bool, channels_last: bool):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from models.common.accel import cpu_has_bf16
 
     if args.device in (None, "both"):
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

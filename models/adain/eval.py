@@ -29,7 +29,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from models.common.training import markdown_table
+from models.adain.data import find_images
+from models.adain.infer import Stylizer, _resize_long, _to_tensor
+from models.adain.net import STYLE_LAYERS, style_loss
+from models.common.cards import markdown_table
+from models.common.checkpoint import CheckpointError, checkpoint_for
+from models.common.imageio import load_image
 
 __all__ = ["main", "evaluate", "structure_distance", "colour_transfer", "EvalResult"]
 
@@ -77,8 +82,6 @@ class EvalResult(dict):
 
 
 def _load_set(folder: Path, limit: int) -> list[tuple[str, Image.Image]]:
-    from models.adain.data import find_images
-    from models.common.imageio import load_image
 
     out = []
     for path in find_images(folder):
@@ -101,8 +104,6 @@ def _spread(items: list, n: int) -> list:
 
 def evaluate(stylizer, contents: list[Image.Image], styles: list[Image.Image], size: int = 256) -> EvalResult:
     """Run every content with every style through the network and the baselines; average the metrics."""
-    from models.adain.net import STYLE_LAYERS
-    from models.adain.infer import _resize_long, _to_tensor  # the exact preprocessing stylize() applies
 
     net = stylizer.net
     encoder, scales, eps = net.encoder, net.scales, net.config.eps
@@ -119,7 +120,6 @@ def evaluate(stylizer, contents: list[Image.Image], styles: list[Image.Image], s
         s["style"] += style_v
         s["structure"] += struct_v
 
-    from models.adain.net import style_loss
 
     with torch.inference_mode():
         for ci, content_img in enumerate(contents):
@@ -178,8 +178,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from models.adain.infer import Stylizer
-    from models.common.checkpoint import CheckpointError, checkpoint_for
 
     content_dir, style_dir = args.data / "content", args.data / "style"
     if not content_dir.is_dir() or not style_dir.is_dir():

@@ -6,8 +6,11 @@ either by matching the style image's colour mean/covariance to the content's bef
 by transferring luminance only (``"luminance"``, YCbCr via kornia).
 
 Example:
-    >>> st = Stylizer.from_checkpoint("assets/adain_instance.safetensors")        # doctest: +SKIP
-    >>> out = st.stylize(load_image("photo.jpg"), [load_image("starry.jpg")], alpha=0.8)  # doctest: +SKIP
+    >>> from models.common.imageio import load_image
+    >>> st = Stylizer.from_checkpoint("assets/adain_instance.safetensors")  # run from the repository root
+    >>> photo, style = load_image("assets/examples/chelsea.jpg"), load_image("assets/examples/starry_night.jpg")
+    >>> st.stylize(photo, [style], alpha=0.8, size=128).size
+    (128, 85)
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from models.common.accel import autocast_for, fast_bf16_default
 from models.adain.net import CONTENT_LAYER, AdaINConfig, AdaINNet
+from models.common.accel import autocast_for, fast_bf16_default
+from models.common.assets import checkpoint_for
+from models.common.checkpoint import CheckpointError, load_checkpoint
 
 __all__ = ["Stylizer", "stylize_features", "match_color_covariance", "PRESERVE_COLOR_MODES", "prepare_mask"]
 
@@ -176,7 +181,6 @@ class Stylizer:
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kw) -> "Stylizer":
         """Load ``assets/adain_<norm>.safetensors`` (or any AdaIN checkpoint); ``CheckpointError`` if unusable."""
-        from models.common.checkpoint import CheckpointError, load_checkpoint
 
         state, config = load_checkpoint(path, "adain")
         try:
@@ -189,9 +193,8 @@ class Stylizer:
     @classmethod
     def for_norm(cls, norm: str = "instance", assets_dir: str | Path | None = None, **kw) -> "Stylizer":
         """The shipped model for a normalizer; ``CheckpointError`` listing the available ones if there is none."""
-        from models.common.checkpoint import ASSETS_DIR, checkpoint_for
 
-        return cls.from_checkpoint(checkpoint_for("adain", norm, assets_dir or ASSETS_DIR), **kw)
+        return cls.from_checkpoint(checkpoint_for("adain", norm, assets_dir), **kw)
 
     # -------------------------------------------------------------------------------------------- internals
     def _autocast(self):

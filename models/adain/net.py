@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import norms
+from models.common.config import norm_arg, option
 from models.common.vgg import VGG19Features
 
 __all__ = ["AdaINConfig", "AdaINDecoder", "AdaINNet", "STYLE_LAYERS", "CONTENT_LAYER", "style_loss", "content_loss"]
@@ -35,12 +36,13 @@ DEFAULT_LAYER_SCALES: tuple[float, ...] = (20.0, 115.0, 120.0, 435.0)
 class AdaINConfig:
     """Everything needed to rebuild an AdaIN network; stored as JSON in every checkpoint."""
 
-    norm: str = "instance"  # normalize step of AdaIN (registry name); the paper: instance
-    decoder_norm: str = "none"  # norm after each decoder conv (the paper: none)
+    norm: str = option("instance", "AdaIN's normalize step, a registry name (the paper: instance)", type=norm_arg)
+    decoder_norm: str = option("none", "norm after each decoder conv (the paper: none)", type=norm_arg)
     decoder_act: str = "relu"  # decoder activation
     layer_scales: tuple[float, ...] = DEFAULT_LAYER_SCALES  # per-layer feature scale, relu1_1..relu4_1
-    content_weight: float = 1.0  # weight of the relu4_1 content loss
-    style_weight: float = 10.0  # weight of the mean/std style loss (paper: 10 with a normalised VGG)
+    content_weight: float = option(1.0, "weight of the relu4_1 content loss")
+    style_weight: float = option(10.0, "weight of the mean/std style loss (losses are on a per-layer normalised "
+                                       "scale; the paper: 10)")
     eps: float = 1e-5  # std epsilon for the statistics
 
     def to_dict(self) -> dict[str, Any]:

@@ -12,12 +12,17 @@ from typing import Any
 
 import torch
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+from models.common.assets import (
+    ASSETS_DIR,
+    CheckpointError,
+    available_checkpoints,
+    checkpoint_for,
+)
+
+__all__ = ["ASSETS_DIR", "CheckpointError", "FORMAT_VERSION", "available_checkpoints", "checkpoint_for",
+           "load_checkpoint", "read_metadata", "save_checkpoint"]
+
 FORMAT_VERSION = "1"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, corrupt, or not a normlab checkpoint of the expected kind."""
 
 
 def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], config: dict[str, Any],
@@ -74,22 +79,3 @@ def load_checkpoint(path: str | os.PathLike, kind: str) -> tuple[dict[str, torch
         raise CheckpointError(f"'{path}' is corrupt ({exc})") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     return state, config
-
-
-def available_checkpoints(kind: str, assets_dir: str | os.PathLike = ASSETS_DIR) -> dict[str, Path]:
-    """Shipped checkpoints of ``kind`` by normalizer name: ``assets/{kind}_{norm}.safetensors`` -> ``{norm: path}``."""
-    folder = Path(assets_dir)
-    if not folder.is_dir():
-        return {}
-    prefix = f"{kind}_"
-    found = {p.stem[len(prefix):]: p for p in sorted(folder.glob(f"{prefix}*.safetensors"))}
-    return dict(sorted(found.items()))
-
-
-def checkpoint_for(kind: str, norm: str, assets_dir: str | os.PathLike = ASSETS_DIR) -> Path:
-    """The shipped checkpoint for ``norm``, or :class:`CheckpointError` listing the norms that have one."""
-    found = available_checkpoints(kind, assets_dir)
-    if norm not in found:
-        have = ", ".join(found) or "none"
-        raise CheckpointError(f"no {kind} checkpoint for norm {norm!r} in {assets_dir}; available: {have}")
-    return found[norm]

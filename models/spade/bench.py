@@ -21,8 +21,13 @@ from dataclasses import asdict
 
 import torch
 
+from models.common.accel import cpu_has_bf16
+from models.common.checkpoint import CheckpointError
 from models.spade.data import ProceduralSeeds, procedural_batch
+from models.spade.discriminator import DiscConfig
 from models.spade.generator import GenConfig, SPADEGenerator, one_hot
+from models.spade.infer import Synthesizer
+from models.spade.train import SPADEModule, TrainConfig
 
 __all__ = ["main"]
 
@@ -56,8 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from models.common.checkpoint import CheckpointError
-    from models.spade.infer import Synthesizer
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -76,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
         c = syn.config
         rows.append((f"synthesize 256x256 mask, shipped `{c.norm}` model (native {c.size}², ngf {c.ngf}), CPU",
                      f"{s * 1000:.0f} ms", "≤ 1 s" + (" ✓" if s <= 1 else " ✗")))
-    from models.common.accel import cpu_has_bf16
 
     big = SPADEGenerator(GenConfig(size=256, ngf=32, spade_hidden=64, spectral=False)).eval()
     seg = one_hot(torch.from_numpy(mask)[None], big.cfg.label_nc)
@@ -99,8 +101,6 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((f"generator 256², batch 16, bf16, {torch.cuda.get_device_name(0)}", f"{16 / s:.0f} img/s", ""))
 
     # -- training speed -------------------------------------------------------------------------
-    from models.spade.discriminator import DiscConfig
-    from models.spade.train import SPADEModule, TrainConfig
 
     for size, ngf, hidden, bs in ([(64, 16, 32, 4)] if args.quick else [(64, 16, 32, 4), (128, 32, 64, 4)]):
         m = SPADEModule(GenConfig(size=size, ngf=ngf, spade_hidden=hidden, z_dim=64).to_dict(),

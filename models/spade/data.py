@@ -28,6 +28,7 @@ from PIL import Image
 from torch.utils.data import Dataset, IterableDataset
 
 from models.landscape.classes import IGNORE_INDEX
+from models.landscape.render import generate_batch
 
 __all__ = ["ProceduralSeeds", "SegFolder", "load_classes", "procedural_batch"]
 
@@ -36,7 +37,6 @@ _IMG_EXT = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 def procedural_batch(seeds: torch.Tensor, size: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Render landscapes for ``seeds (B,)`` on ``device``: ``(images (B, 3, S, S) in [-1, 1], ids (B, S, S))``."""
-    from models.landscape.render import generate_batch
 
     img, ids = generate_batch(seeds, size, device=device)
     return img * 2 - 1, ids

@@ -8,7 +8,7 @@ Example:
     >>> D = MultiscaleDiscriminator(DiscConfig(ndf=8), label_nc=10)
     >>> outs = D(torch.zeros(2, 10, 64, 64), torch.zeros(2, 3, 64, 64))
     >>> len(outs), outs[0][-1].shape
-    (2, torch.Size([2, 1, 7, 7]))
+    (2, torch.Size([2, 1, 11, 11]))
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from models.common.config import norm_arg, option
 from norms import get_norm, norm_act
 
 __all__ = ["DiscConfig", "MultiscaleDiscriminator", "PatchDiscriminator"]
@@ -29,10 +30,11 @@ __all__ = ["DiscConfig", "MultiscaleDiscriminator", "PatchDiscriminator"]
 class DiscConfig:
     """Discriminator hyper-parameters."""
 
-    ndf: int = 64  # channels of the first layer (doubling per layer, capped at 8 * ndf)
-    n_layers: int = 4  # conv layers per scale before the 1-channel output conv
+    ndf: int = option(32, "discriminator width: channels of the first layer (doubling, capped at 8x)")
+    n_layers: int = option(4, "conv layers per discriminator scale", flag="--d-layers")
     num_d: int = 2  # number of scales
-    norm: str = "instance"  # normalizer after every conv but the first (any norms registry name)
+    norm: str = option("instance", "the discriminator's normalizer when it should differ from --norm",
+                       flag="--d-norm", dest="d_norm", type=norm_arg, default_text="--norm")
 
     def to_dict(self) -> dict:
         return asdict(self)

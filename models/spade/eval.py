@@ -28,8 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.common.checkpoint import CheckpointError
+from models.common.vgg import VGG19Features
 from models.landscape.classes import CLASSES
 from models.spade.data import ProceduralSeeds, procedural_batch
+from models.spade.generator import one_hot
+from models.spade.infer import Synthesizer
 from models.spade.losses import CAFFE_TO_TORCHVISION
 
 __all__ = ["SegNet", "confusion", "frechet_distance", "main", "scores", "train_segnet"]
@@ -147,10 +151,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from models.common.checkpoint import CheckpointError
-    from models.spade.generator import one_hot
-    from models.spade.infer import Synthesizer
-    from models.common.vgg import VGG19Features
 
     if args.threads:
         torch.set_num_threads(args.threads)

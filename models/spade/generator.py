@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from models.common.config import norm_arg, option
+from models.landscape.classes import CLASSES
 from norms import SPADE, get_norm, norm_act
 
 __all__ = ["GenConfig", "SPADEGenerator", "StyleEncoder", "SPADEResBlock", "bake_spectral_norm", "baked_state_dict",
@@ -31,7 +33,6 @@ __all__ = ["GenConfig", "SPADEGenerator", "StyleEncoder", "SPADEResBlock", "bake
 
 
 def _default_classes() -> list[dict]:
-    from models.landscape.classes import CLASSES
 
     return [{"id": c.id, "name": c.name, "color": list(c.color)} for c in CLASSES]
 
@@ -40,12 +41,13 @@ def _default_classes() -> list[dict]:
 class GenConfig:
     """Generator hyper-parameters; stored in checkpoints so a file rebuilds its network."""
 
-    size: int = 128  # output side in pixels (power of two, >= 32); sets the number of upsamplings
-    ngf: int = 32  # channels of the last (full-resolution) block; earlier blocks use up to 16 * ngf
-    norm: str = "instance"  # SPADE's parameter-free normalizer (any norms registry name)
-    spade_hidden: int = 128  # channels of SPADE's shared label-map embedding conv (128 in the paper)
-    use_vae: bool = True  # style encoder + z input: seed-varied and example-guided synthesis
-    z_dim: int = 256  # size of the style code z
+    size: int = option(128, "output side in pixels, a power of two >= 32 (128 or 256 on a GPU)")
+    ngf: int = option(32, "generator width: channels of the last block (earlier blocks up to 16x)")
+    norm: str = option("instance", "SPADE's parameter-free normalizer (and the discriminator's unless --d-norm)",
+                       type=norm_arg)
+    spade_hidden: int = option(64, "channels of SPADE's shared label-map embedding conv (the paper: 128)")
+    use_vae: bool = option(True, "no style encoder: deterministic output, no --seed/--style", flag="--no-vae")
+    z_dim: int = option(256, "size of the style code z")
     spectral: bool = True  # spectral norm on the generator's convs (baked into plain weights at export)
     classes: list[dict] = field(default_factory=_default_classes)  # [{id, name, color}] of the label map
 

@@ -2,11 +2,11 @@
 
 Example:
     >>> from models.spade.infer import Synthesizer
-    >>> syn = Synthesizer.from_checkpoint("assets/spade_instance.safetensors")  # doctest: +SKIP
+    >>> syn = Synthesizer.from_checkpoint("assets/spade_instance.safetensors")  # run from the repository root
     >>> from models.landscape.render import generate_sample
-    >>> _, ids = generate_sample(5, 256)
-    >>> syn.synthesize(ids, seed=1).size  # doctest: +SKIP
-    (256, 256)
+    >>> _, ids = generate_sample(5, 128)
+    >>> syn.synthesize(ids, seed=1).size
+    (128, 128)
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from models.common.accel import autocast_for, fast_bf16_default
-from models.common.checkpoint import CheckpointError, load_checkpoint
+from models.common.checkpoint import CheckpointError, checkpoint_for, load_checkpoint
+from models.common.imageio import ImageLoadError, open_image, pil_to_tensor
+from models.landscape.classes import mask_to_ids
 from models.spade.generator import GenConfig, SPADEGenerator, one_hot
 
 __all__ = ["Synthesizer", "MAX_SIDE"]
@@ -82,7 +84,6 @@ class Synthesizer:
         return (S, short) if h >= w else (short, S)
 
     def _style_code(self, style: Image.Image) -> torch.Tensor:
-        from models.common.imageio import pil_to_tensor
 
         img = pil_to_tensor(style.convert("RGB")).unsqueeze(0).to(self.device) * 2 - 1
         with autocast_for(self.device, self.bf16):
@@ -144,7 +145,6 @@ class Synthesizer:
     @staticmethod
     def default_path(norm: str = "instance") -> Path:
         """The shipped checkpoint for ``norm`` (CheckpointError listing what exists otherwise)."""
-        from models.common.checkpoint import checkpoint_for
 
         return checkpoint_for("spade", norm)
 
@@ -158,8 +158,6 @@ def load_mask(src, *, alpha_threshold: int = 128, background: int | None = None)
     """
     from PIL import ImageOps
 
-    from models.common.imageio import ImageLoadError, open_image
-    from models.landscape.classes import mask_to_ids
 
     img = open_image(src)
     try:

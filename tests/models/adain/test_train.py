@@ -78,7 +78,7 @@ def test_export_then_load_reproduces_outputs(trained):
 
 def _stats_state(ckpt: Path) -> dict:
     states = torch.load(ckpt, map_location="cpu", weights_only=False)["callbacks"]
-    return next(v for k, v in states.items() if "_Stats" in k)
+    return next(v for k, v in states.items() if "TrainStats" in k)
 
 
 def test_resume_continues_from_last_checkpoint(trained, image_dirs):
