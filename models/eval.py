@@ -1,18 +1,15 @@
-"""`python -m models.eval {adain,spade} [options]`: dispatch to the model's own eval script."""
+"""`python -m models.eval {adain,spade} [options]`: run the model's own evaluation script."""
 from __future__ import annotations
 
-import importlib
 import sys
+
+from models.common.cli import dispatch
 
 TARGETS = {"adain": "models.adain.eval", "spade": "models.spade.eval"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in TARGETS:
-        print(f"usage: python -m models.eval {{{','.join(TARGETS)}}} [options]", file=sys.stderr)
-        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
-    return int(importlib.import_module(TARGETS[argv[0]]).main(argv[1:]) or 0)
+    return dispatch("python -m models.eval", TARGETS, argv)
 
 
 if __name__ == "__main__":

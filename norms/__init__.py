@@ -33,6 +33,6 @@ from norms.weight import WSConv2d, standardize_weight
 __all__ = [
     "NORMS", "AdaIN", "BatchNorm", "GroupNorm", "InstanceNorm", "LayerNorm", "NoNorm", "NormAct", "NormSpec",
     "OnlineNorm", "ProxyNorm", "SPADE", "SyncBatchNorm", "WSConv2d", "adain", "build_activation", "build_norm",
-    "canonical_name", "get_norm", "list_activations", "list_norms", "mean_std", "norm_act", "norm_class", "norm_name", "proxy_param_groups",
-    "standardize_weight",
+    "canonical_name", "get_norm", "list_activations", "list_norms", "mean_std", "norm_act", "norm_class", "norm_name",
+    "proxy_param_groups", "standardize_weight",
 ]

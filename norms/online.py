@@ -112,7 +112,8 @@ class _OnlineNormFn(torch.autograd.Function):
         mean_gy = gamma * t0 / length
         mean_y = (mu - m_b) * inv
         mean_y2 = (sigma2 + (mu - m_b).square()) * inv.square()
-        # control process (Chiley et al. 2019, the backward pass of Algorithm 1): v[n+1] = (1 - b mean(y^2)) v[n] + mean(gy y)
+        # control process (Chiley et al. 2019, backward pass of Algorithm 1):
+        # v[n+1] = (1 - b mean(y^2)) v[n] + mean(gy y)
         v_b, v_final = linear_scan(1.0 - b * mean_y2, mean_gy_y, v.to(sd))
         # u[n+1] = alpha_bkw u[n] + mean(g~ / std)
         u_b, u_final = linear_scan(cfg["alpha_bkw"], (mean_gy - b * v_b * mean_y) * inv, u.to(sd))

@@ -61,7 +61,7 @@ def canonical_name(name: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _factory(name: str) -> NormFactory:
-    """The checked factory of a registered norm, built once per name (the signature is inspected here, not per layer)."""
+    """The checked factory of a registered norm, built once per name (its signature is read here, not per layer)."""
     module, cls_name = NORMS[name].split(":")
     cls = getattr(importlib.import_module(module), cls_name)
     params = inspect.signature(cls.__init__).parameters

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image
 from torch.utils.data import Dataset
 
-__all__ = ["IMAGE_SUFFIXES", "find_images", "ImageFolder", "ContentStyleDataset", "DataSummary"]
+from models.common.imageio import IMAGE_EXTENSIONS, load_image, pil_to_uint8
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+__all__ = ["find_images", "ImageFolder", "ContentStyleDataset", "DataSummary"]
+
 PRELOAD_LIMIT = 2000  # keep decoded images in memory up to this many files
 
 
@@ -40,24 +40,10 @@ def find_images(roots: Path | str | Iterable[Path | str]) -> list[Path]:
             found.append(root)
             continue
         for path in root.rglob("*"):
-            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and not any(
+            if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file() and not any(
                     part.startswith(".") for part in path.relative_to(root).parts):
                 found.append(path)
     return sorted(set(found))
-
-
-def _open_rgb(path: Path) -> Image.Image:
-    with Image.open(path) as img:
-        img.load()
-        img = ImageOps.exif_transpose(img) or img
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-            white = Image.new("RGBA", img.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(white, img.convert("RGBA"))
-        return img.convert("RGB")
-
-
-def _to_uint8_tensor(img: Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)  # (3, H, W)
 
 
 @dataclass
@@ -102,9 +88,9 @@ class ImageFolder(Dataset):
         skipped: list[str] = []
         for path in candidates:
             try:
-                img = _open_rgb(path) if self.images is not None else None
+                img = load_image(path, min_side=1) if self.images is not None else None
                 wh = img.size if img is not None else self._check(path)
-            except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+            except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):  # ImageLoadError is a ValueError
                 skipped.append(path.name)
                 continue
             if min(wh) < 16:
@@ -112,7 +98,7 @@ class ImageFolder(Dataset):
                 continue
             self.paths.append(path)
             if img is not None and self.images is not None:
-                self.images.append(_to_uint8_tensor(self._shrink(img)))
+                self.images.append(pil_to_uint8(self._shrink(img)))
         self.summary = DataSummary(str(label), len(self.paths), len(skipped), skipped[:3])
         if not self.paths:
             raise ValueError(f"no readable images (jpg/png/webp/bmp) found in {label}"
@@ -145,7 +131,7 @@ class ImageFolder(Dataset):
         """Image ``index`` as uint8 ``(3, H, W)`` (short side <= load_size when preloaded)."""
         if self.images is not None:
             return self.images[index]
-        return _to_uint8_tensor(self._shrink(_open_rgb(self.paths[index])))
+        return pil_to_uint8(self._shrink(load_image(self.paths[index], min_side=1)))
 
     def augment(self, img: torch.Tensor, rng: random.Random) -> torch.Tensor:
         """uint8 ``(3, H, W)`` -> float ``(3, size, size)``: random short-side scale, random crop, flip."""

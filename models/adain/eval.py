@@ -30,11 +30,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from models.adain.data import find_images
-from models.adain.infer import Stylizer, _resize_long, _to_tensor
+from models.adain.infer import Stylizer
 from models.adain.net import STYLE_LAYERS, style_loss
 from models.common.cards import markdown_table
 from models.common.checkpoint import CheckpointError, checkpoint_for
-from models.common.imageio import load_image
+from models.common.imageio import load_image, pil_to_tensor, resize_long_side
 
 __all__ = ["main", "evaluate", "structure_distance", "colour_transfer", "EvalResult"]
 
@@ -123,18 +123,18 @@ def evaluate(stylizer, contents: list[Image.Image], styles: list[Image.Image], s
 
     with torch.inference_mode():
         for ci, content_img in enumerate(contents):
-            content_img = _resize_long(content_img, size)
-            c = _to_tensor(content_img)[None]
+            content_img = resize_long_side(content_img, size)
+            c = pil_to_tensor(content_img)[None]
             fc = feats(c)
             # An unrelated image: the next content of the set, resized to this content's exact size.
             other = contents[(ci + 1) % len(contents)].resize(content_img.size, Image.Resampling.BICUBIC)
-            f_other = feats(_to_tensor(other)[None])
-            recon = _to_tensor(stylizer.stylize(content_img, [content_img], size=size))[None]
+            f_other = feats(pil_to_tensor(other)[None])
+            recon = pil_to_tensor(stylizer.stylize(content_img, [content_img], size=size))[None]
             recon_sum += float(structure_distance(feats(recon)[STRUCTURE_LAYER], fc[STRUCTURE_LAYER])[0])
             for style_img in styles:
-                s = _to_tensor(_resize_long(style_img, size))[None]
+                s = pil_to_tensor(resize_long_side(style_img, size))[None]
                 fs = feats(s)
-                out = _to_tensor(stylizer.stylize(content_img, [style_img], size=size))[None]
+                out = pil_to_tensor(stylizer.stylize(content_img, [style_img], size=size))[None]
                 candidates = {"network": out, "content unchanged": c, "colour transfer": colour_transfer(c, s)}
                 for method, img in candidates.items():
                     fo = fc if img is c else feats(img)

@@ -30,6 +30,8 @@ from models.adain.net import CONTENT_LAYER, AdaINConfig, AdaINNet
 from models.common.accel import autocast_for, fast_bf16_default
 from models.common.assets import checkpoint_for
 from models.common.checkpoint import CheckpointError, load_checkpoint
+from models.common.imageio import pil_to_tensor, resize_long_side, tensor_to_pil
+from models.common.linalg import sqrtm_psd
 
 __all__ = ["Stylizer", "stylize_features", "match_color_covariance", "PRESERVE_COLOR_MODES", "prepare_mask"]
 
@@ -38,14 +40,6 @@ _STYLE_CACHE_SIZE = 8
 
 
 # ------------------------------------------------------------------------------------------------ pure maths
-def _sqrtm_psd(mat: torch.Tensor, inverse: bool = False, eps: float = 1e-5) -> torch.Tensor:
-    """(Inverse) square root of a symmetric PSD ``(3, 3)`` matrix via its eigendecomposition."""
-    vals, vecs = torch.linalg.eigh(mat)
-    vals = vals.clamp_min(eps)
-    power = -0.5 if inverse else 0.5
-    return vecs @ torch.diag(vals.pow(power)) @ vecs.T
-
-
 def match_color_covariance(style: torch.Tensor, content: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Recolour ``style`` so its RGB mean and covariance equal ``content``'s (Gatys et al. 2017, "colour histogram
     matching", linear variant).
@@ -64,7 +58,7 @@ def match_color_covariance(style: torch.Tensor, content: torch.Tensor, eps: floa
 
     mu_s, cov_s = stats(style)
     mu_c, cov_c = stats(content)
-    transform = _sqrtm_psd(cov_c, eps=eps) @ _sqrtm_psd(cov_s, inverse=True, eps=eps)
+    transform = sqrtm_psd(cov_c, eps=eps) @ sqrtm_psd(cov_s, inverse=True, eps=eps)
     flat = style.reshape(3, -1).double()
     out = transform @ (flat - mu_s) + mu_c
     return out.reshape(style.shape).to(style.dtype).clamp(0, 1)
@@ -121,24 +115,6 @@ def prepare_mask(mask: Image.Image | np.ndarray, size: tuple[int, int]) -> torch
 
 
 # ------------------------------------------------------------------------------------------------ the Stylizer
-def _to_tensor(img: Image.Image) -> torch.Tensor:
-    arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
-
-
-def _to_pil(t: torch.Tensor) -> Image.Image:
-    arr = t.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(arr, "RGB")
-
-
-def _resize_long(img: Image.Image, size: int | None) -> Image.Image:
-    if size is None or max(img.size) == size:
-        return img
-    scale = size / max(img.size)
-    new = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-    return img.resize(new, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
-
-
 def _pad_to_multiple(x: torch.Tensor, multiple: int = 8) -> tuple[torch.Tensor, tuple[int, int]]:
     """Reflect-pad ``(B, C, H, W)`` so H, W are multiples of ``multiple``; returns the original (H, W)."""
     h, w = x.shape[-2:]
@@ -250,10 +226,10 @@ class Stylizer:
         if weights is not None:
             total = float(sum(weights))
             weights = [float(w) / total for w in weights]
-        content = _resize_long(content.convert("RGB"), size)
+        content = resize_long_side(content.convert("RGB"), size)
         long_side = max(content.size)
-        c = _to_tensor(content)
-        s_list = [_to_tensor(_resize_long(s.convert("RGB"), long_side)) for s in styles]
+        c = pil_to_tensor(content)
+        s_list = [pil_to_tensor(resize_long_side(s.convert("RGB"), long_side)) for s in styles]
 
         chroma = None
         if preserve_color == "covariance":
@@ -275,7 +251,7 @@ class Stylizer:
             out = out.float()[0, :, :h, :w].clamp(0, 1).cpu()
         if chroma is not None:
             out = _recombine_luminance(out, chroma)
-        return _to_pil(out)
+        return tensor_to_pil(out)
 
     @staticmethod
     def _validate(content, styles, weights, alpha, preserve_color, mask, size) -> list[Image.Image]:

@@ -5,6 +5,7 @@ No torch here: the command line reports argument and file errors before anything
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from typing import NoReturn
 
@@ -28,3 +29,22 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
         self.exit(USER_ERROR, f"error: {message} (see {self.prog} --help)\n")
+
+
+def dispatch(prog: str, targets: dict[str, str], argv: list[str] | None = None) -> int:
+    """``prog {name} [options]``: run ``main(options)`` of the module ``targets[name]`` (imported only then).
+
+    The one dispatcher behind ``train.py``, ``python -m models.eval`` and ``python -m models.bench``. argparse's
+    exits (``--help``, argument errors) become return codes, so callers and tests get a number back.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    usage = f"usage: {prog} {{{','.join(targets)}}} [options]"
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage, file=sys.stderr if not argv else sys.stdout)
+        return 0 if argv else USER_ERROR
+    if argv[0] not in targets:
+        return user_error(f"unknown model {argv[0]!r}; choose one of: {', '.join(targets)}")
+    try:
+        return int(importlib.import_module(targets[argv[0]]).main(argv[1:]) or 0)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else USER_ERROR

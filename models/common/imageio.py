@@ -140,10 +140,15 @@ def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     return _to_rgb(img)
 
 
+def pil_to_uint8(img: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> ``(3, H, W)`` uint8 (a quarter of the memory of float, for preloaded datasets)."""
+    arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1)
+
+
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     """RGB PIL image -> ``(3, H, W)`` float32 in [0, 1]."""
-    arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+    return pil_to_uint8(img).float().div_(255.0)
 
 
 def tensor_to_pil(t: torch.Tensor) -> Image.Image:

@@ -27,12 +27,12 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, IterableDataset
 
+from models.common.imageio import IMAGE_EXTENSIONS
 from models.landscape.classes import IGNORE_INDEX
 from models.landscape.render import generate_batch
 
 __all__ = ["ProceduralSeeds", "SegFolder", "load_classes", "procedural_batch"]
 
-_IMG_EXT = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
 def procedural_batch(seeds: torch.Tensor, size: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,7 +111,7 @@ class SegFolder(Dataset):
         self.size, self.train, self.ignore_index = size, train, ignore_index
         labels = {p.stem: p for p in (root / "labels").glob("*.png")}
         self.items = [(p, labels[p.stem]) for p in sorted((root / "images").iterdir())
-                      if p.suffix.lower() in _IMG_EXT and p.stem in labels]
+                      if p.suffix.lower() in IMAGE_EXTENSIONS and p.stem in labels]
         if not self.items:
             raise ValueError(f"no image/label pairs in {root}: images/NAME.jpg needs labels/NAME.png")
 

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.common.checkpoint import CheckpointError
+from models.common.linalg import sqrtm_psd
 from models.common.vgg import VGG19Features
 from models.landscape.classes import CLASSES
 from models.spade.data import ProceduralSeeds, procedural_batch
@@ -108,17 +109,12 @@ def scores(conf: torch.Tensor) -> tuple[float, float]:
     return miou, (tp.sum() / conf.sum()).item()
 
 
-def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
-    vals, vecs = torch.linalg.eigh(m)
-    return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
-
-
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """Fréchet distance between Gaussian fits of two feature sets ``(N, D)``, ``(M, D)`` (float64)."""
     a, b = a.double(), b.double()
     mu_a, mu_b = a.mean(0), b.mean(0)
     ca, cb = torch.cov(a.T), torch.cov(b.T)
-    sa = _sqrtm_psd(ca)
+    sa = sqrtm_psd(ca)
     # Tr(sqrt(ca cb)) = Tr(sqrt(sa cb sa)), and sa cb sa is symmetric PSD: stable via eigh
     tr_covmean = torch.linalg.eigvalsh(sa @ cb @ sa).clamp(min=0).sqrt().sum()
     return float((mu_a - mu_b).pow(2).sum() + ca.trace() + cb.trace() - 2 * tr_covmean)

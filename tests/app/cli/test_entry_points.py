@@ -33,4 +33,4 @@ def test_console_script_is_installed():
 @pytest.mark.parametrize("module", ["models.eval", "models.bench"])
 def test_eval_bench_dispatch_rejects_unknown(module):
     out = subprocess.run([sys.executable, "-m", module, "nope"], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2 and "usage" in out.stderr
+    assert out.returncode == 2 and "choose one of: adain, spade" in out.stderr
