@@ -1,4 +1,4 @@
-"""``normlab stylize`` and ``normlab data starter``: the AdaIN side of the command line.
+"""``normlab stylize``, ``normlab data starter`` and ``normlab data build``: the AdaIN side of the command line.
 
 User errors print one line starting with ``error:`` to stderr and return 2 (never a traceback).
 """
@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["register", "cmd_stylize", "cmd_data_starter"]
+__all__ = ["register", "cmd_stylize", "cmd_data_starter", "cmd_data_build"]
 
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -54,7 +54,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--out", type=Path, default=Path("data/starter"), help="output folder")
     s.add_argument("--max-side", type=int, default=768, help="downscale images to this long side")
     s.set_defaults(handler=cmd_data_starter)
-    data.set_defaults(handler=lambda args: _error("choose what to build: `normlab data starter --out DIR`"))
+    b = data_sub.add_parser(
+        "build", help="build a full training set (>= 500 photos, >= 300 styles) from Debian packages (offline)",
+        description="Fetch the image packages surveyed in DATA-SOURCES.md with `apt-get download` (never "
+                    "installed; installed copies are used as they are), unpack them with `dpkg -x`, and write "
+                    "OUT/{content,style}/{train,holdout} with SOURCES.md and manifest.json. The holdout is "
+                    "chosen by whole source.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    b.add_argument("--out", type=Path, required=True, help="output folder")
+    b.add_argument("--debs", type=Path, default=Path("data/debs"),
+                   help="cache folder for the downloaded .debs (unpacked under DEBS/root)")
+    b.add_argument("--holdout", type=float, default=0.06,
+                   help="fraction of each role to hold out, by whole source (0 to 0.5)")
+    b.set_defaults(handler=cmd_data_build)
+    data.set_defaults(handler=lambda args: _error(
+        "choose what to build: `normlab data starter --out DIR` or `normlab data build --out DIR`"))
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
@@ -140,4 +153,22 @@ def cmd_data_starter(args: argparse.Namespace) -> int:
     print(SOURCES_HELP if skipped else "every known source was found; add your own folders to "
           "`train.py adain --content-dir/--style-dir` for more variety")
     print(f"train: python train.py adain --content-dir {args.out} --style-dir {args.out / 'style'}")
+    return 0
+
+
+def cmd_data_build(args: argparse.Namespace) -> int:
+    if not 0.0 <= args.holdout <= 0.5:
+        return _error(f"--holdout must be between 0 and 0.5, got {args.holdout}")
+    from models.adain.collect import BuildError, build_dataset
+
+    try:
+        summary = build_dataset(args.out, debs_dir=args.debs, holdout=args.holdout,
+                                log=lambda message: print(message, file=sys.stderr))
+    except BuildError as err:
+        return _error(str(err))
+    except OSError as err:
+        return _error(f"could not write to '{args.out}' or '{args.debs}': {err}")
+    print(summary.line())
+    print(f"licences: {args.out / 'SOURCES.md'}; train: python train.py adain --content-dir "
+          f"{args.out / 'content' / 'train'} --style-dir {args.out / 'style' / 'train'}")
     return 0

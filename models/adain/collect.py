@@ -42,19 +42,37 @@ import struct
 import subprocess
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from models.adain.starter import (GCOMPRIS_RCC, OPENCV_DIR, OPENCV_PAINTINGS, OPENCV_PHOTOS, PY_IMAGES,
-                                  read_qt_rcc, reassemble_paintings)
+from models.adain.starter import (
+    GCOMPRIS_RCC,
+    OPENCV_DIR,
+    OPENCV_PAINTINGS,
+    OPENCV_PHOTOS,
+    PY_IMAGES,
+    read_qt_rcc,
+    reassemble_paintings,
+)
 
 __all__ = [
-    "Source", "Summary", "BuildError", "ReservedSourceError", "SOURCES", "RESERVED_PACKAGES", "TARGETS",
-    "build_dataset", "read_gimp_pat", "tile_to", "prepare_image", "check_not_reserved", "choose_holdout",
+    "RESERVED_PACKAGES",
+    "SOURCES",
+    "TARGETS",
+    "BuildError",
+    "ReservedSourceError",
+    "Source",
+    "Summary",
+    "build_dataset",
+    "check_not_reserved",
+    "choose_holdout",
+    "prepare_image",
+    "read_gimp_pat",
+    "tile_to",
 ]
 
 Log = Callable[[str], None]
@@ -285,7 +303,7 @@ def fingerprint(img: Image.Image) -> Fingerprint:
 def near_duplicate(a: Fingerprint, b: Fingerprint, max_bits: int = 6, max_colour: float = 10.0) -> bool:
     if a.exact == b.exact:
         return True
-    return bin(a.dhash ^ b.dhash).count("1") <= max_bits and float(np.abs(a.thumb - b.thumb).mean()) <= max_colour
+    return (a.dhash ^ b.dhash).bit_count() <= max_bits and float(np.abs(a.thumb - b.thumb).mean()) <= max_colour
 
 
 # --------------------------------------------------------------------------------------------------- licences
@@ -388,14 +406,14 @@ class Fetcher:
             return None
         for attempt in range(2):
             self.log(f"downloading {package} (apt-get download)")
-            run = subprocess.run(["apt-get", "download", package], cwd=self.debs_dir, capture_output=True, text=True)
+            run = _run(["apt-get", "download", package], cwd=self.debs_dir)
             have = sorted(self.debs_dir.glob(f"{package}_*.deb"))
             if run.returncode == 0 and have:
                 self.downloaded_bytes += have[-1].stat().st_size
                 return have[-1]
             if attempt == 0 and _apt_lists_empty():  # a fresh container: the package lists were never fetched
                 self.log("the apt package lists are empty: running apt-get update")
-                subprocess.run(["apt-get", "update"], capture_output=True, text=True)
+                _run(["apt-get", "update"])
                 continue
             break
         lines = [ln for ln in (run.stderr or run.stdout).splitlines() if ln.startswith("E:")] or ["failed"]
@@ -407,8 +425,7 @@ class Fetcher:
         target, tmp = self.cache_root / package, self.cache_root / f".{package}.partial"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        run = subprocess.run(["dpkg", "-x", str(deb), str(tmp)], capture_output=True, text=True) \
-            if shutil.which("dpkg") else None
+        run = _run(["dpkg", "-x", str(deb), str(tmp)]) if shutil.which("dpkg") else None
         if run is None or run.returncode != 0:
             shutil.rmtree(tmp, ignore_errors=True)
             self.missing[package] = f"dpkg -x failed: {(run.stderr.strip() if run else 'dpkg is not available')}"
@@ -426,14 +443,18 @@ class Fetcher:
                 f" && dpkg -x {self.debs_dir}/{package}_*.deb {self.cache_root}/{package}")
 
 
+def _run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+
+
 def _dpkg_files(package: str) -> frozenset[str] | None:
     """Files of an installed package (``dpkg-query -L``), or None when it is not installed."""
     if shutil.which("dpkg-query") is None:
         return None
-    status = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Status}", package], capture_output=True, text=True)
+    status = _run(["dpkg-query", "-W", "-f=${db:Status-Status}", package])
     if status.returncode != 0 or status.stdout.strip() != "installed":
         return None
-    files = subprocess.run(["dpkg-query", "-L", package], capture_output=True, text=True)
+    files = _run(["dpkg-query", "-L", package])
     return frozenset(files.stdout.splitlines()) if files.returncode == 0 else None
 
 
@@ -446,7 +467,7 @@ def _python_tree(module: str, missing: dict[str, str]) -> Tree | None:
     if spec is None or not spec.submodule_search_locations:
         missing[f"python:{module}"] = "Python package not installed"
         return None
-    return Tree(Path(list(spec.submodule_search_locations)[0]), via="python")
+    return Tree(Path(next(iter(spec.submodule_search_locations))), via="python")
 
 
 # --------------------------------------------------------------------------------------------------- candidates
@@ -598,7 +619,7 @@ class Summary:
         parts = [f"{self.total(r)} {r} ({self.counts[r]['train']} train / {self.counts[r]['holdout']} holdout)"
                  for r in ROLES]
         return (f"wrote {parts[0]} and {parts[1]} images to {self.out}; downloaded "
-                f"{self.downloaded_bytes / 1e6:.1f} MB; {len(self.missing)} source(s) missing; "
+                f"{self.downloaded_bytes / 1e6:.1f} MB; {len(self.missing)} package(s) missing; "
                 f"{self.seconds:.0f} s")
 
 
@@ -628,7 +649,10 @@ def build_dataset(out: Path, *, debs_dir: Path | None = None, holdout: float = 0
 
     kept: list[Record] = []
     dropped: list[dict[str, str]] = []
+    used: dict[str, Source] = {}  # every source looked at, by name (also those that yielded nothing)
     for batch in _batches(sources, kept, targets):
+        for src in batch:
+            used.setdefault(src.name, src)
         _process(batch, fetcher, kept, dropped, min_side, log, progress)
     for package, reason in fetcher.missing.items():
         log(f"missing {package}: {reason}; to get it: {fetcher.help(package)}")
@@ -640,8 +664,7 @@ def build_dataset(out: Path, *, debs_dir: Path | None = None, holdout: float = 0
         total = sum(1 for r in kept if r.source.role == role)
         if total < targets.get(role, 0):
             log(f"warning: only {total} {role} images (target {targets[role]})")
-    summary = _write(out, kept, dropped, chosen, fetcher, holdout, min_side, started)
-    return summary
+    return _write(out, kept, dropped, used, chosen, fetcher, holdout, min_side, started)
 
 
 def _check_out(out: Path) -> None:
@@ -723,8 +746,9 @@ def _split(kept: list[Record], fraction: float) -> dict[str, list[str]]:
     return chosen
 
 
-def _write(out: Path, kept: list[Record], dropped: list[dict[str, str]], chosen: dict[str, list[str]],
-           fetcher: Fetcher, fraction: float, min_side: int, started: float) -> Summary:
+def _write(out: Path, kept: list[Record], dropped: list[dict[str, str]], used: dict[str, Source],
+           chosen: dict[str, list[str]], fetcher: Fetcher, fraction: float, min_side: int,
+           started: float) -> Summary:
     for role in ROLES:  # a rebuild replaces the previous one (stale files would leak into a split)
         shutil.rmtree(out / role, ignore_errors=True)
         for split in SPLITS:
@@ -733,17 +757,15 @@ def _write(out: Path, kept: list[Record], dropped: list[dict[str, str]], chosen:
         (out / r.source.role / r.split / r.file).write_bytes(r.jpeg)
 
     counts = {role: {split: 0 for split in SPLITS} for role in ROLES}
-    per_source: dict[str, dict] = {}
+    per_source = {name: {"package": src.package, "role": src.role, "kind": src.kind, "licence": src.licence,
+                         "train": 0, "holdout": 0, "dropped": {}} for name, src in used.items()}
     for r in kept:
         counts[r.source.role][r.split] += 1
-        row = per_source.setdefault(r.source.name, _source_row(r.source))
-        row[r.split] += 1
+        per_source[r.source.name][r.split] += 1
     for d in dropped:
-        src = next(s for s in SOURCES + tuple(r.source for r in kept) if s.name == d["source"]) \
-            if d["source"] not in per_source else None
-        row = per_source.setdefault(d["source"], _source_row(src) if src else {"train": 0, "holdout": 0, "dropped": {}})
-        key = "duplicate" if d["reason"].startswith("duplicate") else d["reason"]
-        row["dropped"][key] = row["dropped"].get(key, 0) + 1
+        reason = "duplicate" if d["reason"].startswith("duplicate") else d["reason"]
+        tally = per_source[d["source"]]["dropped"]
+        tally[reason] = tally.get(reason, 0) + 1
     summary = Summary(out, counts, per_source, chosen, dict(fetcher.missing), fetcher.downloaded_bytes,
                       time.perf_counter() - started)
     files = [{"file": f"{r.source.role}/{r.split}/{r.file}", "role": r.source.role, "split": r.split,
@@ -756,29 +778,22 @@ def _write(out: Path, kept: list[Record], dropped: list[dict[str, str]], chosen:
         "downloaded_bytes": summary.downloaded_bytes, "files": files, "dropped": dropped,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    (out / "SOURCES.md").write_text(_sources_md(summary, files, fraction))
+    (out / "SOURCES.md").write_text(_sources_md(summary, files, fraction, min_side))
     return summary
 
 
-def _source_row(src: Source | None) -> dict:
-    if src is None:
-        return {"train": 0, "holdout": 0, "dropped": {}}
-    return {"package": src.package, "role": src.role, "kind": src.kind, "licence": src.licence,
-            "train": 0, "holdout": 0, "dropped": {}}
-
-
-def _sources_md(summary: Summary, files: list[dict], fraction: float) -> str:
+def _sources_md(summary: Summary, files: list[dict], fraction: float, min_side: int) -> str:
+    held = {role: ", ".join(summary.holdout_sources[role]) or "none" for role in ROLES}
     lines = [
         "# normlab AdaIN training set", "",
-        "Built offline by `normlab data build` from Debian packages (taken from `/` when installed, otherwise "
-        "fetched with `apt-get download` and unpacked with `dpkg -x`; never installed) and images bundled with "
-        "installed Python packages. `plasma-workspace-wallpapers` and `palapeli-data` are reserved for "
-        "evaluation and were not used.", "",
-        f"Every image is RGB JPEG (quality {JPEG_QUALITY}), long side <= {MAX_SIDE} px, short side >= 256 px "
-        "(seamless textures were tiled up to that), upright, opaque, and deduplicated.", "",
-        f"Holdout (>= {fraction:.0%} per role, whole sources never seen in training): content: "
-        f"{', '.join(summary.holdout_sources['content']) or 'none'}; style: "
-        f"{', '.join(summary.holdout_sources['style']) or 'none'}.", "",
+        ("Built offline by `normlab data build` from Debian packages (taken from `/` when installed, otherwise "
+         "fetched with `apt-get download` and unpacked with `dpkg -x`; never installed) and images bundled with "
+         "installed Python packages. `plasma-workspace-wallpapers` and `palapeli-data` are reserved for "
+         "evaluation and were not used."), "",
+        (f"Every image is RGB JPEG (quality {JPEG_QUALITY}), long side <= {MAX_SIDE} px, short side >= "
+         f"{min_side} px (seamless textures were tiled up to that), upright, opaque, and deduplicated."), "",
+        (f"Holdout (>= {fraction:.0%} per role, whole sources never seen in training): content: "
+         f"{held['content']}; style: {held['style']}."), "",
         "## Counts", "", "| role | train | holdout | total |", "|---|---:|---:|---:|",
     ]
     for role in ROLES:
@@ -787,10 +802,10 @@ def _sources_md(summary: Summary, files: list[dict], fraction: float) -> str:
     lines += ["", "## Per source", "",
               "| source | package | role | kind | licence | train | holdout | dropped |",
               "|---|---|---|---|---|---:|---:|---|"]
-    for name, row in sorted(summary.per_source.items(), key=lambda kv: (kv[1].get("role", ""), kv[0])):
+    for name, row in sorted(summary.per_source.items(), key=lambda kv: (kv[1]["role"], kv[0])):
         dropped = ", ".join(f"{k} {v}" for k, v in sorted(row["dropped"].items())) or "-"
-        lines.append(f"| {name} | {row.get('package', '?')} | {row.get('role', '?')} | {row.get('kind', '?')} | "
-                     f"{row.get('licence', '?')} | {row['train']} | {row['holdout']} | {dropped} |")
+        lines.append(f"| {name} | {row['package']} | {row['role']} | {row['kind']} | {row['licence']} | "
+                     f"{row['train']} | {row['holdout']} | {dropped} |")
     if summary.missing:
         lines += ["", "## Missing sources", ""] + [f"- {p}: {why}" for p, why in sorted(summary.missing.items())]
     lines += ["", "## Files", "", "| file | package | original path | licence |", "|---|---|---|---|"]

@@ -82,9 +82,14 @@ def test_cli_writes_table_card_and_json(net, tmp_path, capsys):
             "--card", str(card), "--json", str(tmp_path / "e.json")]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "| network |" in out and "target <= 0.25" in out
+    assert "| network |" in out and "target <= 0.20" in out and "worst 10 %" in out
     assert "## Evaluation" in card.read_text() and "## Notes" in card.read_text()
-    metrics = json.loads((tmp_path / "e.json").read_text())["metrics"]
+    saved = json.loads((tmp_path / "e.json").read_text())
+    metrics = saved["metrics"]
+    assert len(saved["ratios"]) == saved["pairs"] > 0
+    assert abs(saved["style_ratio"]["mean"] - sum(saved["ratios"]) / len(saved["ratios"])) < 1e-9
+    assert main(argv) == 0  # a second run replaces the section instead of adding one
+    assert card.read_text().count("## Evaluation") == 1 and card.read_text().count("## Notes") == 1
     assert set(metrics) == {"network", "content unchanged", "colour transfer", "unrelated image",
                             "network, self-reconstruction"}
     assert main(["--data", str(tmp_path / "nowhere")]) == 2
