@@ -12,7 +12,7 @@ import sys
 
 from models.common.cli import user_error
 
-SUBCOMMAND_MODULES = ("app.cli.adain", "app.cli.spade")
+SUBCOMMAND_MODULES = ("app.cli.adain", "app.cli.spade", "app.cli.checkpoints")
 
 
 cli_error = user_error  # the shared `error:` format (models/common/cli.py), under the name the subcommands use

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 import time
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from models.adain.data import find_images
 from models.adain.infer import Stylizer
@@ -105,6 +106,33 @@ def _load_set(folder: Path, limit: int) -> list[tuple[str, Image.Image]]:
         if len(out) >= limit:
             break
     return out
+
+
+def flat_graphic(kind: str, size: int = 512) -> Image.Image:
+    """A flat graphic as a style image (hard edges, few saturated colours: far from paintings and photos).
+
+    ``"hexagons"``: orange and green hexagons on cream; ``"stripes"``: magenta, navy and yellow diagonal bands.
+    """
+    img = Image.new("RGB", (size, size), (250, 240, 215))
+    draw = ImageDraw.Draw(img)
+    if kind == "hexagons":
+        r = size // 10
+        for row in range(-1, size // int(1.5 * r) + 2):
+            for col in range(-1, size // int(1.75 * r) + 2):
+                cx = col * 1.75 * r + (row % 2) * 0.875 * r
+                cy = row * 1.5 * r
+                pts = [(cx + 0.9 * r * math.cos(math.radians(60 * k + 30)),
+                        cy + 0.9 * r * math.sin(math.radians(60 * k + 30))) for k in range(6)]
+                draw.polygon(pts, fill=(240, 120, 20) if (row + col) % 3 else (40, 150, 60))
+    elif kind == "stripes":
+        colours = [(200, 30, 140), (20, 30, 90), (250, 210, 30)]
+        w = size // 8
+        for i in range(-size // w, 2 * size // w + 2):
+            x = i * w
+            draw.polygon([(x, 0), (x + w, 0), (x + w - size, size), (x - size, size)], fill=colours[i % 3])
+    else:
+        raise ValueError(f"unknown flat graphic {kind!r}; choose hexagons or stripes")
+    return img
 
 
 def _spread(items: list, n: int) -> list:
@@ -187,7 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-dir", type=Path, default=None,
                    help="style images (default: DATA/style; a `normlab data build` set: DATA/style/holdout)")
     p.add_argument("--contents", type=int, default=6, help="number of content images (fixed choice)")
-    p.add_argument("--styles", type=int, default=4, help="number of style images (fixed choice)")
+    p.add_argument("--styles", type=int, default=3, help="number of style images (fixed choice)")
+    p.add_argument("--photo-styles", type=int, default=2,
+                   help="also use this many content photos (not among the evaluated contents) as styles")
+    p.add_argument("--graphic-styles", type=int, default=1,
+                   help="also use this many generated flat graphics as styles (hexagons, stripes)")
     p.add_argument("--size", type=int, default=256, help="long side of the evaluated images")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--card", type=Path, default=None, help="write the table into this model card's Evaluation section")
@@ -213,8 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    contents = [img for _, img in _spread(_load_set(content_dir, 10_000), args.contents)]
-    styles_named = _spread(_load_set(style_dir, 10_000), args.styles)
+    all_contents = _load_set(content_dir, 10_000)
+    chosen = _spread(all_contents, args.contents)
+    contents = [img for _, img in chosen]
+    rest = [item for item in all_contents if item not in chosen]
+    styles_named = (_spread(_load_set(style_dir, 10_000), args.styles) + _spread(rest, args.photo_styles)
+                    + [(f"graphic:{k}", flat_graphic(k)) for k in ("hexagons", "stripes")[:args.graphic_styles]])
     if len(contents) < 2 or not styles_named:
         print(f"error: need >= 2 content and >= 1 style images under {args.data}", file=sys.stderr)
         return 2

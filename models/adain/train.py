@@ -121,7 +121,7 @@ class AdaINModule(pl.LightningModule):
         for key, value in self.net.encoder.state_dict().items():
             state.setdefault(f"net.encoder.{key}", value)
 
-    def make_grid(self, _module=None) -> torch.Tensor:
+    def make_grid(self) -> torch.Tensor:
         """Rows of content | style | output for the fixed pairs: ``(3, H, W)``."""
         content, style = (t.to(self.device) for t in self.grid_batch)
         out = self.net(self._fmt(content), self._fmt(style)).float()
@@ -225,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     module.grid_batch = data.grid_batch()
 
     stats = TrainStats(keys=("loss", "content", "style", "identity"))
-    trainer = build_trainer(loop, run, callbacks=[stats, SampleGridCallback(module.make_grid, loop.sample_every,
-                                                                            run.samples)])
+    trainer = build_trainer(loop, run, callbacks=[stats, SampleGridCallback(loop.sample_every, run.samples)])
     print(f"run folder: {run.root}  (resume with --resume last --run-dir {run.root})", file=sys.stderr)
     trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
 

@@ -5,10 +5,17 @@ command line and the trainers' default export at another one (tests use it to ke
 """
 from __future__ import annotations
 
+import json
 import os
+import re
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ASSETS_DIR", "CheckpointError", "assets_dir", "available_checkpoints", "checkpoint_for"]
+__all__ = ["ASSETS_DIR", "CheckpointError", "CheckpointInfo", "assets_dir", "available_checkpoints", "checkpoint_for",
+           "describe_checkpoint", "header_metadata", "list_checkpoints"]
+
+KINDS = ("adain", "spade")
 
 REPO_ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -43,3 +50,70 @@ def checkpoint_for(kind: str, norm: str, folder: str | os.PathLike | None = None
         have = ", ".join(found) or "none"
         raise CheckpointError(f"no {kind} checkpoint for norm {norm!r} in {folder}; available: {have}")
     return found[norm]
+
+
+def header_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file, read from its JSON header (no torch, no tensor data read).
+
+    The format: 8 bytes little-endian header length, then that many bytes of JSON.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            (length,) = struct.unpack("<Q", f.read(8))
+            if length > 100 * 2**20:
+                raise ValueError("header too large")
+            header = json.loads(f.read(length))
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint '{path}' does not exist") from None
+    except (OSError, ValueError, struct.error) as exc:
+        raise CheckpointError(f"'{path}' is not a readable safetensors checkpoint ({exc})") from None
+    return dict(header.get("__metadata__") or {})
+
+
+@dataclass
+class CheckpointInfo:
+    """What ``normlab checkpoints`` shows for one file (from its metadata and its model card)."""
+
+    path: Path
+    kind: str
+    norm: str
+    steps: str
+    trained: str  # the card's "trained" line (steps, wall time, hardware), or ""
+    evaluation: list[str]  # the card's PASS/FAIL lines and headline numbers, or []
+
+
+def describe_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
+    """Kind, normalizer and steps from the file's metadata; training time and eval verdicts from its card."""
+    path = Path(path)
+    meta = header_metadata(path)
+    kind = meta.get("normlab_kind")
+    if kind is None:
+        raise CheckpointError(f"'{path}' is not a normlab checkpoint (no normlab metadata; foreign file?)")
+    try:
+        norm = str(json.loads(meta.get("normlab_config", "{}")).get("norm", "?"))
+    except ValueError:
+        norm = "?"
+    card = path.with_suffix(".md")
+    trained, evaluation = "", []
+    if card.is_file():
+        text = card.read_text(errors="replace")
+        m = re.search(r"^- \*\*trained\*\*: (.+)$", text, flags=re.M)
+        trained = m.group(1).strip() if m else ""
+        section = re.search(r"^## Evaluation\s*$(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
+        if section:
+            evaluation = [line[2:].strip() for line in section.group(1).splitlines()
+                          if line.startswith("- ") and re.search(r"PASS|FAIL|mIoU|ratio|distance", line)]
+    return CheckpointInfo(path, kind, norm, meta.get("normlab_steps", "?"), trained, evaluation)
+
+
+def list_checkpoints(folder: str | os.PathLike | None = None) -> list[CheckpointInfo]:
+    """Every ``{kind}_{norm}.safetensors`` in the folder, described; unreadable files are skipped."""
+    found = []
+    for kind in KINDS:
+        for path in available_checkpoints(kind, folder).values():
+            try:
+                found.append(describe_checkpoint(path))
+            except CheckpointError:
+                continue
+    return found

@@ -13,7 +13,7 @@ Typical use in a trainer::
     add_config_args(parser, LoopConfig, defaults={"max_steps": 3000})
     loop = config_from_args(LoopConfig, args)
     run = RunDir.create(loop.run_dir, kind="adain", norm=norm)
-    trainer = build_trainer(loop, run, callbacks=[SampleGridCallback(make_grid, loop.sample_every, run.samples)])
+    trainer = build_trainer(loop, run, callbacks=[SampleGridCallback(loop.sample_every, run.samples)])
     trainer.fit(module, datamodule=data, ckpt_path=resolve_resume(loop.resume, run))
     finish_run(trainer, run, loop, kind="adain", norm=norm, state_dict=..., config=..., stats=stats, ...)
 """
@@ -30,7 +30,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import lightning.pytorch as pl
 import torch
@@ -164,14 +164,15 @@ def _iteration(trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> int:
 
 
 class SampleGridCallback(pl.Callback):
-    """Saves ``make_grid(pl_module) -> (3, H, W)`` every N iterations and at the end of training.
+    """Saves the module's ``make_grid() -> (3, H, W)`` every N iterations and at the end of training.
 
     Writes ``samples/step_XXXXXXX.png`` and ``samples/latest.png`` (rank 0 only), and logs the grid to TensorBoard
-    when that logger is active. ``make_grid`` runs under ``torch.no_grad`` with the module in eval mode.
+    when that logger is active. ``make_grid`` runs under ``torch.no_grad`` with the module in eval mode. The grid
+    comes from a method of the module (not a closure), so the callback pickles (``ddp_spawn``).
     """
 
-    def __init__(self, make_grid: Callable[[Any], torch.Tensor], every_n_steps: int, out_dir: Path) -> None:
-        self.make_grid, self.every, self.out_dir = make_grid, every_n_steps, Path(out_dir)
+    def __init__(self, every_n_steps: int, out_dir: Path) -> None:
+        self.every, self.out_dir = every_n_steps, Path(out_dir)
         self.last_path: Path | None = None
         self._last_step = -1
 
@@ -182,7 +183,7 @@ class SampleGridCallback(pl.Callback):
         pl_module.eval()
         try:
             with torch.no_grad():
-                grid = self.make_grid(pl_module).detach().float().cpu().clamp(0, 1)
+                grid = pl_module.make_grid().detach().float().cpu().clamp(0, 1)
         finally:
             pl_module.train(was_training)
         step = _iteration(trainer, pl_module)

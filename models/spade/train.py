@@ -133,6 +133,7 @@ class SPADEModule(pl.LightningModule):
         self.D = MultiscaleDiscriminator(self.dcfg, self.gcfg.label_nc)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
         self.vgg_loss = VGGLoss() if self.tcfg.lambda_vgg > 0 else None
+        self.grid_batch: tuple[torch.Tensor, torch.Tensor] | None = None  # fixed (real, ids) for the sample grid
 
     # -- optimisation ----------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -242,6 +243,10 @@ class SPADEModule(pl.LightningModule):
             pe.lerp_(p.detach().to(pe.dtype), 1 - decay)
         for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
             be.copy_(b)
+
+    def make_grid(self) -> torch.Tensor:
+        """The sample grid of the fixed layouts in ``grid_batch`` (see :meth:`sample_grid`)."""
+        return self.sample_grid(*self.grid_batch)
 
     @torch.no_grad()
     def sample_grid(self, real: torch.Tensor, ids: torch.Tensor, seeds: tuple[int, int] = (0, 1)) -> torch.Tensor:
@@ -432,9 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     start = loop.seed * 7_919_000 + (int(time.time()) % 10_000) * 10_007 * int(ckpt_path is not None)
     workers = 0 if on_gpu and loop.num_workers is None else loop.workers()
     data = SPADEDataModule(tcfg, gcfg.size, start, workers, on_gpu, dataset)
-    fixed_real, fixed_ids = data.fixed_batch()
+    module.grid_batch = data.fixed_batch()
     stats = TrainStats(keys=("g", "d", "g_gan", "g_feat", "g_vgg", "kld", "g_ms"))
-    grid_cb = SampleGridCallback(lambda m: m.sample_grid(fixed_real, fixed_ids), loop.sample_every, run.samples)
+    grid_cb = SampleGridCallback(loop.sample_every, run.samples)
     trainer = build_trainer(loop, run, callbacks=[stats, grid_cb], optimizer_steps_per_iteration=2,
                             max_steps=optimizer_steps_for(loop.max_steps, tcfg.d_warmup))
     print(f"run folder: {run.root}  (resume with --resume last --run-dir {run.root})", file=sys.stderr)
@@ -447,7 +452,8 @@ def main(argv: list[str] | None = None) -> int:
         trainer, run, loop, kind="spade", norm=g.norm, state_dict=baked_state_dict(module.G_ema),
         config=export_config(module, {"steps": steps, "minutes": round(stats.wall / 60, 1),
                                       "device": hardware_summary(), "batch_size": tcfg.batch_size}),
-        card_config=g.to_dict() | {"classes": [c["name"] for c in g.classes]}, steps=steps, stats=stats,
+        card_config={k: v for k, v in export_config(module).items() if k != "training"}  # (in the notes)
+        | {"classes": [c["name"] for c in g.classes]}, steps=steps, stats=stats,
         title=f"SPADE generator - norm `{g.norm}`", data=data.describe(),
         command=command_line("python train.py spade", argv),
         notes=[*card_notes, f"batch {tcfg.batch_size}",

@@ -1,0 +1,42 @@
+"""`normlab checkpoints` and the shipped checkpoints' metadata vs their model cards."""
+import json
+import re
+
+import pytest
+import torch
+
+from app import cli
+from models.common.assets import REPO_ASSETS, describe_checkpoint, header_metadata, list_checkpoints
+from models.common.checkpoint import load_checkpoint, save_checkpoint
+
+
+def test_lists_kind_norm_steps_training_and_eval_from_the_card(tmp_path, capsys):
+    path = save_checkpoint(tmp_path / "adain_group.safetensors", {"w": torch.ones(2)}, {"norm": "group"}, "adain",
+                           extra_metadata={"normlab_steps": "42"})
+    path.with_suffix(".md").write_text("# card\n\n- **trained**: 2026-12-01, 42 steps, 1m 00s wall time\n\n"
+                                       "## Evaluation\n\n| a | b |\n\n- mean per-pair style ratio = 0.150: PASS\n")
+    (tmp_path / "spade_x.safetensors").write_bytes(b"not a checkpoint")  # skipped, not a crash
+    assert cli.main(["checkpoints", "--assets", str(tmp_path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["kind"], r["norm"], r["steps"]) for r in rows] == [("adain", "group", "42")]
+    assert rows[0]["trained"].startswith("2026-12-01, 42 steps") and "PASS" in rows[0]["evaluation"][0]
+    assert cli.main(["checkpoints", "--assets", str(tmp_path)]) == 0
+    assert "adain  group" in capsys.readouterr().out
+    assert cli.main(["checkpoints", "--assets", str(tmp_path / "missing")]) == 2
+
+
+@pytest.mark.parametrize("info", list_checkpoints(REPO_ASSETS), ids=lambda i: i.path.name)
+def test_every_shipped_checkpoint_loads_and_matches_its_card(info):
+    state, config = load_checkpoint(info.path, info.kind)
+    assert state and info.path.name == f"{info.kind}_{info.norm}.safetensors" == f"{info.kind}_{config['norm']}.safetensors"
+    card = info.path.with_suffix(".md").read_text()
+    assert f"- **normalizer**: `{info.norm}`" in card and f"- **kind**: `{info.kind}`" in card
+    steps = header_metadata(info.path)["normlab_steps"]
+    assert steps in card.replace(",", "")  # the card states the file's step count
+    block = re.search(r"## Config\s*```json\s*(\{.*?\})\s*```", card, flags=re.S)
+    assert block, "card has no Config block"
+    card_config = json.loads(block.group(1))
+    for key, value in card_config.items():
+        if key != "classes":  # the card lists class names, the file full records
+            assert config.get(key) == value, key
+    assert describe_checkpoint(info.path).norm == info.norm
