@@ -11,6 +11,7 @@ Targets (issue 3): 512² in <= 1.5 s on the 2-core CPU; >= 300 images/s at 512²
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as _dt
 import statistics
 import sys
@@ -26,6 +27,7 @@ from models.adain.net import AdaINNet
 from models.common.accel import cpu_has_bf16
 from models.common.assets import assets_dir
 from models.common.cards import hardware_summary, markdown_table
+from models.common.imageio import pil_to_tensor, tensor_to_pil
 
 __all__ = ["main", "bench_stylize", "bench_network"]
 
@@ -73,6 +75,22 @@ def bench_network(stylizer, size: int, repeats: int, warmup: int = 5) -> list[fl
                 out = stylizer.net.decode(stylize_features(stylizer.net, fc, [fs]))
             out.clamp_(0, 1)
             _sync(stylizer.device)
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+    return times
+
+
+def bench_reference(net: AdaINNet, size: int, repeats: int, warmup: int = 1) -> list[float]:
+    """Seconds per call of the plainest implementation of the same network: fp32, contiguous, no caching - PIL in,
+    ``pil_to_tensor``, encode content and style, AdaIN, decode, clamp, PIL out. The row ``stylize()`` must match."""
+    content, style = _image(size, 0), _image(size, 1)
+    net = copy.deepcopy(net).float().to(memory_format=torch.contiguous_format).eval()
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            t0 = time.perf_counter()
+            c, st = pil_to_tensor(content)[None], pil_to_tensor(style)[None]
+            tensor_to_pil(net(c, st)[0])
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
     return times
@@ -126,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append([device, f"{size}²", "bf16" if bf16 else "fp32", "channels_last" if cl else
                                  "contiguous", "cached" if cached else "recomputed", "stylize() end to end",
                                  f"{med:.3f}", f"{1 / med:.1f}"])
+                    print(f"  {rows[-1]}", file=sys.stderr)
+                if device == "cpu" and (bf16, cl) == configs[-1]:
+                    t = bench_reference(stylizer.net, size, repeats)
+                    med = statistics.median(t)
+                    rows.append([device, f"{size}²", "fp32", "contiguous", "recomputed",
+                                 "plain fp32 reference (same network)", f"{med:.3f}", f"{1 / med:.1f}"])
                     print(f"  {rows[-1]}", file=sys.stderr)
                 if device == "cuda":
                     t = bench_network(stylizer, size, repeats=max(repeats, 50))
