@@ -67,6 +67,12 @@ class Result:
         return f"{MODEL_TITLES[self.model]} · {self.norm} norm{extra} · {w}×{h} px · {self.seconds:.2f} s"
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    """What identifies one version of a file: modification time and size."""
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
+
+
 class ModelCache:
     """Checkpoints of one model kind, loaded lazily, each exactly once (thread-safe).
 
@@ -112,16 +118,20 @@ class ModelCache:
             raise InputError(
                 f"No {title} checkpoint for normalizer {norm!r}; available: {', '.join(available)}."
             )
+        path = available[norm]
         with self._lock:
-            if norm not in self._models:
+            stamp = _stamp(path)
+            cached = self._models.get(norm)
+            # A file re-exported in place (train.py writes atomically) is reloaded: no restart needed.
+            if cached is None or cached[0] != stamp:
                 t0 = time.perf_counter()
                 try:
-                    self._models[norm] = self._loader(available[norm])
+                    self._models[norm] = (stamp, self._loader(path))
                 except (ValueError, KeyError, RuntimeError, OSError) as exc:  # CheckpointError is a ValueError
-                    log.exception("loading %s failed", available[norm])
-                    raise InputError(f"{title} checkpoint {available[norm].name} could not be loaded: {exc}") from None
+                    log.exception("loading %s failed", path)
+                    raise InputError(f"{title} checkpoint {path.name} could not be loaded: {exc}") from None
                 log.info("loaded %s/%s in %.2f s", self.kind, norm, time.perf_counter() - t0)
-            return norm, self._models[norm]
+            return norm, self._models[norm][1]
 
 
 @contextlib.contextmanager

@@ -133,3 +133,20 @@ def test_compare_runs_every_checkpoint_in_order(assets, fake_loaders):
     assert [r.norm for r in results] == eng.caches["adain"].norms() == ["instance", "batch", "group"]
     assert len(seen) == 3 and "(3/3)" in seen[-1]
     assert [r.norm for r in eng.compare_synthesize(np.zeros((16, 16), np.int64), size=16)] == ["instance", "batch", "group"]
+
+
+def test_a_new_or_re_exported_checkpoint_is_picked_up_without_a_restart(tmp_path):
+    import os
+
+    loads = []
+    cache = ModelCache("adain", tmp_path, loader=lambda p: loads.append(p) or object())
+    (tmp_path / "adain_instance.safetensors").write_bytes(b"v1")
+    assert cache.norms() == ["instance"]
+    first = cache.get("instance")[1]
+    assert cache.get("instance")[1] is first and len(loads) == 1  # cached
+    (tmp_path / "adain_group.safetensors").write_bytes(b"g")  # a freshly trained normalizer appears
+    assert cache.norms() == ["group", "instance"] and cache.get("group")[0] == "group"
+    path = tmp_path / "adain_instance.safetensors"
+    path.write_bytes(b"v2, retrained")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert cache.get("instance")[1] is not first and len(loads) == 3  # re-exported in place: reloaded
