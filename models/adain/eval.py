@@ -274,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         update_card(args.card, section)
         print(f"updated {args.card}", file=sys.stderr)
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"pairs": result.pairs, "metrics": dict(result),
                                          "style_ratio": result.ratio_summary(), "ratios": result.ratios}, indent=2))
     return 0
