@@ -31,18 +31,13 @@ ARTIFACTS = Path(os.environ.get("NORMLAB_TEST_ARTIFACTS", Path(__file__).resolve
 TEST_MAX_PIXELS = 4_000_000  # small limit so the "too large" file stays cheap to make
 
 
-def inference_code_available() -> bool:
-    try:
-        import models.adain.infer  # noqa: F401
-        import models.spade.infer  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def real_models_available() -> bool:
-    """Trained checkpoints of both kinds in assets/ and the code to run them."""
-    return all(scan_checkpoints(k, DEFAULT_ASSETS_DIR) for k in ("adain", "spade")) and inference_code_available()
+    """Trained checkpoints of both kinds in assets/ (the inference code is imported unconditionally: a broken
+    import must fail the suite, not swap in fakes)."""
+    import models.adain.infer  # noqa: F401
+    import models.spade.infer  # noqa: F401
+
+    return all(scan_checkpoints(k, DEFAULT_ASSETS_DIR) for k in ("adain", "spade"))
 
 
 def make_random_checkpoints(folder: Path, norms: tuple[str, ...] = ("instance", "layer")) -> Path:
@@ -120,32 +115,24 @@ def fake_loaders() -> dict:
 
 @pytest.fixture(scope="session")
 def model_source() -> str:
-    """Which models the served app runs: "assets" (trained), "random" (real code, random weights) or "fake"."""
-    if real_models_available():
-        return "assets"
-    return "random" if inference_code_available() else "fake"
-
-
-@pytest.fixture(scope="session")
-def uses_real_models(model_source) -> bool:
-    return model_source != "fake"
+    """Which models the served app runs: "assets" (trained) or "random" (the real code with random weights, when a
+    checkout has no trained checkpoints)."""
+    return "assets" if real_models_available() else "random"
 
 
 @pytest.fixture(scope="session")
 def app_config(tmp_path_factory, model_source) -> AppConfig:
     if model_source == "assets":
         assets = DEFAULT_ASSETS_DIR
-    elif model_source == "random":
-        assets = make_random_checkpoints(tmp_path_factory.mktemp("assets"))
     else:
-        assets = make_fake_assets(tmp_path_factory.mktemp("assets"))
+        assets = make_random_checkpoints(tmp_path_factory.mktemp("assets"))
     return AppConfig(assets_dir=assets, max_input_pixels=TEST_MAX_PIXELS, max_size=512, default_size=128,
                      canvas_size=256)
 
 
 @pytest.fixture(scope="session")
 def engine(app_config, model_source) -> Engine:
-    return Engine(app_config, FAKE_LOADERS if model_source == "fake" else None)
+    return Engine(app_config)
 
 
 @pytest.fixture(scope="session")

@@ -88,7 +88,6 @@ def test_a_broken_checkpoint_is_reported_not_raised_raw(assets):
 
 
 def test_real_loader_rejects_a_foreign_file_with_a_message(assets):
-    pytest.importorskip("models.adain.infer")
     with pytest.raises(InputError, match="could not be loaded"):
         ModelCache("adain", assets).get("batch")  # the fake files are not safetensors
 

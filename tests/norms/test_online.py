@@ -10,7 +10,9 @@ from norms.online import OnlineNorm, online_norm
 
 
 class LoopReference:
-    """The paper's algorithm, one sample at a time, in float64 (DESIGN.md section 2). Independent of norms.online."""
+    """The paper's algorithm (Chiley et al. 2019, Algorithm 1), one sample at a time, in float64.
+
+    Independent of norms.online."""
 
     def __init__(self, c: int, alpha_fwd: float, alpha_bkw: float, eps: float) -> None:
         self.af, self.ab, self.eps = alpha_fwd, alpha_bkw, eps
@@ -104,18 +106,22 @@ def test_forward_backward_match_reference_over_batches(ecm, shape):
         assert clamped_somewhere, "test inputs should exercise the clamp"
 
 
-def test_long_batch_spanning_several_scan_blocks():
-    # N > block size: the carry between decay-matrix blocks must be exact; default alphas.
-    shape = (150, 2, 3, 3)
-    norm = OnlineNorm(2, affine=False, ecm=None)
+@pytest.mark.parametrize("n", [150, 1100])  # 1100 > 1024: the module's recursive-doubling scan path
+def test_long_batch_matches_the_loop_forward_backward_and_all_four_buffers(n):
+    shape = (n, 2, 3, 3)
+    norm = OnlineNorm(2, affine=False, ecm=None).double()
     ref = LoopReference(2, norm.alpha_fwd, norm.alpha_bkw, norm.eps)
-    x = (torch.randn(shape) * 2 + 1).requires_grad_(True)
+    g = torch.Generator().manual_seed(n)
+    x = (torch.randn(shape, generator=g, dtype=torch.float64) * 2 + 1).requires_grad_(True)
     y = norm(x)
-    torch.testing.assert_close(y.double(), ref.forward(x.detach()).reshape(shape), rtol=1e-5, atol=1e-5)
-    g = torch.randn(shape)
-    y.backward(g)
-    torch.testing.assert_close(x.grad.double(), ref.backward(g).reshape(shape), rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(norm.v.double(), ref.v, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(y, ref.forward(x.detach()).reshape(shape), rtol=1e-9, atol=1e-9)
+    grad = torch.randn(shape, generator=g, dtype=torch.float64)
+    y.backward(grad)
+    torch.testing.assert_close(x.grad, ref.backward(grad).reshape(shape), rtol=1e-8, atol=1e-9)
+    for name in ("m", "var", "u", "v"):
+        torch.testing.assert_close(getattr(norm, name).double(), getattr(ref, name), rtol=1e-8, atol=1e-10,
+                                   msg=f"buffer {name}")
+    assert torch.count_nonzero(norm.u) > 0 and torch.count_nonzero(norm.v) > 0
 
 
 def test_v_recurrence_uses_per_sample_decay():

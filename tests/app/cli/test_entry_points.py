@@ -1,6 +1,8 @@
 """The dispatchers: `normlab`, `train.py`, `python -m models.eval|bench` route and fail cleanly."""
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -26,8 +28,18 @@ def test_train_unknown_model(capsys):
 
 
 def test_console_script_is_installed():
+    """The `normlab` entry point that pip installed next to this interpreter (not `python -m app.cli`)."""
+    script = Path(sys.executable).with_name("normlab")
+    assert script.is_file(), f"{script} is missing: the package is not installed (pip install -e .)"
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "usage: normlab" in out.stdout and "checkpoints" in out.stdout
+    out = subprocess.run([str(script), "checkpoints", "--json"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and json.loads(out.stdout)
+
+
+def test_python_dash_m_app_cli_still_works():
     out = subprocess.run([sys.executable, "-m", "app.cli", "--help"], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and "normlab" in out.stdout
+    assert out.returncode == 0 and "usage: normlab" in out.stdout
 
 
 @pytest.mark.parametrize("module", ["models.eval", "models.bench"])

@@ -20,7 +20,7 @@ def test_confusion_and_scores_by_hand():
 
 
 def test_frechet_distance_matches_scipy_reference():
-    linalg = pytest.importorskip("scipy.linalg")
+    import scipy.linalg as linalg  # a dev dependency: a missing scipy fails here, loudly
     rng = np.random.default_rng(0)
     a = rng.normal(size=(200, 6))
     b = rng.normal(size=(150, 6)) @ rng.normal(size=(6, 6)) * 0.5 + 1.0
