@@ -26,8 +26,10 @@ def test_spade_formula_with_instance_norm():
     layer = norms.SPADE(3, label_nc=2, hidden=4)
     x = torch.randn(2, 3, 6, 6)
     seg = torch.zeros(2, 2, 3, 3)
-    seg[:, 0] = 1
+    seg[:, 0, :, :2] = 1  # two classes side by side: nearest and bilinear resizing give different maps
+    seg[:, 1, :, 2:] = 1
     up = F.interpolate(seg, size=(6, 6), mode="nearest")
+    assert not torch.allclose(up, F.interpolate(seg, size=(6, 6), mode="bilinear", align_corners=False))
     h = layer.shared(up)
     want = F.instance_norm(x) * (1 + layer.gamma(h)) + layer.beta(h)
     torch.testing.assert_close(layer(x, seg), want)
