@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.normlab-installed
 
-.PHONY: app test install bench clean-venv
+.PHONY: app test install bench clean-venv gpu-bundle gpu-dry-run
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,3 +29,11 @@ bench: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The GPU run (README, "Training on a GPU"): pack the images + wheels a bare GPU machine lacks, then carry them.
+gpu-bundle: $(STAMP)
+	test -d data/full || $(VENV)/bin/normlab data build --out data/full
+	$(PY) -m models.gpu_run bundle --data data/full --out gpu_bundle
+
+gpu-dry-run: $(STAMP)
+	$(PY) -m models.gpu_run run --dry-run --minutes 2 --out runs/gpu_dry_run
