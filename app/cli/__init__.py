@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from models.common.cli import user_error
 
@@ -16,6 +17,38 @@ SUBCOMMAND_MODULES = ("app.cli.adain", "app.cli.spade", "app.cli.checkpoints")
 
 
 cli_error = user_error  # the shared `error:` format (models/common/cli.py), under the name the subcommands use
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def prepare_output(path: str | Path) -> str | None:
+    """Check an output image path and create its folder when the parent exists; an error message or None."""
+    out = Path(path)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        return f"output '{out}' must end in .png, .jpg or .webp"
+    if not out.parent.is_dir():
+        if not out.parent.parent.is_dir():
+            return f"output folder '{out.parent}' does not exist (nor does its parent)"
+        out.parent.mkdir()
+    return None
+
+
+def missing_input(**named: str | Path | None) -> str | None:
+    """``mask='x.png'`` -> ``"mask 'x.png': no such file"`` for the first input that does not exist (cheap, before
+    any model code is imported)."""
+    for what, path in named.items():
+        if path is not None and not Path(path).exists():
+            return f"{what.replace('_', ' ')} '{path}': no such file"
+    return None
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Shows each default once: appended as ``(default: X)`` unless the help already says it or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:

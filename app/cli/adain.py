@@ -12,9 +12,9 @@ from pathlib import Path
 
 __all__ = ["register", "cmd_stylize", "cmd_data_starter", "cmd_data_build"]
 
-OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
+from app.cli import HelpFormatter, missing_input, prepare_output
 from app.cli import cli_error as _error  # one format for every subcommand's user errors
 
 
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Arbitrary style transfer (AdaIN): render CONTENT in the style of STYLE. Several styles are "
                     "interpolated (--weights); with --mask and two styles, the first goes where the mask is "
                     "bright and the second elsewhere.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("content", help="content image (jpg/png/webp/...)")
     p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s)")
     p.add_argument("-o", "--output", required=True, help="output image path (.png recommended; .jpg/.webp allowed)")
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "starter", help="assemble a content/style starter set from installed packages (offline)",
         description="Collect photos and paintings shipped by installed packages (Debian opencv-doc and "
                     "gcompris-qt-data, scikit-image, scikit-learn, matplotlib) into OUT/content and OUT/style. "
-                    "Nothing is downloaded.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "Nothing is downloaded.", formatter_class=HelpFormatter)
     s.add_argument("--out", type=Path, default=Path("data/starter"), help="output folder")
     s.add_argument("--max-side", type=int, default=768, help="downscale images to this long side")
     s.set_defaults(handler=cmd_data_starter)
@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Fetch the image packages surveyed in DATA-SOURCES.md with `apt-get download` (never "
                     "installed; installed copies are used as they are), unpack them with `dpkg -x`, and write "
                     "OUT/{content,style}/{train,holdout} with SOURCES.md and manifest.json. The holdout is "
-                    "chosen by whole source.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "chosen by whole source.", formatter_class=HelpFormatter)
     b.add_argument("--out", type=Path, required=True, help="output folder")
     b.add_argument("--debs", type=Path, default=Path("data/debs"),
                    help="cache folder for the downloaded .debs (unpacked under DEBS/root)")
@@ -73,10 +73,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_stylize(args: argparse.Namespace) -> int:
     # Validate everything cheap before loading a model or any image.
     out = Path(args.output)
-    if out.suffix.lower() not in OUTPUT_SUFFIXES:
-        return _error(f"output '{out}' must end in .png, .jpg or .webp")
-    if not out.parent.is_dir():
-        return _error(f"output folder '{out.parent}' does not exist")
     if not 0.0 <= args.alpha <= 1.0:
         return _error(f"--alpha must be in [0, 1], got {args.alpha}")
     if args.weights is not None:
@@ -92,6 +88,15 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     size = None if args.size == 0 else args.size
     if size is not None and not 16 <= size <= 4096:
         return _error(f"--size must be between 16 and 4096 (or 0 to keep the content size), got {args.size}")
+
+    missing = missing_input(content_image=args.content, **{f"style_image_{i + 1}": s for i, s in
+                                                           enumerate(args.styles)}, mask=args.mask,
+                            checkpoint=args.checkpoint)
+    if missing:
+        return _error(missing)
+    problem = prepare_output(out)
+    if problem:
+        return _error(problem)
 
     # torch comes with it: imported on first use, so the app and the CLI start (and report bad input) fast
     from models.common.checkpoint import CheckpointError, checkpoint_for

@@ -12,6 +12,7 @@ from pathlib import Path
 __all__ = ["register", "cmd_classes", "cmd_synthesize"]
 
 
+from app.cli import HelpFormatter, missing_input, prepare_output
 from app.cli import cli_error as _error  # one format for every subcommand's user errors
 from models.landscape.classes import CLASSES, NUM_CLASSES, class_id
 
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Synthesize a landscape from a mask painted with the class colours (see `normlab classes`). "
                     "Anti-aliased or off-palette colours snap to the nearest class; transparent pixels take the "
                     "class of the nearest painted pixel (or --background).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("mask", help="colour-coded mask image (PNG recommended; JPEG artefacts are tolerated)")
     p.add_argument("-o", "--output", required=True, help="output image path (.png, .jpg or .webp)")
     p.add_argument("--seed", type=int, default=0, help="random style seed: another seed gives another look")
@@ -63,20 +64,26 @@ def _background(value: str | None) -> int | None:
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    try:
+        background = _background(args.background)
+    except ValueError as exc:
+        return _error(f"--background: {exc}")
+    missing = missing_input(mask=args.mask, style_image=args.style, checkpoint=args.checkpoint)
+    if missing:
+        return _error(missing)
+    problem = prepare_output(out)
+    if problem:
+        return _error(problem)
+
     # torch comes with it: imported on first use, so the app and the CLI start (and report bad input) fast
     from models.common.checkpoint import CheckpointError
     from models.common.imageio import ImageLoadError, load_image
     from models.spade.infer import MAX_SIDE, Synthesizer, load_mask
 
-    out = Path(args.output)
-    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
-        return _error(f"output '{out}' must end in .png, .jpg or .webp")
-    if not out.parent.is_dir():
-        return _error(f"output folder '{out.parent}' does not exist")
     if args.size is not None and not 16 <= args.size <= MAX_SIDE:
         return _error(f"--size must be between 16 and {MAX_SIDE}, got {args.size}")
     try:
-        background = _background(args.background)
         ids = load_mask(args.mask, background=background)
     except ImageLoadError as exc:
         return _error(f"mask {exc}")

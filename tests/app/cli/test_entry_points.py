@@ -46,3 +46,19 @@ def test_python_dash_m_app_cli_still_works():
 def test_eval_bench_dispatch_rejects_unknown(module):
     out = subprocess.run([sys.executable, "-m", module, "nope"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "choose one of: adain, spade" in out.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["synthesize", "missing.png", "-o", "out.png"],
+    ["synthesize", "missing.png", "-o", "out.png", "--background", "lava"],
+    ["stylize", "missing.jpg", "style.jpg", "-o", "out.png"],
+    ["stylize", "a.jpg", "b.jpg", "-o", "out.txt"],
+    ["checkpoints", "--assets", "no/such/folder"],
+])
+def test_argument_and_file_errors_come_before_torch_is_imported(argv, tmp_path):
+    code = ("import sys; from app.cli import main; rc = main(sys.argv[1:]); "
+            "print('torch' in sys.modules); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.startswith("error: "), out.stderr
+    assert out.stdout.strip() == "False"  # no torch: the error costs a fraction of a second, not 3-7 s

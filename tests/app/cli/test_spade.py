@@ -71,11 +71,17 @@ def test_bad_inputs_exit_cleanly(tmp_path, ckpt, mask, capsys):
     Image.new("RGBA", (20, 20)).save(empty)
     assert "nothing is painted" in _run_err(capsys, ["synthesize", str(empty), "-o", out, *ck])
     assert "must end in" in _run_err(capsys, ["synthesize", str(mask), "-o", str(tmp_path / "o.txt"), *ck])
-    assert "does not exist" in _run_err(capsys, ["synthesize", str(mask), "-o", str(tmp_path / "x" / "o.png"), *ck])
+    # a missing output folder is created when its parent exists; deeper than that is refused
+    assert cli.main(["synthesize", str(mask), "-o", str(tmp_path / "x" / "o.png"), *ck]) == 0
+    assert (tmp_path / "x" / "o.png").is_file()
+    capsys.readouterr()
+    assert "does not exist" in _run_err(capsys, ["synthesize", str(mask), "-o", str(tmp_path / "y" / "z" / "o.png"),
+                                                 *ck])
     assert "--size" in _run_err(capsys, ["synthesize", str(mask), "-o", out, "--size", "3", *ck])
-    assert "does not exist" in _run_err(capsys, ["synthesize", str(mask), "-o", out, "--checkpoint",
-                                                 str(tmp_path / "nope.safetensors")])
+    assert "checkpoint" in _run_err(capsys, ["synthesize", str(mask), "-o", out, "--checkpoint",
+                                             str(tmp_path / "nope.safetensors")])
     assert "no spade checkpoint for norm 'batch'" in _run_err(
         capsys, ["synthesize", str(mask), "-o", out, "--norm", "batch"])
-    assert "valid classes" in _run_err(capsys, ["synthesize", str(mask), "-o", out, "--background", "lava", *ck])
+    err = _run_err(capsys, ["synthesize", str(mask), "-o", out, "--background", "lava", *ck])
+    assert err.startswith("error: --background: unknown class 'lava'") and "valid classes" in err
     assert "style image" in _run_err(capsys, ["synthesize", str(mask), "-o", out, "--style", str(corrupt), *ck])
