@@ -45,7 +45,8 @@ from models.common.imageio import save_png
 
 __all__ = [
     "LoopConfig", "auto_precision", "build_trainer", "RunDir", "SampleGridCallback", "TrainStats",
-    "export_weights", "finish_run", "resolve_resume", "quiet_lightning", "default_workers", "command_line",
+    "export_weights", "finish_run", "resolve_resume", "quiet_lightning", "silence_harmless_warnings",
+    "default_workers", "command_line",
 ]
 
 
@@ -96,15 +97,32 @@ def default_workers() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
+# Warnings Lightning prints on every normlab run that say nothing about the user's run; each is filtered by its
+# message, so any other (real) warning still shows:
+HARMLESS_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\).*",  # Lightning's own use of a torch API that torch deprecated
+    r".*LeafSpec.*is deprecated.*",
+    r".*module\(s\) in eval mode.*",  # the frozen VGG encoder / loss network is in eval mode on purpose
+    r".*does not have many workers.*",  # data is preloaded (AdaIN) or rendered on the device (SPADE) on purpose
+    r".*Experiment logs directory .* exists and is not empty.*",  # a resume logs to its own partN/ folder
+    r".*Checkpoint directory .* exists and is not empty.*",  # resuming into the same run folder is the point
+    r".*log_every_n_steps.*",  # short test runs log less often than Lightning's default expects
+    r".*that the dataloader is not resumable.*|.*dataloader.*not.*resum.*",  # fresh random pairs on resume
+    r".*GPU available but not used.*",  # --accelerator cpu was asked for
+)
+
+
+def silence_harmless_warnings() -> None:
+    """Filter :data:`HARMLESS_WARNINGS` (always on: they flood every run's log)."""
+    for pattern in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+
+
 def quiet_lightning() -> None:
-    """Silence Lightning's CPU chatter (GPU/TPU availability lines, tips, known deprecation warnings)."""
+    """``--quiet``: also Lightning's informational log lines (GPU/TPU availability, model summary, tips)."""
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    for pattern in (".*does not have many workers.*", ".*LeafSpec.*", ".*log_every_n_steps.*",
-                    ".*GPU available but not used.*", ".*Tip.*", ".*isinstance.*treespec.*",
-                    ".*Checkpoint directory .* exists.*", ".*torch.cuda.amp.*",
-                    ".*module\\(s\\) in eval mode.*"):
-        warnings.filterwarnings("ignore", message=pattern)
+    warnings.filterwarnings("ignore", message=".*Tip.*")
 
 
 def command_line(prefix: str, argv: list[str] | None) -> str:
@@ -262,6 +280,7 @@ def build_trainer(loop: LoopConfig, run: RunDir, callbacks: list | None = None, 
     ``optimizer_steps_per_iteration``: Lightning's ``global_step`` counts every optimizer step, so a GAN (one G
     and one D step per iteration) passes 2 and the step-based settings are scaled to iterations.
     """
+    silence_harmless_warnings()
     if loop.quiet:
         quiet_lightning()
     if loop.threads:

@@ -187,3 +187,21 @@ def test_init_refuses_a_different_architecture(tmp_path):
     err = init_generator(other, path)
     assert err is not None and "ngf=4" in err and "8" in err
     assert "does not exist" in init_generator(other, tmp_path / "missing.safetensors")
+
+
+def test_a_run_prints_no_known_harmless_warning(tmp_path):
+    """Without --quiet: Lightning's LeafSpec deprecation, the eval-mode note about the frozen networks and the
+    log-folder notes are filtered at the source; the run still reports its folder and export."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    argv = _tiny_argv(tmp_path, "--export", str(tmp_path / "w.safetensors"), "--lambda-vgg", "1")
+    argv.remove("--quiet")
+    root = Path(train.__file__).resolve().parent
+    out = subprocess.run([sys.executable, str(root / "train.py"), *argv], capture_output=True, text=True,
+                         timeout=300, cwd=root, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    for noise in ("LeafSpec", "in eval mode", "exists and is not empty", "does not have many workers"):
+        assert noise not in out.stderr, noise
+    assert "run folder:" in out.stderr and "exported" in out.stderr
