@@ -58,6 +58,7 @@ from models.adain.starter import (
     read_qt_rcc,
     reassemble_paintings,
 )
+from models.common.formats import IMAGE_EXTENSIONS
 
 __all__ = [
     "RESERVED_PACKAGES",
@@ -83,7 +84,7 @@ TARGETS = {"content": 500, "style": 300}
 MAX_SIDE = 1024
 JPEG_QUALITY = 92
 ALPHA_LIMIT = 0.05  # drop an image when more than this share of its area has alpha < 128
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".pat", ".bmp", ".tga")
+IMAGE_SUFFIXES = IMAGE_EXTENSIONS + (".pat", ".tga")  # plus the GIMP patterns and TGA textures packages ship
 ROLES = ("content", "style")
 SPLITS = ("train", "holdout")
 

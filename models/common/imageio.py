@@ -20,7 +20,6 @@ ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 
 DEFAULT_MAX_PIXELS = 40_000_000  # ~6300x6300: larger inputs are refused before decoding (decompression bombs)
 DEFAULT_MIN_SIDE = 16
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 class ImageLoadError(ValueError):
