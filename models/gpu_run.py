@@ -28,7 +28,8 @@ from pathlib import Path
 from PIL import Image
 
 from models.common.cli import ArgumentParser, user_error
-from models.common.imageio import IMAGE_EXTENSIONS, load_image
+from models.common.formats import IMAGE_EXTENSIONS
+from models.common.imageio import load_image
 
 __all__ = ["main", "build_bundle", "plan", "Step"]
 

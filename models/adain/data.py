@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
-from models.common.imageio import IMAGE_EXTENSIONS, load_image, pil_to_uint8
+from models.common.formats import IMAGE_EXTENSIONS
+from models.common.imageio import load_image, pil_to_uint8
 
 __all__ = ["find_images", "ImageFolder", "ContentStyleDataset", "DataSummary"]
 

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, IterableDataset
 
-from models.common.imageio import IMAGE_EXTENSIONS
+from models.common.formats import IMAGE_EXTENSIONS
 from models.landscape.classes import IGNORE_INDEX
 from models.landscape.render import generate_batch
 
