@@ -54,5 +54,10 @@ def test_eval_main_prints_table_and_updates_card(tmp_path, capsys):
     card = ckpt.with_suffix(".md").read_text()
     assert card.index("## Evaluation") < card.index("## Samples") and "| synthesized" in card
     assert (tmp_path / "segnet_32_2.pt").is_file()  # cached for the next run
+    # a second evaluation replaces the section: one Evaluation, the other sections kept once
+    assert main(["--checkpoint", str(ckpt), "-n", "4", "--segnet-steps", "2", "--cache-dir", str(tmp_path),
+                 "--update-card"]) == 0
+    card = ckpt.with_suffix(".md").read_text()
+    assert card.count("## Evaluation") == 1 and card.count("## Samples") == 1 and card.count("## Config") == 1
     assert main(["--checkpoint", str(tmp_path / "nope.safetensors")]) == 2
     assert capsys.readouterr().err.startswith("error: ")
