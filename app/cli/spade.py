@@ -14,7 +14,7 @@ __all__ = ["register", "cmd_classes", "cmd_synthesize"]
 
 from app.cli import HelpFormatter, missing_input, prepare_output
 from app.cli import cli_error as _error  # one format for every subcommand's user errors
-from models.landscape.classes import CLASSES, NUM_CLASSES, class_id
+from models.landscape.classes import CLASSES, NUM_CLASSES, class_id, class_records
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_classes(args: argparse.Namespace) -> int:
 
     if args.json:
-        print(json.dumps([{"id": c.id, "name": c.name, "color": list(c.color)} for c in CLASSES]))
+        print(json.dumps(class_records()))  # the same records as the API's /classes
         return 0
     print(f"{'id':>2}  {'name':<10} {'rgb':<15} hex")
     for c in CLASSES:

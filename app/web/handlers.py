@@ -29,7 +29,7 @@ from app.preprocess import (
     style_weights,
 )
 from app.services import Engine, Result, StyleRequest
-from models.landscape.classes import CLASSES, ids_to_color
+from models.landscape.classes import CLASSES, class_records, ids_to_color
 
 log = logging.getLogger(__name__)
 
@@ -198,9 +198,8 @@ class Handlers:
                                       size=check_size(size, self.config), norm=_norm_or_default(norm)).image
 
     def api_classes(self) -> list[dict]:
-        """The label classes: id, name and brush colour as '#rrggbb'."""
-
-        return [{"id": int(c.id), "name": c.name, "color": "#%02x%02x%02x" % tuple(c.color)} for c in CLASSES]
+        """The label classes: id, name, colour as '#rrggbb' and [r, g, b] (the same as `normlab classes --json`)."""
+        return class_records()
 
     @user_errors
     def preset(self, index: Any) -> dict:

@@ -25,6 +25,7 @@ __all__ = [
     "NUM_CLASSES",
     "PALETTE",
     "class_id",
+    "class_records",
     "ids_to_color",
     "mask_to_ids",
 ]
@@ -63,6 +64,17 @@ MATCH_TOLERANCE = 48.0
 # Unknown-colour pixels take the class of a matching pixel at most this far away (anti-aliased
 # edges are 1-2 px wide); beyond that they snap to the nearest class colour.
 EDGE_RADIUS = 2.5
+
+
+def class_records() -> list[dict]:
+    """The classes as the API and ``normlab classes --json`` give them (one format for both front ends):
+    ``[{"id": 0, "name": "sky", "color": "#5a96eb", "rgb": [90, 150, 235]}, ...]``.
+
+    >>> class_records()[0]
+    {'id': 0, 'name': 'sky', 'color': '#5a96eb', 'rgb': [90, 150, 235]}
+    """
+    return [{"id": int(c.id), "name": c.name, "color": "#%02x%02x%02x" % tuple(c.color), "rgb": list(c.color)}
+            for c in CLASSES]
 
 
 def class_id(name: str) -> int:

@@ -56,6 +56,8 @@ def test_synthesize_returns_a_png(client, files):
 def test_classes_endpoint_lists_the_palette(client):
     classes = client.predict(api_name="/classes")
     assert classes[0]["name"] == "sky" and classes[0]["color"].startswith("#")
+    from models.landscape.classes import class_records
+    assert classes == class_records()  # the same records as `normlab classes --json`
 
 
 @pytest.mark.parametrize("name", ["animated.gif", "cmyk.jpg", "sixteen.png", "transparent.png", "gray.png"])

@@ -33,7 +33,8 @@ def test_classes_table_and_json(capsys):
     assert "sky" in out and "#" in out and len(out.strip().splitlines()) == len(CLASSES) + 1
     assert cli.main(["classes", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data[0] == {"id": 0, "name": CLASSES[0].name, "color": list(CLASSES[0].color)}
+    r, g, b = CLASSES[0].color
+    assert data[0] == {"id": 0, "name": CLASSES[0].name, "color": f"#{r:02x}{g:02x}{b:02x}", "rgb": [r, g, b]}
     assert [d["id"] for d in data] == list(range(len(CLASSES)))
 
 
