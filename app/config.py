@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from app.limits import MIN_SIDE
 from models.common.assets import assets_dir
 
 # Resolved here (not imported from models.common.checkpoint) so that reading the config never imports torch.
@@ -21,7 +22,7 @@ class AppConfig:
     min_side: int = 16  # uploads with a side below this are refused
     default_size: int = 512  # output long side offered first
     max_size: int = 1024  # guarded maximum output long side (memory grows with its square)
-    min_size: int = 64  # smallest output long side
+    min_size: int = MIN_SIDE  # smallest output long side (the same as the command line)
     concurrency: int = 2  # model calls running at once; the rest wait in the queue
     max_queue: int = 64  # requests waiting beyond this are turned away with a clear message
     canvas_size: int = 512  # paint-to-image canvas, pixels per side

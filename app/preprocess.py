@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.config import AppConfig
+from app.limits import parse_seed, parse_size
 from models.landscape.classes import CLASSES, ids_to_color, mask_to_ids
 
 ImageSource = str | Path | bytes | Image.Image | np.ndarray
@@ -61,24 +62,16 @@ def check_alpha(alpha: Any) -> float:
 def check_size(size: Any, config: AppConfig) -> int:
     """Output long side in pixels, guarded by ``config.max_size`` (memory grows with its square)."""
     try:
-        value = int(float(size))
-    except (TypeError, ValueError, OverflowError):
-        raise InputError(f"Output size must be a whole number of pixels, got {size!r}.") from None
-    if not config.min_size <= value <= config.max_size:
-        raise InputError(
-            f"Output size must be between {config.min_size} and {config.max_size} px on the long side, got {value}."
-        )
-    return value
+        return parse_size(size, config.min_size, config.max_size)
+    except ValueError as err:
+        raise InputError(str(err)) from None
 
 
 def check_seed(seed: Any) -> int:
     try:
-        value = int(float(seed))
-    except (TypeError, ValueError, OverflowError):
-        raise InputError(f"Seed must be a whole number, got {seed!r}.") from None
-    if not 0 <= value < 2**31:
-        raise InputError(f"Seed must be between 0 and {2**31 - 1}, got {value}.")
-    return value
+        return parse_seed(seed)
+    except ValueError as err:
+        raise InputError(str(err)) from None
 
 
 def style_weights(styles: Sequence[Any], weights: Sequence[Any]) -> tuple[list[int], list[float]]:

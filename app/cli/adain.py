@@ -16,6 +16,7 @@ __all__ = ["register", "cmd_stylize", "cmd_data_starter", "cmd_data_build"]
 
 from app.cli import HelpFormatter, missing_input, prepare_output
 from app.cli import cli_error as _error  # one format for every subcommand's user errors
+from app.limits import parse_size
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="keep the content's colours: 'covariance' (recolour the style first; the flag alone) or "
                         "'luminance' (transfer luminance only)")
     p.add_argument("--mask", default=None, help="mask image for spatial control (needs exactly 2 styles)")
-    p.add_argument("--size", type=int, default=512, help="output long side in pixels (0 keeps the content size)")
+    p.add_argument("--size", default="512", help="output long side in pixels, 16 to 4096 (0 keeps the content size)")
     p.add_argument("--norm", default="instance", help="which shipped model to use, by normalizer")
     p.add_argument("--checkpoint", default=None, help="an adain .safetensors file (overrides --norm)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -85,9 +86,10 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         return _error(f"--mask needs exactly 2 styles (bright -> first, dark -> second), got {len(args.styles)}")
     if args.mask is not None and args.weights is not None:
         return _error("--weights cannot be combined with --mask")
-    size = None if args.size == 0 else args.size
-    if size is not None and not 16 <= size <= 4096:
-        return _error(f"--size must be between 16 and 4096 (or 0 to keep the content size), got {args.size}")
+    try:
+        size = None if str(args.size).strip() == "0" else parse_size(args.size)
+    except ValueError as err:
+        return _error(f"--size: {err} (or 0 to keep the content size)")
 
     missing = missing_input(content_image=args.content, **{f"style_image_{i + 1}": s for i, s in
                                                            enumerate(args.styles)}, mask=args.mask,

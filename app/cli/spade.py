@@ -14,6 +14,7 @@ __all__ = ["register", "cmd_classes", "cmd_synthesize"]
 
 from app.cli import HelpFormatter, missing_input, prepare_output
 from app.cli import cli_error as _error  # one format for every subcommand's user errors
+from app.limits import parse_seed, parse_size
 from models.landscape.classes import CLASSES, NUM_CLASSES, class_id, class_records
 
 
@@ -31,9 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=HelpFormatter)
     p.add_argument("mask", help="colour-coded mask image (PNG recommended; JPEG artefacts are tolerated)")
     p.add_argument("-o", "--output", required=True, help="output image path (.png, .jpg or .webp)")
-    p.add_argument("--seed", type=int, default=0, help="random style seed: another seed gives another look")
+    p.add_argument("--seed", default="0", help="random style seed, 0 to 2147483647: another seed gives another look")
     p.add_argument("--style", default=None, help="example image whose look to follow (overrides --seed)")
-    p.add_argument("--size", type=int, default=None, help="output long side in pixels (default: the mask's size)")
+    p.add_argument("--size", default=None, help="output long side in pixels, 16 to 4096 (default: the mask's size)")
     p.add_argument("--norm", default="instance", help="which shipped generator to use (by normalizer)")
     p.add_argument("--checkpoint", default=None, help="a spade .safetensors file (overrides --norm)")
     p.add_argument("--background", default=None, help="class name or id for transparent pixels")
@@ -69,6 +70,11 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         background = _background(args.background)
     except ValueError as exc:
         return _error(f"--background: {exc}")
+    try:  # the same checks and words as the web API (app/limits.py)
+        seed = parse_seed(args.seed)
+        size = None if args.size is None else parse_size(args.size)
+    except ValueError as exc:
+        return _error(f"--{'seed' if 'seed' in str(exc) else 'size'}: {exc}")
     missing = missing_input(mask=args.mask, style_image=args.style, checkpoint=args.checkpoint)
     if missing:
         return _error(missing)
@@ -79,10 +85,8 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     # torch comes with it: imported on first use, so the app and the CLI start (and report bad input) fast
     from models.common.checkpoint import CheckpointError
     from models.common.imageio import ImageLoadError, load_image
-    from models.spade.infer import MAX_SIDE, Synthesizer, load_mask
+    from models.spade.infer import Synthesizer, load_mask
 
-    if args.size is not None and not 16 <= args.size <= MAX_SIDE:
-        return _error(f"--size must be between 16 and {MAX_SIDE}, got {args.size}")
     try:
         ids = load_mask(args.mask, background=background)
     except ImageLoadError as exc:
@@ -103,7 +107,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     if int(ids.max()) >= syn.num_classes:
         return _error(f"the mask uses class ids up to {ids.max()} but this generator knows {syn.num_classes} classes")
     try:
-        img = syn.synthesize(ids, seed=args.seed, style=style, size=args.size)
+        img = syn.synthesize(ids, seed=seed, style=style, size=size)
     except ValueError as exc:
         return _error(str(exc))
     try:
@@ -111,5 +115,5 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _error(f"cannot write '{out}': {exc.strerror or exc}")
     print(f"wrote {out} ({img.width}x{img.height}, norm {syn.norm}, "
-          f"{'style ' + args.style if style is not None else 'seed ' + str(args.seed)})")
+          f"{'style ' + args.style if style is not None else 'seed ' + str(seed)})")
     return 0

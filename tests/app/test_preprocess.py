@@ -43,7 +43,7 @@ def test_check_alpha_rejects_with_a_specific_message(value):
 
 def test_check_size_is_guarded_by_the_configured_maximum():
     assert check_size(512.0, CFG) == 512
-    with pytest.raises(InputError, match="between 64 and 1024"):
+    with pytest.raises(InputError, match="from 16 to 1024"):
         check_size(4096, CFG)
     with pytest.raises(InputError, match="whole number"):
         check_size("big", CFG)
@@ -51,8 +51,10 @@ def test_check_size_is_guarded_by_the_configured_maximum():
 
 def test_check_seed():
     assert check_seed("7") == 7
-    with pytest.raises(InputError, match="Seed"):
+    with pytest.raises(InputError, match="seed must be a whole number from 0 to 2147483647"):
         check_seed(-1)
+    with pytest.raises(InputError, match="got 1.5"):
+        check_seed(1.5)  # no silent rounding
 
 
 def test_style_weights_skip_empty_slots_and_normalise():

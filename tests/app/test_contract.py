@@ -1,0 +1,83 @@
+"""One contract for both front ends: `normlab synthesize` and the web API's /synthesize accept and refuse the same
+seeds and sizes, at the exact boundaries, with the same words (app/limits.py)."""
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import cli
+from app.config import AppConfig
+from app.limits import MAX_SIDE, MIN_SIDE, SEED_MAX
+from app.services import Engine
+from app.web.handlers import Handlers
+from models.common.checkpoint import save_checkpoint
+from models.landscape.classes import class_id, ids_to_color
+from models.spade.generator import GenConfig, SPADEGenerator, baked_state_dict
+
+BAD_SEEDS = [-1, 1.5, SEED_MAX + 1, "abc"]
+GOOD_SEEDS = [0, SEED_MAX, "7", 3.0]
+
+
+@pytest.fixture
+def mask(tmp_path):
+    ids = np.full((24, 36), class_id("sky"), np.int64)
+    ids[12:] = class_id("water")
+    path = tmp_path / "mask.png"
+    Image.fromarray(ids_to_color(ids)).save(path)
+    return path
+
+
+@pytest.fixture
+def cli_synthesize(tmp_path, mask, capsys):
+    cfg = GenConfig(size=32, ngf=4, spade_hidden=8, z_dim=8)
+    ckpt = save_checkpoint(tmp_path / "g.safetensors", baked_state_dict(SPADEGenerator(cfg)),
+                           cfg.to_dict() | {"spectral": False}, kind="spade")
+
+    def run(seed=0, size=None) -> str | None:
+        argv = ["synthesize", str(mask), "-o", str(tmp_path / "o.png"), "--checkpoint", str(ckpt),
+                "--seed", str(seed), *(["--size", str(size)] if size is not None else [])]
+        code = cli.main(argv)
+        err = capsys.readouterr().err
+        return None if code == 0 else err
+    return run
+
+
+@pytest.fixture
+def api_synthesize(fake_assets, fake_loaders, mask):
+    config = AppConfig(assets_dir=fake_assets, canvas_size=64, default_size=128, max_size=MAX_SIDE)
+    handlers = Handlers(Engine(config, fake_loaders), config)
+
+    def run(seed=0, size=64) -> str | None:
+        try:
+            handlers.api_synthesize(str(mask), seed=seed, size=size)
+        except gr.Error as err:
+            return err.message
+        return None
+    return run
+
+
+@pytest.fixture(params=["cli", "api"])
+def front_end(request):
+    return request.getfixturevalue(f"{request.param}_synthesize")
+
+
+@pytest.mark.parametrize("seed", BAD_SEEDS)
+def test_bad_seeds_are_refused_with_the_same_words(front_end, seed):
+    message = front_end(seed=seed)
+    assert message and f"seed must be a whole number from 0 to {SEED_MAX}, got" in message
+
+
+@pytest.mark.parametrize("seed", GOOD_SEEDS)
+def test_seeds_at_the_boundaries_are_accepted(front_end, seed):
+    assert front_end(seed=seed) is None
+
+
+@pytest.mark.parametrize("size", [MIN_SIDE - 1, MAX_SIDE + 1, 100.5, "big"])
+def test_bad_sizes_are_refused_with_the_same_words(front_end, size):
+    message = front_end(size=size)
+    assert message and f"size must be a whole number of pixels from {MIN_SIDE} to {MAX_SIDE}, got" in message
+
+
+@pytest.mark.parametrize("size", [MIN_SIDE, 48])
+def test_sizes_at_the_lower_boundary_are_accepted(front_end, size):
+    assert front_end(size=size) is None
