@@ -17,7 +17,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.config import AppConfig
 from app.limits import parse_seed, parse_size
-from models.landscape.classes import CLASSES, ids_to_color, mask_to_ids
+from models.landscape.classes import (
+    LABEL_MODES,
+    ids_from_label_image,
+    ids_to_color,
+    mask_to_ids,
+)
 
 ImageSource = str | Path | bytes | Image.Image | np.ndarray
 
@@ -211,9 +216,9 @@ def load_label_file(src: str | Path | bytes | None, config: AppConfig) -> np.nda
         raise InputError(
             f"Mask is {img.size[0]}x{img.size[1]} px; it needs at least {config.min_side} px on each side."
         )
-    if img.mode in ("L", "I", "I;16", "I;16B", "I;16L"):
-        ids = np.asarray(img).astype(np.int64)
-        if ids.max() < len(CLASSES):  # an integer label map rather than a grey drawing
+    if img.mode in LABEL_MODES:
+        ids = ids_from_label_image(np.asarray(img))
+        if ids is not None:  # an integer label map rather than a grey drawing
             rgb = ids_to_color(ids)
             return np.concatenate([rgb, np.full(ids.shape + (1,), 255, np.uint8)], axis=-1)
         img = img.convert("L") if img.mode != "L" else img

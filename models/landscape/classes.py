@@ -26,6 +26,7 @@ __all__ = [
     "PALETTE",
     "class_id",
     "class_records",
+    "ids_from_label_image",
     "ids_to_color",
     "mask_to_ids",
 ]
@@ -64,6 +65,20 @@ MATCH_TOLERANCE = 48.0
 # Unknown-colour pixels take the class of a matching pixel at most this far away (anti-aliased
 # edges are 1-2 px wide); beyond that they snap to the nearest class colour.
 EDGE_RADIUS = 2.5
+
+
+LABEL_MODES = ("L", "I", "I;16", "I;16B", "I;16L")  # single-channel PIL modes a class-id PNG can have
+
+
+def ids_from_label_image(arr: np.ndarray) -> np.ndarray | None:
+    """A single-channel image ``(H, W)`` whose every value is a class id -> int64 ids; None if it is a grey
+    drawing instead (some value >= the number of classes). The one rule both front ends apply.
+
+    >>> ids_from_label_image(np.array([[0, 5]], np.uint8)).tolist(), ids_from_label_image(np.array([[0, 200]]))
+    ([[0, 5]], None)
+    """
+    ids = np.asarray(arr).astype(np.int64)
+    return ids if ids.ndim == 2 and ids.size and 0 <= ids.min() and ids.max() < NUM_CLASSES else None
 
 
 def class_records() -> list[dict]:

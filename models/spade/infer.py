@@ -22,7 +22,7 @@ from PIL import Image
 from models.common.accel import autocast_for, fast_bf16_default
 from models.common.checkpoint import CheckpointError, checkpoint_for, load_checkpoint
 from models.common.imageio import ImageLoadError, open_image, pil_to_tensor
-from models.landscape.classes import mask_to_ids
+from models.landscape.classes import LABEL_MODES, ids_from_label_image, mask_to_ids
 from models.spade.generator import GenConfig, SPADEGenerator, one_hot
 
 __all__ = ["Synthesizer", "MAX_SIDE"]
@@ -166,5 +166,9 @@ def load_mask(src, *, alpha_threshold: int = 128, background: int | None = None)
         pass
     if min(img.size) < 1:
         raise ImageLoadError("mask image is empty")
+    if img.mode in LABEL_MODES:  # a single-channel PNG of class ids, as the web API accepts
+        ids = ids_from_label_image(np.asarray(img))
+        if ids is not None:
+            return ids
     rgba = np.asarray(img.convert("RGBA"))
     return mask_to_ids(rgba, alpha_threshold=alpha_threshold, background=background)

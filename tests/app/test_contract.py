@@ -81,3 +81,10 @@ def test_bad_sizes_are_refused_with_the_same_words(front_end, size):
 @pytest.mark.parametrize("size", [MIN_SIDE, 48])
 def test_sizes_at_the_lower_boundary_are_accepted(front_end, size):
     assert front_end(size=size) is None
+
+
+def test_a_class_id_png_is_a_mask_for_both_front_ends(tmp_path, cli_synthesize, api_synthesize, mask):
+    ids = np.array(Image.open(mask).convert("RGB"))[..., 0] * 0  # all class 0 ...
+    ids[12:] = class_id("water")  # ... with water below
+    Image.fromarray(ids.astype(np.uint8), "L").save(mask)  # overwrite the colour mask with a class-id PNG
+    assert cli_synthesize() is None and api_synthesize() is None
