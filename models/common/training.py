@@ -278,7 +278,8 @@ def build_trainer(loop: LoopConfig, run: RunDir, callbacks: list | None = None, 
     """A ``lightning.pytorch.Trainer`` from the loop config.
 
     ``optimizer_steps_per_iteration``: Lightning's ``global_step`` counts every optimizer step, so a GAN (one G
-    and one D step per iteration) passes 2 and the step-based settings are scaled to iterations.
+    and one D step per iteration) passes 2 and the settings counted in global steps (``max_steps``, checkpoint
+    interval) are scaled to iterations; logging is counted in batches already.
     """
     silence_harmless_warnings()
     if loop.quiet:
@@ -302,7 +303,7 @@ def build_trainer(loop: LoopConfig, run: RunDir, callbacks: list | None = None, 
     kw: dict[str, Any] = dict(
         accelerator=loop.accelerator, devices=loop.devices, num_nodes=loop.num_nodes, strategy=loop.strategy,
         precision=auto_precision(loop.accelerator, loop.precision), max_steps=k * loop.max_steps, logger=loggers,
-        callbacks=cbs, log_every_n_steps=k * max(1, loop.log_every), enable_progress_bar=not loop.no_progress,
+        callbacks=cbs, log_every_n_steps=max(1, loop.log_every),  # counted in batches (= iterations) enable_progress_bar=not loop.no_progress,
         enable_model_summary=not loop.quiet, default_root_dir=str(run.root), num_sanity_val_steps=0,
         limit_val_batches=0, benchmark=torch.cuda.is_available(),
         **({"max_time": {"minutes": loop.max_minutes}} if loop.max_minutes else {}),

@@ -72,7 +72,8 @@ def test_tiny_training_run_and_resume(tmp_path, capsys):
     run, weights = tmp_path / "run", tmp_path / "out" / "spade_instance.safetensors"
     common = ["--size", "64", "--ngf", "8", "--ndf", "8", "--spade-hidden", "8", "--z-dim", "8", "--d-layers", "2",
               "--batch-size", "2", "--lambda-vgg", "1", "--run-dir", str(run), "--quiet", "--no-progress",
-              "--num-workers", "0", "--sample-every", "2", "--ckpt-every", "2", "--export", str(weights)]
+              "--num-workers", "0", "--sample-every", "2", "--ckpt-every", "2", "--log-every", "1",
+              "--export", str(weights)]
     assert train.main(["spade", *common, "--max-steps", "2"]) == 0
     assert "trained 2 steps" in capsys.readouterr().err
     assert weights.is_file() and (run / "checkpoints" / "last.ckpt").is_file()
@@ -92,6 +93,9 @@ def test_tiny_training_run_and_resume(tmp_path, capsys):
     steps = [st["step"] for opt in ckpt["optimizer_states"] for st in opt["state"].values()]
     assert steps and all(int(s) == 3 for s in steps)
     assert ckpt["global_step"] == 6  # G and D steps: 2 per iteration
+    part2 = (run / "logs" / "part2" / "metrics.csv").read_text().splitlines()
+    step_col = part2[0].split(",").index("step")
+    assert len({row.split(",")[step_col] for row in part2[1:]}) == 1  # a restart would log iterations 0, 1, 2
 
     # fine-tuning with a D-only warm-up covering the whole run keeps the --init generator exactly; the init file
     # is made to differ from a fresh generator first, so ignoring --init would fail the check
