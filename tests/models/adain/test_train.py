@@ -162,6 +162,17 @@ def test_default_export_lands_where_the_cli_and_app_look(image_dirs, tmp_path, m
     assert (assets / "adain_layer.safetensors").is_file() and (assets / "adain_layer.md").is_file()
     assert checkpoint_for("adain", "layer") == assets / "adain_layer.safetensors"
     assert Stylizer.for_norm("layer", device="cpu").norm == "layer"
+    # ... and the command line and the app's services find it by its normalizer, with no other flag
+    from app import cli
+    from app.config import AppConfig
+    from app.services import ModelCache
+
+    content = next(image_dirs[0].rglob("*.png"))
+    style = next(image_dirs[1].rglob("*.png"))
+    out = tmp_path / "styled.png"
+    assert cli.main(["stylize", str(content), str(style), "-o", str(out), "--norm", "layer", "--size", "32"]) == 0
+    assert Image.open(out).size[0] == 32 or Image.open(out).size[1] == 32
+    assert "layer" in ModelCache("adain", AppConfig(assets_dir=assets).assets_dir).norms()
 
 
 def test_export_none_writes_nothing(image_dirs, tmp_path, monkeypatch):
