@@ -34,7 +34,7 @@ from typing import Any, Iterable
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, Timer, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
 from models.common.assets import assets_dir
@@ -44,7 +44,7 @@ from models.common.config import export_arg, option
 from models.common.imageio import save_png
 
 __all__ = [
-    "LoopConfig", "auto_precision", "build_trainer", "RunDir", "SampleGridCallback", "TrainStats",
+    "BudgetProgressBar", "LoopConfig", "auto_precision", "build_trainer", "RunDir", "SampleGridCallback", "TrainStats",
     "export_weights", "finish_run", "resolve_resume", "quiet_lightning", "silence_harmless_warnings",
     "default_workers", "command_line",
 ]
@@ -258,6 +258,40 @@ class TrainStats(pl.Callback):
         self.wall = self.wall_before + time.monotonic() - self.start
 
 
+class BudgetProgressBar(TQDMProgressBar):
+    """Lightning's progress bar, with a total (and so an ETA) that tells the truth when ``--max-minutes`` ends the
+    run: the iterations that fit in the remaining wall-time budget at the rate measured so far, or the step limit,
+    whichever is smaller."""
+
+    def __init__(self, refresh_rate: int = 1, min_batches: int = 5) -> None:
+        super().__init__(refresh_rate=refresh_rate)
+        self.min_batches = min_batches
+        self._t0 = time.monotonic()
+
+    def on_train_epoch_start(self, trainer, *args: Any) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        self._t0 = time.monotonic()
+
+    def budget_total(self, n: int, elapsed: float, remaining: float | None, limit: float | None) -> int | None:
+        """The total to show after ``n`` batches in ``elapsed`` s with ``remaining`` s of budget left."""
+        if remaining is None or n < self.min_batches or elapsed <= 0:
+            return None
+        estimate = n + int(n / elapsed * max(remaining, 0.0))
+        return estimate if limit is None or limit == float("inf") else min(int(limit), estimate)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+        bar = self._train_progress_bar
+        if timer is None or bar is None:
+            return
+        total = self.budget_total(batch_idx + 1, time.monotonic() - self._t0, timer.time_remaining("train"),
+                                  self.total_train_batches)
+        if total is not None and total != bar.total:
+            bar.total = total
+            bar.refresh()
+
+
 # ------------------------------------------------------------------------------------------------ trainer
 def _log_version(logs: Path) -> str:
     """``""`` (write ``logs/metrics.csv``) for a new run; ``part2``, ``part3``, ... for each resume.
@@ -299,11 +333,12 @@ def build_trainer(loop: LoopConfig, run: RunDir, callbacks: list | None = None, 
     cbs.append(ModelCheckpoint(dirpath=str(run.checkpoints), every_n_train_steps=k * max(1, loop.ckpt_every),
                                save_last=True, save_top_k=1, monitor=None))
     if not loop.no_progress:
-        cbs.append(TQDMProgressBar(refresh_rate=1))
+        cbs.append(BudgetProgressBar(refresh_rate=1))
     kw: dict[str, Any] = dict(
         accelerator=loop.accelerator, devices=loop.devices, num_nodes=loop.num_nodes, strategy=loop.strategy,
         precision=auto_precision(loop.accelerator, loop.precision), max_steps=k * loop.max_steps, logger=loggers,
-        callbacks=cbs, log_every_n_steps=max(1, loop.log_every),  # counted in batches (= iterations) enable_progress_bar=not loop.no_progress,
+        callbacks=cbs, log_every_n_steps=max(1, loop.log_every),  # (counted in batches, i.e. iterations)
+        enable_progress_bar=not loop.no_progress,
         enable_model_summary=not loop.quiet, default_root_dir=str(run.root), num_sanity_val_steps=0,
         limit_val_batches=0, benchmark=torch.cuda.is_available(),
         **({"max_time": {"minutes": loop.max_minutes}} if loop.max_minutes else {}),

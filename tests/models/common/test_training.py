@@ -42,3 +42,21 @@ def test_a_missing_resume_is_reported_before_any_folder_is_made(tmp_path):
     else:
         raise AssertionError("no error")
     assert not (tmp_path / "never").exists()
+
+
+def test_the_progress_bar_total_follows_the_time_budget():
+    from models.common.training import BudgetProgressBar
+
+    bar = BudgetProgressBar()
+    # 10 batches in 5 s with 60 s left: 120 more fit, so the total is 130 (under a step limit of 1000) ...
+    assert bar.budget_total(10, 5.0, 60.0, 1000) == 130
+    # ... the step limit when it comes first, no change before a rate is known or without a budget
+    assert bar.budget_total(10, 5.0, 6000.0, 1000) == 1000
+    assert bar.budget_total(10, 5.0, 60.0, float("inf")) == 130
+    assert bar.budget_total(2, 1.0, 60.0, 1000) is None and bar.budget_total(10, 5.0, None, 1000) is None
+
+
+def test_no_progress_really_hides_the_bar(tmp_path):
+    run = RunDir.create(tmp_path / "run", kind="adain", norm="instance")
+    assert not build_trainer(LoopConfig(no_progress=True, quiet=True), run).progress_bar_callback
+    assert build_trainer(LoopConfig(quiet=True), run).progress_bar_callback is not None
