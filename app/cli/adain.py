@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
 __all__ = ["register", "cmd_stylize", "cmd_data_starter", "cmd_data_build"]
 
 
@@ -17,6 +19,7 @@ __all__ = ["register", "cmd_stylize", "cmd_data_starter", "cmd_data_build"]
 from app.cli import HelpFormatter, missing_input, prepare_output
 from app.cli import cli_error as _error  # one format for every subcommand's user errors
 from app.limits import parse_size
+from models.common.formats import IMAGE_EXTENSIONS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,9 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "interpolated (--weights); with --mask and two styles, the first goes where the mask is "
                     "bright and the second elsewhere.",
         formatter_class=HelpFormatter)
-    p.add_argument("content", help="content image (jpg/png/webp/...)")
+    p.add_argument("content", help="content image (jpg/png/webp/...), or a folder of them (then -o is a folder)")
     p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s)")
-    p.add_argument("-o", "--output", required=True, help="output image path (.png recommended; .jpg/.webp allowed)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output image path (.png recommended; .jpg/.webp allowed), or a folder for a content folder")
     p.add_argument("--weights", type=float, nargs="+", default=None, metavar="W",
                    help="one weight per style for interpolation (normalised to sum 1; default equal)")
     p.add_argument("--alpha", type=float, default=1.0,
@@ -96,16 +100,15 @@ def cmd_stylize(args: argparse.Namespace) -> int:
                             checkpoint=args.checkpoint)
     if missing:
         return _error(missing)
-    problem = prepare_output(out)
-    if problem:
-        return _error(problem)
+    jobs = _jobs(Path(args.content), out)
+    if isinstance(jobs, str):
+        return _error(jobs)
 
     # torch comes with it: imported on first use, so the app and the CLI start (and report bad input) fast
     from models.common.checkpoint import CheckpointError, checkpoint_for
     from models.common.imageio import ImageLoadError, load_image
 
     try:
-        content = load_image(args.content)
         styles = [load_image(s) for s in args.styles]
         mask = load_image(args.mask, min_side=1) if args.mask is not None else None
     except (ImageLoadError, OSError) as err:
@@ -116,22 +119,50 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
         t0 = time.perf_counter()
         stylizer = Stylizer.from_checkpoint(path, device=args.device)
-        t1 = time.perf_counter()
-        result = stylizer.stylize(content, styles, weights=args.weights, alpha=args.alpha,
-                                  preserve_color=args.preserve_color, mask=mask, size=size)
-        t2 = time.perf_counter()
     except CheckpointError as err:
         return _error(str(err))
     except (ValueError, RuntimeError) as err:  # RuntimeError: e.g. an unavailable --device
         return _error(str(err).splitlines()[0])
-    try:
-        save_kw = {"quality": 95} if out.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
-        result.save(out, **save_kw)
-    except OSError as err:
-        return _error(f"could not write '{out}': {err}")
-    print(f"wrote {out} ({result.width}x{result.height}, norm {stylizer.norm}, load {t1 - t0:.1f}s, "
-          f"stylize {t2 - t1:.2f}s)", file=sys.stderr)
-    return 0
+    t1 = time.perf_counter()
+    failed = 0
+    progress = tqdm(jobs, desc="stylize", unit="image", disable=len(jobs) == 1, file=sys.stderr)
+    for source, target in progress:
+        try:
+            result = stylizer.stylize(load_image(source), styles, weights=args.weights, alpha=args.alpha,
+                                      preserve_color=args.preserve_color, mask=mask, size=size)
+            save_kw = {"quality": 95} if target.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
+            result.save(target, **save_kw)
+        except (ImageLoadError, OSError, ValueError, RuntimeError) as err:
+            if len(jobs) == 1:
+                return _error(str(err).splitlines()[0] if not isinstance(err, OSError) or isinstance(
+                    err, ImageLoadError) else f"could not write '{target}': {err}")
+            failed += 1  # a batch goes on: one bad file must not lose the others' work
+            progress.write(f"error: {source}: {str(err).splitlines()[0]}", file=sys.stderr)
+    t2 = time.perf_counter()
+    if len(jobs) == 1:
+        print(f"wrote {out} ({result.width}x{result.height}, norm {stylizer.norm}, load {t1 - t0:.1f}s, "
+              f"stylize {t2 - t1:.2f}s)", file=sys.stderr)
+        return 0
+    print(f"wrote {len(jobs) - failed} of {len(jobs)} images to {out}/ (norm {stylizer.norm}, "
+          f"{(t2 - t1) / max(len(jobs), 1):.2f}s per image)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _jobs(content: Path, out: Path) -> list[tuple[Path, Path]] | str:
+    """``[(content image, output path)]``: one pair, or every image of a content folder into the folder ``out``
+    (``<name>.png``); an error message when the output does not fit."""
+    if not content.is_dir():
+        return prepare_output(out) or [(content, out)]
+    images = sorted(p for p in content.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not images:
+        return f"content folder '{content}' has no images ({', '.join(IMAGE_EXTENSIONS)})"
+    if out.suffix:
+        return f"with a content folder, -o must be an output folder, got '{out}'"
+    if not out.is_dir():
+        if not out.parent.is_dir():
+            return f"output folder '{out.parent}' does not exist (nor does its parent)"
+        out.mkdir()
+    return [(p, out / f"{p.stem}.png") for p in images]
 
 
 def cmd_data_starter(args: argparse.Namespace) -> int:

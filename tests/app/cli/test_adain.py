@@ -107,3 +107,22 @@ def test_data_starter_suggests_sources_only_when_one_was_missing(tmp_path, capsy
     assert main(["data", "starter", "--out", str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     assert "more images:" not in out and "every known source was found" in out
+
+
+def test_a_content_folder_is_stylized_into_an_output_folder_and_a_bad_file_does_not_stop_it(files, tmp_path,
+                                                                                             capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        (folder / name).write_bytes((files / "c.png").read_bytes())
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "styled"  # created (its parent exists)
+    code = main(["stylize", str(folder), str(files / "s1.png"), "-o", str(out), "--checkpoint",
+                 str(files / "adain_instance.safetensors"), "--size", "32"])
+    err = capsys.readouterr().err
+    assert code == 1 and "wrote 2 of 3 images" in err and "broken.jpg" in err  # one bad file: reported, exit 1
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    assert Image.open(out / "a.png").size == (32, 24)
+    code = main(["stylize", str(folder), str(files / "s1.png"), "-o", str(tmp_path / "x.png"), "--checkpoint",
+                 str(files / "adain_instance.safetensors")])
+    assert code == 2 and "-o must be an output folder" in capsys.readouterr().err
