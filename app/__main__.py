@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "checkpoints and examples/ (default: the bundled assets/)")
     p.add_argument("--max-size", type=int, default=None, help="largest output long side in px (default 1024)")
     p.add_argument("--concurrency", type=int, default=None, help="model calls run at once (default 2)")
+    p.add_argument("--cache-minutes", type=float, default=None,
+                   help="delete uploads and results older than this from the server's cache folder (default 60; "
+                        "0 = the shortest safe sweep, files older than 10 s)")
     return p
 
 
@@ -33,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     from app.config import AppConfig
 
     overrides = {k: v for k, v in (("assets_dir", args.assets), ("max_size", args.max_size),
-                                   ("concurrency", args.concurrency)) if v is not None}
+                                   ("concurrency", args.concurrency), ("cache_minutes", args.cache_minutes))
+                 if v is not None}
     try:
         config = AppConfig(**overrides)
     except ValueError as exc:

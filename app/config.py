@@ -28,6 +28,7 @@ class AppConfig:
     canvas_size: int = 512  # paint-to-image canvas, pixels per side
     alpha_threshold: int = 128  # editor pixels with alpha below this count as unpainted
     preferred_norms: tuple[str, ...] = ("instance", "batch", "group", "layer", "online", "proxy", "none")
+    cache_minutes: float = 60.0  # uploads and results older than this are deleted from Gradio's cache folder
 
     def __post_init__(self) -> None:
         if not self.min_size <= self.default_size <= self.max_size:
@@ -39,6 +40,19 @@ class AppConfig:
             raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
         if self.max_queue < 1:
             raise ValueError(f"max_queue must be >= 1, got {self.max_queue}")
+        if not self.cache_minutes >= 0:
+            raise ValueError(f"cache_minutes must be >= 0, got {self.cache_minutes}")
+
+    @property
+    def delete_cache(self) -> tuple[int, int]:
+        """Gradio's ``delete_cache=(every_s, older_than_s)``: a sweep every half retention deletes older files.
+
+        Gradio deletes by age on a schedule (and everything the app made when it shuts down); it has no
+        per-request deletion, so ``cache_minutes=0`` means the shortest safe sweep: files older than 10 s,
+        every 5 s (a result must survive long enough to be downloaded).
+        """
+        age = max(10, round(self.cache_minutes * 60))
+        return max(1, age // 2), age
 
     @property
     def size_choices(self) -> list[int]:

@@ -119,7 +119,8 @@ def build_demo(config: AppConfig | None = None, engine: Engine | None = None) ->
     engine = engine or Engine(config)
     h = Handlers(engine, config)
 
-    with gr.Blocks(title="normlab — normalization-driven image generation", analytics_enabled=False) as demo:
+    with gr.Blocks(title="normlab — normalization-driven image generation", analytics_enabled=False,
+                   delete_cache=config.delete_cache) as demo:
         gr.Markdown("# normlab\nStyle transfer (AdaIN) and paint-to-image (SPADE), each trained with different "
                     "normalization layers. Pick a normalizer, or compare them all side by side.")
         with gr.Tabs():

@@ -70,3 +70,12 @@ def test_canvas_decoding_errors_become_specific_messages(demo):
     bogus = editor.data_model(background=FileData(path="/nonexistent/upload.png"), layers=[], composite=None)
     with pytest.raises(gr.Error, match=r"Label map: the uploaded file is not a readable image"):
         editor.preprocess(bogus)
+
+
+def test_uploads_and_results_are_deleted_after_the_configured_retention():
+    from app.web.ui import build_demo
+
+    assert AppConfig().delete_cache == (1800, 3600)  # default: 60 minutes, swept every 30
+    assert AppConfig(cache_minutes=0).delete_cache == (5, 10)
+    config = AppConfig(cache_minutes=2, canvas_size=64, default_size=128)
+    assert build_demo(config).delete_cache == (60, 120)
