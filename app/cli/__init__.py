@@ -13,7 +13,7 @@ from pathlib import Path
 
 from models.common.cli import user_error
 
-SUBCOMMAND_MODULES = ("app.cli.adain", "app.cli.spade", "app.cli.checkpoints")
+SUBCOMMAND_MODULES = ("app.cli.adain", "app.cli.spade", "app.cli.checkpoints", "app.cli.study")
 
 
 cli_error = user_error  # the shared `error:` format (models/common/cli.py), under the name the subcommands use
@@ -79,7 +79,10 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "forwards_arguments", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest  # a subcommand that forwards to its own parser (normlab study) gets them
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

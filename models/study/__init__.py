@@ -1,0 +1,1 @@
+"""The normalizer study (`normlab study`): small tasks that test the claims of the papers behind the norms."""
