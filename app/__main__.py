@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -59,11 +60,21 @@ def main(argv: list[str] | None = None) -> int:
     # The page is up; import torch and the model code now, in the background, so the first click does not
     # wait for it. Checkpoints themselves still load on first use.
     threading.Thread(target=_warm_imports, name="warm-imports", daemon=True).start()
+    # SIGTERM (docker stop, systemd, kill) stops the server the way Ctrl-C does: Gradio's loop closes the server
+    # on KeyboardInterrupt; without this handler Python would die at once, mid-response.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         demo.block_thread()
     except KeyboardInterrupt:
         pass
+    finally:
+        demo.close()
+    print("normlab app stopped", file=sys.stderr)
     return 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _warm_imports() -> None:
