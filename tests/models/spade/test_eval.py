@@ -46,8 +46,9 @@ def test_eval_main_prints_table_and_updates_card(tmp_path, capsys):
                            cfg.to_dict() | {"spectral": False}, kind="spade")
     ckpt.with_suffix(".md").write_text("# card\n\n## Samples\n\nx\n\n## Config\n\n{}\n")
     assert main(["--checkpoint", str(ckpt), "-n", "4", "--segnet-steps", "2", "--cache-dir", str(tmp_path),
-                 "--update-card"]) == 0
+                 "--update-card", "--detail-sizes", "64", "--detail-num", "2"]) == 0
     out = capsys.readouterr().out
+    assert re.search(r"Fine detail .* 64 px [0-9.]+x", out)
     assert "| real (procedural) |" in out and "VGG-FD" in out and "(floor)" in out
     diversity = re.search(r"same layout differ by ([0-9.]+) of 255.*different layouts: ([0-9.]+)\)", out)
     assert diversity and float(diversity[1]) > 0 and float(diversity[2]) > 5  # random init: codes matter a bit
@@ -61,3 +62,25 @@ def test_eval_main_prints_table_and_updates_card(tmp_path, capsys):
     assert card.count("## Evaluation") == 1 and card.count("## Samples") == 1 and card.count("## Config") == 1
     assert main(["--checkpoint", str(tmp_path / "nope.safetensors")]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_detail_ratio_is_one_for_the_real_renders_and_small_for_an_upscale():
+    import numpy as np
+    from PIL import Image
+
+    from models.landscape.render import generate_sample
+    from models.spade.eval import detail_ratios
+
+    seeds = torch.arange(3) + 555
+
+    class Copy:  # "synthesizes" the real render of the layout at the asked size
+        def __init__(self, blur: bool) -> None:
+            self.blur, self.i = blur, 0
+
+        def synthesize(self, ids, seed=0, size=None):
+            img, _ = generate_sample(int(seeds[seed]), 64 if self.blur else size)
+            return Image.fromarray(img).resize((size, size), Image.Resampling.BICUBIC)
+
+    assert abs(detail_ratios(Copy(False), seeds, (128,))[128] - 1.0) < 1e-2  # (8-bit rounding)
+    assert detail_ratios(Copy(True), seeds, (256,))[256] < 0.5  # a 64 px image scaled up has little detail
+    assert np.isfinite(detail_ratios(Copy(True), seeds, (128,))[128])
