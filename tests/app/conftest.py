@@ -1,7 +1,8 @@
 """Fixtures for the web-app tests: sample files, the app launched once per session, a browser.
 
-The app runs on the real checkpoints in ``assets/`` when both model kinds have one and the inference code
-imports; otherwise (early in development) it runs on small fakes with the same interface, and says so.
+The app runs on the real checkpoints in ``assets/`` when both model kinds have one, else on randomly initialised
+real checkpoints (the real code either way; a broken import fails the suite instead of swapping in fakes). The
+unit tests of the services use small fakes on purpose (counting loaders).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from PIL import Image
 
 from app.config import DEFAULT_ASSETS_DIR, AppConfig
 from app.services import Engine, scan_checkpoints
+from models.landscape.classes import class_id, ids_to_color
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -223,3 +225,13 @@ def files(tmp_path_factory) -> dict[str, Path]:
     put("empty_mask.png", png_bytes(Image.new("RGBA", (64, 64), (0, 0, 0, 0))))
     put("offpalette_mask.png", png_bytes(Image.new("RGB", (64, 64), (255, 0, 255))))
     return out
+
+
+@pytest.fixture
+def mask(tmp_path) -> Path:
+    """A small colour-coded mask: sky above, water below (24 x 36)."""
+    ids = np.full((24, 36), class_id("sky"), np.int64)
+    ids[12:] = class_id("water")
+    path = tmp_path / "mask.png"
+    Image.fromarray(ids_to_color(ids)).save(path)
+    return path

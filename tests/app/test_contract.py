@@ -11,20 +11,11 @@ from app.limits import MAX_SIDE, MIN_SIDE, SEED_MAX
 from app.services import Engine
 from app.web.handlers import Handlers
 from models.common.checkpoint import save_checkpoint
-from models.landscape.classes import class_id, ids_to_color
+from models.landscape.classes import class_id
 from models.spade.generator import GenConfig, SPADEGenerator, baked_state_dict
 
 BAD_SEEDS = [-1, 1.5, SEED_MAX + 1, "abc"]
 GOOD_SEEDS = [0, SEED_MAX, "7", 3.0]
-
-
-@pytest.fixture
-def mask(tmp_path):
-    ids = np.full((24, 36), class_id("sky"), np.int64)
-    ids[12:] = class_id("water")
-    path = tmp_path / "mask.png"
-    Image.fromarray(ids_to_color(ids)).save(path)
-    return path
 
 
 @pytest.fixture

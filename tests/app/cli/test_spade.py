@@ -7,7 +7,7 @@ from PIL import Image
 
 from app import cli
 from models.common.checkpoint import save_checkpoint
-from models.landscape.classes import CLASSES, class_id, ids_to_color
+from models.landscape.classes import CLASSES
 from models.spade.generator import GenConfig, SPADEGenerator, baked_state_dict
 
 
@@ -16,15 +16,6 @@ def ckpt(tmp_path):
     cfg = GenConfig(size=32, ngf=4, spade_hidden=8, z_dim=8)
     return save_checkpoint(tmp_path / "g.safetensors", baked_state_dict(SPADEGenerator(cfg)),
                            cfg.to_dict() | {"spectral": False}, kind="spade")
-
-
-@pytest.fixture
-def mask(tmp_path):
-    ids = np.full((24, 36), class_id("sky"), np.int64)
-    ids[12:] = class_id("water")
-    path = tmp_path / "mask.png"
-    Image.fromarray(ids_to_color(ids)).save(path)
-    return path
 
 
 def test_classes_table_and_json(capsys):
