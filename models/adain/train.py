@@ -237,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         data=f"content {content.summary.line()}; style {style.summary.line()}; crops {tc.size}px "
              f"(short side jittered in [{tc.size}, {content.load_size}]), flips",
         command=command_line("python train.py adain", argv),
-        notes=[f"trained on {device_note}, batch {tc.batch_size}, Adam lr {tc.lr} / (1 + {tc.lr_decay}·step)",
+        notes=[f"trained on {device_note}, batch {tc.batch_size}, Adam lr {tc.lr} / (1 + {tc.lr_decay}·step), "
+               f"style recolouring {tc.style_aug:g}, identity weight {config.identity_weight:g}",
                *([f"fine-tuned from {tc.init} (its own card lists the earlier steps)"] if tc.init else []),
                *tc.note])
     return 0
