@@ -146,7 +146,7 @@ def detail_ratios(syn: Synthesizer, seeds: torch.Tensor, sizes: tuple[int, ...])
     ratios = {}
     for size in sizes:
         real, ids = procedural_batch(seeds, size)
-        fake = torch.stack([torch.from_numpy(np.asarray(syn.synthesize(ids[i].numpy(), seed=int(i), size=size)))
+        fake = torch.stack([torch.from_numpy(np.array(syn.synthesize(ids[i].numpy(), seed=int(i), size=size)))
                             .permute(2, 0, 1).float() / 127.5 - 1 for i in range(len(seeds))])
         ratios[size] = detail_energy(fake) / max(detail_energy(real), 1e-12)
     return ratios
