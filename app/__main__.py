@@ -48,24 +48,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: assets folder {config.assets_dir} does not exist", file=sys.stderr)
         return 2
 
+    # SIGTERM (docker stop, systemd, kill) stops the server the way Ctrl-C does: Gradio's loop closes the server
+    # on KeyboardInterrupt; without this handler Python would die at once, mid-response. Installed before the
+    # server starts, so a stop that comes early is handled too.
+    signal.signal(signal.SIGTERM, _interrupt)
     from app.web.ui import build_demo, launch_kwargs
 
     demo = build_demo(config)
     try:
-        demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,
-                    prevent_thread_lock=True, **launch_kwargs(config))
-    except OSError as exc:  # port in use, bad host
-        print(f"error: could not start the server on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 2
-    # The page is up; import torch and the model code now, in the background, so the first click does not
-    # wait for it. Checkpoints themselves still load on first use.
-    threading.Thread(target=_warm_imports, name="warm-imports", daemon=True).start()
-    # SIGTERM (docker stop, systemd, kill) stops the server the way Ctrl-C does: Gradio's loop closes the server
-    # on KeyboardInterrupt; without this handler Python would die at once, mid-response.
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
+        try:
+            demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,
+                        prevent_thread_lock=True, **launch_kwargs(config))
+        except OSError as exc:  # port in use, bad host
+            print(f"error: could not start the server on {args.host}:{args.port}: {exc}", file=sys.stderr)
+            return 2
+        # The page is up; import torch and the model code now, in the background, so the first click does not
+        # wait for it. Checkpoints themselves still load on first use.
+        threading.Thread(target=_warm_imports, name="warm-imports", daemon=True).start()
         demo.block_thread()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, at any point after the handler is in place
         pass
     finally:
         demo.close()
