@@ -21,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "checkpoints and examples/ (default: the bundled assets/)")
     p.add_argument("--max-size", type=int, default=None, help="largest output long side in px (default 1024)")
     p.add_argument("--concurrency", type=int, default=None, help="model calls run at once (default 2)")
+    p.add_argument("--max-queue", type=int, default=None,
+                   help="requests allowed to wait; more are refused with 'busy, try again in about N s' "
+                        "(default 64)")
     p.add_argument("--cache-minutes", type=float, default=None,
                    help="delete uploads and results older than this from the server's cache folder (default 60; "
                         "0 = the shortest safe sweep, files older than 10 s)")
@@ -37,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     from app.config import AppConfig
 
     overrides = {k: v for k, v in (("assets_dir", args.assets), ("max_size", args.max_size),
-                                   ("concurrency", args.concurrency), ("cache_minutes", args.cache_minutes))
+                                   ("concurrency", args.concurrency), ("cache_minutes", args.cache_minutes),
+                                   ("max_queue", args.max_queue))
                  if v is not None}
     try:
         config = AppConfig(**overrides)

@@ -13,6 +13,7 @@ import numpy as np
 
 from app.config import AppConfig
 from app.services import Engine
+from app.web.busy import install_busy_guard
 from app.web.handlers import PRESERVE_CHOICES, Handlers
 
 N_PRESETS = 8  # preset layouts offered in the paint tab (procedural landscapes, seeds 0..N-1)
@@ -143,6 +144,7 @@ def build_demo(config: AppConfig | None = None, engine: Engine | None = None) ->
                   api_visibility="private", queue=False)
 
     demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
+    install_busy_guard(demo._queue, config.concurrency)  # a full queue says when to retry (app/web/busy.py)
     return demo
 
 

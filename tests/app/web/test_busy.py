@@ -1,0 +1,65 @@
+"""app.web.busy: a full queue refuses with a retry time (HTTP 503 + Retry-After); a free one passes through."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+from fastapi import HTTPException
+
+from app.config import AppConfig
+from app.web.busy import busy_message, install_busy_guard, mean_process_seconds, retry_after_seconds
+
+
+class FakeQueue:
+    def __init__(self, waiting: int, max_size: int | None, times: dict | None = None) -> None:
+        self.waiting, self.max_size = waiting, max_size
+        self.process_time_per_fn = times or {}
+        self.pushed: list = []
+
+    def __len__(self) -> int:
+        return self.waiting
+
+    async def push(self, body, request, username):
+        self.pushed.append(body)
+        return True, "event-1", "success"
+
+
+def test_full_queue_is_refused_with_the_wait_and_a_retry_after_header():
+    queue = FakeQueue(8, 8, {"f": SimpleNamespace(process_time=30.0, count=10)})  # mean 3 s per request
+    install_busy_guard(queue, workers=2)
+    with pytest.raises(HTTPException) as info:
+        asyncio.run(queue.push(body="b", request=None, username=None))
+    assert info.value.status_code == 503
+    assert info.value.headers == {"Retry-After": "12"}  # 8 waiting x 3 s / 2 workers
+    assert info.value.detail == busy_message(8, 8, 12)
+    assert "busy" in info.value.detail and "try again in about 12 s" in info.value.detail
+    assert queue.pushed == []  # nothing was started
+
+
+def test_queue_with_room_passes_through():
+    queue = FakeQueue(3, 8)
+    install_busy_guard(queue, workers=2)
+    assert asyncio.run(queue.push(body="b", request=None, username=None)) == (True, "event-1", "success")
+    assert queue.pushed == ["b"]
+    unbounded = FakeQueue(10_000, None)
+    install_busy_guard(unbounded, workers=1)
+    assert asyncio.run(unbounded.push(body="c", request=None, username=None))[0]
+
+
+def test_estimates():
+    assert retry_after_seconds(0, 10.0, 2) == 1  # never "retry in 0 s"
+    assert retry_after_seconds(5, 2.0, 0) == 10  # no workers reads as one
+    assert mean_process_seconds(FakeQueue(0, 1)) == 5.0  # nothing timed yet: the default
+    times = {"a": SimpleNamespace(process_time=2.0, count=1), "b": SimpleNamespace(process_time=0.0, count=0)}
+    assert mean_process_seconds(FakeQueue(0, 1, times)) == 2.0
+
+
+def test_the_app_installs_the_guard_on_its_queue(tmp_path):
+    from tests.app.conftest import make_random_checkpoints
+    from app.web.ui import build_demo
+
+    demo = build_demo(AppConfig(assets_dir=make_random_checkpoints(tmp_path / "assets"), max_queue=3))
+    assert demo._queue.max_size == 3
+    assert demo._queue.push.__qualname__ == "install_busy_guard.<locals>.push"
