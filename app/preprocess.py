@@ -17,6 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.config import AppConfig
 from app.limits import parse_seed, parse_size
+from models.common.formats import too_small
 from models.landscape.classes import (
     LABEL_MODES,
     ids_from_label_image,
@@ -163,22 +164,19 @@ def labels_from_rgba(rgba: np.ndarray, config: AppConfig, fill_class: int | None
     Anti-aliased colours are snapped to the nearest class colour; pixels with alpha below the threshold are
     unpainted and get ``fill_class`` (or raise when it is None and nothing at all was painted).
     """
-
-    if rgba.shape[0] < config.min_side or rgba.shape[1] < config.min_side:
-        raise InputError(
-            f"Label map is {rgba.shape[1]}x{rgba.shape[0]} px; it needs at least {config.min_side} px on each side."
-        )
-    if not (rgba[..., 3] >= config.alpha_threshold).any():
-        raise InputError("The canvas is empty: paint some regions with the class brushes or load a preset layout.")
-    try:
+    if (small := too_small(rgba.shape[1], rgba.shape[0], config.min_side)) is not None:
+        raise InputError(f"Label map: {small}.")
+    try:  # a fully transparent map is refused by mask_to_ids unless fill_class is given (then: all fill_class)
         return mask_to_ids(rgba, alpha_threshold=config.alpha_threshold, background=fill_class)
     except ValueError as exc:
         raise InputError(f"Label map: {exc}") from None
 
 
 def labels_from_editor(editor: dict | None, config: AppConfig, fill_class: int | None = None) -> np.ndarray:
+    """The paint canvas's labels; an untouched or fully transparent canvas is refused even with a fill class
+    (the fill dropdown always has a value, and an all-sky picture is not what an empty canvas asks for)."""
     rgba = editor_rgba(editor)
-    if rgba is None:
+    if rgba is None or not (rgba[..., 3] >= config.alpha_threshold).any():
         raise InputError("The canvas is empty: paint some regions with the class brushes or load a preset layout.")
     return labels_from_rgba(rgba, config, fill_class)
 
@@ -212,10 +210,8 @@ def load_label_file(src: str | Path | bytes | None, config: AppConfig) -> np.nda
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"Mask is not a readable image file ({type(exc).__name__}).") from None
-    if min(img.size) < config.min_side:
-        raise InputError(
-            f"Mask is {img.size[0]}x{img.size[1]} px; it needs at least {config.min_side} px on each side."
-        )
+    if (small := too_small(*img.size, config.min_side)) is not None:
+        raise InputError(f"Mask: {small}.")
     if img.mode in LABEL_MODES:
         ids = ids_from_label_image(np.asarray(img))
         if ids is not None:  # an integer label map rather than a grey drawing

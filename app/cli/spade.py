@@ -14,7 +14,7 @@ __all__ = ["register", "cmd_classes", "cmd_synthesize"]
 
 from app.cli import HelpFormatter, missing_input, prepare_output
 from app.cli import cli_error as _error  # one format for every subcommand's user errors
-from app.limits import parse_seed, parse_size
+from app.limits import MIN_SIDE, parse_seed, parse_size
 from models.landscape.classes import CLASSES, NUM_CLASSES, class_id, class_records
 
 
@@ -88,7 +88,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     from models.spade.infer import Synthesizer, load_mask
 
     try:
-        ids = load_mask(args.mask, background=background)
+        ids = load_mask(args.mask, background=background, min_side=MIN_SIDE)  # the API's rule and words
     except ImageLoadError as exc:
         return _error(f"mask {exc}")
     except ValueError as exc:

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from models.common.formats import too_small
+
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 
 DEFAULT_MAX_PIXELS = 40_000_000  # ~6300x6300: larger inputs are refused before decoding (decompression bombs)
@@ -134,8 +136,8 @@ def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     w, h = img.size
     if w * h > max_pixels:
         raise ImageLoadError(f"{_describe(src)}: {w}x{h} is too large (limit {max_pixels / 1e6:.1f} MP)")
-    if min(w, h) < min_side:
-        raise ImageLoadError(f"{_describe(src)}: {w}x{h} is too small (each side must be >= {min_side} px)")
+    if (small := too_small(w, h, min_side)) is not None:
+        raise ImageLoadError(f"{_describe(src)}: {small}")
     return _to_rgb(img)
 
 

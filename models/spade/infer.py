@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from models.common.accel import autocast_for, fast_bf16_default
+from models.common.formats import too_small
 from models.common.checkpoint import CheckpointError, checkpoint_for, load_checkpoint
 from models.common.imageio import ImageLoadError, open_image, pil_to_tensor
 from models.landscape.classes import LABEL_MODES, ids_from_label_image, mask_to_ids
@@ -149,7 +150,7 @@ class Synthesizer:
         return checkpoint_for("spade", norm)
 
 
-def load_mask(src, *, alpha_threshold: int = 128, background: int | None = None) -> np.ndarray:
+def load_mask(src, *, alpha_threshold: int = 128, background: int | None = None, min_side: int = 1) -> np.ndarray:
     """Read a colour-coded mask (path | bytes | PIL | array) into ``(H, W)`` int64 class ids.
 
     Transparency is kept (unpainted pixels follow :func:`models.landscape.classes.mask_to_ids`'s rules).
@@ -166,6 +167,8 @@ def load_mask(src, *, alpha_threshold: int = 128, background: int | None = None)
         pass
     if min(img.size) < 1:
         raise ImageLoadError("mask image is empty")
+    if (small := too_small(*img.size, min_side)) is not None:
+        raise ImageLoadError(f"{src!r}: {small}" if isinstance(src, (str, Path)) else small)
     if img.mode in LABEL_MODES:  # a single-channel PNG of class ids, as the web API accepts
         ids = ids_from_label_image(np.asarray(img))
         if ids is not None:

@@ -120,7 +120,7 @@ def test_labels_from_editor_snap_antialiased_strokes_and_fill_the_rest():
 
 
 def test_labels_from_rgba_rejects_a_tiny_map():
-    with pytest.raises(InputError, match="at least 16 px"):
+    with pytest.raises(InputError, match=r"too small \(each side must be >= 16 px\)"):
         labels_from_rgba(np.full((8, 40, 4), 255, np.uint8), CFG)
 
 
@@ -169,7 +169,7 @@ def test_load_label_file_keeps_alpha_and_reads_integer_maps(files, tmp_path):
 
 @pytest.mark.parametrize("name, message", [
     ("corrupt.png", "Mask is not a readable image"), ("empty.png", "Mask file is empty"),
-    ("tiny.png", "at least 16 px"), ("huge.png", "limit is 4 MP"),
+    ("tiny.png", r"too small \(each side must be >= 16 px\)"), ("huge.png", "limit is 4 MP"),
 ])
 def test_load_label_file_errors(files, name, message):
     with pytest.raises(InputError, match=message):
@@ -177,7 +177,9 @@ def test_load_label_file_errors(files, name, message):
 
 
 def test_empty_and_off_palette_masks_are_refused(files):
-    with pytest.raises(InputError, match="canvas is empty"):
+    with pytest.raises(InputError, match="nothing is painted"):
         labels_from_rgba(load_label_file(files["empty_mask.png"], CFG), CFG)
+    with pytest.raises(InputError, match="canvas is empty"):  # the paint canvas refuses even with a fill class
+        labels_from_editor({"composite": load_label_file(files["empty_mask.png"], CFG)}, CFG, fill_class=0)
     with pytest.raises(InputError, match="matches no class colour"):
         labels_from_rgba(load_label_file(files["offpalette_mask.png"], CFG), CFG)
