@@ -21,6 +21,7 @@ from app.preprocess import (
     check_alpha,
     check_seed,
     check_size,
+    editor_rgba,
     labels_from_editor,
     labels_from_rgba,
     load_label_file,
@@ -39,6 +40,8 @@ PRESERVE_CHOICES = [
     ("Keep content colours (luminance only)", "luminance"),
 ]
 N_STYLES = 4  # style slots in the UI (stylize_ui's signature): one main style + three to blend in
+PREVIEW_SIZE = 256  # the live preview's long side: ~0.3 s here, fast enough to follow the strokes
+COMPARE_COLUMNS = 3  # compare galleries: at most this many per row, so each result stays readable
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -73,8 +76,18 @@ def _preserve(value: str | None) -> str | None:
     return value
 
 
-def _gallery(results: list[Result]) -> list[tuple[Image.Image, str]]:
-    return [(r.image, r.caption) for r in results]
+def _gallery(results: list[Result]) -> gr.Gallery:
+    """Compare results side by side, one column each up to ``COMPARE_COLUMNS`` (captions: norm, size, seconds)."""
+    return gr.Gallery(value=[(r.image, r.caption) for r in results],
+                      columns=max(1, min(COMPARE_COLUMNS, len(results))))
+
+
+def class_color(name: str) -> str:
+    """``#rrggbb`` of a class by name (``InputError`` naming the valid ones otherwise)."""
+    for record in class_records():
+        if record["name"] == name:
+            return record["color"]
+    raise InputError(f"Unknown class {name!r}; choose one of: {', '.join(c.name for c in CLASSES)}.")
 
 
 class Handlers:
@@ -200,6 +213,56 @@ class Handlers:
     def api_classes(self) -> list[dict]:
         """The label classes: id, name, colour as '#rrggbb' and [r, g, b] (the same as `normlab classes --json`)."""
         return class_records()
+
+    @user_errors
+    def preview_ui(self, editor: dict | None, fill: str, seed: Any, style: Any, size: Any, norm: str,
+                   live: bool) -> tuple[Any, Any]:
+        """The live preview after a stroke: at most ``PREVIEW_SIZE`` px; input problems go to the caption, not a
+        toast (a half-painted canvas is not an error worth interrupting for). ``live=False`` changes nothing."""
+        if not live:
+            return gr.skip(), gr.skip()
+        try:
+            labels = labels_from_editor(editor, self.config, self._fill_id(fill))
+            seed, wanted = check_seed(seed), check_size(size, self.config)
+            style_img = self._optional_image(style, "style")
+        except InputError as exc:
+            return gr.skip(), f"Live preview paused: {exc}"
+        size = min(wanted, PREVIEW_SIZE)
+        result = self.engine.synthesize(labels, seed=seed, style=style_img, size=size, norm=_norm_or_default(norm))
+        more = f" · press Synthesize for {wanted} px" if wanted > size else ""
+        return result.image, f"Live preview · {result.caption}{more}"
+
+    def brush(self, name: str) -> gr.ImageEditor:
+        """The paint canvas's brush set to one class: a single fixed colour, so no palette pops over the canvas."""
+        color = class_color(name)
+        return gr.ImageEditor(brush=gr.Brush(colors=[color], default_color=color, color_mode="fixed",
+                                             default_size=28))
+
+    @user_errors
+    def fill_unpainted(self, editor: dict | None, name: str) -> dict:
+        """Paint every unpainted (transparent) pixel of the canvas with class ``name``; painted pixels stay."""
+        color = np.array([int(class_color(name)[i:i + 2], 16) for i in (1, 3, 5)], np.uint8)
+        rgba = editor_rgba(editor)
+        if rgba is None:
+            side = self.config.canvas_size
+            rgba = np.zeros((side, side, 4), np.uint8)
+        out = rgba.copy()
+        unpainted = out[..., 3] < self.config.alpha_threshold
+        out[unpainted, :3], out[unpainted, 3] = color, 255
+        return {"background": out, "layers": [], "composite": out}
+
+    def check_upload(self, what: str) -> Callable[[Any], None]:
+        """An ``.upload`` callback that reports a bad file as soon as it is dropped (``gr.Error`` naming it)."""
+
+        def check(src: Any) -> None:
+            if src is None:
+                return
+            try:
+                load_user_image(src, what, self.config)
+            except InputError as exc:
+                raise gr.Error(str(exc), print_exception=False) from None
+
+        return check
 
     @user_errors
     def preset(self, index: Any) -> dict:

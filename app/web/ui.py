@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import html
 import random
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from app.config import AppConfig
 from app.services import Engine
 from app.web.busy import install_busy_guard
 from app.web.handlers import PRESERVE_CHOICES, Handlers
+from models.landscape.classes import class_records
 
 N_PRESETS = 8  # preset layouts offered in the paint tab (procedural landscapes, seeds 0..N-1)
 
@@ -65,11 +65,27 @@ def _offline_theme() -> gr.themes.Base:
                           font_mono=["ui-monospace", "SFMono-Regular", "monospace"])
 
 
+def _picker_css(classes: list[dict]) -> str:
+    """Each option of the class picker gets its colour as a swatch (outlined, so white "snow" shows too)."""
+    rules = [f'#class-picker label:has(input[value="{c["name"]}"])::before {{background:{c["color"]}}}'
+             for c in classes]
+    return "\n".join(rules)
+
+
 CSS = """
-.legend {display:flex; flex-wrap:wrap; gap:6px 14px; font-size:0.9em}
-.legend span.sw {display:inline-block; width:14px; height:14px; border-radius:3px; margin-right:5px;
-                 vertical-align:-2px; border:1px solid #0003}
-"""
+#class-picker label::before {content:""; display:inline-block; width:18px; height:18px; border-radius:4px;
+                             margin-right:6px; vertical-align:-4px; border:1px solid #0007}
+#class-picker input[type=radio] {display:none}
+#class-picker label:has(input:checked) {outline:2px solid var(--color-accent); font-weight:600}
+""" + _picker_css(class_records())
+
+# The live preview's debounce: each trigger waits 0.6 s; a trigger superseded by a newer one in that time is sent
+# with live=False (its last input), which the server answers at once without synthesizing. So a burst of strokes
+# costs one synthesis, and no promise is left unresolved.
+DEBOUNCE_JS = """(...args) => new Promise((resolve) => {
+  const me = (window.__normlabPreview = (window.__normlabPreview || 0) + 1);
+  setTimeout(() => { if (me !== window.__normlabPreview) args[args.length - 1] = false; resolve(args); }, 600);
+})"""
 
 
 def launch_kwargs(config: AppConfig | None = None) -> dict[str, Any]:
@@ -79,12 +95,29 @@ def launch_kwargs(config: AppConfig | None = None) -> dict[str, Any]:
             "max_file_size": f"{config.max_upload_mb}mb"}
 
 
-def _legend_html(classes: list[dict]) -> str:
-    items = "".join(
-        f'<span><span class="sw" style="background:{c["color"]}"></span>{html.escape(c["name"])}</span>'
-        for c in classes
-    )
-    return f'<div class="legend" id="class-legend">{items}</div>'
+def _style_examples(config: AppConfig) -> list[tuple[str, str]]:
+    """Bundled style images for the clickable galleries: ``(path, caption)``, each once (the pairs' styles)."""
+    seen: dict[str, str] = {}
+    for _, style in _examples(config):
+        seen.setdefault(style, Path(style).stem.replace("_", " "))
+    return list(seen.items())
+
+
+def _style_gallery(config: AppConfig, target: gr.Image, elem_id: str) -> gr.Gallery | None:
+    """A row of bundled styles; clicking one puts it into ``target``."""
+    examples = _style_examples(config)
+    if not examples:
+        return None
+    gallery = gr.Gallery(examples, label="Bundled styles: click one to use it", columns=len(examples), rows=1,
+                         height=130, allow_preview=False, object_fit="cover", elem_id=elem_id,
+                         buttons=[], interactive=False)
+    paths = [path for path, _ in examples]
+
+    def pick(evt: gr.SelectData) -> str:
+        return paths[evt.index]
+
+    gallery.select(pick, None, target, api_visibility="private", queue=False)
+    return gallery
 
 
 def _examples(config: AppConfig) -> list[list[str]]:
@@ -126,22 +159,29 @@ def build_demo(config: AppConfig | None = None, engine: Engine | None = None) ->
                     "normalization layers. Pick a normalizer, or compare them all side by side.")
         with gr.Tabs():
             with gr.Tab("Style transfer", id="style"):
-                adain_note, adain_norm = _style_tab(h, config, engine.caches["adain"].norms())
+                adain_note, adain_norm, adain_reload = _style_tab(h, config, engine.caches["adain"].norms())
             with gr.Tab("Paint to image", id="paint"):
-                spade_note, spade_norm, then_norm = _paint_tab(h, config, engine.caches["spade"].norms(),
-                                                               engine.caches["adain"].norms())
+                spade_note, spade_norm, then_norm, spade_reload = _paint_tab(
+                    h, config, engine.caches["spade"].norms(), engine.caches["adain"].norms())
             with gr.Tab("API", id="api"):
                 _api_tab(h, config)
 
-        def refresh() -> tuple:
-            # Checkpoints can appear while the server runs (training finishes); offer them on page load.
+        def refresh(adain_now: str | None, then_now: str | None, spade_now: str | None) -> tuple:
+            # Checkpoints can appear while the server runs (training finishes): offered on page load and by the
+            # reload buttons. A selection that still exists is kept.
             a, s = engine.caches["adain"].norms(), engine.caches["spade"].norms()
-            pick = lambda names: gr.Dropdown(choices=names, value=names[0] if names else None)  # noqa: E731
-            return (pick(a), pick(a), pick(s), _no_ckpt_note("AdaIN", a, config.assets_dir),
-                    _no_ckpt_note("SPADE", s, config.assets_dir))
 
-        demo.load(refresh, None, [adain_norm, then_norm, spade_norm, adain_note, spade_note],
-                  api_visibility="private", queue=False)
+            def pick(names: list[str], now: str | None) -> gr.Dropdown:
+                return gr.Dropdown(choices=names, value=now if now in names else (names[0] if names else None))
+
+            return (pick(a, adain_now), pick(a, then_now), pick(s, spade_now),
+                    _no_ckpt_note("AdaIN", a, config.assets_dir), _no_ckpt_note("SPADE", s, config.assets_dir))
+
+        dropdowns = [adain_norm, then_norm, spade_norm]
+        outputs = dropdowns + [adain_note, spade_note]
+        demo.load(refresh, dropdowns, outputs, api_visibility="private", queue=False)
+        for button in (adain_reload, spade_reload):  # a checkpoint trained while the page is open
+            button.click(refresh, dropdowns, outputs, api_visibility="private", queue=False)
 
     demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
     install_busy_guard(demo._queue, config.concurrency)  # a full queue says when to retry (app/web/busy.py)
@@ -158,7 +198,16 @@ def _norm_dropdown(norms: list[str], label: str, elem_id: str | None = None) -> 
                        info="Normalization layer the checkpoint was trained with.")
 
 
-def _style_tab(h: Handlers, config: AppConfig, adain_norms: list[str]) -> tuple[gr.Markdown, gr.Dropdown]:
+def _norm_picker(norms: list[str], label: str, elem_id: str) -> tuple[gr.Dropdown, gr.Button]:
+    """The normalizer dropdown with a button that re-reads the checkpoint folder (new files from train.py)."""
+    with gr.Row(equal_height=True):
+        dropdown = _norm_dropdown(norms, label, elem_id)
+        reload = gr.Button("↻ Reload checkpoints", scale=0, min_width=110, size="sm", elem_id=f"{elem_id}-reload")
+    return dropdown, reload
+
+
+def _style_tab(h: Handlers, config: AppConfig,
+               adain_norms: list[str]) -> tuple[gr.Markdown, gr.Dropdown, gr.Button]:
     note = gr.Markdown(_no_ckpt_note("AdaIN", adain_norms, config.assets_dir))
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
@@ -168,6 +217,7 @@ def _style_tab(h: Handlers, config: AppConfig, adain_norms: list[str]) -> tuple[
                 with gr.Column(min_width=200):
                     style1 = RawImage(label="Style", sources=["upload", "clipboard"], elem_id="style-input",
                                       height=280)
+            _style_gallery(config, style1, "style-gallery")
             styles = [style1]
             with gr.Accordion("Blend more styles (interpolation)", open=False):
                 gr.Markdown("Each extra style is mixed in by its weight; weights are normalised to sum to 1.")
@@ -196,7 +246,7 @@ def _style_tab(h: Handlers, config: AppConfig, adain_norms: list[str]) -> tuple[
             with gr.Row():
                 size = gr.Dropdown(config.size_choices, value=config.default_size,
                                    label="Output size (long side, px)", info=f"At most {config.max_size} px here.")
-                norm = _norm_dropdown(adain_norms, "Normalizer (AdaIN checkpoint)", "adain-norm")
+            norm, reload = _norm_picker(adain_norms, "Normalizer (AdaIN checkpoint)", "adain-norm")
             with gr.Row():
                 stylize_btn = gr.Button("Stylize", variant="primary", elem_id="stylize-btn")
                 compare_btn = gr.Button("Compare normalizers", elem_id="stylize-compare-btn")
@@ -204,8 +254,9 @@ def _style_tab(h: Handlers, config: AppConfig, adain_norms: list[str]) -> tuple[
             out_img = gr.Image(label="Result (PNG)", format="png", type="pil", interactive=False, height=420,
                                buttons=["download", "fullscreen"], elem_id="stylize-output")
             out_caption = gr.Markdown(elem_id="stylize-caption")
-    gallery = gr.Gallery(label="Compare normalizers: same input, every AdaIN checkpoint", format="png", columns=4,
-                         height="auto", elem_id="stylize-compare", buttons=["download", "fullscreen"])
+    gallery = gr.Gallery(label="Compare normalizers: same input, every AdaIN checkpoint", format="png", columns=3,
+                         height="auto", object_fit="contain", elem_id="stylize-compare",
+                         buttons=["download", "fullscreen"])
     gallery_caption = gr.Markdown(elem_id="stylize-compare-caption")
     examples = _examples(config)
     if examples:
@@ -221,41 +272,52 @@ def _style_tab(h: Handlers, config: AppConfig, adain_norms: list[str]) -> tuple[
     compare_btn.click(h.compare_stylize_ui, inputs, [gallery, gallery_caption], api_visibility="undocumented",
                       concurrency_id="models")
     content.change(h.mask_canvas, content, mask_editor, api_visibility="private", queue=False)
-    return note, norm
+    for component, what in [(content, "content"), (region_style, "unpainted-area style"),
+                            *((s, "style" if i == 0 else f"style {i + 1}") for i, s in enumerate(styles))]:
+        component.upload(h.check_upload(what), component, None, api_visibility="private", queue=False)
+    return note, norm, reload
 
 
 def _paint_tab(h: Handlers, config: AppConfig, spade_norms: list[str],
-               adain_norms: list[str]) -> tuple[gr.Markdown, gr.Dropdown, gr.Dropdown]:
+               adain_norms: list[str]) -> tuple[gr.Markdown, gr.Dropdown, gr.Dropdown, gr.Button]:
     classes = h.api_classes()
+    names = [c["name"] for c in classes]
+    first = classes[0]["color"]
     sizes = config.size_choices
     note = gr.Markdown(_no_ckpt_note("SPADE", spade_norms, config.assets_dir))
-    gr.Markdown("Pick the **brush** in the canvas toolbar, choose a class colour and paint a layout (or load a "
-                "preset). Transparent pixels become the *unpainted area* class.")
+    gr.Markdown("Pick a **class** below the canvas, choose the **brush** in the canvas toolbar and paint a layout "
+                "(or load a preset). Transparent pixels become the *unpainted area* class. With *Live preview* "
+                "on, the picture follows your strokes.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
             editor = guard_preprocess(gr.ImageEditor(
                 label="Label map", type="numpy",
                 sources=["upload", "clipboard"], image_mode="RGBA",
-                brush=gr.Brush(colors=[c["color"] for c in classes], color_mode="fixed", default_size=28),
+                # one fixed colour at a time (set by the class picker): no palette pops up over the canvas
+                brush=gr.Brush(colors=[first], default_color=first, color_mode="fixed", default_size=28),
                 layers=False, transforms=(), fixed_canvas=True, value=_blank_canvas(config.canvas_size),
                 canvas_size=(config.canvas_size, config.canvas_size), height=520, elem_id="label-editor"),
                 "Label map")
-            gr.HTML(_legend_html(classes))
+            picker = gr.Radio([(n, n) for n in names], value=names[0], label="Brush class",
+                              info="The colour each class is painted with; white is snow.", elem_id="class-picker")
+            fill_btn = gr.Button("Fill the unpainted area with this class", size="sm", elem_id="fill-btn")
         with gr.Column(scale=3, min_width=260):
             with gr.Row():
                 preset = gr.Dropdown([(f"Landscape {i + 1}", i) for i in range(N_PRESETS)], value=0,
                                      label="Preset layout", scale=3, min_width=120)
                 preset_btn = gr.Button("Load preset", scale=1, min_width=90, elem_id="preset-btn")
-            names = [c["name"] for c in classes]
             fill = gr.Dropdown([("the nearest painted class", "none")] + [(n, n) for n in names],
                                value="sky" if "sky" in names else names[0], label="Unpainted area becomes")
             with gr.Row():
                 seed = gr.Number(0, precision=0, minimum=0, maximum=2**31 - 1, label="Seed", min_width=100)
                 dice = gr.Button("Random seed", scale=0, min_width=90)
             spade_size = gr.Dropdown(sizes, value=_spade_size(config), label="Output size (long side, px)")
-            norm = _norm_dropdown(spade_norms, "Normalizer (SPADE checkpoint)", "spade-norm")
+            norm, reload = _norm_picker(spade_norms, "Normalizer (SPADE checkpoint)", "spade-norm")
+            live = gr.Checkbox(True, label="Live preview (up to 256 px, shortly after each stroke)",
+                               elem_id="live-preview")
             style = RawImage(label="Style (optional)", sources=["upload", "clipboard"],
                              height=140, elem_id="spade-style-input")
+            _style_gallery(config, style, "spade-style-gallery")
             with gr.Accordion("Then stylize with AdaIN (optional)", open=False):
                 then_style = RawImage(label="Style image for AdaIN", sources=["upload", "clipboard"], height=140,
                                       elem_id="then-style-input")
@@ -268,17 +330,26 @@ def _paint_tab(h: Handlers, config: AppConfig, spade_norms: list[str],
                                buttons=["download", "fullscreen"], elem_id="synthesize-output")
             out_caption = gr.Markdown(elem_id="synthesize-caption")
     gallery = gr.Gallery(label="Compare normalizers: same layout and seed, every SPADE checkpoint", format="png",
-                         columns=4, height="auto", elem_id="synthesize-compare", buttons=["download", "fullscreen"])
+                         columns=3, height="auto", object_fit="contain", elem_id="synthesize-compare",
+                         buttons=["download", "fullscreen"])
     gallery_caption = gr.Markdown(elem_id="synthesize-compare-caption")
 
+    picker.change(h.brush, picker, editor, api_visibility="private", queue=False)
+    fill_btn.click(h.fill_unpainted, [editor, picker], editor, api_visibility="private")
     preset_btn.click(h.preset, preset, editor, api_visibility="private")
     dice.click(lambda: random.randrange(2**31 - 1), None, seed, api_visibility="private", queue=False)
     inputs = [editor, fill, seed, style, spade_size]
+    gr.on([editor.change, seed.change, norm.change, fill.change, style.change], h.preview_ui,
+          inputs + [norm, live], [out_img, out_caption], js=DEBOUNCE_JS, trigger_mode="always_last",
+          concurrency_id="preview", concurrency_limit=1, show_progress="minimal", api_visibility="private")
     synth_btn.click(h.synthesize_ui, inputs + [norm, then_style, then_norm, then_alpha], [out_img, out_caption],
                     api_visibility="undocumented", concurrency_id="models")
     compare_btn.click(h.compare_synthesize_ui, inputs, [gallery, gallery_caption], api_visibility="undocumented",
                       concurrency_id="models")
-    return note, norm, then_norm
+    editor.upload(lambda value: None, editor, None, api_visibility="private", queue=False)  # decode now: errors on drop
+    for component, what in [(style, "style"), (then_style, "'then stylize with' style")]:
+        component.upload(h.check_upload(what), component, None, api_visibility="private", queue=False)
+    return note, norm, then_norm, reload
 
 
 def _api_tab(h: Handlers, config: AppConfig) -> None:

@@ -101,3 +101,50 @@ def test_ui_synthesize_empty_canvas_and_then_stylize(handlers, files):
     assert caption.startswith("SPADE · group norm · then AdaIN (batch norm, α=0.8)")
     with pytest.raises(gr.Error, match=r"alpha .* got 2"):
         handlers.synthesize_ui(editor, "sky", 5, None, 128, "", None, "", 2, progress=_noop)
+
+
+def _grass_editor(side: int = 64) -> dict:
+    blank = np.zeros((side, side, 4), np.uint8)
+    painted = blank.copy()
+    painted[40:, :] = (110, 210, 60, 255)  # grass below, unpainted above
+    return {"background": blank, "layers": [painted], "composite": painted}
+
+
+def test_fill_unpainted_paints_only_transparent_pixels(handlers):
+    out = handlers.fill_unpainted(_grass_editor(), "snow")
+    rgba = out["composite"]
+    assert out["layers"] == [] and (out["background"] == rgba).all()
+    assert (rgba[..., 3] == 255).all()  # nothing left unpainted
+    assert (rgba[:40, :, :3] == (255, 255, 255)).all()  # snow where it was transparent
+    assert (rgba[40:, :, :3] == (110, 210, 60)).all()  # the grass stroke is kept
+    blank = handlers.fill_unpainted(None, "sky")["composite"]  # an untouched canvas fills whole
+    assert blank.shape == (64, 64, 4) and (blank[..., 3] == 255).all()
+    with pytest.raises(gr.Error, match="Unknown class 'lava'"):
+        handlers.fill_unpainted(_grass_editor(), "lava")
+
+
+def test_live_preview_caps_the_size_pauses_on_input_problems_and_can_be_off(handlers):
+    image, caption = handlers.preview_ui(_grass_editor(), "sky", 3, None, 512, "", True)
+    assert image.size == (256, 256)  # PREVIEW_SIZE, not the 512 asked for
+    assert caption.startswith("Live preview · SPADE") and caption.endswith("press Synthesize for 512 px")
+    image, caption = handlers.preview_ui(_grass_editor(), "sky", 3, None, 128, "", True)
+    assert image.size == (128, 128) and "press Synthesize" not in caption
+    skipped, caption = handlers.preview_ui(None, "sky", 3, None, 128, "", True)
+    assert isinstance(skipped, dict) and skipped.get("__type__") == "update"  # gr.skip(): the image stays
+    assert caption.startswith("Live preview paused: The canvas is empty")
+    off = handlers.preview_ui(_grass_editor(), "sky", 3, None, 128, "", False)
+    assert all(isinstance(o, dict) and o.get("__type__") == "update" for o in off)
+
+
+def test_a_bad_upload_is_reported_when_dropped(handlers, files):
+    check = handlers.check_upload("style")
+    check(str(files["style.jpg"]))  # a good file: no error
+    check(None)  # a cleared input: no error
+    with pytest.raises(gr.Error, match=r"Style image: 'corrupt.png'"):
+        check(str(files["corrupt.png"]))
+
+
+def test_compare_lays_the_results_out_in_readable_columns(handlers):
+    gallery, caption = handlers.compare_synthesize_ui(_grass_editor(), "sky", 0, None, 128, progress=_noop)
+    assert len(gallery.value) == 3 and gallery.columns == 3  # three fake checkpoints, one column each
+    assert caption.startswith("Compared 3 SPADE normalizers")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 import pytest
 
@@ -13,14 +15,37 @@ def _by_id(demo: gr.Blocks) -> dict[str, gr.components.Component]:
     return {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
 
 
-def test_brush_palette_is_exactly_the_class_colours_with_a_named_legend(demo):
+def test_class_picker_names_every_class_and_sets_a_single_fixed_brush(demo, engine, app_config):
+    from app.web.handlers import Handlers
+    from app.web.ui import CSS
     from models.landscape.classes import CLASSES
 
-    editor = _by_id(demo)["label-editor"]
-    want = ["#%02x%02x%02x" % c.color for c in CLASSES]
-    assert editor.brush.colors == want and editor.brush.color_mode == "fixed"
-    legend = next(b for b in demo.blocks.values() if isinstance(b, gr.HTML) and "class-legend" in str(b.value))
-    assert all(c.name in legend.value for c in CLASSES)
+    ids = _by_id(demo)
+    picker, editor = ids["class-picker"], ids["label-editor"]
+    assert [c[0] for c in picker.choices] == [c.name for c in CLASSES]  # the names are the options
+    first = "#%02x%02x%02x" % CLASSES[0].color
+    assert editor.brush.colors == [first] and editor.brush.color_mode == "fixed"  # one colour: no palette popup
+    for c in CLASSES:  # each option shows its colour as a swatch
+        assert f'input[value="{c.name}"])::before {{background:#%02x%02x%02x}}' % c.color in CSS
+    brush = Handlers(engine, app_config).brush("snow").brush
+    assert brush.colors == ["#%02x%02x%02x" % CLASSES[[c.name for c in CLASSES].index("snow")].color]
+    with pytest.raises(Exception, match="Unknown class 'lava'"):
+        Handlers(engine, app_config).brush("lava")
+
+
+def test_paint_tab_has_fill_live_preview_reload_and_style_galleries(demo, app_config):
+    from app.web.ui import _style_examples
+
+    ids = _by_id(demo)
+    for key in ("fill-btn", "live-preview", "adain-norm-reload", "spade-norm-reload"):
+        assert key in ids, key
+    assert ids["live-preview"].value is True
+    styles = _style_examples(app_config)
+    assert len(styles) >= 3 and len({p for p, _ in styles}) == len(styles)
+    for key in ("style-gallery", "spade-style-gallery"):
+        assert [v["image"]["orig_name"] for v in ids[key].value] == [Path(p).name for p, _ in styles]
+    deps = [d for d in demo.config["dependencies"] if d.get("js") and "__normlabPreview" in d["js"]]
+    assert len(deps) == 1 and deps[0]["trigger_mode"] == "always_last"  # one debounced preview event
 
 
 def test_outputs_are_png_with_download(demo):
