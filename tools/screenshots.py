@@ -98,6 +98,44 @@ def paint_and_synthesize(page: Any, preset: bool = False, timeout_ms: int = 120_
     return page.locator("#synthesize-caption").inner_text()
 
 
+def pick_class(page: Any, name: str) -> None:
+    """Choose a class in the paint tab's named picker (it sets the brush colour)."""
+    page.get_by_role("tab", name="Paint to image").click()
+    page.locator("#class-picker label").filter(has_text=name).first.click()
+    page.wait_for_timeout(300)  # the brush update comes back from the server
+
+
+def stroke(page: Any, y_frac: float = 0.75, x_from: float = 0.2, x_to: float = 0.8) -> None:
+    """One horizontal brush stroke across the label canvas (selects the brush tool first)."""
+    page.locator("#label-editor button[aria-label=Brush]").click()
+    box = page.locator("#label-editor canvas").first.bounding_box()
+    y = box["y"] + box["height"] * y_frac
+    x0, x1 = box["x"] + box["width"] * x_from, box["x"] + box["width"] * x_to
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    for k in range(1, 6):  # few pointer events: headless Chromium redraws the canvas in software on each
+        page.mouse.move(x0 + (x1 - x0) * k / 5, y)
+    page.mouse.up()
+
+
+def output_pixels_mean(page: Any, elem_id: str) -> list[float]:
+    """Mean R, G, B (0-255) of the image shown in an output component, read back from the page."""
+    return page.evaluate("""(sel) => { const i = document.querySelector(sel + ' img');
+        const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight;
+        const g = c.getContext('2d'); g.drawImage(i, 0, 0); const d = g.getImageData(0, 0, c.width, c.height).data;
+        let r = 0, gr = 0, b = 0; for (let k = 0; k < d.length; k += 4) { r += d[k]; gr += d[k + 1]; b += d[k + 2]; }
+        const n = d.length / 4; return [r / n, gr / n, b / n]; }""", f"#{elem_id}")
+
+
+def live_preview_after_stroke(page: Any, name: str, y_frac: float = 0.75, timeout_ms: int = 60_000) -> str:
+    """Pick class ``name``, paint a stroke and wait for the live preview (no button click); returns its caption."""
+    pick_class(page, name)
+    old = _output_src(page, "synthesize-output")
+    stroke(page, y_frac)
+    _wait_for_new_output(page, "synthesize-output", old, timeout_ms)
+    return page.locator("#synthesize-caption").inner_text()
+
+
 def error_toast(page: Any, timeout_ms: int = 30_000) -> str:
     """Text of the error toast Gradio shows for a gr.Error."""
     toast = page.locator(".toast-body.error, [data-testid='toast-body']").first

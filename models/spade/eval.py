@@ -38,7 +38,7 @@ from models.spade.generator import one_hot
 from models.spade.infer import Synthesizer
 from models.spade.losses import CAFFE_TO_TORCHVISION
 
-__all__ = ["SegNet", "confusion", "frechet_distance", "main", "scores", "train_segnet"]
+__all__ = ["SegNet", "confusion", "frechet_distance", "main", "measure", "scores", "segnet_for", "train_segnet"]
 
 EVAL_SEED = ProceduralSeeds.EVAL_OFFSET + 10_000
 SEGNET_SEED = ProceduralSeeds.EVAL_OFFSET // 2  # segmentation net's training layouts: outside both ranges
@@ -152,6 +152,59 @@ def detail_ratios(syn: Synthesizer, seeds: torch.Tensor, sizes: tuple[int, ...])
     return ratios
 
 
+def segnet_for(num_classes: int, size: int, steps: int, cache_dir: Path, log=print) -> SegNet:
+    """The evaluation's segmentation net for ``size``, from ``cache_dir`` or trained now (and cached)."""
+    cache = cache_dir / f"segnet_{size}_{steps}.pt"
+    net = SegNet(num_classes)
+    if cache.is_file():
+        net.load_state_dict(torch.load(cache, map_location="cpu", weights_only=True))
+        log(f"segmentation net: {cache} (cached)")
+        return net.eval()
+    log(f"training the segmentation net on procedural images at {size}x{size} ({steps} steps)...")
+    net = train_segnet(num_classes, size, steps=steps, log=log)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), cache)
+    return net
+
+
+def measure(syn: Synthesizer, net: SegNet, num: int) -> dict[str, float | None]:
+    """The evaluation's numbers on ``num`` held-out layouts at the generator's size.
+
+    Keys: ``real_miou``, ``real_acc`` (the segmentation net on real renders: the ceiling), ``miou``, ``acc`` (on
+    synthesized images of the same layouts), ``vgg_fd`` and ``vgg_fd_floor`` (real vs disjoint real), and
+    ``seed_diff`` / ``real_diff`` (8-bit levels; ``seed_diff`` is None for a generator without style codes).
+    """
+    cfg, k, size = syn.config, syn.num_classes, syn.config.size
+    seeds = torch.arange(num) + EVAL_SEED
+    real, ids = procedural_batch(seeds, size)
+    real2, _ = procedural_batch(seeds + num, size)  # disjoint real set: the VGG-FD floor
+    fake, seed_diff = [], []
+    with torch.inference_mode():
+        for i in range(0, num, 32):
+            seg = one_hot(ids[i:i + 32], k)
+            z = None
+            if cfg.use_vae:
+                z = torch.randn(len(seg), cfg.z_dim, generator=torch.Generator().manual_seed(i))
+            fake.append(syn.generator(seg, z).float().clamp(-1, 1))
+            if cfg.use_vae:  # same layouts, another code: how much does the seed change the picture?
+                z2 = torch.randn(len(seg), cfg.z_dim, generator=torch.Generator().manual_seed(10**6 + i))
+                other = syn.generator(seg, z2).float().clamp(-1, 1)
+                seed_diff.append((fake[-1] - other).abs().mean((1, 2, 3)) * 127.5)
+    fake = torch.cat(fake)
+    out: dict[str, float | None] = {}
+    vgg = VGG19Features(("relu4_1",))
+    f_real = _pooled_vgg(vgg, real)
+    with torch.no_grad():
+        for prefix, imgs in (("real_", real), ("", fake)):
+            pred = torch.cat([net(imgs[i:i + 32]).argmax(1) for i in range(0, len(imgs), 32)])
+            out[prefix + "miou"], out[prefix + "acc"] = scores(confusion(pred, ids, k))
+        out["vgg_fd"] = frechet_distance(f_real, _pooled_vgg(vgg, fake))
+        out["vgg_fd_floor"] = frechet_distance(f_real, _pooled_vgg(vgg, real2))
+    out["seed_diff"] = float(torch.cat(seed_diff).mean()) if seed_diff else None
+    out["real_diff"] = float((real - real2).abs().mean() * 127.5)
+    return out
+
+
 def _pooled_vgg(vgg: nn.Module, imgs: torch.Tensor, batch: int = 32) -> torch.Tensor:
     feats = [vgg((imgs[i:i + batch] + 1) / 2)["relu4_1"].mean((2, 3)) for i in range(0, len(imgs), batch)]
     return torch.cat(feats) * CAFFE_TO_TORCHVISION  # torchvision-VGG scale: readable numbers
@@ -199,57 +252,23 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
-    cache = Path(args.cache_dir) / f"segnet_{S}_{args.segnet_steps}.pt"
-    net = SegNet(K)
-    if cache.is_file():
-        net.load_state_dict(torch.load(cache, map_location="cpu", weights_only=True))
-        net.eval()
-        print(f"segmentation net: {cache} (cached)")
-    else:
-        print(f"training the segmentation net on procedural images at {S}x{S} ({args.segnet_steps} steps)...")
-        net = train_segnet(K, S, steps=args.segnet_steps)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(net.state_dict(), cache)
-
+    net = segnet_for(K, S, args.segnet_steps, Path(args.cache_dir))
     t0 = time.time()
+    m = measure(syn, net, args.num)
+    rows = [("real (procedural)", f"{m['real_miou']:.3f}", f"{m['real_acc']:.3f}", "—"),
+            (f"synthesized ({path.name})", f"{m['miou']:.3f}", f"{m['acc']:.3f}", f"{m['vgg_fd']:.1f}"),
+            ("real vs disjoint real (floor)", "", "", f"{m['vgg_fd_floor']:.1f}")]
     seeds = torch.arange(args.num) + EVAL_SEED
-    real, ids = procedural_batch(seeds, S)
-    real2, _ = procedural_batch(seeds + args.num, S)  # disjoint real set: the VGG-FD floor
-    fake, seed_diff = [], []
-    with torch.inference_mode():
-        for i in range(0, args.num, 32):
-            seg = one_hot(ids[i:i + 32], K)
-            z = None
-            if cfg.use_vae:
-                z = torch.randn(len(seg), cfg.z_dim, generator=torch.Generator().manual_seed(i))
-            fake.append(syn.generator(seg, z).float().clamp(-1, 1))
-            if cfg.use_vae:  # same layouts, another code: how much does the seed change the picture?
-                z2 = torch.randn(len(seg), cfg.z_dim, generator=torch.Generator().manual_seed(10**6 + i))
-                other = syn.generator(seg, z2).float().clamp(-1, 1)
-                seed_diff.append((fake[-1] - other).abs().mean((1, 2, 3)) * 127.5)
-    fake = torch.cat(fake)
-
-    rows = []
-    vgg = VGG19Features(("relu4_1",))
-    f_real = _pooled_vgg(vgg, real)
-    with torch.no_grad():
-        for name, imgs in (("real (procedural)", real), (f"synthesized ({path.name})", fake)):
-            pred = torch.cat([net(imgs[i:i + 32]).argmax(1) for i in range(0, len(imgs), 32)])
-            miou, acc = scores(confusion(pred, ids, K))
-            fd = "—" if imgs is real else f"{frechet_distance(f_real, _pooled_vgg(vgg, imgs)):.1f}"
-            rows.append((name, f"{miou:.3f}", f"{acc:.3f}", fd))
-    rows.append(("real vs disjoint real (floor)", "", "", f"{frechet_distance(f_real, _pooled_vgg(vgg, real2)):.1f}"))
     table = _table(rows)
     if args.detail_sizes:
         ratios = detail_ratios(syn, seeds[:args.detail_num], tuple(args.detail_sizes))
         table += ("\n\nFine detail (variance above 1/4 of the resolution) of synthesized vs real renders of the same "
                   f"{min(args.detail_num, args.num)} layouts, at the output size: "
                   + ", ".join(f"{size} px {ratio:.2f}x" for size, ratio in ratios.items()) + " (target >= 0.5x).")
-    if seed_diff:
-        real_diff = float((real - real2).abs().mean() * 127.5)
+    if m["seed_diff"] is not None:
         table += (f"\n\nSeed diversity: two random style codes on the same layout differ by "
-                  f"{float(torch.cat(seed_diff).mean()):.1f} of 255 per pixel on average (two real images of "
-                  f"different layouts: {real_diff:.1f}).")
+                  f"{m['seed_diff']:.1f} of 255 per pixel on average (two real images of "
+                  f"different layouts: {m['real_diff']:.1f}).")
     header = (f"{args.num} held-out procedural layouts at {S}x{S}, one random style seed each; segmentation net: "
               f"U-Net trained {args.segnet_steps} steps on procedural images. VGG-FD = Fréchet distance of "
               f"pooled VGG-19 relu4_1 features (not Inception FID).")

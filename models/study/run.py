@@ -138,7 +138,13 @@ def main(argv: list[str] | None = None, prog: str = "normlab study") -> int:
     p.add_argument("--samples", type=int, default=20_000, help="training samples per cell (default: 20000)")
     p.add_argument("--norms", nargs="+", default=None, help=f"subset of: {', '.join(NORM_VARIANTS)}")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="cells run at once, one core each")
+    p.add_argument("--generative", action="store_true",
+                   help="instead: the generative check (SPADE's norm x batch 1, 8; equal time per cell)")
+    p.add_argument("--gen-minutes", type=float, default=3.0,
+                   help="--generative: training minutes per cell (default 3; --quick: 0.3)")
     args = p.parse_args(argv)
+    if args.generative:
+        return _generative(args)
     unknown = [n for n in args.norms or () if n not in NORM_VARIANTS]
     if unknown:
         return user_error(f"unknown study norm(s) {', '.join(unknown)}; choose from {', '.join(NORM_VARIANTS)}")
@@ -152,6 +158,26 @@ def main(argv: list[str] | None = None, prog: str = "normlab study") -> int:
                                          f"![accuracy vs batch size](accuracy_vs_batch.png)\n")
     print(table)
     print(f"\n{len(rows)} cells in {args.out / 'results.csv'}; plot {args.out / 'accuracy_vs_batch.png'}")
+    return 0
+
+
+def _generative(args) -> int:
+    from models.common.cli import user_error
+    from models.study.generate import GEN_NORMS, gen_grid, run_gen_grid, summarize_gen
+
+    names = tuple(args.norms) if args.norms else (("instance", "batch") if args.quick else GEN_NORMS)
+    unknown = [n for n in names if n not in GEN_NORMS]
+    if unknown:
+        return user_error(f"unknown generative-check norm(s) {', '.join(unknown)}; choose from {', '.join(GEN_NORMS)}")
+    if args.gen_minutes <= 0 or args.jobs < 1:
+        return user_error("--gen-minutes and --jobs must be positive")
+    cells = gen_grid(0.3 if args.quick else args.gen_minutes, names)
+    rows = run_gen_grid(cells, args.out, jobs=args.jobs, progress=sys.stderr.isatty(),
+                        **({"eval_num": 32} if args.quick else {}))
+    table = summarize_gen(rows)
+    (args.out / "generative.md").write_text(f"# Normalizer study: generative check (SPADE)\n\n{table}\n")
+    print(table)
+    print(f"\n{len(rows)} cells in {args.out / 'generative.csv'}")
     return 0
 
 
