@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Before gradio is imported: no usage analytics / version check calls leave the machine.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from app import memory
+
+    memory.tune_allocator()  # before any worker thread exists: flat memory over weeks (app/memory.py)
     from app.config import AppConfig
 
     overrides = {k: v for k, v in (("assets_dir", args.assets), ("max_size", args.max_size),

@@ -15,6 +15,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from app import memory
 from app.config import AppConfig
 from app.preprocess import (
     InputError,
@@ -60,6 +61,8 @@ def user_errors(fn: Callable) -> Callable:
         except Exception as exc:  # a bug or a model failure: log it, keep serving, say what happened
             log.exception("unexpected error in %s", fn.__name__)
             raise gr.Error(f"Internal error ({type(exc).__name__}: {exc}). The server is still running.") from None
+        finally:
+            memory.trim()  # hand the request's freed tensors back to the OS: memory stays flat (app/memory.py)
 
     return wrapper
 
