@@ -105,9 +105,12 @@ def pick_class(page: Any, name: str) -> None:
     page.wait_for_timeout(300)  # the brush update comes back from the server
 
 
-def stroke(page: Any, y_frac: float = 0.75, x_from: float = 0.2, x_to: float = 0.8) -> None:
-    """One horizontal brush stroke across the label canvas (selects the brush tool first)."""
-    page.locator("#label-editor button[aria-label=Brush]").click()
+def stroke(page: Any, y_frac: float = 0.75, x_from: float = 0.35, x_to: float = 0.65) -> None:
+    """One horizontal brush stroke across the label canvas, in fractions of the canvas element (which is larger than
+    the image: stay near the centre). Selects the brush tool first unless it is already selected."""
+    brush = page.locator("#label-editor button[aria-label=Brush]")
+    if brush.get_attribute("aria-pressed") != "true" and "selected" not in (brush.get_attribute("class") or ""):
+        brush.click()
     box = page.locator("#label-editor canvas").first.bounding_box()
     y = box["y"] + box["height"] * y_frac
     x0, x1 = box["x"] + box["width"] * x_from, box["x"] + box["width"] * x_to
@@ -130,9 +133,12 @@ def output_pixels_mean(page: Any, elem_id: str) -> list[float]:
 def live_preview_after_stroke(page: Any, name: str, y_frac: float = 0.75, timeout_ms: int = 60_000) -> str:
     """Pick class ``name``, paint a stroke and wait for the live preview (no button click); returns its caption."""
     pick_class(page, name)
+    page.wait_for_timeout(1500)  # let a preview still in flight from earlier changes land first
     old = _output_src(page, "synthesize-output")
     stroke(page, y_frac)
     _wait_for_new_output(page, "synthesize-output", old, timeout_ms)
+    page.wait_for_function("() => (document.querySelector('#synthesize-caption') || {}).innerText"
+                           "?.startsWith('Live preview')", timeout=timeout_ms)
     return page.locator("#synthesize-caption").inner_text()
 
 

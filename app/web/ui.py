@@ -339,8 +339,10 @@ def _paint_tab(h: Handlers, config: AppConfig, spade_norms: list[str],
     preset_btn.click(h.preset, preset, editor, api_visibility="private")
     dice.click(lambda: random.randrange(2**31 - 1), None, seed, api_visibility="private", queue=False)
     inputs = [editor, fill, seed, style, spade_size]
-    gr.on([editor.change, seed.change, norm.change, fill.change, style.change], h.preview_ui,
-          inputs + [norm, live], [out_img, out_caption], js=DEBOUNCE_JS, trigger_mode="always_last",
+    # Gradio 6's ImageEditor reports a stroke through `input`/`apply`, not `change` (seen in the browser test);
+    # listening to all three costs nothing, the debounce folds them into one call.
+    gr.on([editor.change, editor.input, editor.apply, seed.change, norm.change, fill.change, style.change],
+          h.preview_ui, inputs + [norm, live], [out_img, out_caption], js=DEBOUNCE_JS, trigger_mode="always_last",
           concurrency_id="preview", concurrency_limit=1, show_progress="minimal", api_visibility="private")
     synth_btn.click(h.synthesize_ui, inputs + [norm, then_style, then_norm, then_alpha], [out_img, out_caption],
                     api_visibility="undocumented", concurrency_id="models")

@@ -100,7 +100,7 @@ class CellSpec:
     norm: str  # a key of NORM_VARIANTS
     batch_size: int
     seed: int
-    samples: int = 20_000  # training samples seen, the same for every batch size
+    samples: int = 3_000  # training samples seen, the same for every batch size
     lr: float = 0.05  # SGD with momentum 0.9, scaled by sqrt(batch / 32) (small batches take smaller steps)
 
     def key(self) -> str:

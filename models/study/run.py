@@ -26,7 +26,7 @@ BATCH_SIZES = (1, 2, 8, 32)
 QUICK_NORMS = ("batch", "group")
 
 
-def grid(quick: bool = False, seeds: int = 3, samples: int = 20_000, norms_: tuple[str, ...] | None = None,
+def grid(quick: bool = False, seeds: int = 5, samples: int = 3_000, norms_: tuple[str, ...] | None = None,
          batch_sizes: tuple[int, ...] | None = None) -> list[CellSpec]:
     """The declared cells, in a fixed order."""
     names = norms_ or (QUICK_NORMS if quick else tuple(NORM_VARIANTS))
@@ -134,8 +134,10 @@ def main(argv: list[str] | None = None, prog: str = "normlab study") -> int:
     p = ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/study"), help="results folder (default: runs/study)")
     p.add_argument("--quick", action="store_true", help="a minutes-long subset: 2 norms x batch 2, 32, one seed")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per cell (default: 3)")
-    p.add_argument("--samples", type=int, default=20_000, help="training samples per cell (default: 20000)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per cell (default: 5)")
+    p.add_argument("--samples", type=int, default=3_000,
+                   help="training samples per cell (default: 3000, about 2 epochs: long enough to learn, short "
+                        "enough that the normalizers differ; at 20000 every one reaches about 99.5 %%)")
     p.add_argument("--norms", nargs="+", default=None, help=f"subset of: {', '.join(NORM_VARIANTS)}")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="cells run at once, one core each")
     p.add_argument("--generative", action="store_true",

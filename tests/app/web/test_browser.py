@@ -62,3 +62,21 @@ def test_a_corrupt_upload_shows_a_specific_error_and_the_app_keeps_working(page,
     assert "Content image: 'corrupt.png'" in message
     caption = ui_browser.stylize(page, EXAMPLES / "coffee.jpg", EXAMPLES / "great_wave.jpg")
     assert caption.startswith("AdaIN · ")
+
+
+def test_pick_a_named_class_paint_and_the_live_preview_follows(page, artifacts):
+    """The issue's browser check: a named class, one stroke, and the preview changes with no button click."""
+    page.get_by_role("tab", name="Paint to image").click()
+    page.locator("#class-picker label").filter(has_text="snow").first.wait_for()  # the swatches carry names
+    page.get_by_role("button", name="Load preset").click()  # a full layout, so the stroke's class is what changes
+    page.wait_for_function("() => (document.querySelector('#synthesize-caption') || {}).innerText"
+                           "?.startsWith('Live preview')", timeout=60_000)  # the preset alone re-synthesizes
+    before = ui_browser.output_pixels_mean(page, "synthesize-output")
+    # a water band through the middle (the canvas element is larger than the image: stay near its centre)
+    caption = ui_browser.live_preview_after_stroke(page, "water", y_frac=0.45)
+    page.screenshot(path=str(artifacts / "browser_paint_live_preview.png"), full_page=True)
+    assert caption.startswith("Live preview · SPADE · ")
+    after = ui_browser.output_pixels_mean(page, "synthesize-output")
+    assert sum(abs(a - b) for a, b in zip(after, before)) > 1.0, (before, after)  # the picture changed
+    # the palette does not cover the canvas: the brush has one fixed colour, so no colour popup is open
+    assert page.locator("#label-editor [role=dialog], #label-editor .color-picker").count() == 0

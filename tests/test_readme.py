@@ -1,0 +1,124 @@
+"""The README's commands work as written: the cheap ones are run, every other one uses only flags its --help lists.
+
+Run: `normlab stylize ...` (the file names mapped to the bundled examples), `normlab checkpoints`, `normlab classes`.
+Checked against --help: training, evaluation, benchmarks, the app and the data builder (too slow, or they start a
+server, to run here). A README edit that renames a flag or a file fails here.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "assets" / "examples"
+
+
+def readme_commands() -> list[str]:
+    """Every command line of the README's ``bash`` blocks, continuation lines joined, comments dropped."""
+    text = (ROOT / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            line = line.split(" #")[0].split("# ")[0].strip() if not line.lstrip().startswith("#") else ""
+            if line:
+                commands.append(line)
+    return commands
+
+
+def _argv(command: str) -> list[str]:
+    return [w for w in shlex.split(command.split("&&")[-1].strip())]
+
+
+def _prefix(argv: list[str]) -> tuple[str, ...]:
+    """The command without its options and file arguments: what ``--help`` is asked of."""
+    if argv[:2] == ["python", "-m"]:
+        head = argv[:3]
+        rest = argv[3:]
+    elif argv[:2] == ["python", "train.py"] or argv[0] == "normlab":
+        head, rest = argv[:1] if argv[0] == "normlab" else argv[:2], argv[1:] if argv[0] == "normlab" else argv[2:]
+    else:
+        return tuple(argv[:1])
+    sub = []
+    for w in rest[:2]:  # subcommands (``data build``) are bare words; files have a dot or a slash
+        if not re.fullmatch(r"[a-z][a-z-]*", w):
+            break
+        sub.append(w)
+    if head[-1] in ("app", "norms.bench"):
+        sub = []
+    return tuple(head + sub)
+
+
+@cache
+def _help(prefix: tuple[str, ...]) -> str:
+    argv = list(prefix)
+    if argv[0] == "normlab":
+        argv = [sys.executable, "-m", "app.cli", *argv[1:]]
+    elif argv[0] == "python":
+        argv = [sys.executable, *argv[1:]]
+    done = subprocess.run([*argv, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"{' '.join(prefix)} --help failed: {done.stderr[-400:]}"
+    return done.stdout
+
+
+CHECKED = [c for c in readme_commands() if c.split()[0] in ("python", "normlab") and "..." not in c
+           and not c.startswith("python -m app --share")]
+
+
+def test_the_readme_has_the_commands_this_test_knows():
+    prefixes = {_prefix(_argv(c)) for c in CHECKED}
+    assert ("python", "train.py", "adain") in prefixes and ("normlab", "stylize") in prefixes
+    assert ("normlab", "checkpoints") in prefixes and ("python", "-m", "app") in prefixes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", CHECKED)
+def test_every_flag_of_a_readme_command_is_in_its_help(command):
+    argv = _argv(command)
+    text = _help(_prefix(argv))
+    for flag in (w.split("=")[0] for w in argv if w.startswith("--")):
+        assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text), f"{flag} is not an option of: {command}"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """The files the README's stylize lines name, made from the bundled examples."""
+    d = tmp_path_factory.mktemp("readme")
+    for name, src in (("photo.jpg", "chelsea.jpg"), ("starry.jpg", "starry_night.jpg"),
+                      ("a.jpg", "great_wave.jpg"), ("b.jpg", "kandinsky_composition_viii.jpg")):
+        (d / name).write_bytes((EXAMPLES / src).read_bytes())
+    w, h = Image.open(EXAMPLES / "chelsea.jpg").size
+    sky = np.zeros((h, w), np.uint8)
+    sky[: h // 2] = 255
+    Image.fromarray(sky).save(d / "sky.png")
+    (d / "photos").mkdir()
+    for name in ("coffee.jpg", "rocket.jpg"):
+        (d / "photos" / name).write_bytes((EXAMPLES / name).read_bytes())
+    return d
+
+
+RUN = [c for c in CHECKED if c.startswith(("normlab stylize", "normlab checkpoints", "normlab classes"))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", RUN)
+def test_cheap_readme_commands_run_as_written(command, workdir, monkeypatch, capsys):
+    from app import cli
+
+    argv = _argv(command)[1:]
+    if argv[0] == "stylize" and "--size" not in argv:
+        argv += ["--size", "128"]  # the only change: a small output keeps the suite fast (the size flag is tested)
+    monkeypatch.chdir(workdir)
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    out = workdir / argv[argv.index("-o") + 1] if "-o" in argv else None
+    if out is not None:
+        assert out.exists() and (out.is_file() or any(out.iterdir()))
