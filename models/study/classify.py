@@ -36,6 +36,7 @@ NORM_VARIANTS: dict[str, tuple[str, dict]] = {
     "instance": ("instance", {}),
     "online-ac": ("online", {"ecm": "ac"}),
     "online-ls": ("online", {"ecm": "ls"}),
+    "online-none": ("online", {"ecm": None}),  # neither: the paper's ablation (unstable in deep nets)
     "proxy-ln": ("proxy", {"groups": 1}),
     "proxy-gn": ("proxy", {"groups": 4}),
     "none": ("none", {}),
