@@ -7,7 +7,7 @@ its own arena (up to 8 per core), each keeping its freed memory. Resident memory
 request sizes and the number of threads that have served one, although nothing leaks (see docs/benchmarks.md,
 "Soak"). Fixing the mmap threshold sends large tensors straight back to the OS when freed, a small arena cap
 bounds the per-thread caches, and ``malloc_trim`` after a request returns what is left free. Other C libraries
-(musl, macOS): these are no-ops.
+(musl, macOS), or ``NORMLAB_ALLOCATOR=default`` in the environment (for comparisons): these are no-ops.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import ctypes
 import ctypes.util
 import functools
 import logging
+import os
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ ARENA_MAX = 2
 
 @functools.lru_cache(maxsize=1)
 def _libc() -> ctypes.CDLL | None:
+    if os.environ.get("NORMLAB_ALLOCATOR", "").lower() == "default":  # for A/B runs: glibc as it comes, no trims
+        return None
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name or "libc.so.6")

@@ -1,7 +1,7 @@
 """Drive the running web app in headless Chromium: the browser tests and the README screenshots share this.
 
 ``python -m tools.screenshots --url http://127.0.0.1:7860/ --out docs/screenshots`` writes
-``style_transfer.png`` and ``paint_to_image.png``. Needs the ``playwright`` Python package and a system
+``style_transfer.png``, ``paint_to_image.png`` and ``paint_canvas.png`` (the named class picker and the live preview). Needs the ``playwright`` Python package and a system
 Chromium (Debian: ``apt-get install -y chromium``); it never downloads a browser.
 """
 
@@ -162,14 +162,24 @@ def main(argv: list[str] | None = None) -> int:
             page.evaluate("window.scrollTo(0, 0)")
             page.wait_for_timeout(1500)  # Gradio fades a new output in; a screenshot taken at once looks washed out
             page.screenshot(path=str(args.out / "style_transfer.png"))
-            print(paint_and_synthesize(page, preset=True))
+            page.get_by_role("tab", name="Paint to image").click()
+            page.locator("#preset-btn").click()
+            page.wait_for_timeout(3000)  # the preset arrives through the queue and is drawn on the canvas
+            print(live_preview_after_stroke(page, "water", y_frac=0.45))  # a named class, one stroke, live preview
             page.evaluate("window.scrollTo(0, 0)")
             page.wait_for_timeout(1500)
             page.screenshot(path=str(args.out / "paint_to_image.png"))
+            editor = page.locator("#label-editor").bounding_box()
+            picker = page.locator("#fill-btn").bounding_box()
+            out = page.locator("#synthesize-caption").bounding_box()
+            x1 = max(editor["x"] + editor["width"], out["x"] + out["width"])
+            page.screenshot(path=str(args.out / "paint_canvas.png"),  # the canvas, the named picker, the preview
+                            clip={"x": editor["x"] - 8, "y": editor["y"] - 8, "width": x1 - editor["x"] + 16,
+                                  "height": picker["y"] + picker["height"] - editor["y"] + 16})
     except Exception as exc:  # playwright timeouts, no browser, app not running
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out / 'style_transfer.png'} and {args.out / 'paint_to_image.png'}")
+    print(f"wrote {args.out / 'style_transfer.png'}, {args.out / 'paint_to_image.png'} and {args.out / 'paint_canvas.png'}")
     return 0
 
 
