@@ -72,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         # The page is up; import torch and the model code now, in the background, so the first click does not
         # wait for it. Checkpoints themselves still load on first use.
         threading.Thread(target=_warm_imports, name="warm-imports", daemon=True).start()
+        from gradio.utils import get_upload_folder
+
+        from app.web.retention import start_sweeper
+
+        every, age = config.delete_cache  # Gradio's own sweep misses the empty files its uploads leave behind
+        start_sweeper(Path(get_upload_folder()), every, age)
         demo.block_thread()
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM, at any point after the handler is in place
         pass

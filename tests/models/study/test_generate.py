@@ -38,3 +38,12 @@ def test_two_cells_train_score_and_resume(tmp_path, monkeypatch):
     assert len(again) == 2
     with (tmp_path / "generative.csv").open() as f:
         assert len(list(csv.DictReader(f))) == 2  # nothing appended twice
+
+
+def test_cli_generative_refuses_an_unknown_norm_before_training(capsys, tmp_path):
+    from app.cli import main
+
+    assert main(["study", "--generative", "--norms", "layer", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown generative-check norm(s) layer" in err and "instance, batch, group, online, proxy" in err
+    assert not (tmp_path / "generative.csv").exists()
