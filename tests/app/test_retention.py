@@ -17,7 +17,7 @@ def test_uploads_and_results_older_than_the_retention_are_deleted(tmp_path, file
 
     from app.web.ui import build_demo, launch_kwargs
 
-    config = AppConfig(assets_dir=make_random_checkpoints(tmp_path / "assets"), cache_minutes=0, default_size=64,
+    config = AppConfig(assets_dir=make_random_checkpoints(tmp_path / "assets"), cache_minutes=0, default_size=128,
                        canvas_size=64)
     assert config.delete_cache == (5, 10)  # sweep every 5 s, delete files older than 10 s
     demo = build_demo(config)
