@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     # on KeyboardInterrupt; without this handler Python would die at once, mid-response. Installed before the
     # server starts, so a stop that comes early is handled too.
     signal.signal(signal.SIGTERM, _interrupt)
+    from gradio.utils import get_upload_folder
+
     from app.web.ui import build_demo, launch_kwargs
 
     demo = build_demo(config)
@@ -72,8 +74,6 @@ def main(argv: list[str] | None = None) -> int:
         # The page is up; import torch and the model code now, in the background, so the first click does not
         # wait for it. Checkpoints themselves still load on first use.
         threading.Thread(target=_warm_imports, name="warm-imports", daemon=True).start()
-        from gradio.utils import get_upload_folder
-
         from app.web.retention import start_sweeper
 
         every, age = config.delete_cache  # Gradio's own sweep misses the empty files its uploads leave behind
@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM, at any point after the handler is in place
         pass
     finally:
-        demo.close()
+        demo.close()  # Gradio deletes the files it tracked; the empty temp files its uploads left are ours to sweep
+        from app.web.retention import sweep_leaked_uploads
+
+        sweep_leaked_uploads(Path(get_upload_folder()), older_than_s=0)
     print("normlab app stopped", file=sys.stderr)
     return 0
 
