@@ -11,7 +11,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from models.common.cli import user_error
+from models.common.cli import HelpFormatter, user_error  # noqa: F401 - HelpFormatter: re-exported for the subcommands
 
 SUBCOMMAND_MODULES = ("app.cli.adain", "app.cli.spade", "app.cli.checkpoints", "app.cli.study")
 
@@ -39,16 +39,6 @@ def missing_input(**named: str | Path | None) -> str | None:
         if path is not None and not Path(path).exists():
             return f"{what.replace('_', ' ')} '{path}': no such file"
     return None
-
-
-class HelpFormatter(argparse.HelpFormatter):
-    """Shows each default once: appended as ``(default: X)`` unless the help already says it or there is none."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
-            return text
-        return f"{text} (default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,7 @@ from models.adain.net import AdaINNet
 from models.common.accel import cpu_has_bf16
 from models.common.assets import assets_dir
 from models.common.cards import hardware_summary, markdown_table
+from models.common.cli import HelpFormatter
 from models.common.imageio import pil_to_tensor, tensor_to_pil
 
 __all__ = ["main", "bench_stylize", "bench_network"]
@@ -98,7 +99,7 @@ def bench_reference(net: AdaINNet, size: int, repeats: int, warmup: int = 1) -> 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m models.bench adain", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="adain .safetensors (default: the shipped instance model, else random weights - the "
                         "speed is the same)")

@@ -35,6 +35,7 @@ from models.adain.infer import Stylizer
 from models.adain.net import STYLE_LAYERS, style_loss
 from models.common.cards import markdown_table
 from models.common.checkpoint import CheckpointError, checkpoint_for
+from models.common.cli import HelpFormatter
 from models.common.imageio import load_image, pil_to_tensor, resize_long_side
 
 __all__ = ["main", "evaluate", "structure_distance", "colour_transfer", "EvalResult"]
@@ -205,7 +206,7 @@ def update_card(card: Path, section: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m models.eval adain", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=None, help="adain .safetensors (default: shipped for --norm)")
     p.add_argument("--norm", default="instance", help="shipped model to evaluate when --checkpoint is not given")
     p.add_argument("--data", type=Path, default=Path("data/starter"),

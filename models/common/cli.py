@@ -20,6 +20,16 @@ def user_error(msg: str) -> int:
     return USER_ERROR
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Shows each default once: appended as ``(default: X)`` unless the help already says it or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with normlab's error format: one ``error: ...`` line naming the argument, exit code 2.
 

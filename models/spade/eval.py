@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.common.checkpoint import CheckpointError
+from models.common.cli import HelpFormatter
 from models.common.linalg import sqrtm_psd
 from models.common.vgg import VGG19Features
 from models.landscape.classes import CLASSES
@@ -218,7 +219,7 @@ def _table(rows: list[tuple[str, str, str, str]]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m models.eval spade", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--checkpoint", default=None, help="spade .safetensors (default: the shipped one for --norm)")
     p.add_argument("--norm", default="instance")
     p.add_argument("-n", "--num", type=int, default=256, help="held-out layouts")

@@ -28,3 +28,17 @@ def test_dispatch_runs_the_target_and_turns_argparse_exits_into_codes(monkeypatc
     assert dispatch("prog", targets, ["c"]) == 2
     assert "unknown model 'c'; choose one of: a, b" in capsys.readouterr().err
     assert dispatch("prog", targets, []) == 2 and dispatch("prog", targets, ["--help"]) == 0
+
+
+def test_the_model_tools_show_each_default_once():
+    import re
+
+    from models.adain.bench import build_parser as adain_bench
+    from models.adain.eval import build_parser as adain_eval
+    from models.spade.eval import build_parser as spade_eval
+
+    for build in (adain_bench, adain_eval, spade_eval):
+        text = build().format_help()
+        assert "(default: None)" not in text
+        for para in re.split(r"\n(?=  -)", text):  # one option's help
+            assert para.count("default") <= 1 + para.count("defaults"), para
