@@ -59,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     # on KeyboardInterrupt; without this handler Python would die at once, mid-response. Installed before the
     # server starts, so a stop that comes early is handled too.
     signal.signal(signal.SIGTERM, _interrupt)
-    from gradio.utils import get_upload_folder
-
+    from app.web.retention import start_sweeper, sweep_leaked_uploads, upload_folder
     from app.web.ui import build_demo, launch_kwargs
 
     demo = build_demo(config)
@@ -74,18 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         # The page is up; import torch and the model code now, in the background, so the first click does not
         # wait for it. Checkpoints themselves still load on first use.
         threading.Thread(target=_warm_imports, name="warm-imports", daemon=True).start()
-        from app.web.retention import start_sweeper
-
         every, age = config.delete_cache  # Gradio's own sweep misses the empty files its uploads leave behind
-        start_sweeper(Path(get_upload_folder()), every, age)
+        start_sweeper(upload_folder(), every, age)
         demo.block_thread()
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM, at any point after the handler is in place
         pass
     finally:
         demo.close()  # Gradio deletes the files it tracked; the empty temp files its uploads left are ours to sweep
-        from app.web.retention import sweep_leaked_uploads
-
-        sweep_leaked_uploads(Path(get_upload_folder()), older_than_s=0)
+        sweep_leaked_uploads(upload_folder(), older_than_s=0)
     print("normlab app stopped", file=sys.stderr)
     return 0
 
@@ -96,8 +91,8 @@ def _interrupt(signum, frame) -> None:
 
 def _warm_imports() -> None:
     try:
-        import models.adain.infer  # noqa: F401
-        import models.spade.infer  # noqa: F401
+        import models.adain.infer
+        import models.spade.infer
     except Exception:  # a broken install shows up, with a clear message, on the first request instead
         pass
 

@@ -20,6 +20,13 @@ log = logging.getLogger(__name__)
 LEAKED = re.compile(r"tmp[a-z0-9_]{8}")  # tempfile.NamedTemporaryFile's default names
 
 
+def upload_folder() -> Path:
+    """Gradio's cache folder (``$GRADIO_TEMP_DIR``, default ``/tmp/gradio``), where uploads are spooled."""
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder())
+
+
 def sweep_leaked_uploads(folder: Path, older_than_s: float, now: float | None = None) -> int:
     """Delete empty ``tmpXXXXXXXX`` files directly in ``folder`` older than ``older_than_s``; returns how many.
 
