@@ -135,8 +135,15 @@ def live_preview_after_stroke(page: Any, name: str, y_frac: float = 0.75, timeou
     pick_class(page, name)
     page.wait_for_timeout(1500)  # let a preview still in flight from earlier changes land first
     old = _output_src(page, "synthesize-output")
-    stroke(page, y_frac)
-    _wait_for_new_output(page, "synthesize-output", old, timeout_ms)
+    for attempt in range(3):  # the brush button toggles: a stroke with the tool off draws nothing, so retry
+        stroke(page, y_frac)
+        try:
+            _wait_for_new_output(page, "synthesize-output", old, timeout_ms // 3)
+            break
+        except Exception:  # playwright's TimeoutError
+            if attempt == 2:
+                raise
+            page.locator("#label-editor button[aria-label=Brush]").click()
     page.wait_for_function("() => (document.querySelector('#synthesize-caption') || {}).innerText"
                            "?.startsWith('Live preview')", timeout=timeout_ms)
     return page.locator("#synthesize-caption").inner_text()

@@ -86,7 +86,7 @@ def test_bad_stylize_inputs_get_specific_errors_and_the_server_keeps_serving(cli
 
 
 @pytest.mark.parametrize("mask, extra, message", [
-    ("empty_mask.png", {}, "The canvas is empty"),
+    ("empty_mask.png", {}, "nothing is painted"),
     ("offpalette_mask.png", {}, "matches no class colour"),
     ("corrupt.png", {}, "Mask is not a readable image"),
     ("mask.png", {"norm": "fancy"}, r"No SPADE checkpoint for normalizer 'fancy'; available: "),
