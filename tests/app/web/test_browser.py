@@ -64,8 +64,31 @@ def test_a_corrupt_upload_shows_a_specific_error_and_the_app_keeps_working(page,
     assert caption.startswith("AdaIN · ")
 
 
-def test_pick_a_named_class_paint_and_the_live_preview_follows(page, artifacts):
+@pytest.fixture
+def fresh_page(app_config):
+    """A page on a server of its own: the session server has served the API tests' load by now."""
+    reason = _unavailable()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"browser tests cannot run under CI: {reason}")
+        pytest.skip(f"BROWSER TESTS SKIPPED: {reason}")
+    from app.web.ui import build_demo, launch_kwargs
+    from tests.app.conftest import free_port
+
+    demo = build_demo(app_config)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                **launch_kwargs(app_config))
+    try:
+        with ui_browser.chromium_page(1280, 1000) as pg:
+            ui_browser.open_app(pg, demo.local_url)
+            yield pg
+    finally:
+        demo.close()
+
+
+def test_pick_a_named_class_paint_and_the_live_preview_follows(fresh_page, artifacts):
     """The issue's browser check: a named class, one stroke, and the preview changes with no button click."""
+    page = fresh_page
     page.get_by_role("tab", name="Paint to image").click()
     page.locator("#class-picker label").filter(has_text="snow").first.wait_for()  # the swatches carry names
     page.get_by_role("button", name="Load preset").click()  # a full layout, so the stroke's class is what changes
