@@ -65,13 +65,8 @@ def test_a_corrupt_upload_shows_a_specific_error_and_the_app_keeps_working(page,
 
 
 @pytest.fixture
-def fresh_page(app_config):
-    """A page on a server of its own: the session server has served the API tests' load by now."""
-    reason = _unavailable()
-    if reason:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"browser tests cannot run under CI: {reason}")
-        pytest.skip(f"BROWSER TESTS SKIPPED: {reason}")
+def fresh_page(page, app_config):
+    """The browser page, pointed at a server of its own: the session server has served the API tests' load."""
     from app.web.ui import build_demo, launch_kwargs
     from tests.app.conftest import free_port
 
@@ -79,9 +74,8 @@ def fresh_page(app_config):
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                 **launch_kwargs(app_config))
     try:
-        with ui_browser.chromium_page(1280, 1000) as pg:
-            ui_browser.open_app(pg, demo.local_url)
-            yield pg
+        ui_browser.open_app(page, demo.local_url)
+        yield page
     finally:
         demo.close()
 
