@@ -88,6 +88,7 @@ def test_pick_a_named_class_paint_and_the_live_preview_follows(fresh_page, artif
     page.get_by_role("button", name="Load preset").click()  # a full layout, so the stroke's class is what changes
     page.wait_for_function("() => (document.querySelector('#synthesize-caption') || {}).innerText"
                            "?.startsWith('Live preview')", timeout=60_000)  # the preset alone re-synthesizes
+    ui_browser._wait_for_new_output(page, "synthesize-output", "", 60_000)  # the preview image is decoded
     before = ui_browser.output_pixels_mean(page, "synthesize-output")
     # a water band through the middle (the canvas element is larger than the image: stay near its centre)
     caption = ui_browser.live_preview_after_stroke(page, "water", y_frac=0.45)
