@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((f"synthesize 256x256 mask, shipped `{c.norm}` model (native {c.size}², ngf {c.ngf}), CPU",
                      f"{s * 1000:.0f} ms", "≤ 1 s" + (" ✓" if s <= 1 else " ✗")))
 
-    big = SPADEGenerator(GenConfig(size=256, ngf=32, spade_hidden=64, spectral=False)).eval()
+    big = SPADEGenerator(GenConfig(arch="grid", size=256, ngf=32, spade_hidden=64, spectral=False)).eval()
     seg = one_hot(torch.from_numpy(mask)[None], big.cfg.label_nc)
     # The same 256²-native generator through the Synthesizer (pre/post-processing included), per precision.
     modes = [("fp32", dict(bf16=False, channels_last=False))]
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     # -- training speed -------------------------------------------------------------------------
 
     for size, ngf, hidden, bs in ([(64, 16, 32, 4)] if args.quick else [(64, 16, 32, 4), (128, 32, 64, 4)]):
-        m = SPADEModule(GenConfig(size=size, ngf=ngf, spade_hidden=hidden, z_dim=64).to_dict(),
+        m = SPADEModule(GenConfig(arch="grid", size=size, ngf=ngf, spade_hidden=hidden, z_dim=64).to_dict(),
                         asdict(DiscConfig(ndf=32, n_layers=3)), asdict(TrainConfig()))
         opt_g = torch.optim.Adam(m.G.parameters(), lr=1e-4, betas=(0.0, 0.9))
         opt_d = torch.optim.Adam(m.D.parameters(), lr=4e-4, betas=(0.0, 0.9))

@@ -1,16 +1,28 @@
-"""SPADE (GauGAN) generator and its optional VAE style encoder (Park et al. 2019).
+"""SPADE (GauGAN) generators and the VAE style encoder (Park et al. 2019).
 
-The generator starts from a low-resolution tensor — a projection of a random/style code ``z`` when the
-encoder is on, else the downsampled label map — and grows it with SPADE residual blocks and x2 nearest
-upsampling to the output size; every block is modulated by the label map. The normalizer inside SPADE
-is injected by name (``norm``), so ``instance``/``batch``/``online``/... are one flag apart.
+Two architectures, recorded in the checkpoint as ``arch`` (:func:`build_generator` picks the class):
+
+* ``crop`` (the default, :class:`CropSPADEGenerator`): fully convolutional. Every SPADE is conditioned on the
+  label map *plus* each pixel's position in the whole picture (normalised y, x and the picture's scale, as in
+  COCO-GAN / InfinityGAN) *plus* a projection of the global style code ``z``, broadcast over the image. So it
+  can be trained on small crops of large renders and still render a whole 256 or 512 px picture in one pass,
+  with sky gradients and haze where they belong and one coherent look per seed.
+* ``grid`` (:class:`SPADEGenerator`, checkpoints made before it): the paper's generator, which starts from a
+  fixed 8 x 8 projection of ``z`` and upsamples to ``size``; the app resizes its output.
+
+The normalizer inside SPADE is injected by name (``norm``), so ``instance``/``batch``/``online``/... are one
+flag apart.
 
 Example:
-    >>> cfg = GenConfig(size=64, ngf=8, spade_hidden=16)
-    >>> G = SPADEGenerator(cfg)
+    >>> cfg = GenConfig(arch="grid", size=64, ngf=8, spade_hidden=16)
+    >>> G = build_generator(cfg)
     >>> seg = torch.zeros(2, cfg.label_nc, 64, 64); seg[:, 0] = 1
     >>> G(seg, z=torch.randn(2, cfg.z_dim)).shape
     torch.Size([2, 3, 64, 64])
+    >>> G = build_generator(GenConfig(ngf=4, spade_hidden=8, z_dim=8, z_ch=4))  # crop: any multiple of 16
+    >>> seg = torch.zeros(1, cfg.label_nc, 48, 80); seg[:, 0] = 1
+    >>> G(seg).shape
+    torch.Size([1, 3, 48, 80])
 """
 
 from __future__ import annotations
@@ -28,8 +40,19 @@ from models.common.config import norm_arg, option
 from models.landscape.classes import CLASSES
 from norms import SPADE, get_norm, norm_act
 
-__all__ = ["GenConfig", "SPADEGenerator", "StyleEncoder", "SPADEResBlock", "bake_spectral_norm", "baked_state_dict",
-           "one_hot"]
+__all__ = ["ARCHS", "CropSPADEGenerator", "GenConfig", "SPADEGenerator", "StyleEncoder", "SPADEResBlock",
+           "bake_spectral_norm", "baked_state_dict", "build_generator", "one_hot", "position_channels"]
+
+ARCHS = ("crop", "grid")
+
+
+def arch_arg(text: str) -> str:
+    """argparse ``type=`` for ``--arch``."""
+    import argparse
+
+    if text not in ARCHS:
+        raise argparse.ArgumentTypeError(f"unknown architecture {text!r}; choose one of: {', '.join(ARCHS)}")
+    return text
 
 
 def _default_classes() -> list[dict]:
@@ -41,13 +64,20 @@ def _default_classes() -> list[dict]:
 class GenConfig:
     """Generator hyper-parameters; stored in checkpoints so a file rebuilds its network."""
 
-    size: int = option(128, "output side in pixels, a power of two >= 32 (128 or 256 on a GPU)")
+    arch: str = option("crop", "'crop': fully convolutional, position-conditioned, trained on crops of large renders; "
+                               "'grid': the fixed-size generator of the earlier checkpoints", type=arch_arg)
+    size: int = option(128, "grid: output side, a power of two >= 32; crop: the smallest native side "
+                            "(set from --full-sizes by train.py)")
     ngf: int = option(32, "generator width: channels of the last block (earlier blocks up to 16x)")
     norm: str = option("instance", "SPADE's parameter-free normalizer (and the discriminator's unless --d-norm)",
                        type=norm_arg)
     spade_hidden: int = option(64, "channels of SPADE's shared label-map embedding conv (the paper: 128)")
     use_vae: bool = option(True, "no style encoder: deterministic output, no --seed/--style", flag="--no-vae")
     z_dim: int = option(256, "size of the style code z")
+    depth: int = option(4, "crop: upsamplings after the start grid (outputs are multiples of 2**depth px)")
+    z_ch: int = option(16, "crop: channels of z's projection that every SPADE sees")
+    enc_size: int = 64  # crop: side of the whole-picture thumbnail the style encoder reads
+    native: list[int] = field(default_factory=list)  # crop: picture sides trained on (outputs outside are resized)
     spectral: bool = True  # spectral norm on the generator's convs (baked into plain weights at export)
     classes: list[dict] = field(default_factory=_default_classes)  # [{id, name, color}] of the label map
 
@@ -57,11 +87,32 @@ class GenConfig:
 
     @property
     def num_up(self) -> int:
-        return int(math.log2(self.size)) - 3  # start at 8 x 8
+        return self.depth if self.arch == "crop" else int(math.log2(self.size)) - 3  # grid: start at 8 x 8
+
+    @property
+    def multiple(self) -> int:
+        """Output sides must be multiples of this."""
+        return 2**self.num_up
+
+    @property
+    def native_range(self) -> tuple[int, int]:
+        """``(smallest, largest)`` picture side the generator renders natively (grid: its one size)."""
+        sides = self.native or [self.size]
+        return min(sides), max(sides)
 
     def validate(self) -> "GenConfig":
-        if self.size < 32 or self.size & (self.size - 1):
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown architecture {self.arch!r}; choose one of: {', '.join(ARCHS)}")
+        if self.arch == "grid" and (self.size < 32 or self.size & (self.size - 1)):
             raise ValueError(f"size must be a power of two >= 32, got {self.size}")
+        if self.arch == "crop":
+            if not 1 <= self.depth <= 6:
+                raise ValueError(f"depth must be in 1..6, got {self.depth}")
+            bad = [s for s in [self.size, *self.native] if s < self.multiple or s % self.multiple]
+            if bad:
+                raise ValueError(f"picture sides must be multiples of {self.multiple} (2**depth), got {bad[0]}")
+            if self.z_ch < 1:
+                raise ValueError("z_ch must be positive")
         if self.ngf < 1 or self.z_dim < 1 or self.spade_hidden < 1:
             raise ValueError("ngf, z_dim and spade_hidden must be positive")
         if not self.classes:
@@ -73,8 +124,9 @@ class GenConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "GenConfig":
+        """From a checkpoint's config; files written before ``arch`` existed are ``grid`` generators."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known}).validate()
+        return cls(**({"arch": "grid"} | {k: v for k, v in d.items() if k in known})).validate()
 
 
 def one_hot(ids: torch.Tensor, num_classes: int, ignore_index: int = 255) -> torch.Tensor:
@@ -151,7 +203,7 @@ class StyleEncoder(nn.Module):
 
 
 class SPADEGenerator(nn.Module):
-    """Label map (+ optional style code) -> image in [-1, 1].
+    """``grid`` architecture: label map (+ optional style code) -> image in [-1, 1].
 
     Shape: ``forward(seg (B, K, H, W) one-hot, z (B, z_dim) | None) -> (B, 3, size, size)``. ``seg`` may
     have any size (it is nearest-resized inside each SPADE); with ``use_vae`` and ``z=None``, z ~ N(0, I).
@@ -159,6 +211,8 @@ class SPADEGenerator(nn.Module):
 
     def __init__(self, cfg: GenConfig) -> None:
         super().__init__()
+        if cfg.arch != "grid":
+            raise ValueError(f"SPADEGenerator is the 'grid' architecture, got arch={cfg.arch!r} (use build_generator)")
         self.cfg = cfg.validate()
         norm = get_norm(cfg.norm)
         K, sn = cfg.label_nc, cfg.spectral
@@ -182,8 +236,10 @@ class SPADEGenerator(nn.Module):
         return [cfg.ngf * min(16, cfg.size // r) for r in res]
 
     def forward(self, seg: torch.Tensor, z: torch.Tensor | None = None,
-                out_size: tuple[int, int] | None = None) -> torch.Tensor:
-        """``out_size=(H, W)`` (multiples of ``2**num_up``) renders another aspect ratio; default ``size x size``."""
+                out_size: tuple[int, int] | None = None, box: torch.Tensor | None = None) -> torch.Tensor:
+        """``out_size=(H, W)`` (multiples of ``2**num_up``) renders another aspect ratio; default ``size x size``.
+
+        ``box`` is accepted for a common signature with :class:`CropSPADEGenerator` and ignored."""
         cfg = self.cfg
         if seg.dim() != 4 or seg.shape[1] != cfg.label_nc:
             raise ValueError(f"generator expects a one-hot label map (B, {cfg.label_nc}, H, W), got {tuple(seg.shape)}")
@@ -212,6 +268,118 @@ class SPADEGenerator(nn.Module):
         return self.encoder(img)
 
 
+SCALE_REF = 256  # the picture side whose scale channel is 0 (512 px: 1)
+
+
+def position_channels(box: torch.Tensor | None, batch: int, h: int, w: int, stride: int = 1,
+                      device=None, dtype=torch.float32) -> torch.Tensor:
+    """Where each cell of an ``h x w`` grid lies in the whole picture: ``(B, 3, h, w)`` = (y, x, scale).
+
+    ``box (B, 4)`` = ``(top, left, picture height, picture width)`` in output pixels of the crop that the grid
+    covers (``None``: the grid *is* the whole picture); one cell spans ``stride`` output pixels. y and x run from
+    -1 (top / left edge) to 1 and are sampled at cell centres; scale is ``log2(long side / 256)`` on every
+    cell, so a 3x3 conv need not infer the picture size from tiny coordinate steps.
+
+    >>> p = position_channels(None, 1, 2, 4)
+    >>> p[0, 0, :, 0].tolist(), p[0, 1, 0].tolist(), float(p[0, 2, 0, 0])
+    ([-0.5, 0.5], [-0.75, -0.25, 0.25, 0.75], -6.0)
+    >>> crop = position_channels(torch.tensor([[0., 2., 2., 4.]]), 1, 1, 1, stride=2)  # right half, one cell
+    >>> crop[0, :2, 0, 0].tolist()  # the centre of that half
+    [0.0, 0.5]
+    """
+    if box is None:
+        box = torch.tensor([[0.0, 0.0, h * stride, w * stride]], device=device).expand(batch, 4)
+    box = box.to(device=device, dtype=torch.float32)
+    top, left, height, width = box.unbind(1)
+    cy = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) * stride
+    cx = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) * stride
+    ys = (top[:, None] + cy) / height[:, None] * 2 - 1  # (B, h)
+    xs = (left[:, None] + cx) / width[:, None] * 2 - 1  # (B, w)
+    scale = torch.log2(torch.maximum(height, width) / SCALE_REF)
+    out = torch.stack([ys[:, :, None].expand(-1, h, w), xs[:, None, :].expand(-1, h, w),
+                       scale[:, None, None].expand(-1, h, w)], 1)
+    return out.to(dtype)
+
+
+class CropSPADEGenerator(nn.Module):
+    """``crop`` architecture: fully convolutional, conditioned on labels + position + the style code everywhere.
+
+    Each SPADE sees ``concat(one-hot labels, position_channels, proj(z) broadcast)`` at its own resolution, so a
+    crop rendered with its ``box`` matches the same region of the whole picture rendered at once (up to the
+    normalizer's statistics, which a crop computes over itself). The start grid is the conditioning map at
+    1/``2**depth`` of the output, embedded by a 3x3 conv; ``depth`` SPADE blocks with x2 upsampling follow.
+
+    Shape: ``forward(seg (B, K, H, W) one-hot, z (B, z_dim) | None, box (B, 4) | None) -> (B, 3, H, W)``;
+    H and W multiples of ``2**depth``. ``z=None`` with the encoder on draws z ~ N(0, I).
+    """
+
+    def __init__(self, cfg: GenConfig) -> None:
+        super().__init__()
+        if cfg.arch != "crop":
+            raise ValueError(f"CropSPADEGenerator is the 'crop' architecture, got arch={cfg.arch!r}")
+        self.cfg = cfg.validate()
+        norm = get_norm(cfg.norm)
+        sn = cfg.spectral
+        self.z_ch = cfg.z_ch if cfg.use_vae else 0
+        self.cond_nc = cfg.label_nc + 3 + self.z_ch
+        ch = [cfg.ngf * min(16, 2 ** (cfg.depth - i)) for i in range(cfg.depth + 1)]  # coarse -> fine
+        self.fc = nn.Conv2d(self.cond_nc, ch[0], 3, padding=1)
+        self.head = SPADEResBlock(ch[0], ch[0], self.cond_nc, norm, cfg.spade_hidden, sn)
+        self.middle = SPADEResBlock(ch[0], ch[0], self.cond_nc, norm, cfg.spade_hidden, sn)
+        self.ups = nn.ModuleList(
+            SPADEResBlock(ch[i], ch[i + 1], self.cond_nc, norm, cfg.spade_hidden, sn) for i in range(cfg.depth)
+        )
+        self.conv_img = nn.Conv2d(ch[-1], 3, 3, padding=1)
+        self.z_proj = nn.Linear(cfg.z_dim, self.z_ch) if cfg.use_vae else None
+        self.encoder = StyleEncoder(cfg.enc_size, max(8, cfg.ngf), cfg.z_dim, norm, sn) if cfg.use_vae else None
+
+    def condition(self, seg: torch.Tensor, z_map: torch.Tensor | None, box: torch.Tensor | None,
+                  stride: int) -> torch.Tensor:
+        """The conditioning map at 1/``stride`` of ``seg``'s size: ``(B, cond_nc, H/stride, W/stride)``."""
+        B, _, H, W = seg.shape
+        h, w = H // stride, W // stride
+        parts = [seg if stride == 1 else F.interpolate(seg, size=(h, w), mode="nearest"),
+                 position_channels(box, B, h, w, stride, device=seg.device, dtype=seg.dtype)]
+        if z_map is not None:
+            parts.append(z_map[:, :, None, None].expand(-1, -1, h, w).to(seg.dtype))
+        return torch.cat(parts, 1)
+
+    def forward(self, seg: torch.Tensor, z: torch.Tensor | None = None, box: torch.Tensor | None = None,
+                out_size: tuple[int, int] | None = None) -> torch.Tensor:
+        """``out_size`` must equal ``seg``'s size if given (accepted for a common signature with ``grid``)."""
+        cfg, f = self.cfg, self.cfg.multiple
+        if seg.dim() != 4 or seg.shape[1] != cfg.label_nc:
+            raise ValueError(f"generator expects a one-hot label map (B, {cfg.label_nc}, H, W), got {tuple(seg.shape)}")
+        H, W = seg.shape[2:]
+        if H % f or W % f:
+            raise ValueError(f"label map sides must be multiples of {f}, got {H}x{W}")
+        if out_size is not None and tuple(out_size) != (H, W):
+            raise ValueError(f"the crop generator renders at the label map's size ({H}x{W}), not {tuple(out_size)}")
+        z_map = None
+        if self.z_proj is not None:
+            if z is None:
+                z = torch.randn(seg.shape[0], cfg.z_dim, device=seg.device)
+            z_map = self.z_proj(z.to(self.z_proj.weight.dtype))
+        cond = self.condition(seg, z_map, box, f)
+        x = self.fc(cond)
+        x = self.middle(self.head(x, cond), cond)
+        for i, block in enumerate(self.ups):
+            cond = self.condition(seg, z_map, box, f // 2 ** (i + 1))
+            x = block(F.interpolate(x, scale_factor=2, mode="nearest"), cond)
+        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+
+    def encode(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Style image ``(B, 3, H, W)`` in [-1, 1] (the whole picture) -> ``(mu, logvar)``; needs ``use_vae``."""
+        if self.encoder is None:
+            raise ValueError("this generator has no style encoder (trained with use_vae=False)")
+        return self.encoder(img)
+
+
+def build_generator(cfg: GenConfig) -> nn.Module:
+    """The generator class that ``cfg.arch`` names."""
+    return CropSPADEGenerator(cfg) if cfg.validate().arch == "crop" else SPADEGenerator(cfg)
+
+
 def baked_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     """State dict with every spectral-norm weight replaced by ``weight / sigma`` (exact top singular value).
 
@@ -232,8 +400,8 @@ def baked_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-def bake_spectral_norm(module: SPADEGenerator) -> SPADEGenerator:
+def bake_spectral_norm(module: nn.Module) -> nn.Module:
     """A new generator without spectral norm whose weights are ``module``'s normalized ones (same outputs)."""
-    plain = SPADEGenerator(replace(module.cfg, spectral=False))
+    plain = build_generator(replace(module.cfg, spectral=False))
     plain.load_state_dict(baked_state_dict(module))
     return plain.to(next(module.parameters()).device).train(module.training)

@@ -24,7 +24,7 @@ from models.common.formats import too_small
 from models.common.checkpoint import CheckpointError, checkpoint_for, load_checkpoint
 from models.common.imageio import ImageLoadError, open_image, pil_to_tensor
 from models.landscape.classes import LABEL_MODES, ids_from_label_image, mask_to_ids
-from models.spade.generator import GenConfig, SPADEGenerator, one_hot
+from models.spade.generator import GenConfig, build_generator, one_hot
 
 __all__ = ["Synthesizer", "MAX_SIDE"]
 
@@ -34,18 +34,19 @@ MAX_SIDE = 4096  # refuse absurd output sizes instead of running out of memory
 class Synthesizer:
     """A loaded generator plus pre/post-processing.
 
-    The generator runs at its training resolution (``config.size`` on the long side, the mask's aspect
-    ratio); the label map is nearest-resized to it and the result is resized (Lanczos) to the mask's
-    size, or to ``size`` on the long side.
+    The generator runs at its native resolution for the output (:meth:`native_size`, the mask's aspect
+    ratio); the label map is nearest-resized to it and the result is resized (Lanczos) to the mask's size, or to
+    ``size`` on the long side, when they differ. A ``crop`` generator renders natively at any output size within
+    the picture sides it was trained on (256-512 px for the shipped one); a ``grid`` one at its one size.
 
     Args:
-        generator: a trained ``SPADEGenerator`` (spectral norm baked in, as exported).
+        generator: a trained generator (spectral norm baked in, as exported; see ``build_generator``).
         device: default CPU.
         bf16: bf16 autocast (default: on CUDA, and on CPUs with native bf16 kernels, where it is ~2x faster).
         channels_last: channels_last memory format (default: same as ``bf16``).
     """
 
-    def __init__(self, generator: SPADEGenerator, device: str | torch.device | None = None,
+    def __init__(self, generator: torch.nn.Module, device: str | torch.device | None = None,
                  bf16: bool | None = None, channels_last: bool | None = None) -> None:
         self.device = torch.device(device or "cpu")
         fast = fast_bf16_default(self.device)
@@ -71,16 +72,27 @@ class Synthesizer:
         state, cfg = load_checkpoint(path, kind="spade")
         try:
             config = GenConfig.from_dict(cfg | {"spectral": False})
-            gen = SPADEGenerator(config)
+            gen = build_generator(config)
             gen.load_state_dict(state)
         except (ValueError, TypeError, RuntimeError, KeyError) as exc:
             raise CheckpointError(f"'{path}' does not match the SPADE generator ({str(exc).splitlines()[0]})") from None
         return cls(gen, device, **kw)
 
     def native_size(self, shape: tuple[int, int]) -> tuple[int, int]:
-        """Generator resolution for a mask of ``shape``: long side = training size, same aspect ratio."""
-        f, S = 2**self.config.num_up, self.config.size
+        """Generator resolution for an output of ``shape``, same aspect ratio.
+
+        Long side: the training size (grid), or the output's own long side clamped to the native range (crop);
+        both sides are rounded to the generator's multiple.
+
+        >>> syn = Synthesizer(build_generator(GenConfig(ngf=4, spade_hidden=8, z_dim=8, native=[256, 512])))
+        >>> syn.native_size((300, 450)), syn.native_size((1000, 2000)), syn.native_size((64, 64))
+        ((304, 448), (256, 512), (256, 256))
+        """
+        f, S = self.config.multiple, self.config.size
         h, w = shape
+        if self.config.arch == "crop":
+            lo, hi = self.config.native_range
+            S = min(hi, max(lo, round(max(h, w) / f) * f))
         short = max(f, round(S * min(h, w) / max(h, w) / f) * f)
         return (S, short) if h >= w else (short, S)
 
@@ -124,7 +136,7 @@ class Synthesizer:
 
         t = torch.from_numpy(ids.astype(np.int64))[None].to(self.device)
         seg = one_hot(t, cfg.label_nc)  # raises ValueError for ids out of range
-        gen_size = self.native_size(ids.shape)
+        gen_size = self.native_size((H, W))  # the output size decides the native size (crop generators)
         seg = F.interpolate(seg, size=gen_size, mode="nearest")
         if self.channels_last:
             seg = seg.contiguous(memory_format=torch.channels_last)

@@ -2,8 +2,13 @@
 
 One step = one generator update (hinge GAN + feature matching x10 + VGG x10 + KL x0.05 when the style
 encoder is on) and one discriminator update (hinge), Adam with TTUR (G 1e-4, D 4e-4, betas (0, 0.9)).
-An EMA copy of the generator is what gets exported. Procedural landscapes are rendered on the training
-device (GPU) or in loader workers (CPU); ``--data DIR`` trains on a real labelled dataset instead.
+An EMA copy of the generator is what gets exported.
+
+The default ``crop`` generator trains on random ``--crop`` px windows of whole pictures of ``--full-sizes`` px,
+each with its position in the picture and one style code per picture (``models/spade/crops.py``), and renders
+whole pictures at any of those sizes afterwards. Procedural pictures are rendered on the device (GPU) or once
+into a render pool on disk (CPU); ``--data DIR`` trains on a real labelled dataset instead. ``--arch grid`` is
+the fixed-size generator of the earlier checkpoints.
 
 Run folder, progress bar, logs, checkpoints, sample grids, export and model card follow the shared
 conventions of ``models/common/training.py``: ``RUN/checkpoints/last.ckpt`` (``--resume last --run-dir RUN``),
@@ -40,9 +45,10 @@ from models.common.training import (
     finish_run,
     resolve_resume,
 )
+from models.spade.crops import CropSeeds, PoolCrops, RenderPool, random_crops
 from models.spade.data import ProceduralSeeds, SegFolder, procedural_batch
 from models.spade.discriminator import DiscConfig, MultiscaleDiscriminator
-from models.spade.generator import GenConfig, SPADEGenerator, baked_state_dict, one_hot
+from models.spade.generator import GenConfig, baked_state_dict, build_generator, one_hot, position_channels
 from models.spade.losses import (
     VGGLoss,
     feature_matching_loss,
@@ -63,6 +69,11 @@ class TrainConfig:
     data: str = option("procedural", "'procedural' or a folder with images/, labels/ and classes.json "
                                      "(see models/spade/data.py)")
     batch_size: int = option(8, "batch size")
+    crop: int = option(128, "crop arch: side of the training windows, a multiple of 2**--depth")
+    full_sizes: list[int] = option([256, 512], "crop arch: sides of the whole pictures the windows are cut from "
+                                               "(the generator's native sizes)", nargs="+")
+    pool_size: int = option(400, "crop arch on a CPU: pictures per side rendered once into the render pool")
+    pool_dir: str = option("data/spade_renders", "crop arch on a CPU: where render pools are kept")
     lr_g: float = option(1e-4, "generator learning rate (TTUR: the discriminator learns 4x faster)")
     lr_d: float = option(4e-4, "discriminator learning rate")
     beta1: float = 0.0
@@ -116,8 +127,9 @@ def optimizer_steps_for(iterations: int, d_warmup: int) -> int:
 class SPADEModule(pl.LightningModule):
     """Generator + multiscale discriminator + EMA generator, trained with manual optimization.
 
-    Batches are either seed vectors ``(B,)`` (procedural, rendered on the device in
-    ``SPADEDataModule.on_after_batch_transfer``) or ``(images (B, 3, S, S) in [-1, 1], ids (B, S, S))``.
+    Batches (after ``SPADEDataModule.on_after_batch_transfer``) are ``(images (B, 3, S, S) in [-1, 1],
+    ids (B, S, S))`` for the grid generator, and ``(crops, ids, box (B, 4), thumb (B, 3, t, t))`` for the crop
+    generator (see ``models/spade/crops.py``).
     """
 
     def __init__(self, gen: dict, disc: dict, train: dict) -> None:
@@ -129,8 +141,10 @@ class SPADEModule(pl.LightningModule):
         if self.tcfg.d_warmup is None:
             self.tcfg.d_warmup = 0
         self.automatic_optimization = False
-        self.G = SPADEGenerator(self.gcfg)
-        self.D = MultiscaleDiscriminator(self.dcfg, self.gcfg.label_nc)
+        self.G = build_generator(self.gcfg)
+        self.crop_arch = self.gcfg.arch == "crop"
+        # the crop generator's D sees each window's labels *and* where the window lies (y, x, scale)
+        self.D = MultiscaleDiscriminator(self.dcfg, self.gcfg.label_nc + 3 * self.crop_arch)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
         self.vgg_loss = VGGLoss() if self.tcfg.lambda_vgg > 0 else None
         self.grid_batch: tuple[torch.Tensor, torch.Tensor] | None = None  # fixed (real, ids) for the sample grid
@@ -145,7 +159,15 @@ class SPADEModule(pl.LightningModule):
                                  betas=(t.beta1, t.beta2))
         return [opt_g, opt_d]
 
-    def generator_losses(self, real: torch.Tensor, seg: torch.Tensor) -> tuple[torch.Tensor, dict, torch.Tensor]:
+    def d_condition(self, seg: torch.Tensor, box: torch.Tensor | None) -> torch.Tensor:
+        """What D sees beside the image: labels, plus the window's position for the crop generator."""
+        if not self.crop_arch:
+            return seg
+        B, _, h, w = seg.shape
+        return torch.cat([seg, position_channels(box, B, h, w, device=seg.device, dtype=seg.dtype)], 1)
+
+    def generator_losses(self, real: torch.Tensor, seg: torch.Tensor, box: torch.Tensor | None = None,
+                         thumb: torch.Tensor | None = None) -> tuple[torch.Tensor, dict, torch.Tensor]:
         """Total generator loss, its parts, and the fake batch for D (encoded-code fakes, then random-code ones).
 
         With the encoder on and ``lambda_ms > 0``, two more fakes per layout come from random codes
@@ -154,23 +176,27 @@ class SPADEModule(pl.LightningModule):
         2019, ``1 / (mean|G(z1) - G(z2)| / mean|z1 - z2|)``: without it the generator learns to ignore z and
         every seed renders the same picture. Both codes are random on purpose: pairing a random code with the
         encoded one rewards random-code images for differing from the *real* image, i.e. for looking wrong.
+
+        Crop generator: ``box`` places each window in its picture and the style code is encoded from ``thumb``,
+        the whole picture, so it carries the picture's look rather than the window's.
         """
         t, parts = self.tcfg, {}
         z = None
         if self.gcfg.use_vae:
-            mu, logvar = self.G.encode(real)
+            mu, logvar = self.G.encode(real if thumb is None else thumb)
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
             parts["kld"] = kl_loss(mu.float(), logvar.float()) * t.lambda_kld
-        fake = self.G(seg, z)
+        fake = self.G(seg, z, box=box)
         fake_d = fake
         if z is not None and t.lambda_ms > 0:
             z1, z2 = torch.randn_like(z), torch.randn_like(z)
-            f1, f2 = self.G(seg, z1), self.G(seg, z2)
+            f1, f2 = self.G(seg, z1, box=box), self.G(seg, z2, box=box)
             parts["g_ms"] = t.lambda_ms * mode_seeking_loss(f1, f2, z1, z2)
             fake_d = torch.cat([fake, f1, f2])
-        fake_out = self.D(seg.repeat(fake_d.shape[0] // seg.shape[0], 1, 1, 1), fake_d)
+        cond = self.d_condition(seg, box)
+        fake_out = self.D(cond.repeat(fake_d.shape[0] // seg.shape[0], 1, 1, 1), fake_d)
         with torch.no_grad():
-            real_out = self.D(seg, real)
+            real_out = self.D(cond, real)
         parts["g_gan"] = hinge_g_loss(fake_out)
         if t.lambda_feat > 0:  # feature matching pairs a fake with its own real image: encoded fakes only
             B = real.shape[0]
@@ -180,30 +206,32 @@ class SPADEModule(pl.LightningModule):
             parts["g_vgg"] = self.vgg_loss(fake, real) * t.lambda_vgg
         return sum(parts.values()), parts, fake_d
 
-    def discriminator_loss(self, real: torch.Tensor, seg: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    def discriminator_loss(self, real: torch.Tensor, seg: torch.Tensor, fake: torch.Tensor,
+                           box: torch.Tensor | None = None) -> torch.Tensor:
         """Hinge loss of D on ``real (B, ...)`` vs ``fake (kB, ...)`` (``generator_losses``' fakes, detached)."""
-        seg_fake = seg.repeat(fake.shape[0] // seg.shape[0], 1, 1, 1)
-        return hinge_d_loss(self.D(seg, real), self.D(seg_fake, fake.detach()))
+        cond = self.d_condition(seg, box)
+        cond_fake = cond.repeat(fake.shape[0] // seg.shape[0], 1, 1, 1)
+        return hinge_d_loss(self.D(cond, real), self.D(cond_fake, fake.detach()))
 
     def training_step(self, batch, batch_idx: int):
-        real, ids = batch
+        real, ids, box, thumb = batch if len(batch) == 4 else (*batch, None, None)
         seg = one_hot(ids, self.gcfg.label_nc).to(real.dtype)
         opt_g, opt_d = self.optimizers()
 
         warmup = self.iteration < self.tcfg.d_warmup
         if warmup:  # a fresh D first learns what the (pre-trained) G gets wrong
             with torch.no_grad():
-                g_loss, parts, fake = self.generator_losses(real, seg)
+                g_loss, parts, fake = self.generator_losses(real, seg, box, thumb)
         else:
             self.toggle_optimizer(opt_g)
-            g_loss, parts, fake = self.generator_losses(real, seg)
+            g_loss, parts, fake = self.generator_losses(real, seg, box, thumb)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(g_loss)
             opt_g.step()
             self.untoggle_optimizer(opt_g)
 
         self.toggle_optimizer(opt_d)
-        d_loss = self.discriminator_loss(real, seg, fake)
+        d_loss = self.discriminator_loss(real, seg, fake, box)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
         opt_d.step()  # through Lightning's wrapper, so the precision plugin applies to D as it does to G
@@ -304,7 +332,10 @@ def init_generator(module: SPADEModule, path: str | Path) -> str | None:
     except (CheckpointError, OSError) as exc:
         return f"--init: {exc}"
     saved, ours = GenConfig.from_dict(cfg), module.gcfg
-    for key in ("size", "ngf", "norm", "spade_hidden", "use_vae", "z_dim", "classes"):
+    keys = ("arch", "ngf", "norm", "spade_hidden", "use_vae", "z_dim", "classes")
+    # a grid generator's size is its architecture; a crop generator may go on with other picture sizes
+    keys += ("size",) if ours.arch == "grid" else ("depth", "z_ch", "enc_size")
+    for key in keys:
         if getattr(saved, key) != getattr(ours, key):
             return (f"--init {path} was trained with {key}={getattr(saved, key)!r}, this run uses "
                     f"{getattr(ours, key)!r}; pass the matching flag")
@@ -332,9 +363,17 @@ def init_generator(module: SPADEModule, path: str | Path) -> str | None:
 def card_details(module: SPADEModule) -> tuple[list[str], dict[str, str]]:
     """The SPADE-specific lines and sections of the model card (architecture, recipe, how to use it)."""
     g, d, t = module.gcfg, module.dcfg, module.tcfg
-    arch = (f"generator: {g.size}x{g.size}, ngf {g.ngf}, SPADE hidden {g.spade_hidden}, style encoder "
+    if g.arch == "crop":
+        lo, hi = g.native_range
+        shape = (f"crop generator (fully convolutional; labels + position + style code in every SPADE), depth "
+                 f"{g.depth}, native {lo}-{hi} px, trained on {t.crop} px windows of {'/'.join(map(str, g.native))} px "
+                 f"pictures")
+    else:
+        shape = f"{g.size}x{g.size}"
+    arch = (f"generator: {shape}, ngf {g.ngf}, SPADE hidden {g.spade_hidden}, style encoder "
             f"{'on (z ' + str(g.z_dim) + ')' if g.use_vae else 'off'}, SPADE norm `{g.norm}`; discriminator: "
-            f"{d.num_d} scales x {d.n_layers} layers, ndf {d.ndf}, norm `{d.norm}`, spectral norm")
+            f"{d.num_d} scales x {d.n_layers} layers, ndf {d.ndf}, norm `{d.norm}`, spectral norm"
+            f"{', sees labels + window position' if g.arch == 'crop' else ''}")
     ms = f" + mode seeking x{t.lambda_ms:g}" if g.use_vae and t.lambda_ms > 0 else ""
     recipe = (f"hinge GAN + feature matching x{t.lambda_feat:g} + VGG-19 perceptual x{t.lambda_vgg:g} + KL "
               f"x{t.lambda_kld:g}{ms}; Adam TTUR (G {t.lr_g:g}, D {t.lr_d:g}, betas {t.beta1:g}/{t.beta2:g}); EMA "
@@ -348,24 +387,44 @@ def card_details(module: SPADEModule) -> tuple[list[str], dict[str, str]]:
 class SPADEDataModule(pl.LightningDataModule):
     """Owns SPADE's data: procedural landscapes (fresh layouts every step) or a labelled folder.
 
-    Procedural data on a GPU yields seed vectors that the module renders on the device; on a CPU the loader
-    workers render the images. ``fixed_batch`` is the 6 layouts of the sample grid.
+    Grid generator: procedural data on a GPU yields seed vectors that the module renders on the device; on a CPU
+    the loader workers render the images. Crop generator (``crop`` set): whole pictures are rendered on the GPU
+    and cropped there, or on a CPU cropped from render pools built once (``models/spade/crops.py``); a labelled
+    folder's images are cropped after transfer. ``fixed_batch`` is the 6 layouts of the sample grid.
     """
 
     def __init__(self, cfg: TrainConfig, size: int, start: int, workers: int, on_gpu: bool,
-                 dataset: SegFolder | None = None) -> None:
+                 dataset: SegFolder | None = None, crop: int | None = None, thumb: int = 64) -> None:
         super().__init__()
         self.cfg, self.size, self.start, self.workers, self.on_gpu = cfg, size, start, workers, on_gpu
-        self.dataset = dataset
+        self.dataset, self.crop, self.thumb = dataset, crop, thumb
+        self.pools: list[RenderPool] = []
+        self.rng = __import__("random").Random(start)
 
     def describe(self) -> str:
+        if self.crop is not None and self.dataset is None:
+            where = ("rendered on the GPU every step" if self.on_gpu else
+                     f"{self.cfg.pool_size} per side rendered once into {self.cfg.pool_dir}")
+            return (f"procedural landscapes (models/landscape/render.py), whole pictures of "
+                    f"{'/'.join(map(str, self.cfg.full_sizes))} px ({where}), random {self.crop} px windows + flips")
         if self.dataset is None:
             return (f"procedural landscapes (models/landscape/render.py), {self.size}x{self.size}, "
                     "fresh layouts every step")
-        return f"{self.cfg.data}: {len(self.dataset)} labelled images, random square crops at {self.size}"
+        crops = f", random {self.crop} px windows" if self.crop else ""
+        return f"{self.cfg.data}: {len(self.dataset)} labelled images, random square crops at {self.size}{crops}"
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         persistent = self.workers > 0
+        if self.crop is not None and self.dataset is None:
+            if self.on_gpu:
+                ds = CropSeeds(self.cfg.batch_size, self.cfg.full_sizes, start=self.start)
+            else:
+                if not self.pools:
+                    self.pools = [RenderPool(self.cfg.pool_dir, side, self.cfg.pool_size)
+                                  for side in self.cfg.full_sizes]
+                ds = PoolCrops(self.pools, self.cfg.batch_size, self.crop, self.thumb, seed=self.start)
+            return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=self.workers,
+                                               persistent_workers=persistent)
         if self.dataset is None:
             ds = ProceduralSeeds(self.cfg.batch_size, start=self.start,
                                  render_size=None if self.on_gpu else self.size)
@@ -377,6 +436,11 @@ class SPADEDataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if isinstance(batch, torch.Tensor) and batch.dim() == 1:  # seeds: render here, on the training device
             return procedural_batch(batch, self.size, device=batch.device)
+        if self.crop is not None and len(batch) == 2:
+            first, second = batch
+            if first.dim() == 1:  # (seeds, side): whole pictures rendered on the device, then windows
+                first, second = procedural_batch(first, int(second), device=first.device)
+            return random_crops(first, second, self.crop, self.thumb, self.rng)
         return batch
 
     def fixed_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -403,6 +467,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _crop_setup(gcfg: GenConfig, tcfg: TrainConfig) -> int | None:
+    """Crop generator: record its native picture sides in ``gcfg`` and return the window side (grid: None)."""
+    if gcfg.arch != "crop":
+        return None
+    sides = sorted(set(tcfg.full_sizes))
+    f = gcfg.multiple
+    if tcfg.crop < f or tcfg.crop % f:
+        raise ValueError(f"--crop must be a multiple of {f} (2**--depth), got {tcfg.crop}")
+    if tcfg.crop > sides[0]:
+        raise ValueError(f"--crop {tcfg.crop} is larger than the smallest --full-sizes picture ({sides[0]} px)")
+    if tcfg.pool_size < tcfg.batch_size:
+        raise ValueError(f"--pool-size must be at least --batch-size ({tcfg.batch_size}), got {tcfg.pool_size}")
+    gcfg.native, gcfg.size = sides, sides[0]
+    return tcfg.crop
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # --norm / --d-norm are validated here, once
     gcfg = config_from_args(GenConfig, args)
@@ -415,9 +495,10 @@ def main(argv: list[str] | None = None) -> int:
     if tcfg.batch_size < 1 or loop.max_steps < 1:
         return user_error(f"--{'batch-size' if tcfg.batch_size < 1 else 'max-steps'} must be positive")
     try:
+        crop = _crop_setup(gcfg, tcfg)
         dataset = None
         if tcfg.data != "procedural":
-            dataset = SegFolder(tcfg.data, size=gcfg.size, train=True)
+            dataset = SegFolder(tcfg.data, size=gcfg.native_range[1] if crop else gcfg.size, train=True)
             gcfg.classes = dataset.classes
         gcfg.validate()
         ckpt_path = resolve_resume(loop.resume, loop.run_dir)
@@ -436,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     # A resumed run continues with fresh layouts instead of replaying the first ones.
     start = loop.seed * 7_919_000 + (int(time.time()) % 10_000) * 10_007 * int(ckpt_path is not None)
     workers = 0 if on_gpu and loop.num_workers is None else loop.workers()
-    data = SPADEDataModule(tcfg, gcfg.size, start, workers, on_gpu, dataset)
+    data = SPADEDataModule(tcfg, gcfg.size, start, workers, on_gpu, dataset, crop=crop, thumb=gcfg.enc_size)
     module.grid_batch = data.fixed_batch()
     stats = TrainStats(keys=("g", "d", "g_gan", "g_feat", "g_vgg", "kld", "g_ms"))
     grid_cb = SampleGridCallback(loop.sample_every, run.samples)

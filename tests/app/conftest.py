@@ -55,7 +55,7 @@ def make_random_checkpoints(folder: Path, norms: tuple[str, ...] = ("instance", 
     for norm in norms:
         net = AdaINNet(AdaINConfig(norm=norm))
         save_checkpoint(folder / f"adain_{norm}.safetensors", net.trainable_state_dict(), net.config.to_dict(), "adain")
-        cfg = GenConfig(size=32, ngf=8, norm=norm, spade_hidden=16, z_dim=16, spectral=False)
+        cfg = GenConfig(arch="grid", size=32, ngf=8, norm=norm, spade_hidden=16, z_dim=16, spectral=False)
         save_checkpoint(folder / f"spade_{norm}.safetensors", SPADEGenerator(cfg).state_dict(), cfg.to_dict(), "spade")
     if (DEFAULT_ASSETS_DIR / "examples").is_dir() and not (folder / "examples").exists():
         shutil.copytree(DEFAULT_ASSETS_DIR / "examples", folder / "examples")

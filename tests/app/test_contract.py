@@ -20,7 +20,7 @@ GOOD_SEEDS = [0, SEED_MAX, "7", 3.0]
 
 @pytest.fixture
 def cli_synthesize(tmp_path, mask, capsys):
-    cfg = GenConfig(size=32, ngf=4, spade_hidden=8, z_dim=8)
+    cfg = GenConfig(arch="grid", size=32, ngf=4, spade_hidden=8, z_dim=8)
     ckpt = save_checkpoint(tmp_path / "g.safetensors", baked_state_dict(SPADEGenerator(cfg)),
                            cfg.to_dict() | {"spectral": False}, kind="spade")
 

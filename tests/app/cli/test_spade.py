@@ -13,7 +13,7 @@ from models.spade.generator import GenConfig, SPADEGenerator, baked_state_dict
 
 @pytest.fixture
 def ckpt(tmp_path):
-    cfg = GenConfig(size=32, ngf=4, spade_hidden=8, z_dim=8)
+    cfg = GenConfig(arch="grid", size=32, ngf=4, spade_hidden=8, z_dim=8)
     return save_checkpoint(tmp_path / "g.safetensors", baked_state_dict(SPADEGenerator(cfg)),
                            cfg.to_dict() | {"spectral": False}, kind="spade")
 

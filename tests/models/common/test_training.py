@@ -22,7 +22,7 @@ def test_callbacks_and_modules_pickle_and_are_real_callbacks(tmp_path):
     # Module-level classes pickle by reference. A SPADE *instance* does not: torch's spectral-norm
     # parametrizations refuse pickling, so SPADE's multi-GPU path is --strategy ddp, not ddp_spawn.
     assert pickle.loads(pickle.dumps(SPADEModule)) is SPADEModule
-    spade = SPADEModule(GenConfig(size=32, ngf=4, spade_hidden=8, z_dim=8).to_dict(),
+    spade = SPADEModule(GenConfig(arch="grid", size=32, ngf=4, spade_hidden=8, z_dim=8).to_dict(),
                         asdict(DiscConfig(ndf=4, n_layers=2)), asdict(TrainConfig(lambda_vgg=0.0)))
     assert isinstance(spade, pl.LightningModule)
 

@@ -41,7 +41,7 @@ def test_eval_main_prints_table_and_updates_card(tmp_path, capsys):
     from models.spade.eval import main
     from models.spade.generator import GenConfig, SPADEGenerator, baked_state_dict
 
-    cfg = GenConfig(size=32, ngf=4, spade_hidden=8, z_dim=8)
+    cfg = GenConfig(arch="grid", size=32, ngf=4, spade_hidden=8, z_dim=8)
     ckpt = save_checkpoint(tmp_path / "spade_instance.safetensors", baked_state_dict(SPADEGenerator(cfg)),
                            cfg.to_dict() | {"spectral": False}, kind="spade")
     ckpt.with_suffix(".md").write_text("# card\n\n## Samples\n\nx\n\n## Config\n\n{}\n")

@@ -2,14 +2,22 @@
 import pytest
 import torch
 
-from models.spade.generator import GenConfig, SPADEGenerator, bake_spectral_norm, one_hot
+from models.spade.generator import (
+    CropSPADEGenerator,
+    GenConfig,
+    SPADEGenerator,
+    bake_spectral_norm,
+    build_generator,
+    one_hot,
+    position_channels,
+)
 
 TINY = dict(ngf=4, spade_hidden=8, z_dim=8)
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])
 def test_output_shape_and_range_at_several_sizes(size):
-    cfg = GenConfig(size=size, **TINY)
+    cfg = GenConfig(arch="grid", size=size, **TINY)
     G = SPADEGenerator(cfg)
     assert len(G.ups) == cfg.num_up == {32: 2, 64: 3, 128: 4}[size]
     seg = one_hot(torch.randint(0, cfg.label_nc, (2, 40, 24)), cfg.label_nc)  # any mask size works
@@ -19,7 +27,7 @@ def test_output_shape_and_range_at_several_sizes(size):
 
 
 def test_z_changes_the_output_and_encoder_gives_codes():
-    cfg = GenConfig(size=32, **TINY)
+    cfg = GenConfig(arch="grid", size=32, **TINY)
     G = SPADEGenerator(cfg).eval()
     seg = one_hot(torch.randint(0, cfg.label_nc, (1, 32, 32)), cfg.label_nc)
     a, b = G(seg, torch.randn(1, 8)), G(seg, torch.randn(1, 8))
@@ -29,7 +37,7 @@ def test_z_changes_the_output_and_encoder_gives_codes():
 
 
 def test_without_vae_output_is_deterministic_and_encode_refuses():
-    cfg = GenConfig(size=32, use_vae=False, **TINY)
+    cfg = GenConfig(arch="grid", size=32, use_vae=False, **TINY)
     G = SPADEGenerator(cfg).eval()
     seg = one_hot(torch.randint(0, cfg.label_nc, (1, 32, 32)), cfg.label_nc)
     assert torch.equal(G(seg), G(seg))
@@ -39,7 +47,7 @@ def test_without_vae_output_is_deterministic_and_encode_refuses():
 
 @pytest.mark.parametrize("norm", ["batch", "group", "online", "proxy", "none"])
 def test_norm_is_injected_by_name(norm):
-    cfg = GenConfig(size=32, norm=norm, **TINY)
+    cfg = GenConfig(arch="grid", size=32, norm=norm, **TINY)
     G = SPADEGenerator(cfg)
     seg = one_hot(torch.randint(0, cfg.label_nc, (2, 32, 32)), cfg.label_nc)
     out = G(seg)
@@ -51,10 +59,10 @@ def test_norm_is_injected_by_name(norm):
 
 def test_bad_config_and_inputs_raise_clearly():
     with pytest.raises(ValueError, match="power of two"):
-        GenConfig(size=48).validate()
+        GenConfig(arch="grid", size=48).validate()
     with pytest.raises(ValueError, match="valid names"):
-        SPADEGenerator(GenConfig(norm="bogus", size=32, **TINY))
-    G = SPADEGenerator(GenConfig(size=32, **TINY))
+        SPADEGenerator(GenConfig(arch="grid", norm="bogus", size=32, **TINY))
+    G = SPADEGenerator(GenConfig(arch="grid", size=32, **TINY))
     with pytest.raises(ValueError, match="one-hot label map"):
         G(torch.zeros(1, 3, 32, 32))
 
@@ -70,13 +78,13 @@ def test_one_hot_ignore_and_range():
 
 
 def test_config_dict_round_trip_ignores_unknown_keys():
-    cfg = GenConfig(size=64, ngf=8)
+    cfg = GenConfig(arch="grid", size=64, ngf=8)
     again = GenConfig.from_dict(cfg.to_dict() | {"training": {"steps": 3}})
     assert again == cfg
 
 
 def test_bake_spectral_norm_matches_converged_power_iteration():
-    cfg = GenConfig(size=32, **TINY)
+    cfg = GenConfig(arch="grid", size=32, **TINY)
     G = SPADEGenerator(cfg)
     seg = one_hot(torch.randint(0, cfg.label_nc, (1, 32, 32)), cfg.label_nc)
     z = torch.randn(1, 8)
@@ -94,11 +102,113 @@ def test_bake_spectral_norm_matches_converged_power_iteration():
 
 
 def test_other_aspect_ratios():
-    cfg = GenConfig(size=32, **TINY)
+    cfg = GenConfig(arch="grid", size=32, **TINY)
     G = SPADEGenerator(cfg)
     seg = one_hot(torch.randint(0, cfg.label_nc, (1, 16, 40)), cfg.label_nc)
     assert G(seg, out_size=(16, 32)).shape == (1, 3, 16, 32)
     with pytest.raises(ValueError, match="multiples of 4"):
         G(seg, out_size=(10, 32))
-    G2 = SPADEGenerator(GenConfig(size=32, use_vae=False, **TINY))
+    G2 = SPADEGenerator(GenConfig(arch="grid", size=32, use_vae=False, **TINY))
     assert G2(seg, out_size=(32, 8)).shape == (1, 3, 32, 8)
+
+
+# ------------------------------------------------------------------------------------------------
+# the crop architecture (the default)
+# ------------------------------------------------------------------------------------------------
+
+CROP = dict(ngf=4, spade_hidden=8, z_dim=8, z_ch=4)
+
+
+def _seg(h: int, w: int, b: int = 1, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return one_hot(torch.randint(0, 10, (b, h, w), generator=g), 10)
+
+
+@pytest.mark.parametrize("h, w", [(32, 32), (48, 80), (64, 16)])
+def test_crop_generator_renders_any_multiple_of_16_at_the_label_maps_size(h, w):
+    G = build_generator(GenConfig(**CROP))
+    assert isinstance(G, CropSPADEGenerator) and G.cond_nc == 10 + 3 + 4
+    out = G(_seg(h, w, b=2))
+    assert out.shape == (2, 3, h, w) and out.abs().max() <= 1 and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="multiples of 16"):
+        G(_seg(40, 32))
+    with pytest.raises(ValueError, match="renders at the label map's size"):
+        G(_seg(32, 32), out_size=(64, 64))
+
+
+@pytest.mark.parametrize("stride", [1, 2, 4])
+def test_a_crops_position_channels_are_that_region_of_the_whole_pictures(stride):
+    """What lets a generator trained on windows render the whole picture: a window's (y, x, scale) channels,
+    computed from its box, equal the same cells of the whole picture's channels."""
+    H, W, top, left, h, w = 64, 96, 16, 32, 32, 48
+    whole = position_channels(None, 1, H // stride, W // stride, stride)
+    box = torch.tensor([[top, left, H, W]], dtype=torch.float32)
+    crop = position_channels(box, 1, h // stride, w // stride, stride)
+    expected = whole[..., top // stride:(top + h) // stride, left // stride:(left + w) // stride]
+    assert torch.allclose(crop, expected, atol=1e-6)
+    assert float(whole[0, 2].unique()) == pytest.approx(torch.log2(torch.tensor(96 / 256)).item())
+    assert whole[0, 0, 0, 0] > -1 and whole[0, 0, -1, 0] < 1  # cell centres, inside the picture
+
+
+def test_crop_generator_uses_the_box_and_the_style_code():
+    G = build_generator(GenConfig(**CROP)).eval()
+    seg, z = _seg(32, 32), torch.randn(1, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = G(seg, z)
+        assert torch.equal(G(seg, z), ref)  # deterministic for one code
+        assert (G(seg, torch.randn(1, 8)) - ref).abs().mean() > 1e-4  # z reaches the picture
+        # the same labels placed elsewhere in a larger picture render differently: position matters
+        moved = G(seg, z, box=torch.tensor([[64.0, 0.0, 256.0, 256.0]]))
+        assert (moved - ref).abs().mean() > 1e-4
+        mu, logvar = G.encode(torch.rand(2, 3, 100, 70) * 2 - 1)  # any picture size: resized to enc_size
+    assert mu.shape == logvar.shape == (2, 8)
+
+
+def test_crop_generator_without_vae_is_deterministic():
+    G = build_generator(GenConfig(use_vae=False, **CROP)).eval()
+    assert G.z_proj is None and G.cond_nc == 13
+    seg = _seg(32, 48)
+    assert torch.equal(G(seg), G(seg))
+    with pytest.raises(ValueError, match="no style encoder"):
+        G.encode(torch.zeros(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch", "group", "online", "proxy", "none"])
+def test_crop_generator_norm_is_injected_by_name_and_trains(norm):
+    G = build_generator(GenConfig(norm=norm, **CROP))
+    out = G(_seg(32, 32, b=2), box=torch.tensor([[0.0, 32.0, 64.0, 64.0]] * 2))
+    out.mean().backward()
+    assert torch.isfinite(out).all()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in G.parameters()
+               if p.requires_grad and not getattr(p, "_is_proxy", False) and p.grad is not None)
+    assert G.fc.weight.grad.abs().sum() > 0
+    inner = G.head.norm_0.norm
+    assert type(inner).__name__.lower().startswith(norm[:4]) or norm == "none"
+
+
+def test_crop_bake_spectral_norm_keeps_the_function():
+    G = build_generator(GenConfig(**CROP))
+    seg, z = _seg(32, 32), torch.randn(1, 8)
+    with torch.no_grad():
+        for _ in range(100):  # deeper than the grid test's net: more power iterations until u, v converge
+            G(seg, z)
+        G.eval()
+        ref = G(seg, z)
+        plain = bake_spectral_norm(G)
+        assert isinstance(plain, CropSPADEGenerator) and not plain.cfg.spectral
+        assert torch.allclose(plain(seg, z), ref, atol=2e-3)
+
+
+def test_arch_is_recorded_and_old_files_are_grid():
+    cfg = GenConfig(native=[256, 512], **CROP)
+    assert GenConfig.from_dict(cfg.to_dict()) == cfg and cfg.native_range == (256, 512)
+    old = GenConfig(arch="grid", size=64, **TINY).to_dict()
+    del old["arch"]  # a checkpoint written before the crop generator existed
+    assert GenConfig.from_dict(old).arch == "grid" and isinstance(build_generator(GenConfig.from_dict(old)),
+                                                                  SPADEGenerator)
+    with pytest.raises(ValueError, match="unknown architecture"):
+        GenConfig(arch="tiles").validate()
+    with pytest.raises(ValueError, match="multiples of 16"):
+        GenConfig(native=[200], **CROP).validate()
+    with pytest.raises(ValueError, match="grid"):
+        SPADEGenerator(GenConfig(**CROP))

@@ -14,7 +14,7 @@ from models.spade.infer import Synthesizer, load_mask
 
 def tiny_checkpoint(path, **kw):
     """A randomly initialised tiny generator saved like an exported one (what the app/CLI load)."""
-    cfg = GenConfig(size=32, ngf=4, spade_hidden=8, z_dim=8, **kw)
+    cfg = GenConfig(arch="grid", size=32, ngf=4, spade_hidden=8, z_dim=8, **kw)
     G = SPADEGenerator(cfg)
     return save_checkpoint(path, baked_state_dict(G), cfg.to_dict() | {"spectral": False}, kind="spade")
 

@@ -14,7 +14,7 @@ from models.spade.generator import GenConfig, bake_spectral_norm, one_hot
 from models.spade.infer import Synthesizer
 from models.spade.train import SPADEModule, TrainConfig, export_generator, init_generator
 
-TINY_G = dict(size=32, ngf=4, spade_hidden=8, z_dim=8)
+TINY_G = dict(arch="grid", size=32, ngf=4, spade_hidden=8, z_dim=8)
 
 
 def _module(**train_kw) -> SPADEModule:
@@ -70,7 +70,8 @@ def test_export_load_round_trip(tmp_path):
 
 def test_tiny_training_run_and_resume(tmp_path, capsys):
     run, weights = tmp_path / "run", tmp_path / "out" / "spade_instance.safetensors"
-    common = ["--size", "64", "--ngf", "8", "--ndf", "8", "--spade-hidden", "8", "--z-dim", "8", "--d-layers", "2",
+    common = ["--arch", "grid", "--size", "64", "--ngf", "8", "--ndf", "8", "--spade-hidden", "8", "--z-dim", "8",
+              "--d-layers", "2",
               "--batch-size", "2", "--lambda-vgg", "1", "--run-dir", str(run), "--quiet", "--no-progress",
               "--num-workers", "0", "--sample-every", "2", "--ckpt-every", "2", "--log-every", "1",
               "--export", str(weights)]
@@ -120,7 +121,9 @@ def test_tiny_training_run_and_resume(tmp_path, capsys):
 
 
 def _tiny_argv(tmp_path, *extra):
-    return ["spade", "--size", "32", "--ngf", "4", "--ndf", "4", "--spade-hidden", "8", "--z-dim", "8",
+    """A one-step run of the default (crop) generator on a tiny render pool in ``tmp_path``."""
+    return ["spade", "--full-sizes", "32", "--crop", "32", "--pool-size", "2", "--pool-dir", str(tmp_path / "pool"),
+            "--ngf", "4", "--ndf", "4", "--spade-hidden", "8", "--z-dim", "8", "--z-ch", "4",
             "--d-layers", "2", "--batch-size", "1", "--lambda-vgg", "0", "--max-steps", "1", "--quiet",
             "--no-progress", "--num-workers", "0", "--sample-every", "0", "--run-dir", str(tmp_path / "run"), *extra]
 
@@ -142,7 +145,7 @@ def test_export_none_writes_nothing(tmp_path, monkeypatch):
 
 def test_d_norm_decouples_the_discriminator_normalizer(tmp_path):
     weights = tmp_path / "spade_layer.safetensors"
-    argv = ["spade", "--norm", "layer", "--d-norm", "group", "--size", "32", "--ngf", "4", "--ndf", "8",
+    argv = ["spade", "--norm", "layer", "--d-norm", "group", "--arch", "grid", "--size", "32", "--ngf", "4", "--ndf", "8",
             "--spade-hidden", "8", "--z-dim", "8", "--d-layers", "2", "--batch-size", "2", "--lambda-vgg", "0",
             "--max-steps", "1", "--run-dir", str(tmp_path / "run"), "--quiet", "--no-progress", "--num-workers", "0",
             "--sample-every", "0", "--export", str(weights)]
@@ -156,7 +159,11 @@ def test_d_norm_decouples_the_discriminator_normalizer(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--norm", "bogus"], "unknown normalizer 'bogus'"),
     (["--d-norm", "bogus"], "unknown normalizer 'bogus'"),
-    (["--size", "48"], "power of two"),
+    (["--arch", "grid", "--size", "48"], "power of two"),
+    (["--arch", "bogus"], "unknown architecture 'bogus'"),
+    (["--crop", "24"], "--crop must be a multiple of 16"),
+    (["--crop", "512"], "larger than the smallest --full-sizes picture (256 px)"),
+    (["--full-sizes", "200"], "multiples of 16"),
     (["--resume", "nope.ckpt"], "does not exist"),
     (["--batch-size", "0"], "must be positive"),
     (["--data", "no/such/dir"], "needs an 'images/' folder"),
@@ -209,3 +216,63 @@ def test_a_run_prints_no_known_harmless_warning(tmp_path):
     for noise in ("LeafSpec", "in eval mode", "exists and is not empty", "does not have many workers"):
         assert noise not in out.stderr, noise
     assert "run folder:" in out.stderr and "exported" in out.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# the crop generator (the default)
+# ------------------------------------------------------------------------------------------------
+
+TINY_CROP = dict(ngf=4, spade_hidden=8, z_dim=8, z_ch=4, native=[32, 64], size=32)
+
+
+def test_crop_step_shows_d_the_window_position_and_encodes_the_whole_picture():
+    from models.spade.crops import random_crops
+
+    m = SPADEModule(GenConfig(**TINY_CROP).to_dict(), asdict(DiscConfig(ndf=4, n_layers=2)),
+                    asdict(TrainConfig(lambda_vgg=1.0, crop=32)))
+    assert m.D.scales[0].blocks[0][0].in_channels == 10 + 3 + 3  # labels + (y, x, scale) + image
+    pictures, ids = procedural_batch(torch.arange(2), 64)
+    real, lab, box, thumb = random_crops(pictures, ids, 32, thumb=64)
+    seen = []
+    encode = m.G.encode
+    m.G.encode = lambda img: seen.append(tuple(img.shape)) or encode(img)
+    seg = one_hot(lab, 10)
+    loss, parts, fake = m.generator_losses(real, seg, box, thumb)
+    assert seen == [(2, 3, 64, 64)]  # the style code comes from the whole picture, not the window
+    assert fake.shape == (2, 3, 32, 32) and set(parts) == {"kld", "g_gan", "g_feat", "g_vgg"}
+    loss.backward()
+    d = m.discriminator_loss(real, seg, fake, box)
+    d.backward()
+    assert torch.isfinite(loss) and torch.isfinite(d)
+    assert m.G.fc.weight.grad.abs().sum() > 0 and next(m.D.parameters()).grad is not None
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch", "group", "online", "proxy"])
+def test_every_normalizer_trains_the_crop_generator(tmp_path, norm):
+    weights = tmp_path / f"spade_{norm}.safetensors"
+    argv = _tiny_argv(tmp_path, "--norm", norm, "--batch-size", "2", "--export", str(weights))
+    assert train.main(argv) == 0
+    syn = Synthesizer.from_checkpoint(weights)
+    assert syn.config.arch == "crop" and syn.norm == norm and syn.config.native == [32]
+    img = np.asarray(syn.synthesize(np.zeros((24, 40), np.int64), seed=1))
+    assert img.shape == (24, 40, 3) and np.isfinite(img).all()
+
+
+def test_a_crop_run_over_two_picture_sides_renders_both_natively(tmp_path):
+    weights = tmp_path / "spade_instance.safetensors"
+    argv = _tiny_argv(tmp_path, "--full-sizes", "64", "32", "--max-steps", "2", "--export", str(weights))
+    assert train.main(argv) == 0
+    syn = Synthesizer.from_checkpoint(weights)
+    assert syn.config.native == [32, 64] and syn.config.size == 32
+    assert syn.native_size((64, 64)) == (64, 64) and syn.native_size((20, 20)) == (32, 32)
+    card = weights.with_suffix(".md").read_text()
+    assert "crop generator" in card and "native 32-64 px" in card and "32 px windows" in card
+    assert "rendered once into" in card  # the CPU data path: the render pool
+    assert (tmp_path / "pool").is_dir() and len(list((tmp_path / "pool").glob("pool_*"))) == 2
+    # --init continues a crop generator (the campaign's parts) and refuses a grid one
+    assert train.main(_tiny_argv(tmp_path, "--init", str(weights), "--d-warmup", "0", "--run-dir",
+                                 str(tmp_path / "run2"), "--export", str(tmp_path / "next.safetensors"))) == 0
+    grid = export_generator(_module(lambda_vgg=0.0), tmp_path / "grid.safetensors", {"steps": 0})
+    crop_module = SPADEModule(GenConfig(**TINY_CROP).to_dict(), asdict(DiscConfig(ndf=4, n_layers=2)),
+                              asdict(TrainConfig(lambda_vgg=0.0)))
+    assert "arch='grid'" in init_generator(crop_module, grid)

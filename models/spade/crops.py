@@ -1,0 +1,168 @@
+"""Training data of the crop generator: random crops of whole procedural pictures, with where they came from.
+
+One batch is ``(real (B, 3, c, c) in [-1, 1], ids (B, c, c) int64, box (B, 4), thumb (B, 3, t, t) in [-1, 1])``:
+``box`` = ``(top, left, picture height, picture width)`` in pixels (what
+:func:`models.spade.generator.position_channels` reads) and ``thumb`` is the *whole* picture shrunk for the style
+encoder, so every crop of one picture shares one style code.
+
+Where the pictures come from:
+
+* GPU: :class:`CropSeeds` yields ``(seeds, side)`` and the module renders whole pictures on the device
+  (:func:`models.spade.data.procedural_batch`) and crops them there.
+* CPU: rendering one 512 px landscape costs about as much as a training step, so :class:`RenderPool` renders a
+  fixed set of pictures per side once into ``data/spade_renders/`` (uint8, memory-mapped, reused by later runs)
+  and :class:`PoolCrops` cuts fresh random crops (and flips) from it every step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import IterableDataset
+
+from models.spade.data import ProceduralSeeds, procedural_batch
+
+__all__ = ["CropSeeds", "PoolCrops", "RenderPool", "random_crops", "renderer_fingerprint"]
+
+POOL_SEED_BASE = 200_000_000  # pool layouts: far from the eval (>= 1e9) and segmentation-net (5e8) seeds
+
+
+def random_crops(images: torch.Tensor, ids: torch.Tensor, crop: int, thumb: int = 64,
+                 rng: random.Random | None = None, flip: bool = True) -> tuple[torch.Tensor, ...]:
+    """Cut one random ``crop x crop`` window from each whole picture (after a random horizontal flip).
+
+    Args:
+        images: ``(B, 3, H, W)`` in [-1, 1]; ids: ``(B, H, W)`` class ids.
+        crop: window side (<= H, W); thumb: side of the whole-picture thumbnail for the style encoder.
+
+    Returns:
+        ``(real (B, 3, crop, crop), ids (B, crop, crop), box (B, 4) float, thumb (B, 3, thumb, thumb))``.
+
+    >>> img, lab = torch.zeros(2, 3, 64, 64), torch.zeros(2, 64, 64, dtype=torch.long)
+    >>> real, ids, box, th = random_crops(img, lab, 32, thumb=16, rng=random.Random(0))
+    >>> real.shape, ids.shape, box[:, 2:].tolist(), th.shape
+    (torch.Size([2, 3, 32, 32]), torch.Size([2, 32, 32]), [[64.0, 64.0], [64.0, 64.0]], torch.Size([2, 3, 16, 16]))
+    """
+    rng = rng or random
+    B, _, H, W = images.shape
+    if crop > min(H, W):
+        raise ValueError(f"crop {crop} is larger than the pictures ({H}x{W})")
+    if flip:
+        flips = torch.tensor([rng.random() < 0.5 for _ in range(B)], device=images.device)
+        images = torch.where(flips[:, None, None, None], images.flip(-1), images)
+        ids = torch.where(flips[:, None, None], ids.flip(-1), ids)
+    tops = [rng.randint(0, H - crop) for _ in range(B)]
+    lefts = [rng.randint(0, W - crop) for _ in range(B)]
+    real = torch.stack([images[i, :, t:t + crop, l:l + crop] for i, (t, l) in enumerate(zip(tops, lefts))])
+    lab = torch.stack([ids[i, t:t + crop, l:l + crop] for i, (t, l) in enumerate(zip(tops, lefts))])
+    box = torch.tensor([[t, l, H, W] for t, l in zip(tops, lefts)], dtype=torch.float32, device=images.device)
+    th = F.interpolate(images.float(), size=(thumb, thumb), mode="area").to(images.dtype)
+    return real.contiguous(), lab.contiguous(), box, th
+
+
+class CropSeeds(IterableDataset):
+    """GPU data: endless ``(seeds (B,) int64, side () int64)``; the module renders and crops on the device.
+
+    Each batch draws one picture side from ``sides`` (all pictures of a batch share it, so they stack).
+    """
+
+    def __init__(self, batch_size: int, sides: Sequence[int], start: int = 0) -> None:
+        self.seeds = ProceduralSeeds(batch_size, start=start)
+        self.sides = list(sides)
+
+    def __iter__(self) -> Iterator:
+        rng = random.Random(self.seeds.start)
+        for seeds in self.seeds:
+            yield seeds, torch.tensor(rng.choice(self.sides))
+
+
+def renderer_fingerprint() -> str:
+    """Short hash of the renderer's source: a cached pool is rebuilt when the renderer changes."""
+    import models.landscape.render as render
+
+    return hashlib.sha1(Path(render.__file__).read_bytes()).hexdigest()[:10]
+
+
+class RenderPool:
+    """``count`` whole procedural pictures of one ``side``, rendered once and kept on disk (uint8, memory-mapped).
+
+    Files: ``ROOT/pool_{side}_{count}_{fingerprint}/{images.npy (N, S, S, 3), ids.npy (N, S, S), done.json}``.
+    An interrupted build leaves no ``done.json`` and is rebuilt; pictures use training seeds from
+    :data:`POOL_SEED_BASE` on, so no evaluation layout is ever in a pool.
+    """
+
+    def __init__(self, root: str | Path, side: int, count: int, chunk: int = 8, progress: bool | None = None) -> None:
+        if side < 16 or count < 1:
+            raise ValueError(f"a render pool needs side >= 16 and count >= 1, got {side} and {count}")
+        self.side, self.count = side, count
+        self.dir = Path(root) / f"pool_{side}_{count}_{renderer_fingerprint()}"
+        if not (self.dir / "done.json").is_file():
+            self._build(chunk, progress)
+        self.images = np.load(self.dir / "images.npy", mmap_mode="r")
+        self.ids = np.load(self.dir / "ids.npy", mmap_mode="r")
+
+    @property
+    def first_seed(self) -> int:
+        return POOL_SEED_BASE + self.side * 1_000_000
+
+    def _build(self, chunk: int, progress: bool | None) -> None:
+        from tqdm import tqdm
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        S, N = self.side, self.count
+        need = N * S * S * 4 / 2**20
+        print(f"rendering {N} procedural pictures at {S} px into {self.dir} ({need:.0f} MiB, once; later runs "
+              "reuse them)", file=sys.stderr)
+        images = np.lib.format.open_memmap(self.dir / "images.npy", mode="w+", dtype=np.uint8, shape=(N, S, S, 3))
+        ids = np.lib.format.open_memmap(self.dir / "ids.npy", mode="w+", dtype=np.uint8, shape=(N, S, S))
+        bar = tqdm(total=N, desc=f"render pool {S}px", unit="img", disable=None if progress is None else not progress)
+        for i in range(0, N, chunk):
+            n = min(chunk, N - i)
+            img, lab = procedural_batch(torch.arange(n) + self.first_seed + i, S)
+            images[i:i + n] = ((img + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+            ids[i:i + n] = lab.numpy().astype(np.uint8)
+            bar.update(n)
+        bar.close()
+        images.flush()
+        ids.flush()
+        del images, ids
+        (self.dir / "done.json").write_text(json.dumps({"side": S, "count": N, "first_seed": self.first_seed}))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def batch(self, index: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pictures ``index``: ``(images (B, 3, S, S) float in [-1, 1], ids (B, S, S) int64)``."""
+        idx = sorted(index)
+        img = torch.from_numpy(np.ascontiguousarray(self.images[idx])).permute(0, 3, 1, 2).float() / 127.5 - 1
+        return img, torch.from_numpy(np.ascontiguousarray(self.ids[idx])).long()
+
+
+class PoolCrops(IterableDataset):
+    """CPU data: endless crop batches (see the module docstring) cut from :class:`RenderPool` s.
+
+    Each batch picks one pool (picture side) at random, ``batch_size`` of its pictures and one random window
+    (and flip) in each.
+    """
+
+    def __init__(self, pools: Sequence[RenderPool], batch_size: int, crop: int, thumb: int = 64,
+                 seed: int = 0) -> None:
+        if not pools:
+            raise ValueError("PoolCrops needs at least one render pool")
+        self.pools, self.batch_size, self.crop, self.thumb, self.seed = list(pools), batch_size, crop, thumb, seed
+
+    def __iter__(self) -> Iterator:
+        info = torch.utils.data.get_worker_info()
+        rng = random.Random(self.seed * 1000 + (info.id if info is not None else 0))
+        while True:
+            pool = rng.choice(self.pools)
+            img, ids = pool.batch(rng.sample(range(len(pool)), min(self.batch_size, len(pool))))
+            yield random_crops(img, ids, self.crop, self.thumb, rng)
