@@ -11,6 +11,11 @@
 (c) Seed diversity (encoder models): the mean per-pixel |difference| (8-bit levels) between two images of the
     same layout drawn from two random style codes, next to the same number for two real images of *different*
     layouts as the scale. Near 0 means ``--seed`` changes nothing (mode collapse).
+(d) Fine detail: the variance above 1/4 of the resolution of synthesized images over that of the real renders
+    (an upscaled small image has almost none).
+
+Everything is measured at each output size of ``--sizes`` (default 256 and 512), on images made by
+``Synthesizer.synthesize``: what the CLI, the app and the API return.
 
 The segmentation network is cached under ``runs/spade_eval/`` (trained on first use, ~1-2 min on CPU).
 Held-out layouts use seeds from ``ProceduralSeeds.EVAL_OFFSET + 10_000`` on; training never sees them.
@@ -19,6 +24,7 @@ Held-out layouts use seeds from ``ProceduralSeeds.EVAL_OFFSET + 10_000`` on; tra
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -35,7 +41,6 @@ from models.common.linalg import sqrtm_psd
 from models.common.vgg import VGG19Features
 from models.landscape.classes import CLASSES
 from models.spade.data import ProceduralSeeds, procedural_batch
-from models.spade.generator import one_hot
 from models.spade.infer import Synthesizer
 from models.spade.losses import CAFFE_TO_TORCHVISION
 
@@ -141,16 +146,17 @@ def detail_energy(imgs: torch.Tensor, factor: int = 4) -> float:
     return float((x - low).var(dim=(1, 2, 3)).mean())
 
 
-def detail_ratios(syn: Synthesizer, seeds: torch.Tensor, sizes: tuple[int, ...]) -> dict[int, float]:
-    """Detail of synthesized images over that of the real renders of the same layouts, at each output size,
-    through the public ``synthesize`` path (what the CLI, the app and the API return)."""
-    ratios = {}
-    for size in sizes:
-        real, ids = procedural_batch(seeds, size)
-        fake = torch.stack([torch.from_numpy(np.array(syn.synthesize(ids[i].numpy(), seed=int(i), size=size)))
-                            .permute(2, 0, 1).float() / 127.5 - 1 for i in range(len(seeds))])
-        ratios[size] = detail_energy(fake) / max(detail_energy(real), 1e-12)
-    return ratios
+def _synthesized(syn: Synthesizer, ids: torch.Tensor, seeds: list[int], size: int) -> torch.Tensor:
+    """``syn.synthesize`` of each layout ``ids (N, S, S)`` with its seed, at ``size``: ``(N, 3, size, size)`` in [-1, 1]."""
+    out = [torch.from_numpy(np.array(syn.synthesize(ids[i].numpy(), seed=s, size=size))).permute(2, 0, 1)
+           for i, s in enumerate(seeds)]
+    return torch.stack(out).float() / 127.5 - 1
+
+
+def _renders(seeds: torch.Tensor, size: int, chunk: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`procedural_batch` in chunks (a 512 px batch of 128 would need gigabytes at once)."""
+    parts = [procedural_batch(seeds[i:i + chunk], size) for i in range(0, len(seeds), chunk)]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
 def segnet_for(num_classes: int, size: int, steps: int, cache_dir: Path, log=print) -> SegNet:
@@ -168,53 +174,63 @@ def segnet_for(num_classes: int, size: int, steps: int, cache_dir: Path, log=pri
     return net
 
 
-def measure(syn: Synthesizer, net: SegNet, num: int) -> dict[str, float | None]:
-    """The evaluation's numbers on ``num`` held-out layouts at the generator's size.
+def measure(syn: Synthesizer, net: SegNet, num: int, size: int | None = None,
+            net_size: int | None = None) -> dict[str, float | None]:
+    """The evaluation's numbers on ``num`` held-out layouts at output ``size`` (default: the generator's size).
+
+    Images come from ``syn.synthesize`` (what the CLI, the app and the API return), two seeds per layout.
+    ``net`` segments at ``net_size`` (default ``size``): outputs of another size are area-resized to it and
+    compared with the same layouts rendered at ``net_size``.
 
     Keys: ``real_miou``, ``real_acc`` (the segmentation net on real renders: the ceiling), ``miou``, ``acc`` (on
-    synthesized images of the same layouts), ``vgg_fd`` and ``vgg_fd_floor`` (real vs disjoint real), and
-    ``seed_diff`` / ``real_diff`` (8-bit levels; ``seed_diff`` is None for a generator without style codes).
+    synthesized images of the same layouts), ``vgg_fd`` and ``vgg_fd_floor`` (real vs disjoint real), ``detail``
+    (fine detail of synthesized over real, see :func:`detail_energy`), and ``seed_diff`` / ``real_diff`` (8-bit
+    levels; ``seed_diff`` is None for a generator without style codes).
     """
-    cfg, k, size = syn.config, syn.num_classes, syn.config.size
+    k = syn.num_classes
+    size = size or syn.config.size
+    net_size = net_size or size
     seeds = torch.arange(num) + EVAL_SEED
-    real, ids = procedural_batch(seeds, size)
-    real2, _ = procedural_batch(seeds + num, size)  # disjoint real set: the VGG-FD floor
-    fake, seed_diff = [], []
-    with torch.inference_mode():
-        for i in range(0, num, 32):
-            seg = one_hot(ids[i:i + 32], k)
-            z = None
-            if cfg.use_vae:
-                z = torch.randn(len(seg), cfg.z_dim, generator=torch.Generator().manual_seed(i))
-            fake.append(syn.generator(seg, z).float().clamp(-1, 1))
-            if cfg.use_vae:  # same layouts, another code: how much does the seed change the picture?
-                z2 = torch.randn(len(seg), cfg.z_dim, generator=torch.Generator().manual_seed(10**6 + i))
-                other = syn.generator(seg, z2).float().clamp(-1, 1)
-                seed_diff.append((fake[-1] - other).abs().mean((1, 2, 3)) * 127.5)
-    fake = torch.cat(fake)
-    out: dict[str, float | None] = {}
-    vgg = VGG19Features(("relu4_1",))
-    f_real = _pooled_vgg(vgg, real)
+    real, ids = _renders(seeds, size)
+    real2, _ = _renders(seeds + num, size)  # disjoint real set: the VGG-FD floor
+    fake = _synthesized(syn, ids, list(range(num)), size)
+    out: dict[str, float | None] = {"seed_diff": None}
+    if syn.config.use_vae:  # same layouts, other codes: how much does the seed change the picture?
+        other = _synthesized(syn, ids, [10**6 + i for i in range(num)], size)
+        out["seed_diff"] = float((fake - other).abs().mean() * 127.5)
+    seg_ids = ids if net_size == size else _renders(seeds, net_size)[1]
+
+    def at_net(imgs: torch.Tensor) -> torch.Tensor:
+        return imgs if net_size == size else F.interpolate(imgs, size=(net_size, net_size), mode="area")
+
     with torch.no_grad():
         for prefix, imgs in (("real_", real), ("", fake)):
-            pred = torch.cat([net(imgs[i:i + 32]).argmax(1) for i in range(0, len(imgs), 32)])
-            out[prefix + "miou"], out[prefix + "acc"] = scores(confusion(pred, ids, k))
+            pred = torch.cat([net(at_net(imgs[i:i + 16])).argmax(1) for i in range(0, num, 16)])
+            out[prefix + "miou"], out[prefix + "acc"] = scores(confusion(pred, seg_ids, k))
+        vgg = VGG19Features(("relu4_1",))
+        f_real = _pooled_vgg(vgg, real)
         out["vgg_fd"] = frechet_distance(f_real, _pooled_vgg(vgg, fake))
         out["vgg_fd_floor"] = frechet_distance(f_real, _pooled_vgg(vgg, real2))
-    out["seed_diff"] = float(torch.cat(seed_diff).mean()) if seed_diff else None
+    out["detail"] = detail_energy(fake) / max(detail_energy(real), 1e-12)
     out["real_diff"] = float((real - real2).abs().mean() * 127.5)
     return out
 
 
-def _pooled_vgg(vgg: nn.Module, imgs: torch.Tensor, batch: int = 32) -> torch.Tensor:
+def _pooled_vgg(vgg: nn.Module, imgs: torch.Tensor, batch: int = 8) -> torch.Tensor:
     feats = [vgg((imgs[i:i + batch] + 1) / 2)["relu4_1"].mean((2, 3)) for i in range(0, len(imgs), batch)]
     return torch.cat(feats) * CAFFE_TO_TORCHVISION  # torchvision-VGG scale: readable numbers
 
 
-def _table(rows: list[tuple[str, str, str, str]]) -> str:
-    out = ["| images | mIoU | pixel acc. | VGG-FD (relu4_1) vs real |", "|---|---|---|---|"]
-    out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
-    return "\n".join(out)
+def table(results: dict[int, dict], name: str) -> str:
+    """The evaluation table: one row per output size (see :func:`measure` for the numbers)."""
+    out = ["| output | mIoU real | mIoU synthesized (x real) | pixel acc. real / synth. | VGG-FD (floor) "
+           "| detail vs real | seed diff (real diff) |", "|---|---|---|---|---|---|---|"]
+    for size, m in results.items():
+        seed = "—" if m["seed_diff"] is None else f"{m['seed_diff']:.1f} ({m['real_diff']:.1f})"
+        out.append(f"| {size} px | {m['real_miou']:.3f} | {m['miou']:.3f} ({m['miou'] / max(m['real_miou'], 1e-9):.2f}x) "
+                   f"| {m['real_acc']:.3f} / {m['acc']:.3f} | {m['vgg_fd']:.1f} ({m['vgg_fd_floor']:.1f}) "
+                   f"| {m['detail']:.2f}x | {seed} |")
+    return "\n".join(out) + f"\n\n({name}; targets of issue 14: detail >= 0.5x, seed diff >= 10, mIoU >= 0.9x real)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,15 +238,30 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=HelpFormatter)
     p.add_argument("--checkpoint", default=None, help="spade .safetensors (default: the shipped one for --norm)")
     p.add_argument("--norm", default="instance")
-    p.add_argument("-n", "--num", type=int, default=256, help="held-out layouts")
+    p.add_argument("--sizes", type=int, nargs="+", default=[256, 512],
+                   help="output sizes to evaluate at, each through synthesize() as the CLI and the app run it")
+    p.add_argument("-n", "--num", type=int, default=128, help="held-out layouts per size")
+    p.add_argument("--segnet-size", type=int, default=256,
+                   help="the segmentation net's size; larger outputs are area-resized to it for the mIoU")
     p.add_argument("--segnet-steps", type=int, default=500, help="training steps if the segmentation net is not cached")
     p.add_argument("--cache-dir", default="runs/spade_eval")
     p.add_argument("--update-card", action="store_true", help="write the table into the checkpoint's model card")
-    p.add_argument("--detail-sizes", type=int, nargs="*", default=[256, 512],
-                   help="output sizes for the detail ratio (default: 256 512; none to skip)")
-    p.add_argument("--detail-num", type=int, default=16, help="layouts for the detail ratio (default: 16)")
+    p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     p.add_argument("--threads", type=int, default=None)
     return p
+
+
+def _write_card_section(card: Path, section: str) -> None:
+    text = card.read_text() if card.is_file() else "# SPADE generator\n"
+    if "## Evaluation" in text:
+        text = re.sub(r"## Evaluation\n.*?(?=\n## |\Z)", lambda _: section.rstrip("\n") + "\n", text, flags=re.S)
+    else:  # before the samples/config sections of the shared card layout, else at the end
+        anchor = next((h for h in ("\n## Samples", "\n## Use", "\n## Config") if h in text), None)
+        if anchor:
+            text = text.replace(anchor, "\n" + section.rstrip("\n") + "\n" + anchor, 1)
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+    card.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,56 +272,49 @@ def main(argv: list[str] | None = None) -> int:
     if args.num < 4:
         print("error: --num must be >= 4 (covariances need several samples)", file=sys.stderr)
         return 2
+    if min(args.sizes) < 32 or args.segnet_size < 32:
+        print("error: --sizes and --segnet-size must be >= 32 px", file=sys.stderr)
+        return 2
     try:
         path = Path(args.checkpoint) if args.checkpoint else Synthesizer.default_path(args.norm)
         syn = Synthesizer.from_checkpoint(path)
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    cfg, K, S = syn.config, syn.num_classes, syn.config.size
-    if [c["name"] for c in cfg.classes] != [c.name for c in CLASSES]:
+    if [c["name"] for c in syn.config.classes] != [c.name for c in CLASSES]:
         print("error: this evaluation uses procedural landscapes; the checkpoint has another class set",
               file=sys.stderr)
         return 2
 
-    net = segnet_for(K, S, args.segnet_steps, Path(args.cache_dir))
     t0 = time.time()
-    m = measure(syn, net, args.num)
-    rows = [("real (procedural)", f"{m['real_miou']:.3f}", f"{m['real_acc']:.3f}", "—"),
-            (f"synthesized ({path.name})", f"{m['miou']:.3f}", f"{m['acc']:.3f}", f"{m['vgg_fd']:.1f}"),
-            ("real vs disjoint real (floor)", "", "", f"{m['vgg_fd_floor']:.1f}")]
-    seeds = torch.arange(args.num) + EVAL_SEED
-    table = _table(rows)
-    if args.detail_sizes:
-        ratios = detail_ratios(syn, seeds[:args.detail_num], tuple(args.detail_sizes))
-        table += ("\n\nFine detail (variance above 1/4 of the resolution) of synthesized vs real renders of the same "
-                  f"{min(args.detail_num, args.num)} layouts, at the output size: "
-                  + ", ".join(f"{size} px {ratio:.2f}x" for size, ratio in ratios.items()) + " (target >= 0.5x).")
-    if m["seed_diff"] is not None:
-        table += (f"\n\nSeed diversity: two random style codes on the same layout differ by "
-                  f"{m['seed_diff']:.1f} of 255 per pixel on average (two real images of "
-                  f"different layouts: {m['real_diff']:.1f}).")
-    header = (f"{args.num} held-out procedural layouts at {S}x{S}, one random style seed each; segmentation net: "
-              f"U-Net trained {args.segnet_steps} steps on procedural images. VGG-FD = Fréchet distance of "
-              f"pooled VGG-19 relu4_1 features (not Inception FID).")
+    results: dict[int, dict] = {}
+    for size in args.sizes:
+        net_size = min(size, args.segnet_size)
+        net = segnet_for(syn.num_classes, net_size, args.segnet_steps, Path(args.cache_dir))
+        print(f"measuring at {size} px ({args.num} layouts, two seeds each)...", file=sys.stderr)
+        results[size] = measure(syn, net, args.num, size=size, net_size=net_size)
+    cfg = syn.config
+    native = (f"renders natively at {cfg.native_range[0]}-{cfg.native_range[1]} px" if cfg.arch == "crop"
+              else f"renders at {cfg.size} px, resized to the output")
+    header = (f"{args.num} held-out procedural layouts per output size, each synthesized through `synthesize()` (as "
+              f"the CLI, the app and the API return it) with two random seeds; `{path.name}` ({cfg.arch} generator, "
+              f"{native}). mIoU: a U-Net trained {args.segnet_steps} steps on procedural images at "
+              f"{min(args.segnet_size, max(args.sizes))} px (larger outputs area-resized to it). VGG-FD: Fréchet "
+              "distance of pooled VGG-19 relu4_1 features at the output size (not Inception FID), floor = real vs "
+              "disjoint real. Detail: variance above 1/4 of the resolution, synthesized over real. Seed diff: mean "
+              "|difference| of two seeds on one layout, 8-bit levels (real diff: two real images of different layouts).")
+    text = table(results, path.name)
     print()
     print(header)
     print()
-    print(table)
+    print(text)
     print(f"\n({time.time() - t0:.0f}s; command: python -m models.eval spade {' '.join(argv or sys.argv[1:])})")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"checkpoint": str(path), "num": args.num,
+                                               "results": {str(k): v for k, v in results.items()}}, indent=1))
     if args.update_card:
         card = path.with_suffix(".md")
-        text = card.read_text() if card.is_file() else "# SPADE generator\n"
-        section = f"## Evaluation\n\n{header}\n\n{table}\n\n"
-        if "## Evaluation" in text:
-            text = re.sub(r"## Evaluation\n.*?(?=\n## |\Z)", lambda _: section.rstrip("\n") + "\n", text, flags=re.S)
-        else:  # before the samples/config sections of the shared card layout, else at the end
-            anchor = next((h for h in ("\n## Samples", "\n## Use", "\n## Config") if h in text), None)
-            if anchor:
-                text = text.replace(anchor, "\n" + section.rstrip("\n") + "\n" + anchor, 1)
-            else:
-                text = text.rstrip("\n") + "\n\n" + section
-        card.write_text(text)
+        _write_card_section(card, f"## Evaluation\n\n{header}\n\n{text}\n\n")
         print(f"updated {card}")
     return 0
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import random
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -399,7 +400,7 @@ class SPADEDataModule(pl.LightningDataModule):
         self.cfg, self.size, self.start, self.workers, self.on_gpu = cfg, size, start, workers, on_gpu
         self.dataset, self.crop, self.thumb = dataset, crop, thumb
         self.pools: list[RenderPool] = []
-        self.rng = __import__("random").Random(start)
+        self.rng = random.Random(start)  # windows cut after transfer (GPU and labelled folders)
 
     def describe(self) -> str:
         if self.crop is not None and self.dataset is None:

@@ -1,4 +1,5 @@
 """Evaluation maths: confusion/mIoU and the Fréchet distance against independent references."""
+import json
 import re
 
 import numpy as np
@@ -46,41 +47,56 @@ def test_eval_main_prints_table_and_updates_card(tmp_path, capsys):
                            cfg.to_dict() | {"spectral": False}, kind="spade")
     ckpt.with_suffix(".md").write_text("# card\n\n## Samples\n\nx\n\n## Config\n\n{}\n")
     assert main(["--checkpoint", str(ckpt), "-n", "4", "--segnet-steps", "2", "--cache-dir", str(tmp_path),
-                 "--update-card", "--detail-sizes", "64", "--detail-num", "2"]) == 0
+                 "--update-card", "--sizes", "32", "64", "--json", str(tmp_path / "eval.json")]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"Fine detail .* 64 px [0-9.]+x", out)
-    assert "| real (procedural) |" in out and "VGG-FD" in out and "(floor)" in out
-    diversity = re.search(r"same layout differ by ([0-9.]+) of 255.*different layouts: ([0-9.]+)\)", out)
-    assert diversity and float(diversity[1]) > 0 and float(diversity[2]) > 5  # random init: codes matter a bit
+    rows = re.findall(r"^\| (\d+) px \| ([0-9.]+) \| ([0-9.]+) \(([0-9.]+)x\) \|.*\| ([0-9.]+)x \| ([0-9.]+) \(([0-9.]+)\) \|$",
+                      out, re.M)
+    assert [r[0] for r in rows] == ["32", "64"]  # one row per output size
+    for _, real, synth, ratio, detail, seed_diff, real_diff in rows:
+        assert float(ratio) == pytest.approx(float(synth) / float(real), abs=0.01)
+        assert float(detail) >= 0 and float(seed_diff) > 0 and float(real_diff) > 5  # random init: codes matter a bit
+    assert "VGG-FD" in out and "grid generator" in out
+    saved = json.loads((tmp_path / "eval.json").read_text())["results"]
+    assert set(saved) == {"32", "64"} and set(saved["64"]) >= {"miou", "real_miou", "vgg_fd", "detail", "seed_diff"}
     card = ckpt.with_suffix(".md").read_text()
-    assert card.index("## Evaluation") < card.index("## Samples") and "| synthesized" in card
-    assert (tmp_path / "segnet_32_2.pt").is_file()  # cached for the next run
+    assert card.index("## Evaluation") < card.index("## Samples") and "| 64 px |" in card
+    assert (tmp_path / "segnet_32_2.pt").is_file() and (tmp_path / "segnet_64_2.pt").is_file()  # cached
     # a second evaluation replaces the section: one Evaluation, the other sections kept once
     assert main(["--checkpoint", str(ckpt), "-n", "4", "--segnet-steps", "2", "--cache-dir", str(tmp_path),
-                 "--update-card"]) == 0
+                 "--update-card", "--sizes", "32"]) == 0
     card = ckpt.with_suffix(".md").read_text()
     assert card.count("## Evaluation") == 1 and card.count("## Samples") == 1 and card.count("## Config") == 1
+    capsys.readouterr()
     assert main(["--checkpoint", str(tmp_path / "nope.safetensors")]) == 2
     assert capsys.readouterr().err.startswith("error: ")
 
 
-def test_detail_ratio_is_one_for_the_real_renders_and_small_for_an_upscale():
-    import numpy as np
+def test_measure_scores_a_perfect_copy_as_real_and_an_upscale_as_blurry(tmp_path):
+    """measure() on a fake synthesizer that returns the real render (at the asked size, or rendered at 64 px
+    and scaled up): detail ~1 vs well below 0.5, mIoU equal to the real one, seeds that change nothing."""
+    from types import SimpleNamespace
+
     from PIL import Image
 
     from models.landscape.render import generate_sample
-    from models.spade.eval import detail_ratios
+    from models.spade.eval import EVAL_SEED, SegNet, measure
 
-    seeds = torch.arange(3) + 555
+    class Copy:
+        config = SimpleNamespace(size=128, use_vae=True)
+        num_classes = 10
 
-    class Copy:  # "synthesizes" the real render of the layout at the asked size
         def __init__(self, blur: bool) -> None:
-            self.blur, self.i = blur, 0
+            self.blur = blur
 
         def synthesize(self, ids, seed=0, size=None):
-            img, _ = generate_sample(int(seeds[seed]), 64 if self.blur else size)
+            layout = EVAL_SEED + seed % 10**6  # measure() passes layout i with seeds i and 10**6 + i
+            img, _ = generate_sample(layout, 64 if self.blur else size)
             return Image.fromarray(img).resize((size, size), Image.Resampling.BICUBIC)
 
-    assert abs(detail_ratios(Copy(False), seeds, (128,))[128] - 1.0) < 1e-2  # (8-bit rounding)
-    assert detail_ratios(Copy(True), seeds, (256,))[256] < 0.5  # a 64 px image scaled up has little detail
-    assert np.isfinite(detail_ratios(Copy(True), seeds, (128,))[128])
+    net = SegNet(10, width=4).eval()
+    sharp = measure(Copy(False), net, 4, size=128, net_size=64)
+    assert sharp["detail"] == pytest.approx(1.0, abs=1e-2)  # (8-bit rounding)
+    assert sharp["miou"] == pytest.approx(sharp["real_miou"], abs=0.02) and sharp["seed_diff"] == 0
+    assert sharp["vgg_fd"] < sharp["vgg_fd_floor"]  # the same images vs disjoint ones
+    blurry = measure(Copy(True), net, 4, size=256, net_size=64)  # 64 px scaled 4x up
+    assert blurry["detail"] < 0.5 and blurry["real_diff"] > 5

@@ -93,3 +93,28 @@ def test_bf16_and_channels_last_stay_close_to_fp32(tmp_path):
     assert np.abs(cl.astype(int) - ref).max() <= 1  # memory layout only: same maths up to rounding
     diff = np.abs(fast.astype(int) - ref)
     assert diff.mean() < 3 and ref.std() > 5  # bf16 keeps ~3 significant digits; the image is not flat
+
+
+def crop_checkpoint(path, **kw):
+    """A tiny random crop generator, native at 32-64 px, saved like an exported one."""
+    from models.spade.generator import build_generator
+
+    cfg = GenConfig(ngf=4, spade_hidden=8, z_dim=8, z_ch=4, native=[32, 64], size=32, **kw)
+    return save_checkpoint(path, baked_state_dict(build_generator(cfg)), cfg.to_dict() | {"spectral": False},
+                           kind="spade")
+
+
+def test_a_crop_generator_renders_natively_inside_its_range_and_resizes_outside(tmp_path):
+    syn = Synthesizer.from_checkpoint(crop_checkpoint(tmp_path / "c.safetensors"))
+    assert syn.config.arch == "crop"
+    seen = []
+    forward = syn.generator.forward
+    syn.generator.forward = lambda seg, z=None, **kw: seen.append(tuple(seg.shape[2:])) or forward(seg, z, **kw)
+    assert syn.synthesize(_ids(), size=64).size == (64, 38)  # the output's own size, rounded to 16: 64 x 32
+    assert syn.synthesize(_ids(), size=48).size == (48, 29)
+    assert syn.synthesize(_ids(), size=128).size == (128, 77)  # above the native range: rendered at 64, resized
+    assert seen == [(32, 64), (32, 48), (32, 64)]
+    a, b = (np.asarray(syn.synthesize(_ids(), seed=s, size=64), dtype=np.float32) for s in (0, 1))
+    assert np.abs(a - b).mean() > 0.05  # the seed reaches the picture
+    style = Image.fromarray(np.full((50, 70, 3), (200, 80, 20), np.uint8))
+    assert syn.synthesize(_ids(), style=style, size=64).size == (64, 38)
