@@ -61,7 +61,8 @@ def plan(out: Path, bundle: Path, minutes: float, dry_run: bool) -> list[Step]:
     if dry_run:
         adain = ["--size", "32", "--load-size", "40", "--batch-size", "2", "--max-steps", "2", "--accelerator", "cpu",
                  "--precision", "32-true", "--sample-every", "0"]
-        spade = ["--size", "32", "--ngf", "4", "--ndf", "4", "--spade-hidden", "8", "--z-dim", "8", "--d-layers", "2",
+        spade = ["--full-sizes", "32", "--crop", "32", "--pool-size", "2", "--pool-dir", str(out / "pool"),
+                 "--ngf", "4", "--ndf", "4", "--spade-hidden", "8", "--z-dim", "8", "--z-ch", "4", "--d-layers", "2",
                  "--batch-size", "2", "--max-steps", "2", "--lambda-vgg", "0", "--accelerator", "cpu",
                  "--precision", "32-true", "--sample-every", "0"]
         tests = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/norms/test_online.py", "-k", "bf16"]
@@ -71,8 +72,9 @@ def plan(out: Path, bundle: Path, minutes: float, dry_run: bool) -> list[Step]:
         adain = ["--size", "256", "--load-size", "320", "--batch-size", "32", "--max-steps", "1000000",
                  "--precision", "bf16-mixed", "--channels-last", "--sample-every", "200", "--identity-weight", "5",
                  "--style-weight", "2", "--lr", "2e-4"]
-        spade = ["--size", "256", "--batch-size", "16", "--max-steps", "1000000", "--precision", "bf16-mixed",
-                 "--sample-every", "500", "--norm", "instance"]
+        # the crop generator at its full width: 256 px windows of 256/512 px pictures rendered on the device
+        spade = ["--full-sizes", "256", "512", "--crop", "256", "--batch-size", "16", "--max-steps", "1000000",
+                 "--precision", "bf16-mixed", "--sample-every", "500", "--norm", "instance"]
         tests = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/norms", "tests/models", "-k",
                  "cuda or bf16"]
         benches = [[py, "-m", "norms.bench", "--device", "cuda"],

@@ -189,7 +189,8 @@ def build_demo(config: AppConfig | None = None, engine: Engine | None = None) ->
 
 
 def _spade_size(config: AppConfig) -> int:
-    # default SPADE output: the generator runs at its training size and the result is resized to this
+    # default SPADE output (512 is offered too): a crop generator renders natively at 256-512 px, a grid one at its
+    # training size, resized to this
     return 256 if config.min_size <= 256 <= config.max_size else config.default_size
 
 

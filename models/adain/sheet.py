@@ -9,44 +9,27 @@ column headed with its label. Used for the campaign's before/after sheet in ``do
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from models.adain.eval import flat_graphic
 from models.common.formats import IMAGE_EXTENSIONS
+from models.common.sheet import HEADER, contact_sheet as sheet_grid
 
-__all__ = ["contact_sheet", "main"]
+__all__ = ["HEADER", "THUMB", "contact_sheet", "main"]
 
 THUMB = 256  # each cell's long side in the sheet (the stylization itself runs at --size)
-HEADER = 28
 
 
 def _images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-def _cell(img: Image.Image) -> Image.Image:
-    out = Image.new("RGB", (THUMB, THUMB), (255, 255, 255))
-    img = img.copy()
-    img.thumbnail((THUMB, THUMB))
-    out.paste(img, ((THUMB - img.width) // 2, (THUMB - img.height) // 2))
-    return out
-
-
 def contact_sheet(rows: list[list[Image.Image]], labels: list[str]) -> Image.Image:
     """Rows of images (each fitted into a ``THUMB`` square) under a header line of ``labels``."""
-    cols = len(labels)
-    sheet = Image.new("RGB", (cols * THUMB, HEADER + len(rows) * THUMB), (255, 255, 255))
-    draw = ImageDraw.Draw(sheet)
-    for c, label in enumerate(labels):
-        draw.text((c * THUMB + 6, 8), label, fill=(0, 0, 0))
-    for r, row in enumerate(rows):
-        for c, img in enumerate(row):
-            sheet.paste(_cell(img), (c * THUMB, HEADER + r * THUMB))
-    return sheet
+    return sheet_grid(rows, labels, cell=THUMB)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -106,8 +106,18 @@ class RenderPool:
         self.dir = Path(root) / f"pool_{side}_{count}_{renderer_fingerprint()}"
         if not (self.dir / "done.json").is_file():
             self._build(chunk, progress)
-        self.images = np.load(self.dir / "images.npy", mmap_mode="r")
-        self.ids = np.load(self.dir / "ids.npy", mmap_mode="r")
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __getstate__(self) -> dict:
+        # loader workers re-open the memory maps: pickling them would copy the whole pool into every worker
+        return self.__dict__ | {"_arrays": None}
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(images (N, S, S, 3), ids (N, S, S))`` uint8, memory-mapped (opened on first use in each process)."""
+        if self._arrays is None:
+            self._arrays = (np.load(self.dir / "images.npy", mmap_mode="r"), np.load(self.dir / "ids.npy", mmap_mode="r"))
+        return self._arrays
 
     @property
     def first_seed(self) -> int:
@@ -141,9 +151,10 @@ class RenderPool:
 
     def batch(self, index: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Pictures ``index``: ``(images (B, 3, S, S) float in [-1, 1], ids (B, S, S) int64)``."""
+        images, ids = self.arrays
         idx = sorted(index)
-        img = torch.from_numpy(np.ascontiguousarray(self.images[idx])).permute(0, 3, 1, 2).float() / 127.5 - 1
-        return img, torch.from_numpy(np.ascontiguousarray(self.ids[idx])).long()
+        img = torch.from_numpy(np.ascontiguousarray(images[idx])).permute(0, 3, 1, 2).float() / 127.5 - 1
+        return img, torch.from_numpy(np.ascontiguousarray(ids[idx])).long()
 
 
 class PoolCrops(IterableDataset):

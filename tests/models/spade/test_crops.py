@@ -61,6 +61,11 @@ def test_render_pool_renders_once_and_holds_the_renderers_pictures(tmp_path, mon
     # training pools never hold evaluation or segmentation-net layouts
     assert seeds.max() < SEGNET_SEED < ProceduralSeeds.EVAL_OFFSET
     assert json.loads((pool.dir / "done.json").read_text())["count"] == 5
+    # a loader worker gets the pool without its memory maps (no copy of the pictures) and re-opens them
+    import pickle
+
+    state = pickle.dumps(pool)
+    assert len(state) < 2000 and torch.equal(pickle.loads(state).batch([3])[1], ref_ids[3:4])
     # an interrupted build (no done.json) is rebuilt, not trusted
     (pool.dir / "done.json").unlink()
     RenderPool(tmp_path, 32, 5, progress=False)

@@ -10,6 +10,7 @@ from models.common.checkpoint import CheckpointError, save_checkpoint
 from models.landscape.classes import class_id, ids_to_color
 from models.spade.generator import GenConfig, SPADEGenerator, baked_state_dict
 from models.spade.infer import Synthesizer, load_mask
+from tests.models.spade.conftest import crop_checkpoint
 
 
 def tiny_checkpoint(path, **kw):
@@ -93,15 +94,6 @@ def test_bf16_and_channels_last_stay_close_to_fp32(tmp_path):
     assert np.abs(cl.astype(int) - ref).max() <= 1  # memory layout only: same maths up to rounding
     diff = np.abs(fast.astype(int) - ref)
     assert diff.mean() < 3 and ref.std() > 5  # bf16 keeps ~3 significant digits; the image is not flat
-
-
-def crop_checkpoint(path, **kw):
-    """A tiny random crop generator, native at 32-64 px, saved like an exported one."""
-    from models.spade.generator import build_generator
-
-    cfg = GenConfig(ngf=4, spade_hidden=8, z_dim=8, z_ch=4, native=[32, 64], size=32, **kw)
-    return save_checkpoint(path, baked_state_dict(build_generator(cfg)), cfg.to_dict() | {"spectral": False},
-                           kind="spade")
 
 
 def test_a_crop_generator_renders_natively_inside_its_range_and_resizes_outside(tmp_path):
