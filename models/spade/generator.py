@@ -202,7 +202,19 @@ class StyleEncoder(nn.Module):
         return self.fc_mu(h), self.fc_var(h)
 
 
-class SPADEGenerator(nn.Module):
+class _EncodesStyle(nn.Module):
+    """What both generators share: ``encode`` through the optional VAE style encoder (``self.encoder``)."""
+
+    encoder: "StyleEncoder | None"
+
+    def encode(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Style image ``(B, 3, H, W)`` in [-1, 1] (crop: the whole picture) -> ``(mu, logvar)``; needs ``use_vae``."""
+        if self.encoder is None:
+            raise ValueError("this generator has no style encoder (trained with use_vae=False)")
+        return self.encoder(img)
+
+
+class SPADEGenerator(_EncodesStyle):
     """``grid`` architecture: label map (+ optional style code) -> image in [-1, 1].
 
     Shape: ``forward(seg (B, K, H, W) one-hot, z (B, z_dim) | None) -> (B, 3, size, size)``. ``seg`` may
@@ -261,12 +273,6 @@ class SPADEGenerator(nn.Module):
             x = block(F.interpolate(x, scale_factor=2, mode="nearest"), seg)
         return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
 
-    def encode(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Style image ``(B, 3, H, W)`` in [-1, 1] -> ``(mu, logvar)``; needs ``use_vae``."""
-        if self.encoder is None:
-            raise ValueError("this generator has no style encoder (trained with use_vae=False)")
-        return self.encoder(img)
-
 
 SCALE_REF = 256  # the picture side whose scale channel is 0 (512 px: 1)
 
@@ -301,7 +307,7 @@ def position_channels(box: torch.Tensor | None, batch: int, h: int, w: int, stri
     return out.to(dtype)
 
 
-class CropSPADEGenerator(nn.Module):
+class CropSPADEGenerator(_EncodesStyle):
     """``crop`` architecture: fully convolutional, conditioned on labels + position + the style code everywhere.
 
     Each SPADE sees ``concat(one-hot labels, position_channels, proj(z) broadcast)`` at its own resolution, so a
@@ -367,12 +373,6 @@ class CropSPADEGenerator(nn.Module):
             cond = self.condition(seg, z_map, box, f // 2 ** (i + 1))
             x = block(F.interpolate(x, scale_factor=2, mode="nearest"), cond)
         return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
-
-    def encode(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Style image ``(B, 3, H, W)`` in [-1, 1] (the whole picture) -> ``(mu, logvar)``; needs ``use_vae``."""
-        if self.encoder is None:
-            raise ValueError("this generator has no style encoder (trained with use_vae=False)")
-        return self.encoder(img)
 
 
 def build_generator(cfg: GenConfig) -> nn.Module:
