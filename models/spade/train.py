@@ -73,7 +73,7 @@ class TrainConfig:
     crop: int = option(128, "crop arch: side of the training windows, a multiple of 2**--depth")
     full_sizes: list[int] = option([256, 512], "crop arch: sides of the whole pictures the windows are cut from "
                                                "(the generator's native sizes)", nargs="+")
-    pool_size: int = option(400, "crop arch on a CPU: pictures per side rendered once into the render pool")
+    pool_size: int = option(1000, "crop arch on a CPU: pictures per side rendered once into the render pool")
     pool_dir: str = option("data/spade_renders", "crop arch on a CPU: where render pools are kept")
     lr_g: float = option(1e-4, "generator learning rate (TTUR: the discriminator learns 4x faster)")
     lr_d: float = option(4e-4, "discriminator learning rate")

@@ -48,15 +48,16 @@ def make_random_checkpoints(folder: Path, norms: tuple[str, ...] = ("instance", 
 
     from models.adain.net import AdaINConfig, AdaINNet
     from models.common.checkpoint import save_checkpoint
-    from models.spade.generator import GenConfig, SPADEGenerator
+    from models.spade.generator import GenConfig, build_generator
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     for norm in norms:
         net = AdaINNet(AdaINConfig(norm=norm))
         save_checkpoint(folder / f"adain_{norm}.safetensors", net.trainable_state_dict(), net.config.to_dict(), "adain")
-        cfg = GenConfig(arch="grid", size=32, ngf=8, norm=norm, spade_hidden=16, z_dim=16, spectral=False)
-        save_checkpoint(folder / f"spade_{norm}.safetensors", SPADEGenerator(cfg).state_dict(), cfg.to_dict(), "spade")
+        # the default (crop) generator, tiny: native at 32-64 px
+        cfg = GenConfig(ngf=8, norm=norm, spade_hidden=16, z_dim=16, z_ch=4, native=[32, 64], size=32, spectral=False)
+        save_checkpoint(folder / f"spade_{norm}.safetensors", build_generator(cfg).state_dict(), cfg.to_dict(), "spade")
     if (DEFAULT_ASSETS_DIR / "examples").is_dir() and not (folder / "examples").exists():
         shutil.copytree(DEFAULT_ASSETS_DIR / "examples", folder / "examples")
     return folder

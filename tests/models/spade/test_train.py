@@ -276,3 +276,25 @@ def test_a_crop_run_over_two_picture_sides_renders_both_natively(tmp_path):
     crop_module = SPADEModule(GenConfig(**TINY_CROP).to_dict(), asdict(DiscConfig(ndf=4, n_layers=2)),
                               asdict(TrainConfig(lambda_vgg=0.0)))
     assert "arch='grid'" in init_generator(crop_module, grid)
+
+
+def test_the_gpu_data_path_renders_whole_pictures_and_cuts_windows_after_transfer():
+    """On a GPU the loader yields (seeds, side) and the data module renders and crops on the device; the same code
+    runs here on CPU tensors (a labelled folder's (images, ids) batches take the cropping half of it)."""
+    from models.spade.crops import CropSeeds
+    from models.spade.train import SPADEDataModule
+
+    cfg = TrainConfig(batch_size=2, crop=32, full_sizes=[64, 96])
+    data = SPADEDataModule(cfg, 64, start=0, workers=0, on_gpu=True, crop=32, thumb=16)
+    loader = data.train_dataloader()
+    assert isinstance(loader.dataset, CropSeeds)
+    seeds, side = next(iter(loader))
+    real, ids, box, thumb = data.on_after_batch_transfer((seeds, side), 0)
+    assert real.shape == (2, 3, 32, 32) and ids.shape == (2, 32, 32) and thumb.shape == (2, 3, 16, 16)
+    assert box[:, 2].tolist() == [float(side)] * 2 and (box[:, :2] <= float(side) - 32).all()
+    pictures, labels = procedural_batch(seeds, int(side))
+    t, l = int(box[0, 0]), int(box[0, 1])
+    window = labels[0, t:t + 32, l:l + 32]
+    assert torch.equal(ids[0], window) or torch.equal(ids[0], labels[0].flip(-1)[t:t + 32, l:l + 32])
+    folder_batch = data.on_after_batch_transfer(procedural_batch(torch.arange(2), 64), 0)
+    assert len(folder_batch) == 4 and folder_batch[0].shape == (2, 3, 32, 32)
