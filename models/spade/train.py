@@ -473,6 +473,9 @@ def _crop_setup(gcfg: GenConfig, tcfg: TrainConfig) -> int | None:
     if gcfg.arch != "crop":
         return None
     sides = sorted(set(tcfg.full_sizes))
+    if gcfg.size not in (GenConfig.size, sides[0]):  # an explicit --size would be silently overridden
+        raise ValueError(f"--size is a grid-generator flag; the crop generator's picture sizes are --full-sizes "
+                         f"(got --size {gcfg.size}; did you mean --full-sizes {gcfg.size}?)")
     f = gcfg.multiple
     if tcfg.crop < f or tcfg.crop % f:
         raise ValueError(f"--crop must be a multiple of {f} (2**--depth), got {tcfg.crop}")

@@ -164,6 +164,7 @@ def test_d_norm_decouples_the_discriminator_normalizer(tmp_path):
     (["--crop", "24"], "--crop must be a multiple of 16"),
     (["--crop", "512"], "larger than the smallest --full-sizes picture (256 px)"),
     (["--full-sizes", "200"], "multiples of 16"),
+    (["--size", "64"], "did you mean --full-sizes 64?"),
     (["--resume", "nope.ckpt"], "does not exist"),
     (["--batch-size", "0"], "must be positive"),
     (["--data", "no/such/dir"], "needs an 'images/' folder"),
