@@ -27,7 +27,9 @@ class AppConfig:
     max_queue: int = 64  # requests waiting beyond this are turned away with a clear message
     canvas_size: int = 512  # paint-to-image canvas, pixels per side
     alpha_threshold: int = 128  # editor pixels with alpha below this count as unpainted
-    preferred_norms: tuple[str, ...] = ("instance", "batch", "group", "layer", "online", "proxy", "none")
+    # normalizers listed first in the menus (the first available one is the default); empty: each model's best
+    # shipped checkpoint first (models.common.assets.DEFAULT_NORMS), then NORM_ORDER
+    preferred_norms: tuple[str, ...] = ()
     cache_minutes: float = 60.0  # uploads and results older than this are deleted from Gradio's cache folder
 
     def __post_init__(self) -> None:

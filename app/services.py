@@ -21,7 +21,7 @@ from PIL import Image
 
 from app.config import AppConfig
 from app.preprocess import InputError, resize_mask
-from models.common.assets import available_checkpoints
+from models.common.assets import NORM_ORDER, available_checkpoints, default_norm
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +89,15 @@ class ModelCache:
         self._lock = threading.Lock()  # one load at a time; a second caller waits and then reuses it
 
     def available(self) -> dict[str, Path]:
-        """Checkpoints on disk, preferred normalizers first (the first one is the UI default)."""
+        """Checkpoints on disk, preferred normalizers first (the first one is the UI default).
+
+        Without a preference: the model's default normalizer (its best shipped checkpoint), then ``NORM_ORDER``.
+        """
         found = scan_checkpoints(self.kind, self.assets_dir)
-        rank = {n: i for i, n in enumerate(self._preferred)}
+        order = self._preferred or (default_norm(self.kind, self.assets_dir), *NORM_ORDER)
+        rank: dict[str, int] = {}
+        for n in order:
+            rank.setdefault(n, len(rank))
         return {n: found[n] for n in sorted(found, key=lambda n: (rank.get(n, len(rank)), n))}
 
     def norms(self) -> list[str]:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from models.common.assets import DEFAULT_NORMS
 from models.common.cli import ArgumentParser, user_error
 from models.common.formats import IMAGE_EXTENSIONS
 from models.common.imageio import load_image
@@ -58,6 +59,7 @@ def plan(out: Path, bundle: Path, minutes: float, dry_run: bool) -> list[Step]:
     """The steps of a run. Training steps get a ``--max-minutes`` inside their time share, so they export."""
     py = sys.executable
     content, style = bundle / "content", bundle / "style"
+    spade_norm = DEFAULT_NORMS["spade"]  # the shipped default's normalizer, so the GPU run can replace it
     if dry_run:
         adain = ["--size", "32", "--load-size", "40", "--batch-size", "2", "--max-steps", "2", "--accelerator", "cpu",
                  "--precision", "32-true", "--sample-every", "0"]
@@ -74,7 +76,7 @@ def plan(out: Path, bundle: Path, minutes: float, dry_run: bool) -> list[Step]:
                  "--style-weight", "2", "--lr", "2e-4"]
         # the crop generator at its full width: 256 px windows of 256/512 px pictures rendered on the device
         spade = ["--full-sizes", "256", "512", "--crop", "256", "--batch-size", "16", "--max-steps", "1000000",
-                 "--precision", "bf16-mixed", "--sample-every", "500", "--norm", "instance"]
+                 "--precision", "bf16-mixed", "--sample-every", "500"]
         tests = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/norms", "tests/models", "-k",
                  "cuda or bf16"]
         benches = [[py, "-m", "norms.bench", "--device", "cuda"],
@@ -91,9 +93,9 @@ def plan(out: Path, bundle: Path, minutes: float, dry_run: bool) -> list[Step]:
                             *budget(0.42), "--run-dir", str(out / "runs" / "adain"),
                             "--export", str(out / "adain_instance.safetensors"),
                             "--note", "GPU run (python -m models.gpu_run) from the shipped CPU decoder"], 0.42),
-             Step("spade", [py, "train.py", "spade", *spade, *common, *budget(0.33),
+             Step("spade", [py, "train.py", "spade", "--norm", spade_norm, *spade, *common, *budget(0.33),
                             "--run-dir", str(out / "runs" / "spade"),
-                            "--export", str(out / "spade_instance.safetensors"),
+                            "--export", str(out / f"spade_{spade_norm}.safetensors"),
                             "--note", "GPU run (python -m models.gpu_run)"], 0.33)]
     for i, cmd in enumerate(benches):
         steps.append(Step(f"bench-{i + 1}", cmd, 0.17 / len(benches)))

@@ -22,11 +22,26 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "assets" / "examples"
 
 
+def shell_blocks(text: str) -> list[str]:
+    """The bodies of the fenced blocks marked ``bash``/``sh`` or unmarked (a fence opens and closes on its own line)."""
+    blocks, body, lang = [], None, ""
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if body is None:
+                body, lang = [], line[3:].strip()
+            else:
+                if lang in ("", "bash", "sh"):
+                    blocks.append("\n".join(body))
+                body = None
+        elif body is not None:
+            body.append(line)
+    return blocks
+
+
 def readme_commands() -> list[str]:
-    """Every command line of the README's ``bash`` blocks, continuation lines joined, comments dropped."""
-    text = (ROOT / "README.md").read_text()
+    """Every command line of the README's shell blocks, continuation lines joined, comments dropped."""
     commands = []
-    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL):
+    for block in shell_blocks((ROOT / "README.md").read_text()):
         joined = re.sub(r"\\\n\s*", " ", block)
         for line in joined.splitlines():
             line = line.split(" #")[0].split("# ")[0].strip() if not line.lstrip().startswith("#") else ""
@@ -78,6 +93,12 @@ def test_the_readme_has_the_commands_this_test_knows():
     prefixes = {_prefix(_argv(c)) for c in CHECKED}
     assert ("python", "train.py", "adain") in prefixes and ("normlab", "stylize") in prefixes
     assert ("normlab", "checkpoints") in prefixes and ("python", "-m", "app") in prefixes
+    assert ("python", "train.py", "spade") in prefixes and ("normlab", "synthesize") in prefixes
+
+
+def test_shell_blocks_are_the_bash_and_unmarked_fences_only():
+    text = "a\n```bash\nmake app\n```\n```python\nimport x\n```\n```\nnormlab classes\n```\n`inline` ``` x\n"
+    assert shell_blocks(text) == ["make app", "normlab classes"]
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ __all__ = ["register", "cmd_stylize", "cmd_data_starter", "cmd_data_build"]
 from app.cli import HelpFormatter, missing_input, prepare_output
 from app.cli import cli_error as _error  # one format for every subcommand's user errors
 from app.limits import parse_size
+from models.common.assets import DEFAULT_NORMS, default_norm
 from models.common.formats import IMAGE_EXTENSIONS
 
 
@@ -43,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "'luminance' (transfer luminance only)")
     p.add_argument("--mask", default=None, help="mask image for spatial control (needs exactly 2 styles)")
     p.add_argument("--size", default="512", help="output long side in pixels, 16 to 4096 (0 keeps the content size)")
-    p.add_argument("--norm", default="instance", help="which shipped model to use, by normalizer")
+    p.add_argument("--norm", default=None,
+                   help=f"which shipped model to use, by normalizer (default: {DEFAULT_NORMS['adain']}; "
+                        "`normlab checkpoints` lists them)")
     p.add_argument("--checkpoint", default=None, help="an adain .safetensors file (overrides --norm)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.set_defaults(handler=cmd_stylize)
@@ -114,7 +117,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     except (ImageLoadError, OSError) as err:
         return _error(str(err))
     try:
-        path = Path(args.checkpoint) if args.checkpoint else checkpoint_for("adain", args.norm)
+        path = Path(args.checkpoint) if args.checkpoint else checkpoint_for("adain", args.norm or default_norm("adain"))
         from models.adain.infer import Stylizer
 
         t0 = time.perf_counter()

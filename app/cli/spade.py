@@ -15,6 +15,7 @@ __all__ = ["register", "cmd_classes", "cmd_synthesize"]
 from app.cli import HelpFormatter, missing_input, prepare_output
 from app.cli import cli_error as _error  # one format for every subcommand's user errors
 from app.limits import MIN_SIDE, parse_seed, parse_size
+from models.common.assets import DEFAULT_NORMS
 from models.landscape.classes import CLASSES, NUM_CLASSES, class_id, class_records
 
 
@@ -35,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", default="0", help="random style seed, 0 to 2147483647: another seed gives another look")
     p.add_argument("--style", default=None, help="example image whose look to follow (overrides --seed)")
     p.add_argument("--size", default=None, help="output long side in pixels, 16 to 4096 (default: the mask's size)")
-    p.add_argument("--norm", default="instance", help="which shipped generator to use (by normalizer)")
+    p.add_argument("--norm", default=None,
+                   help=f"which shipped generator to use, by normalizer (default: {DEFAULT_NORMS['spade']}, the best "
+                        "shipped one; `normlab checkpoints` lists them)")
     p.add_argument("--checkpoint", default=None, help="a spade .safetensors file (overrides --norm)")
     p.add_argument("--background", default=None, help="class name or id for transparent pixels")
     p.set_defaults(handler=cmd_synthesize)

@@ -12,10 +12,17 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ASSETS_DIR", "CheckpointError", "CheckpointInfo", "assets_dir", "available_checkpoints", "checkpoint_for",
-           "describe_checkpoint", "header_metadata", "list_checkpoints"]
+__all__ = ["ASSETS_DIR", "DEFAULT_NORMS", "NORM_ORDER", "CheckpointError", "CheckpointInfo", "assets_dir",
+           "available_checkpoints", "checkpoint_for", "default_norm", "describe_checkpoint", "header_metadata",
+           "list_checkpoints"]
 
 KINDS = ("adain", "spade")
+
+# The normalizer each model uses when none is named: its best shipped checkpoint (the model cards say why; SPADE's
+# crop generator with batch norm won an equal-time comparison of four norms, docs/spade.md).
+DEFAULT_NORMS = {"adain": "instance", "spade": "batch"}
+# Menu order after the default, and the fallback when a folder lacks the default's file.
+NORM_ORDER = ("instance", "batch", "group", "layer", "online", "proxy", "none")
 
 REPO_ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -50,6 +57,19 @@ def checkpoint_for(kind: str, norm: str, folder: str | os.PathLike | None = None
         have = ", ".join(found) or "none"
         raise CheckpointError(f"no {kind} checkpoint for norm {norm!r} in {folder}; available: {have}")
     return found[norm]
+
+
+def default_norm(kind: str, folder: str | os.PathLike | None = None) -> str:
+    """``DEFAULT_NORMS[kind]`` when the folder has its file, else the first norm in :data:`NORM_ORDER` that has one.
+
+    A folder with no checkpoint of the kind still gets ``DEFAULT_NORMS[kind]``, so that loading it raises the
+    :class:`CheckpointError` that says what is missing.
+    """
+    found = available_checkpoints(kind, folder)
+    want = DEFAULT_NORMS[kind]
+    if want in found or not found:
+        return want
+    return min(found, key=lambda n: (NORM_ORDER.index(n) if n in NORM_ORDER else len(NORM_ORDER), n))
 
 
 def header_metadata(path: str | os.PathLike) -> dict[str, str]:

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     # -- synthesis latency on CPU ---------------------------------------------------------------
     syn = None
     try:
-        syn = Synthesizer.from_checkpoint(args.checkpoint or Synthesizer.default_path("instance"))
+        syn = Synthesizer.from_checkpoint(args.checkpoint or Synthesizer.default_path())
     except CheckpointError as exc:
         print(f"(no shipped checkpoint: {exc}; skipping that row)", file=sys.stderr)
     if syn is not None:

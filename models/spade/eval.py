@@ -237,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m models.eval spade", description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)
     p.add_argument("--checkpoint", default=None, help="spade .safetensors (default: the shipped one for --norm)")
-    p.add_argument("--norm", default="instance")
+    p.add_argument("--norm", default=None, help="shipped generator to evaluate when --checkpoint is not given "
+                   "(default: the shipped default, models.common.assets.DEFAULT_NORMS)")
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512],
                    help="output sizes to evaluate at, each through synthesize() as the CLI and the app run it")
     p.add_argument("-n", "--num", type=int, default=128, help="held-out layouts per size")

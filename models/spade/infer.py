@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from models.common.accel import autocast_for, fast_bf16_default
+from models.common.assets import default_norm
 from models.common.formats import too_small
 from models.common.checkpoint import CheckpointError, checkpoint_for, load_checkpoint
 from models.common.imageio import ImageLoadError, open_image, pil_to_tensor
@@ -156,10 +157,10 @@ class Synthesizer:
         return img
 
     @staticmethod
-    def default_path(norm: str = "instance") -> Path:
-        """The shipped checkpoint for ``norm`` (CheckpointError listing what exists otherwise)."""
+    def default_path(norm: str | None = None) -> Path:
+        """The shipped checkpoint for ``norm`` (None: the default one; CheckpointError listing what exists otherwise)."""
 
-        return checkpoint_for("spade", norm)
+        return checkpoint_for("spade", norm or default_norm("spade"))
 
 
 def load_mask(src, *, alpha_threshold: int = 128, background: int | None = None, min_side: int = 1) -> np.ndarray:

@@ -58,24 +58,31 @@ def test_preferred_norm_comes_first_and_nothing_loads_until_asked(assets, FakeSt
     assert loader.paths == [] and cache.loaded() == []
 
 
+def test_without_preferences_each_model_lists_its_default_norm_first(assets, tmp_path, FakeStylizer, FakeSynthesizer):
+    assert ModelCache("spade", assets, FakeSynthesizer).norms() == ["batch", "instance", "group"]
+    assert ModelCache("adain", assets, FakeStylizer).norms() == ["instance", "batch", "group"]
+    (assets / "spade_batch.safetensors").unlink()  # a folder without the default's file: NORM_ORDER decides
+    assert ModelCache("spade", assets, FakeSynthesizer).default() == "instance"
+
+
 def test_models_load_once_even_under_concurrent_first_use(assets, FakeStylizer):
     loader = CountingLoader(FakeStylizer, delay=0.05)
     cache = ModelCache("adain", assets, loader)
     got = []
-    threads = [threading.Thread(target=lambda: got.append(cache.get("batch")[1])) for _ in range(6)]
+    threads = [threading.Thread(target=lambda: got.append(cache.get("instance")[1])) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert len(loader.paths) == 1 and len({id(m) for m in got}) == 1
-    assert cache.get(None)[0] == "batch"  # alphabetical without preferences
+    assert cache.get(None)[0] == "instance"  # without preferences: adain's default norm, already loaded
     assert len(loader.paths) == 1
 
 
 def test_missing_checkpoints_give_clear_messages(tmp_path, assets, FakeStylizer, FakeSynthesizer):
     with pytest.raises(InputError, match=r"No AdaIN checkpoint found: expected files named adain_<norm>"):
         ModelCache("adain", tmp_path / "nothing", FakeStylizer).get(None)
-    with pytest.raises(InputError, match=r"No SPADE checkpoint for normalizer 'proxy'; available: batch, group"):
+    with pytest.raises(InputError, match=r"No SPADE checkpoint for normalizer 'proxy'; available: batch, instance, group"):
         ModelCache("spade", assets, FakeSynthesizer).get("proxy")
 
 
@@ -131,7 +138,8 @@ def test_compare_runs_every_checkpoint_in_order(assets, fake_loaders):
     results = eng.compare_stylize(StyleRequest(img, [img], size=32), lambda f, d: seen.append(d))
     assert [r.norm for r in results] == eng.caches["adain"].norms() == ["instance", "batch", "group"]
     assert len(seen) == 3 and "(3/3)" in seen[-1]
-    assert [r.norm for r in eng.compare_synthesize(np.zeros((16, 16), np.int64), size=16)] == ["instance", "batch", "group"]
+    spade = [r.norm for r in eng.compare_synthesize(np.zeros((16, 16), np.int64), size=16)]
+    assert spade == eng.caches["spade"].norms() == ["batch", "instance", "group"]  # spade's default comes first
 
 
 def test_a_new_or_re_exported_checkpoint_is_picked_up_without_a_restart(tmp_path):
@@ -144,7 +152,7 @@ def test_a_new_or_re_exported_checkpoint_is_picked_up_without_a_restart(tmp_path
     first = cache.get("instance")[1]
     assert cache.get("instance")[1] is first and len(loads) == 1  # cached
     (tmp_path / "adain_group.safetensors").write_bytes(b"g")  # a freshly trained normalizer appears
-    assert cache.norms() == ["group", "instance"] and cache.get("group")[0] == "group"
+    assert cache.norms() == ["instance", "group"] and cache.get("group")[0] == "group"
     path = tmp_path / "adain_instance.safetensors"
     path.write_bytes(b"v2, retrained")
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))

@@ -40,5 +40,5 @@ def test_dry_run_takes_the_whole_path_on_the_cpu(tmp_path):
     statuses = {s["name"]: s["result"].get("status") for s in summary["steps"]}
     assert code == 0, statuses
     assert summary["finished"] and set(statuses.values()) == {"ok"}
-    assert (out / "adain_instance.safetensors").is_file() and (out / "spade_instance.safetensors").is_file()
+    assert (out / "adain_instance.safetensors").is_file() and (out / "spade_batch.safetensors").is_file()
     assert (out / "adain_instance.md").is_file() and "adain" in (out / "SUMMARY.md").read_text()
