@@ -2,7 +2,7 @@
 
 Example:
     >>> from models.spade.infer import Synthesizer
-    >>> syn = Synthesizer.from_checkpoint("assets/spade_instance.safetensors")  # run from the repository root
+    >>> syn = Synthesizer.from_checkpoint("assets/spade_batch.safetensors")  # run from the repository root
     >>> from models.landscape.render import generate_sample
     >>> _, ids = generate_sample(5, 128)
     >>> syn.synthesize(ids, seed=1).size
