@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=HelpFormatter)
     p.add_argument("--checkpoint", default=None, help="spade .safetensors (default: the shipped one for --norm)")
     p.add_argument("--norm", default=None, help="shipped generator to evaluate when --checkpoint is not given "
-                   "(default: the shipped default, models.common.assets.DEFAULT_NORMS)")
+                   "(unset: the norm of models.common.assets.DEFAULT_NORMS)")
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512],
                    help="output sizes to evaluate at, each through synthesize() as the CLI and the app run it")
     p.add_argument("-n", "--num", type=int, default=128, help="held-out layouts per size")

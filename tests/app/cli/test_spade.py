@@ -72,8 +72,8 @@ def test_bad_inputs_exit_cleanly(tmp_path, ckpt, mask, capsys):
     assert "--size" in _run_err(capsys, ["synthesize", str(mask), "-o", out, "--size", "3", *ck])
     assert "checkpoint" in _run_err(capsys, ["synthesize", str(mask), "-o", out, "--checkpoint",
                                              str(tmp_path / "nope.safetensors")])
-    assert "no spade checkpoint for norm 'batch'" in _run_err(
-        capsys, ["synthesize", str(mask), "-o", out, "--norm", "batch"])
+    err = _run_err(capsys, ["synthesize", str(mask), "-o", out, "--norm", "proxy"])  # none ships for proxy
+    assert "no spade checkpoint for norm 'proxy'" in err and "available: " in err
     err = _run_err(capsys, ["synthesize", str(mask), "-o", out, "--background", "lava", *ck])
     assert err.startswith("error: --background: unknown class 'lava'") and "valid classes" in err
     assert "style image" in _run_err(capsys, ["synthesize", str(mask), "-o", out, "--style", str(corrupt), *ck])
