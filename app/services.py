@@ -21,7 +21,7 @@ from PIL import Image
 
 from app.config import AppConfig
 from app.preprocess import InputError, resize_mask
-from models.common.assets import NORM_ORDER, available_checkpoints, default_norm
+from models.common.assets import DEFAULT_NORMS, NORM_ORDER, available_checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,8 @@ class ModelCache:
         Without a preference: the model's default normalizer (its best shipped checkpoint), then ``NORM_ORDER``.
         """
         found = scan_checkpoints(self.kind, self.assets_dir)
-        order = self._preferred or (default_norm(self.kind, self.assets_dir), *NORM_ORDER)
+        # an absent default simply ranks nowhere, so NORM_ORDER decides (as default_norm does) without a second scan
+        order = self._preferred or (DEFAULT_NORMS[self.kind], *NORM_ORDER)
         rank: dict[str, int] = {}
         for n in order:
             rank.setdefault(n, len(rank))
