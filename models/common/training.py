@@ -37,6 +37,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, Timer, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
+from models.common.accel import cpu_has_bf16
 from models.common.assets import assets_dir
 from models.common.cards import hardware_summary, write_model_card
 from models.common.checkpoint import save_checkpoint
@@ -86,10 +87,13 @@ class LoopConfig:
 
 
 def auto_precision(accelerator: str, requested: str | None) -> str:
-    """bf16-mixed on GPU, fp32 on CPU, unless the user asked for something."""
-    if requested:
-        return requested
+    """bf16-mixed on GPU, fp32 on CPU, unless the user asked for something (warned when it is a slow choice)."""
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if requested:
+        if requested.startswith("bf16") and not on_gpu and not cpu_has_bf16():
+            warnings.warn(f"--precision {requested} on a CPU without AMX/AVX512-BF16: torch emulates bf16 there "
+                          "and it runs several times slower than fp32; use --precision 32-true", stacklevel=2)
+        return requested
     return "bf16-mixed" if on_gpu else "32-true"
 
 

@@ -60,3 +60,21 @@ def test_no_progress_really_hides_the_bar(tmp_path):
     run = RunDir.create(tmp_path / "run", kind="adain", norm="instance")
     assert not build_trainer(LoopConfig(no_progress=True, quiet=True), run).progress_bar_callback
     assert build_trainer(LoopConfig(quiet=True), run).progress_bar_callback is not None
+
+
+
+def test_bf16_on_a_cpu_without_native_kernels_warns_and_suggests_fp32(monkeypatch):
+    import warnings
+    from models.common import training
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert training.auto_precision("cpu", "bf16-mixed") == "bf16-mixed"  # the user's choice is kept
+        assert training.auto_precision("cpu", None) == "32-true"
+        assert training.auto_precision("cpu", "32-true") == "32-true"
+    assert len(caught) == 1 and "32-true" in str(caught[0].message)
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        training.auto_precision("cpu", "bf16-mixed")
+    assert not caught
