@@ -62,7 +62,6 @@ def test_no_progress_really_hides_the_bar(tmp_path):
     assert build_trainer(LoopConfig(quiet=True), run).progress_bar_callback is not None
 
 
-
 def test_bf16_on_a_cpu_without_native_kernels_warns_and_suggests_fp32(monkeypatch):
     import warnings
     from models.common import training
