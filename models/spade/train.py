@@ -35,6 +35,7 @@ from models.common.cards import hardware_summary
 from models.common.checkpoint import CheckpointError, load_checkpoint
 from models.common.cli import ArgumentParser, user_error
 from models.common.config import add_config_args, config_from_args, option
+from models.common.ema import ema_update
 from models.common.training import (
     LoopConfig,
     RunDir,
@@ -268,10 +269,7 @@ class SPADEModule(pl.LightningModule):
         # Short warm-up so early samples are not dominated by the random initialisation.
         step = self.iteration
         decay = min(self.tcfg.ema_decay, (1 + step) / (10 + step))
-        for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
-            pe.lerp_(p.detach().to(pe.dtype), 1 - decay)
-        for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            be.copy_(b)
+        ema_update(self.G_ema, self.G, decay)
 
     def make_grid(self) -> torch.Tensor:
         """The sample grid of the fixed layouts in ``grid_batch`` (see :meth:`sample_grid`)."""

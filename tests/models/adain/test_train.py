@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 import train
+from models.adain.train import inverse_decay
 from models.adain.infer import Stylizer
 from models.adain.net import AdaINConfig, AdaINNet
 from models.common.assets import checkpoint_for
@@ -180,3 +181,32 @@ def test_export_none_writes_nothing(image_dirs, tmp_path, monkeypatch):
     assert train.main(_argv(image_dirs, tmp_path / "run", Path("NONE"), 1)) == 0
     assert not (tmp_path / "assets").exists() and not Path("NONE").exists()
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_warmup_ramps_the_lr_then_follows_the_paper_schedule():
+    assert inverse_decay(0, 0.0, warmup=4) == pytest.approx(0.25)
+    assert inverse_decay(1, 0.0, warmup=4) == pytest.approx(0.5)
+    assert inverse_decay(10, 0.1, warmup=4) == pytest.approx(1 / (1 + 0.1 * 10))
+    assert inverse_decay(3, 0.1) == pytest.approx(1 / 1.3)  # no warm-up: the paper's factor alone
+
+
+def test_ema_export_is_the_averaged_decoder(trained, image_dirs, tmp_path, capsys):
+    _, trained_export = trained
+    init, _ = load_checkpoint(trained_export, "adain")
+    run, out = tmp_path / "ema", tmp_path / "ema.safetensors"
+    assert train.main(_argv(image_dirs, run, out, 2, "--init", str(trained_export), "--ema", "0.9")) == 0
+    ema, _ = load_checkpoint(out, "adain")
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    raw = {k: ckpt[f"net.{k}"] for k in ema}
+    for k in ema:
+        if k.startswith("decoder."):
+            assert torch.allclose(ema[k].float(), ckpt[f"decoder_ema.{k[len('decoder.'):]}"].float(), atol=1e-3)
+
+    def dist(a):
+        return sum(float((a[k].float() - init[k].float()).pow(2).sum()) for k in init if k.startswith("decoder."))
+
+    # Two steps at decay 0.9 move the average about a fifth as far from the start as the raw weights.
+    assert 0 < dist(ema) < 0.5 * dist(raw)
+    assert "EMA of the decoder (decay 0.9" in out.with_suffix(".md").read_text()
+    assert train.main(_argv(image_dirs, tmp_path / "bad", tmp_path / "bad.safetensors", 1, "--ema", "1.5")) == 2
+    assert "--ema must be in [0, 1)" in capsys.readouterr().err
