@@ -86,11 +86,12 @@ class LoopConfig:
         return default_workers() if self.num_workers is None else self.num_workers
 
 
-def auto_precision(accelerator: str, requested: str | None) -> str:
-    """bf16-mixed on GPU, fp32 on CPU, unless the user asked for something (warned when it is a slow choice)."""
+def auto_precision(accelerator: str, requested: str | None, warn: bool = True) -> str:
+    """bf16-mixed on GPU, fp32 on CPU, unless the user asked for something (warned when it is a slow choice;
+    ``warn=False`` for the second look-up of the same run, so the warning is printed once)."""
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     if requested:
-        if requested.startswith("bf16") and not on_gpu and not cpu_has_bf16():
+        if warn and requested.startswith("bf16") and not on_gpu and not cpu_has_bf16():
             warnings.warn(f"--precision {requested} on a CPU without AMX/AVX512-BF16: torch emulates bf16 there "
                           "and it runs several times slower than fp32; use --precision 32-true", stacklevel=2)
         return requested
@@ -374,7 +375,7 @@ def finish_run(trainer: "pl.Trainer", run: RunDir, loop: LoopConfig, *, kind: st
     if (run.samples / "latest.png").is_file():
         grid = weights.with_name(weights.stem + "_samples.png")
         grid.write_bytes((run.samples / "latest.png").read_bytes())
-    precision = auto_precision(loop.accelerator, loop.precision)
+    precision = auto_precision(loop.accelerator, loop.precision, warn=False)
     card = write_model_card(
         weights.with_suffix(".md"), title=title, kind=kind, norm=norm, weights=weights, data=data, steps=steps,
         wall_seconds=stats.wall, hardware=f"{hardware_summary()}; precision {precision}", losses=stats.ema,

@@ -71,6 +71,8 @@ def test_bf16_on_a_cpu_without_native_kernels_warns_and_suggests_fp32(monkeypatc
         assert training.auto_precision("cpu", "bf16-mixed") == "bf16-mixed"  # the user's choice is kept
         assert training.auto_precision("cpu", None) == "32-true"
         assert training.auto_precision("cpu", "32-true") == "32-true"
+        # The export's second look-up of the same run stays quiet: the warning is printed once per run.
+        assert training.auto_precision("cpu", "bf16-mixed", warn=False) == "bf16-mixed"
     assert len(caught) == 1 and "32-true" in str(caught[0].message)
     monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
     with warnings.catch_warnings(record=True) as caught:
