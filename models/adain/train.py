@@ -92,8 +92,6 @@ class AdaINModule(pl.LightningModule):
                  ema: float = 0.0) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if not 0.0 <= ema < 1.0:
-            raise ValueError(f"--ema must be in [0, 1), got {ema}")
         self.net = AdaINNet(AdaINConfig.from_dict(config))
         self.channels_last = channels_last
         if channels_last:

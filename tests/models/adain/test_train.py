@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 import train
-from models.adain.train import inverse_decay
 from models.adain.infer import Stylizer
 from models.adain.net import AdaINConfig, AdaINNet
+from models.adain.train import inverse_decay
 from models.common.assets import checkpoint_for
 from models.common.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 
