@@ -68,3 +68,58 @@ def test_adain_gradcheck():
     c = torch.randn(1, 2, 3, 3, dtype=torch.float64, requires_grad=True)
     s = torch.randn(1, 2, 3, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(norms.adain, (c, s))
+
+
+# ---------------------------------------------------------------------------------------- precomputed statistics
+def _tile_moments(x, cut_rows=(3, 9), cut_cols=(5,)):
+    from norms import stats
+
+    r, c = [0, *cut_rows, x.shape[-2]], [0, *cut_cols, x.shape[-1]]
+    total = stats.empty(x.shape[:2])
+    for i in range(len(r) - 1):
+        for j in range(len(c) - 1):
+            total = stats.merge(total, stats.moments(x[..., r[i]:r[i + 1], c[j]:c[j + 1]]))
+    return total
+
+
+def test_adain_with_the_whole_tensors_statistics_equals_adain_on_the_whole_tensor():
+    from norms import stats
+
+    c, s = torch.randn(2, 6, 12, 11) * 2 + 1, torch.randn(2, 6, 9, 7) * 5 - 3
+    want = norms.adain(c, s)
+    torch.testing.assert_close(norms.adain(c, s, content_stats=stats.moments(c)), want)
+    merged = _tile_moments(c)
+    torch.testing.assert_close(norms.adain(c, None, content_stats=merged, style_stats=_tile_moments(s)), want)
+    # a tile normalized with the whole tensor's statistics is the matching piece of the whole result
+    torch.testing.assert_close(norms.adain(c[..., 3:9, :5], s, content_stats=merged), want[..., 3:9, :5])
+
+
+@pytest.mark.parametrize("name,kw", [("instance", {}), ("group", {"groups": 3}), ("layer", {})])
+def test_adain_module_tile_with_merged_statistics_equals_the_whole(name, kw):
+    layer = norms.AdaIN(6, norm=name, **kw).eval()
+    c, s = torch.randn(1, 6, 12, 11) * 2 + 1, torch.randn(1, 6, 9, 7) * 5 - 3
+    want = layer(c, s)
+    merged = _tile_moments(c)
+    torch.testing.assert_close(layer(c[..., 3:9, 5:], s, content_stats=merged), want[..., 3:9, 5:],
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_adain_module_without_per_sample_statistics_applies_its_norm_as_is():
+    layer = norms.AdaIN(4, norm="batch").eval()
+    c, s = torch.randn(1, 4, 6, 6), torch.randn(1, 4, 5, 5)
+    stats = _tile_moments(c * 10)  # deliberately wrong: eval batch norm must not use them
+    torch.testing.assert_close(layer(c, s, content_stats=stats), layer(c, s))
+
+
+def test_precomputed_statistics_errors_are_clear():
+    from norms import stats
+
+    c = torch.randn(1, 4, 6, 6)
+    with pytest.raises(ValueError, match="do not fit"):
+        norms.adain(c, c, content_stats=stats.moments(torch.randn(1, 3, 2, 2)))
+    with pytest.raises(TypeError, match="Moments"):
+        norms.adain(c, c, content_stats=(c.mean(), c.std()))
+    with pytest.raises(ValueError, match="style_stats"):
+        norms.adain(c, None)
+    with pytest.raises(ValueError, match="requires the 'instance'"):
+        norms.AdaIN(4, norm="group", groups=2)(c, c, content_mask=torch.ones(1, 1, 6, 6))
