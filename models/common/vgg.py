@@ -148,6 +148,20 @@ class VGG19Features(nn.Module):
         """RGB [0, 1] ``(B, 3, H, W)`` -> Caffe input (BGR, 0..255, mean-subtracted)."""
         return x.flip(1) * 255.0 - self.mean.to(x.dtype)
 
+    def forward_to(self, x: torch.Tensor, layer: str) -> torch.Tensor:
+        """Only ``layer``'s activation (one of ``self.layers``): earlier activations are freed as the pass goes, so
+        inference on large images keeps one layer alive at a time. Shape as in :meth:`forward`."""
+        if layer not in self.stage_names:
+            raise ValueError(f"layer {layer!r} is not built here; built: {', '.join(self.stage_names)}")
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"VGG19Features expects (B, 3, H, W) RGB in [0, 1], got shape {tuple(x.shape)}")
+        h = self.preprocess(x)
+        for name, stage in zip(self.stage_names, self.stages):
+            h = stage(h)
+            if name == layer:
+                return h
+        raise AssertionError("unreachable")
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"VGG19Features expects (B, 3, H, W) RGB in [0, 1], got shape {tuple(x.shape)}")

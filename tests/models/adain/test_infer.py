@@ -161,8 +161,8 @@ def test_size_keeps_aspect_ratio_and_odd_sizes(stylizer):
 def test_style_features_are_cached(stylizer, monkeypatch):
     stylizer.clear_cache()
     calls = []
-    encode = stylizer.net.encode
-    monkeypatch.setattr(stylizer.net, "encode", lambda x: calls.append(x.shape) or encode(x))
+    encode = stylizer.net.encoder.forward_to
+    monkeypatch.setattr(stylizer.net.encoder, "forward_to", lambda x, layer: calls.append(x.shape) or encode(x, layer))
     c, s = _img(24, 24, 0), _img(24, 24, 1)
     stylizer.stylize(c, [s], size=None)
     stylizer.stylize(c, [s], size=None)
