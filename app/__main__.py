@@ -8,6 +8,27 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.config import AppConfig
+
+# Literal copies of app.config's DEFAULT_INPUT_MEGAPIXELS / MAX_INPUT_MEGAPIXELS: `--help` imports nothing heavy
+# (tests/app/test_main.py checks they agree).
+DEFAULT_INPUT_MEGAPIXELS = 40
+MAX_INPUT_MEGAPIXELS = 100
+
+
+def _megapixels(text: str) -> float:
+    """``--max-input-megapixels``: a number in (0, 100]; anything else is argparse's usage error (exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of megapixels, got {text!r}") from None
+    if not 0 < value <= MAX_INPUT_MEGAPIXELS:  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most {MAX_INPUT_MEGAPIXELS} (the tiled stylizer's limit), got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also open a public *.gradio.live link (needs internet; off by default)")
     p.add_argument("--assets", type=Path, default=None, help="folder with {adain,spade}_<norm>.safetensors "
                    "checkpoints and examples/ (default: the bundled assets/)")
-    p.add_argument("--max-size", type=int, default=None, help="largest output long side in px (default 1024)")
+    p.add_argument("--max-size", type=int, default=None, help="largest output long side in px (default 8192)")
+    p.add_argument("--max-input-megapixels", type=_megapixels, default=None, metavar="N",
+                   help=f"refuse uploaded images (and outputs) larger than N megapixels (default "
+                        f"{DEFAULT_INPUT_MEGAPIXELS}, at most {MAX_INPUT_MEGAPIXELS}); above "
+                        f"{DEFAULT_INPUT_MEGAPIXELS} the upload limit grows with it (1.25 MB per megapixel)")
     p.add_argument("--concurrency", type=int, default=None, help="model calls run at once (default 2)")
     p.add_argument("--max-queue", type=int, default=None,
                    help="requests allowed to wait; more are refused with 'busy, try again in about N s' "
@@ -28,6 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete uploads and results older than this from the server's cache folder (default 60; "
                         "0 = the shortest safe sweep, files older than 10 s)")
     return p
+
+
+def config_from_args(args: argparse.Namespace) -> AppConfig:
+    """The ``AppConfig`` for parsed arguments (options left out keep its defaults); ValueError if they clash."""
+    from app.config import AppConfig
+
+    max_pixels = round(args.max_input_megapixels * 1e6) if args.max_input_megapixels is not None else None
+    overrides = {k: v for k, v in (("assets_dir", args.assets), ("max_size", args.max_size),
+                                   ("concurrency", args.concurrency), ("cache_minutes", args.cache_minutes),
+                                   ("max_queue", args.max_queue), ("max_input_pixels", max_pixels))
+                 if v is not None}
+    return AppConfig(**overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,14 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     from app import memory
 
     memory.tune_allocator()  # before any worker thread exists: flat memory over weeks (app/memory.py)
-    from app.config import AppConfig
-
-    overrides = {k: v for k, v in (("assets_dir", args.assets), ("max_size", args.max_size),
-                                   ("concurrency", args.concurrency), ("cache_minutes", args.cache_minutes),
-                                   ("max_queue", args.max_queue))
-                 if v is not None}
     try:
-        config = AppConfig(**overrides)
+        config = config_from_args(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

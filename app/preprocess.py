@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from app.config import AppConfig
-from app.limits import parse_seed, parse_size
+from app.config import INPUT_LIMIT_FLAG, MAX_INPUT_MEGAPIXELS, ORIGINAL_SIZE, AppConfig
+from app.limits import output_size, parse_seed, parse_size
 from models.common.formats import too_small
 from models.landscape.classes import (
     LABEL_MODES,
@@ -26,10 +26,25 @@ from models.landscape.classes import (
 )
 
 ImageSource = str | Path | bytes | Image.Image | np.ndarray
+# models.adain.infer.STROKE_RANGE, repeated so that validating imports no torch (tests/app/test_preprocess.py checks)
+STROKE_RANGE = (0.25, 4.0)
 
 
 class InputError(ValueError):
     """A problem with one user input; the message is shown to the user verbatim."""
+
+
+def raise_limit_advice(config: AppConfig) -> str | None:
+    """How the server's operator raises the pixel limit, or None when it is already the most the flag allows."""
+    if config.max_input_pixels >= MAX_INPUT_MEGAPIXELS * 1_000_000:
+        return None
+    return f"start the server with {INPUT_LIMIT_FLAG} to raise it (up to {MAX_INPUT_MEGAPIXELS})"
+
+
+def _over_the_limit(first: str, config: AppConfig) -> str:
+    """``first`` (what the user can do), then what the operator can do: "downscale it first, or start the ..."."""
+    advice = raise_limit_advice(config)
+    return f"{first}, or {advice}" if advice else f"{first} ({config.max_input_megapixels:g} MP is this server's top)"
 
 
 def load_user_image(src: ImageSource | None, what: str, config: AppConfig) -> Image.Image:
@@ -46,11 +61,15 @@ def load_user_image(src: ImageSource | None, what: str, config: AppConfig) -> Im
     if src is None or (isinstance(src, str) and not src.strip()):
         raise InputError(f"Please add a {what} image.")
     try:
-        return load_image(src, max_pixels=config.max_input_pixels, min_side=config.min_side)
+        return load_image(src, max_pixels=config.max_input_pixels, min_side=config.min_side,
+                          limit_flag=INPUT_LIMIT_FLAG)
     except ImageLoadError as exc:
         message = str(exc)
         if isinstance(src, (str, Path)):  # show the file name, not the server's temp path
             message = message.replace(f"'{src}'", f"'{Path(src).name}'")
+        # the loader's "raise the limit with FLAG" is command-line advice; a server is started with the flag
+        message = message.replace(f"raise the limit with {INPUT_LIMIT_FLAG}",
+                                  _over_the_limit("downscale it first", config))
         raise InputError(f"{what.capitalize()} image: {message}") from None
 
 
@@ -65,12 +84,52 @@ def check_alpha(alpha: Any) -> float:
     return value
 
 
-def check_size(size: Any, config: AppConfig) -> int:
-    """Output long side in pixels, guarded by ``config.max_size`` (memory grows with its square)."""
+def check_size(size: Any, config: AppConfig, allow_original: bool = False) -> int | None:
+    """Output long side in pixels, guarded by ``config.max_size``.
+
+    With ``allow_original`` (the style-transfer endpoints) ``ORIGINAL_SIZE`` (0, the UI's "original size") means the
+    content's own size and gives None, as ``Stylizer.stylize(size=None)`` wants; SPADE keeps numeric sizes only.
+    """
+    if allow_original and _means_original(size):
+        return None
     try:
         return parse_size(size, config.min_size, config.max_size)
     except ValueError as err:
-        raise InputError(str(err)) from None
+        extra = f" (or {ORIGINAL_SIZE} for the content's original size)" if allow_original else ""
+        raise InputError(f"{err}{extra}") from None
+
+
+def _means_original(size: Any) -> bool:
+    if isinstance(size, str) and size.strip().lower() in ("original", "original size"):
+        return True
+    if isinstance(size, bool):
+        return False
+    try:
+        return float(size) == ORIGINAL_SIZE
+    except (TypeError, ValueError):
+        return False
+
+
+def check_output_pixels(content_size: tuple[int, int], size: int | None, config: AppConfig) -> None:
+    """Refuse an output over the server's pixel limit (the uploads' limit, ``config.max_input_pixels``): a large
+    output size on a square image can be far more pixels than any upload may have."""
+    w, h = output_size(*content_size, size)
+    if w * h > config.max_input_pixels:
+        advice = _over_the_limit("choose a smaller output size", config)
+        raise InputError(f"The output would be {w}x{h} ({w * h / 1e6:.1f} MP), over this server's limit of "
+                         f"{config.max_input_megapixels:g} MP: {advice}.")
+
+
+def check_stroke(stroke: Any) -> float:
+    """Stroke size (the scale of the style's patterns) must be a number in ``STROKE_RANGE``."""
+    lo, hi = STROKE_RANGE
+    try:
+        value = float(stroke)
+    except (TypeError, ValueError):
+        raise InputError(f"stroke size must be a number between {lo:g} and {hi:g}, got {stroke!r}.") from None
+    if math.isnan(value) or not lo <= value <= hi:
+        raise InputError(f"stroke size must be between {lo:g} and {hi:g}, got {value:g}.")
+    return value
 
 
 def check_seed(seed: Any) -> int:
@@ -201,9 +260,8 @@ def load_label_file(src: str | Path | bytes | None, config: AppConfig) -> np.nda
         img.seek(0)
         w, h = img.size
         if w * h > config.max_input_pixels:
-            raise InputError(
-                f"Mask is {w}x{h} = {w * h / 1e6:.1f} MP; the limit is {config.max_input_pixels / 1e6:.0f} MP."
-            )
+            raise InputError(f"Mask is {w}x{h} = {w * h / 1e6:.1f} MP; the limit is {config.max_input_megapixels:g} "
+                             f"MP: {_over_the_limit('downscale it first', config)}.")
         img = ImageOps.exif_transpose(img)
         img.load()
     except InputError:

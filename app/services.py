@@ -160,7 +160,12 @@ class StyleRequest:
     alpha: float = 1.0  # 0 = content features, 1 = full style
     preserve_color: str | None = None  # None | "covariance" | "luminance"
     mask: np.ndarray | None = None  # bool (H, W): styles[0] where True, styles[1] elsewhere
-    size: int | None = 512  # output long side
+    size: int | None = 512  # output long side; None keeps the content's size
+    stroke: float = 1.0  # stroke size: the scale of the style's patterns (models.adain.infer.style_side)
+
+
+# ``progress(done, total, stage)`` after every tile of both passes (stage "statistics" or "decode")
+TileProgress = Callable[[int, int, str], None]
 
 
 class Engine:
@@ -183,11 +188,12 @@ class Engine:
             return self._locks.setdefault(id(model), threading.Lock())
 
     # --- style transfer ---------------------------------------------------------------------------------
-    def stylize(self, req: StyleRequest, norm: str | None = None) -> Result:
+    def stylize(self, req: StyleRequest, norm: str | None = None, progress: TileProgress | None = None) -> Result:
+        """AdaIN with the named normalizer's checkpoint; ``progress`` is handed to the model (one call per tile)."""
         norm, model = self.caches["adain"].get(norm)
-        return self._stylize_with(model, norm, req)
+        return self._stylize_with(model, norm, req, progress)
 
-    def _stylize_with(self, model: Any, norm: str, req: StyleRequest) -> Result:
+    def _stylize_with(self, model: Any, norm: str, req: StyleRequest, progress: TileProgress | None = None) -> Result:
         import torch
 
         mask = None
@@ -199,7 +205,7 @@ class Engine:
         with self._lock_for(model), torch.inference_mode(), _model_errors("AdaIN"):
             out = model.stylize(
                 req.content, req.styles, weights=req.weights, alpha=req.alpha,
-                preserve_color=req.preserve_color, mask=mask, size=req.size,
+                preserve_color=req.preserve_color, mask=mask, size=req.size, stroke=req.stroke, progress=progress,
             )
         return Result(out, "adain", norm, time.perf_counter() - t0)
 

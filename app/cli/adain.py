@@ -6,6 +6,7 @@ User errors print one line starting with ``error:`` to stderr and return 2 (neve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -18,9 +19,11 @@ __all__ = ["register", "cmd_stylize", "cmd_data_starter", "cmd_data_build"]
 
 from app.cli import HelpFormatter, missing_input, prepare_output
 from app.cli import cli_error as _error  # one format for every subcommand's user errors
-from app.limits import parse_size
+from app.limits import MAX_MEGAPIXELS, MAX_SIDE, MIN_SIDE, check_megapixels, output_size, parse_size
 from models.common.assets import DEFAULT_NORMS, default_norm
 from models.common.formats import IMAGE_EXTENSIONS
+
+STROKE_RANGE = (0.25, 4.0)  # models.adain.infer.STROKE_RANGE, repeated so that --help imports no torch
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +46,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="keep the content's colours: 'covariance' (recolour the style first; the flag alone) or "
                         "'luminance' (transfer luminance only)")
     p.add_argument("--mask", default=None, help="mask image for spatial control (needs exactly 2 styles)")
-    p.add_argument("--size", default="512", help="output long side in pixels, 16 to 4096 (0 keeps the content size)")
+    p.add_argument("--size", default="512",
+                   help=f"output long side in pixels, {MIN_SIDE} to {MAX_SIDE} (0 keeps the content size); images "
+                        "larger than one tile are stylized tile by tile with the whole image's statistics")
+    p.add_argument("--stroke", type=float, default=1.0,
+                   help=f"stroke size, {STROKE_RANGE[0]:g} to {STROKE_RANGE[1]:g}: the scale of the style's brush "
+                        "strokes and patterns (1 = the style encoded at the output's long side up to 1024 px; 2 = "
+                        "twice as large)")
+    p.add_argument("--tile", type=int, default=768,
+                   help="tile side in px for large images (multiple of 8; memory grows with its square)")
+    p.add_argument("--stats", choices=("exact", "thumbnail"), default="exact",
+                   help="content statistics of a tiled image: 'exact' (all tiles merged) or 'thumbnail' "
+                        "(URST's approximation from a 1024 px thumbnail)")
+    p.add_argument("--max-megapixels", type=float, default=MAX_MEGAPIXELS,
+                   help="refuse inputs and outputs larger than this many megapixels")
+    p.add_argument("--tmp-dir", default=None,
+                   help="folder for the temporary files of large images (features: ~16 bytes per pixel; default: "
+                        "the system's temporary folder)")
     p.add_argument("--norm", default=None,
                    help=f"which shipped model to use, by normalizer (default: {DEFAULT_NORMS['adain']}; "
                         "`normlab checkpoints` lists them)")
@@ -97,6 +116,14 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         size = None if str(args.size).strip() == "0" else parse_size(args.size)
     except ValueError as err:
         return _error(f"--size: {err} (or 0 to keep the content size)")
+    if not STROKE_RANGE[0] <= args.stroke <= STROKE_RANGE[1]:
+        return _error(f"--stroke must be between {STROKE_RANGE[0]:g} and {STROKE_RANGE[1]:g}, got {args.stroke:g}")
+    if args.tile < 64 or args.tile % 8:
+        return _error(f"--tile must be a multiple of 8 of at least 64 px, got {args.tile}")
+    if not args.max_megapixels > 0:
+        return _error(f"--max-megapixels must be positive, got {args.max_megapixels:g}")
+    if args.tmp_dir is not None and not Path(args.tmp_dir).is_dir():
+        return _error(f"--tmp-dir '{args.tmp_dir}' is not a folder")
 
     missing = missing_input(content_image=args.content, **{f"style_image_{i + 1}": s for i, s in
                                                            enumerate(args.styles)}, mask=args.mask,
@@ -108,12 +135,16 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         return _error(jobs)
 
     # torch comes with it: imported on first use, so the app and the CLI start (and report bad input) fast
+    from models.adain.tiled import TileConfig
     from models.common.checkpoint import CheckpointError, checkpoint_for
     from models.common.imageio import ImageLoadError, load_image
 
+    max_pixels = int(args.max_megapixels * 1e6)
+    flag = "--max-megapixels"
     try:
-        styles = [load_image(s) for s in args.styles]
-        mask = load_image(args.mask, min_side=1) if args.mask is not None else None
+        styles = [load_image(s, max_pixels=max_pixels, limit_flag=flag) for s in args.styles]
+        mask = load_image(args.mask, min_side=1, max_pixels=max_pixels, limit_flag=flag) \
+            if args.mask is not None else None
     except (ImageLoadError, OSError) as err:
         return _error(str(err))
     try:
@@ -121,20 +152,32 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         from models.adain.infer import Stylizer
 
         t0 = time.perf_counter()
-        stylizer = Stylizer.from_checkpoint(path, device=args.device)
+        stylizer = Stylizer.from_checkpoint(path, device=args.device, tiles=TileConfig(
+            tile=args.tile, stats=args.stats, tmp_dir=args.tmp_dir))
     except CheckpointError as err:
         return _error(str(err))
     except (ValueError, RuntimeError) as err:  # RuntimeError: e.g. an unavailable --device
         return _error(str(err).splitlines()[0])
     t1 = time.perf_counter()
     failed = 0
+    size_out = (0, 0)
     progress = tqdm(jobs, desc="stylize", unit="image", disable=len(jobs) == 1, file=sys.stderr)
     for source, target in progress:
         try:
-            result = stylizer.stylize(load_image(source), styles, weights=args.weights, alpha=args.alpha,
-                                      preserve_color=args.preserve_color, mask=mask, size=size)
+            content = load_image(source, max_pixels=max_pixels, limit_flag=flag)
+            check_megapixels(*output_size(*content.size, size), args.max_megapixels, "the output", flag)
             save_kw = {"quality": 95} if target.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
-            result.save(target, **save_kw)
+            # hand over the only reference: the stylizer frees the decoded photo once it is on disk (large images)
+            photo = [content]
+            del content
+            with _tile_bar(len(jobs) == 1) as on_tile:
+                size_out = stylizer.stylize_file(photo.pop(), styles, target, weights=args.weights, alpha=args.alpha,
+                                                 preserve_color=args.preserve_color, mask=mask, size=size,
+                                                 stroke=args.stroke, progress=on_tile, **save_kw)
+        except KeyboardInterrupt:
+            progress.close()
+            print(f"error: interrupted; nothing was written to {target}", file=sys.stderr)
+            return 130
         except (ImageLoadError, OSError, ValueError, RuntimeError) as err:
             if len(jobs) == 1:
                 return _error(str(err).splitlines()[0] if not isinstance(err, OSError) or isinstance(
@@ -143,12 +186,35 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             progress.write(f"error: {source}: {str(err).splitlines()[0]}", file=sys.stderr)
     t2 = time.perf_counter()
     if len(jobs) == 1:
-        print(f"wrote {out} ({result.width}x{result.height}, norm {stylizer.norm}, load {t1 - t0:.1f}s, "
+        print(f"wrote {out} ({size_out[0]}x{size_out[1]}, norm {stylizer.norm}, load {t1 - t0:.1f}s, "
               f"stylize {t2 - t1:.2f}s)", file=sys.stderr)
         return 0
     print(f"wrote {len(jobs) - failed} of {len(jobs)} images to {out}/ (norm {stylizer.norm}, "
           f"{(t2 - t1) / max(len(jobs), 1):.2f}s per image)", file=sys.stderr)
     return 1 if failed else 0
+
+
+@contextlib.contextmanager
+def _tile_bar(enabled: bool):
+    """A per-tile progress bar (tiles/s and time left) on a terminal, for images of more than one tile; yields the
+    ``progress(done, total, stage)`` callback for ``Stylizer``."""
+    bar = None
+
+    def on_tile(done: int, total: int, stage: str) -> None:
+        nonlocal bar
+        if bar is None:
+            if total <= 2:  # one tile: nothing worth a bar
+                return
+            bar = tqdm(total=total, desc="tiles", unit="tile", file=sys.stderr,
+                       disable=not (enabled and sys.stderr.isatty()))
+        bar.set_description(f"tiles ({stage})", refresh=False)
+        bar.update(done - bar.n)
+
+    try:
+        yield on_tile
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _jobs(content: Path, out: Path) -> list[tuple[Path, Path]] | str:

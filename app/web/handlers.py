@@ -20,8 +20,10 @@ from app.config import AppConfig
 from app.preprocess import (
     InputError,
     check_alpha,
+    check_output_pixels,
     check_seed,
     check_size,
+    check_stroke,
     editor_rgba,
     labels_from_editor,
     labels_from_rgba,
@@ -79,6 +81,12 @@ def _preserve(value: str | None) -> str | None:
     return value
 
 
+def tile_progress(progress: Callable[..., Any]) -> Callable[[int, int, str], None]:
+    """The model's per-tile ``progress(done, total, stage)`` as calls of a ``gr.Progress``: the fraction done and
+    "decode: tile 5 of 8"."""
+    return lambda done, total, stage: progress(done / total, desc=f"{stage}: tile {done} of {total}")
+
+
 def _gallery(results: list[Result]) -> gr.Gallery:
     """Compare results side by side, one column each up to ``COMPARE_COLUMNS`` (captions: norm, size, seconds)."""
     return gr.Gallery(value=[(r.image, r.caption) for r in results],
@@ -102,17 +110,20 @@ class Handlers:
 
     # --- style transfer ---------------------------------------------------------------------------------
     def _style_request(self, content: Any, styles: list[Any], weights: list[Any], alpha: Any,
-                       preserve_color: Any, mask_editor: dict | None, region_style: Any, size: Any) -> StyleRequest:
+                       preserve_color: Any, mask_editor: dict | None, region_style: Any, size: Any,
+                       stroke: Any = 1.0) -> StyleRequest:
         alpha = check_alpha(alpha)
-        size = check_size(size, self.config)
+        size = check_size(size, self.config, allow_original=True)
+        stroke = check_stroke(stroke)
         preserve = _preserve(preserve_color)
         content_img = load_user_image(content, "content", self.config)
+        check_output_pixels(content_img.size, size, self.config)
         used, norm_weights = style_weights(styles, weights)
         style_imgs = [load_user_image(styles[i], "style" if i == 0 else f"style {i + 1}", self.config) for i in used]
         mask = painted_mask(mask_editor, self.config.alpha_threshold)
         if mask is None:
             return StyleRequest(content_img, style_imgs, norm_weights if len(style_imgs) > 1 else None,
-                                alpha, preserve, None, size)
+                                alpha, preserve, None, size, stroke)
         if region_style is None:
             raise InputError("You painted a spatial-control mask: add the style for the unpainted area too "
                              "(or clear the mask).")
@@ -120,41 +131,44 @@ class Handlers:
             raise InputError("Spatial control uses one style per region: remove the blended styles 2-4 "
                              "or clear the mask.")
         second = load_user_image(region_style, "unpainted-area style", self.config)
-        return StyleRequest(content_img, [style_imgs[0], second], None, alpha, preserve, mask, size)
+        return StyleRequest(content_img, [style_imgs[0], second], None, alpha, preserve, mask, size, stroke)
 
     @user_errors
     def stylize_ui(self, content: Any, style1: Any, weight1: Any, style2: Any, weight2: Any, style3: Any,
                    weight3: Any, style4: Any, weight4: Any, alpha: Any, preserve_color: Any,
-                   mask_editor: dict | None, region_style: Any, size: Any, norm: str | None,
+                   mask_editor: dict | None, region_style: Any, size: Any, stroke: Any, norm: str | None,
                    progress: gr.Progress = gr.Progress()) -> tuple[Image.Image, str]:
-        progress(0.1, desc="Reading images")
+        progress(0.05, desc="Reading images")
         req = self._style_request(content, [style1, style2, style3, style4], [weight1, weight2, weight3, weight4],
-                                  alpha, preserve_color, mask_editor, region_style, size)
+                                  alpha, preserve_color, mask_editor, region_style, size, stroke)
         norm = _norm_or_default(norm)
-        progress(0.3, desc="Stylizing" if norm in self.engine.caches["adain"].loaded() else "Loading model, stylizing")
-        result = self.engine.stylize(req, norm)
+        progress(0.1, desc="Stylizing" if norm in self.engine.caches["adain"].loaded() else "Loading model, stylizing")
+        # then the bar follows the tiles of both passes (statistics, then decode): a large image shows where it is
+        result = self.engine.stylize(req, norm, progress=tile_progress(progress))
         return result.image, result.caption
 
     @user_errors
     def compare_stylize_ui(self, content: Any, style1: Any, weight1: Any, style2: Any, weight2: Any, style3: Any,
                            weight3: Any, style4: Any, weight4: Any, alpha: Any, preserve_color: Any,
-                           mask_editor: dict | None, region_style: Any, size: Any,
+                           mask_editor: dict | None, region_style: Any, size: Any, stroke: Any,
                            progress: gr.Progress = gr.Progress()) -> tuple[list, str]:
         req = self._style_request(content, [style1, style2, style3, style4], [weight1, weight2, weight3, weight4],
-                                  alpha, preserve_color, mask_editor, region_style, size)
+                                  alpha, preserve_color, mask_editor, region_style, size, stroke)
         results = self.engine.compare_stylize(req, lambda f, d: progress(f, desc=d))
         total = sum(r.seconds for r in results)
         return _gallery(results), f"Compared {len(results)} AdaIN normalizers in {total:.2f} s of model time."
 
     @user_errors
     def api_stylize(self, content: str, style: str, alpha: float = 1.0, norm: str = "", size: float = 512,
-                    preserve_color: str = "none") -> Image.Image:
+                    preserve_color: str = "none", stroke: float = 1.0) -> Image.Image:
         """Stylize `content` with `style` (AdaIN). Returns a PNG.
 
         alpha: style strength in [0, 1]; norm: normalizer of the checkpoint ('' = default);
-        size: output long side in px; preserve_color: 'none' | 'covariance' | 'luminance'.
+        size: output long side in px (0 = the content's own size); preserve_color: 'none' | 'covariance' |
+        'luminance'; stroke: stroke size in [0.25, 4], the scale of the style's patterns (1 = the style encoded at
+        the output size up to 1024 px; larger = bigger strokes).
         """
-        req = self._style_request(content, [style], [1.0], alpha, preserve_color, None, None, size)
+        req = self._style_request(content, [style], [1.0], alpha, preserve_color, None, None, size, stroke)
         return self.engine.stylize(req, _norm_or_default(norm)).image
 
     # --- paint to image -------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import gradio as gr
 import numpy as np
 
 from app.config import AppConfig
+from app.preprocess import STROKE_RANGE
 from app.services import Engine
 from app.web.busy import install_busy_guard
 from app.web.handlers import PRESERVE_CHOICES, Handlers
@@ -245,8 +246,14 @@ def _style_tab(h: Handlers, config: AppConfig,
                                   info="0 keeps the content, 1 applies the full style.")
                 preserve = gr.Radio(PRESERVE_CHOICES, value="none", label="Colours")
             with gr.Row():
-                size = gr.Dropdown(config.size_choices, value=config.default_size,
-                                   label="Output size (long side, px)", info=f"At most {config.max_size} px here.")
+                size = gr.Dropdown(config.style_size_choices, value=config.default_size,
+                                   label="Output size (long side, px)", elem_id="stylize-size",
+                                   info=f"At most {config.max_size} px and {config.max_input_megapixels:g} MP here; "
+                                        "'original size' keeps the content's size. Large images are stylized tile "
+                                        "by tile.")
+                stroke = gr.Slider(*STROKE_RANGE, value=1.0, step=0.25, label="Stroke size", elem_id="stroke-size",
+                                   info="scale of the style's brush strokes and patterns; 1 = style encoded at the "
+                                        "output size up to 1024 px, larger = bigger strokes")
             norm, reload = _norm_picker(adain_norms, "Normalizer (AdaIN checkpoint)", "adain-norm")
             with gr.Row():
                 stylize_btn = gr.Button("Stylize", variant="primary", elem_id="stylize-btn")
@@ -267,7 +274,7 @@ def _style_tab(h: Handlers, config: AppConfig,
     inputs = [content]
     for s, w in zip(styles, weights):
         inputs += [s, w]
-    inputs += [alpha, preserve, mask_editor, region_style, size]
+    inputs += [alpha, preserve, mask_editor, region_style, size, stroke]
     stylize_btn.click(h.stylize_ui, inputs + [norm], [out_img, out_caption], api_visibility="undocumented",
                       concurrency_id="models")
     compare_btn.click(h.compare_stylize_ui, inputs, [gallery, gallery_caption], api_visibility="undocumented",
@@ -284,7 +291,7 @@ def _paint_tab(h: Handlers, config: AppConfig, spade_norms: list[str],
     classes = h.api_classes()
     names = [c["name"] for c in classes]
     first = classes[0]["color"]
-    sizes = config.size_choices
+    sizes = config.spade_size_choices
     note = gr.Markdown(_no_ckpt_note("SPADE", spade_norms, config.assets_dir))
     gr.Markdown("Pick a **class** below the canvas, choose the **brush** in the canvas toolbar and paint a layout "
                 "(or load a preset). Transparent pixels become the *unpainted area* class. With *Live preview* "
@@ -362,7 +369,7 @@ def _api_tab(h: Handlers, config: AppConfig) -> None:
     # the handler signatures give the parameter names.
     with gr.Group(visible=False):
         a_in = [gr.File(type="filepath"), gr.File(type="filepath"), gr.Number(1.0), gr.Textbox(""),
-                gr.Number(config.default_size), gr.Textbox("none")]
+                gr.Number(config.default_size), gr.Textbox("none"), gr.Number(1.0)]
         s_in = [gr.File(type="filepath"), gr.Number(0), gr.Textbox(""), gr.Number(_spade_size(config)),
                 gr.File(type="filepath"), gr.Textbox("")]
         a_out, s_out, c_out = gr.Image(format="png", type="pil"), gr.Image(format="png", type="pil"), gr.JSON()
@@ -380,11 +387,14 @@ from gradio_client import Client, handle_file
 
 client = Client("http://127.0.0.1:7860/")
 png = client.predict(content=handle_file("photo.jpg"), style=handle_file("painting.jpg"),
-                     alpha=0.8, api_name="/stylize")            # optional: norm, size, preserve_color
+                     alpha=0.8, api_name="/stylize")            # optional: norm, size, preserve_color, stroke
 png = client.predict(mask=handle_file("labels.png"), seed=0,
                      api_name="/synthesize")                    # optional: norm, size, style, fill
 classes = client.predict(api_name="/classes")                   # [{"id", "name", "color"}, ...]
 ```
+
+`/stylize` takes `size=0` for the content's own size and `stroke` (0.25-4, default 1) for the size of the
+style's brush strokes.
 
 Both endpoints return the path of a PNG file. `mask` is colour-coded with the class colours of the
 *Paint to image* tab (transparent pixels are unpainted; a single-channel image of class ids works too).

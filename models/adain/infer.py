@@ -28,13 +28,14 @@ import torch.nn.functional as F
 from PIL import Image
 
 from models.adain.net import CONTENT_LAYER, AdaINConfig, AdaINNet
-from models.adain.tiled import (CELL, ArraySink, ContentReader, FeatureStore, FileSink, Grid, Progress, TileConfig,
-                                feature_mask)
+from models.adain.tiled import (CELL, ArraySink, ContentReader, FeatureStore, FileSink, Grid, Progress,
+                                RawImageFile, TileConfig, feature_mask)
 from models.common.accel import autocast_for, fast_bf16_default
 from models.common.assets import checkpoint_for
 from models.common.checkpoint import CheckpointError, load_checkpoint
 from models.common.imageio import pil_to_tensor, resize_long_side
 from models.common.linalg import sqrtm_psd
+from models.common.memory import trim
 from norms.stats import Moments, empty, merge, moments
 
 __all__ = ["Stylizer", "stylize_features", "match_color_covariance", "PRESERVE_COLOR_MODES", "prepare_mask",
@@ -192,7 +193,7 @@ def prepare_mask(mask: Image.Image | np.ndarray, size: tuple[int, int]) -> torch
 class Stylizer:
     """A loaded AdaIN model ready to stylize PIL images. Build once, call :meth:`stylize` many times.
 
-    Every call runs on the tile grid of :mod:`models.adain.tiled`: an image that fits in one tile (1024 px by
+    Every call runs on the tile grid of :mod:`models.adain.tiled`: an image that fits in one tile (768 px by
     default) is one tile, a larger one is stylized in two passes with the whole image's statistics, in bounded memory
     and with the same result.
 
@@ -279,6 +280,9 @@ class Stylizer:
                 acc = [merge(a, moments(feat, mask=r)) for a, r in zip(acc, (m, 1.0 - m))]
             if store is not None:
                 store.write(r0, c0, feat)
+            del x, feat
+            if not grid.single:
+                trim()  # return the tile's freed activations to the OS: peak memory stays one tile's
             done += 1
             if progress is not None:
                 progress(done, total, stage)
@@ -306,10 +310,11 @@ class Stylizer:
     def clear_cache(self) -> None:
         self._style_cache.clear()
 
-    def _thumbnail_stats(self, content: Image.Image, luminance: bool, mask_img: Image.Image | None
-                         ) -> list[Moments]:
+    def _thumbnail(self, content: Image.Image) -> Image.Image:
+        return resize_long_side(content, min(self.tiles.thumbnail, max(content.size)))
+
+    def _thumbnail_stats(self, thumb: Image.Image, luminance: bool, mask_img: Image.Image | None) -> list[Moments]:
         """URST's thumbnail statistics: the content's relu4_1 moments at a ``tiles.thumbnail``-px long side."""
-        thumb = resize_long_side(content, min(self.tiles.thumbnail, max(content.size)))
         grid = Grid(thumb.height, thumb.width, 1 << 30, 0)
         mask = feature_mask(mask_img, grid.padded) if mask_img is not None else None
         return self._encode_grid(ContentReader(thumb, luminance), grid, None, mask, None, 0)
@@ -342,7 +347,8 @@ class Stylizer:
             content = resize_long_side(content.convert("RGB"), size) if isinstance(content, Image.Image) else content
             self._validate(content, styles, weights, alpha, preserve_color, mask, size, stroke)
             sink = ArraySink(content.height, content.width)
-            self._run(content, styles, weights, alpha, preserve_color, mask, stroke, sink, progress)
+            self._run(content, styles, weights, alpha, preserve_color, mask, stroke, sink, progress,
+                      self._thumbnail(content) if self.tiles.stats == "thumbnail" else None)
             return sink.image()
         finally:
             if sink is not None:
@@ -354,21 +360,36 @@ class Stylizer:
                      progress: Progress | None = None, **save_kw) -> tuple[int, int]:
         """Like :meth:`stylize`, but the output goes to ``target`` through a raw file on disk, not a full-size array
         in memory (for outputs of tens of megapixels). The file appears at ``target`` only when complete; temporary
-        files are removed on errors and on Ctrl-C. Returns the output's ``(width, height)``."""
+        files are removed on errors and on Ctrl-C. Returns the output's ``(width, height)``.
+
+        A content larger than one tile is copied to a raw file too, so that the decoded photo can be freed during the
+        run: hand over the only reference to it (``stylize_file(images.pop(), ...)``) to get that saving.
+        """
         content = resize_long_side(content.convert("RGB"), size)
         self._validate(content, styles, weights, alpha, preserve_color, mask, size, stroke)
+        thumb = self._thumbnail(content) if self.tiles.stats == "thumbnail" else None
         sink = FileSink(content.height, content.width, self.tiles.tmp_dir)
+        raw = None
         try:
-            self._run(content, styles, weights, alpha, preserve_color, mask, stroke, sink, progress)
-            del content
+            if not Grid(content.height, content.width, self.tiles.tile, self.tiles.margin).single:
+                raw = RawImageFile.from_image(content, self.tiles.tmp_dir)
+                content = None  # type: ignore[assignment] - the decoded photo can go now
+            self._run(raw or content, styles, weights, alpha, preserve_color, mask, stroke, sink, progress, thumb)
+            content = None  # type: ignore[assignment]
+            if raw is not None:
+                raw.close()
             sink.save(target, **save_kw)
             return sink.width, sink.height
         finally:
             sink.close()
+            if raw is not None:
+                raw.close()
 
-    def _run(self, content: Image.Image, styles: Sequence[Image.Image], weights, alpha: float,
-             preserve_color: str | None, mask, stroke: float, sink, progress: Progress | None) -> None:
-        """Both passes over ``content`` (already at the output size), writing into ``sink``."""
+    def _run(self, content: Image.Image | RawImageFile, styles: Sequence[Image.Image], weights, alpha: float,
+             preserve_color: str | None, mask, stroke: float, sink, progress: Progress | None,
+             thumb: Image.Image | None = None) -> None:
+        """Both passes over ``content`` (already at the output size), writing into ``sink``; ``thumb``: the content's
+        thumbnail for ``stats="thumbnail"``."""
         styles = [styles] if isinstance(styles, Image.Image) else list(styles)
         if weights is not None:
             total_w = float(sum(weights))
@@ -404,8 +425,8 @@ class Stylizer:
             with FeatureStore(grid.cells, self.net.adain.num_features, self.feature_dtype, disk,
                               self.tiles.tmp_dir) as store:
                 content_stats = self._encode_grid(reader, grid, store, m, progress, total)
-                if self.tiles.stats == "thumbnail" and not grid.single:
-                    content_stats = self._thumbnail_stats(content, luminance, mask_img)
+                if thumb is not None and not grid.single:
+                    content_stats = self._thumbnail_stats(thumb, luminance, mask_img)
                 cs = content_stats if m is not None else content_stats[0]
                 self._decode_grid(reader, grid, store, style_stats, weights, float(alpha), m, cs, sink,
                                   progress, total, len(cores))
@@ -432,6 +453,9 @@ class Stylizer:
                 out = _recombine_luminance(out, reader.chroma(r0 * CELL, r0 * CELL + rows, c0 * CELL,
                                                               c0 * CELL + cols))
             sink.write(r0 * CELL, c0 * CELL, out.mul(255).round().byte().permute(1, 2, 0).numpy())
+            del feat, t, out
+            if not grid.single:
+                trim()
             done += 1
             if progress is not None:
                 progress(done, total, "decode")

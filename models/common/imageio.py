@@ -34,10 +34,17 @@ def _describe(src: ImageSource) -> str:
     return {bytes: "uploaded data", np.ndarray: "array"}.get(type(src), "image")
 
 
-def open_image(src: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def _too_large(name: str, w: int, h: int, max_pixels: int, limit_flag: str | None) -> ImageLoadError:
+    advice = f"raise the limit with {limit_flag}" if limit_flag else "downscale it first"
+    return ImageLoadError(f"{name}: {w}x{h} is too large ({w * h / 1e6:.1f} MP; the limit is "
+                          f"{max_pixels / 1e6:.1f} MP) — {advice}")
+
+
+def open_image(src: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS, limit_flag: str | None = None) -> Image.Image:
     """Decode ``src`` as it is (any mode, alpha kept, no EXIF rotation); :class:`ImageLoadError` if unusable.
 
     For inputs whose raw pixels matter, such as colour-coded masks; most callers want :func:`load_image`.
+    ``limit_flag`` names the option that raises ``max_pixels`` in the too-large message.
     """
     name = _describe(src)
     if isinstance(src, Image.Image):
@@ -70,8 +77,7 @@ def open_image(src: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
                 Image.MAX_IMAGE_PIXELS = saved
         w, h = img.size
         if w * h > max_pixels:
-            raise ImageLoadError(f"{name}: {w}x{h} is too large ({w * h / 1e6:.1f} MP; the limit is "
-                                 f"{max_pixels / 1e6:.1f} MP) — downscale it first")
+            raise _too_large(name, w, h, max_pixels, limit_flag)
         img.seek(0)  # animated GIF/WebP/APNG: the first frame
         img.load()
     except ImageLoadError:
@@ -121,21 +127,21 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               min_side: int = DEFAULT_MIN_SIDE) -> Image.Image:
+               min_side: int = DEFAULT_MIN_SIDE, limit_flag: str | None = None) -> Image.Image:
     """Load ``src`` as an upright 8-bit RGB image.
 
     Raises:
         ImageLoadError: missing/empty/corrupt file, unknown format, an image smaller than ``min_side`` on a side,
             or one with more than ``max_pixels`` pixels (refused, not downscaled: say so to the user).
     """
-    img = open_image(src, max_pixels)
+    img = open_image(src, max_pixels, limit_flag)
     try:
         img = ImageOps.exif_transpose(img) or img
     except Exception:  # a broken EXIF block should not make an otherwise good image unusable
         pass
     w, h = img.size
     if w * h > max_pixels:
-        raise ImageLoadError(f"{_describe(src)}: {w}x{h} is too large (limit {max_pixels / 1e6:.1f} MP)")
+        raise _too_large(_describe(src), w, h, max_pixels, limit_flag)
     if (small := too_small(w, h, min_side)) is not None:
         raise ImageLoadError(f"{_describe(src)}: {small}")
     return _to_rgb(img)

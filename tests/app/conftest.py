@@ -69,9 +69,14 @@ class FakeStylizer:
         self.norm = Path(path).stem.split("_", 1)[1]
         self.calls: list[dict] = []
 
-    def stylize(self, content, styles, weights=None, alpha=1.0, preserve_color=None, mask=None, size=512):
+    def stylize(self, content, styles, weights=None, alpha=1.0, preserve_color=None, mask=None, size=512,
+                stroke=1.0, progress=None):
         self.calls.append({"n_styles": len(styles), "weights": weights, "alpha": alpha,
-                           "preserve_color": preserve_color, "mask": mask, "size": size})
+                           "preserve_color": preserve_color, "mask": mask, "size": size, "stroke": stroke,
+                           "progress": progress})
+        if progress is not None:  # one tile: the statistics pass, then the decode pass (as the real Stylizer)
+            progress(1, 2, "statistics")
+            progress(2, 2, "decode")
         img = content.copy()
         if size:
             scale = size / max(img.size)

@@ -41,6 +41,22 @@ def test_stylize_returns_a_png_at_the_requested_size(client, files):
     assert max(img.size) == 96 and img.size[0] > img.size[1]  # aspect of the 96x64 content kept
 
 
+def test_stylize_size_zero_keeps_the_content_size_and_stroke_is_a_parameter(client, files):
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/stylize"]
+    stroke = {p["parameter_name"]: p for p in api["parameters"]}["stroke"]
+    assert stroke["parameter_has_default"] and stroke["parameter_default"] == 1.0
+    outputs = {}
+    for stroke in (1.0, 2.0):
+        job = client.submit(content=handle_file(files["content.png"]), style=handle_file(files["style.jpg"]), size=0,
+                            stroke=stroke, api_name="/stylize")
+        outputs[stroke] = _png(job.result(timeout=300))
+    assert outputs[2.0].size == (96, 64)  # the 96x64 content's own size
+    assert outputs[2.0].tobytes() != outputs[1.0].tobytes()  # the stroke size reached the model
+    with pytest.raises(AppError, match=r"stroke size must be between 0.25 and 4, got 5\."):
+        client.submit(content=handle_file(files["content.png"]), style=handle_file(files["style.jpg"]), size=64,
+                      stroke=5, api_name="/stylize").result(timeout=300)
+
+
 def test_stylize_alpha_defaults_to_one(client, files):
     out = client.predict(content=handle_file(files["content.png"]), style=handle_file(files["style.jpg"]),
                          api_name="/stylize")
@@ -71,7 +87,8 @@ def test_awkward_but_valid_uploads_work(client, files, name):
     ("corrupt.png", "style.jpg", 1.0, r"Content image: 'corrupt.png': (corrupt|not a readable)"),
     ("content.png", "not_an_image.png", 1.0, r"Style image: 'not_an_image.png': not a readable image"),
     ("tiny.png", "style.jpg", 1.0, r"Content image: .*12x40 is too small"),
-    ("content.png", "huge.png", 1.0, r"Style image: .*too large .*downscale it first"),
+    ("content.png", "huge.png", 1.0, r"Style image: .*too large \(4.2 MP; the limit is 4.0 MP\) — downscale it "
+                                     r"first, or start the server with --max-input-megapixels to raise it"),
     ("content.png", "style.jpg", 1.5, r"alpha \(style strength\) must be between 0 and 1, got 1.5"),
     ("content.png", "style.jpg", -0.2, r"must be between 0 and 1, got -0.2"),
 ])

@@ -10,7 +10,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from app.__main__ import build_parser, main
+import pytest
+
+import app.__main__ as app_main
+from app.__main__ import build_parser, config_from_args, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,6 +30,33 @@ def test_bad_arguments_exit_2_with_one_line(capsys, tmp_path):
     assert "does not exist" in capsys.readouterr().err
     assert main(["--max-size", "32"]) == 2
     assert capsys.readouterr().err.startswith("error: default_size must lie in")
+
+
+@pytest.mark.parametrize("value, why", [("101", "at most 100"), ("0", "more than 0"), ("nan", "at most 100"),
+                                       ("lots", "must be a number of megapixels, got 'lots'")])
+def test_max_input_megapixels_above_the_tiled_limit_is_refused(capsys, value, why):
+    with pytest.raises(SystemExit) as info:
+        main(["--max-input-megapixels", value])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --max-input-megapixels:" in err and why in err
+
+
+def test_max_input_megapixels_sets_the_pixel_and_upload_limits():
+    config = config_from_args(build_parser().parse_args(["--max-input-megapixels", "100"]))
+    assert config.max_input_pixels == 100_000_000 and config.max_upload_mb == 125
+    config = config_from_args(build_parser().parse_args(["--max-input-megapixels", "12.5"]))
+    assert config.max_input_pixels == 12_500_000 and config.max_upload_mb == 50
+    default = config_from_args(build_parser().parse_args([]))
+    assert default.max_input_pixels == 40_000_000 and default.max_upload_mb == 50 and default.max_size == 8192
+
+
+def test_the_flags_literal_limits_are_the_configs():
+    from app import config
+
+    assert app_main.DEFAULT_INPUT_MEGAPIXELS == config.DEFAULT_INPUT_MEGAPIXELS
+    assert app_main.MAX_INPUT_MEGAPIXELS == config.MAX_INPUT_MEGAPIXELS
+    assert config.INPUT_LIMIT_FLAG in build_parser().format_help()
 
 
 def _port() -> int:

@@ -8,10 +8,13 @@ from PIL import Image
 
 from app.config import AppConfig
 from app.preprocess import (
+    STROKE_RANGE,
     InputError,
     check_alpha,
+    check_output_pixels,
     check_seed,
     check_size,
+    check_stroke,
     labels_from_editor,
     labels_from_rgba,
     load_label_file,
@@ -47,6 +50,59 @@ def test_check_size_is_guarded_by_the_configured_maximum():
         check_size(4096, CFG)
     with pytest.raises(InputError, match="whole number"):
         check_size("big", CFG)
+
+
+@pytest.mark.parametrize("value", [0, 0.0, "0", "original", "original size"])
+def test_check_size_takes_the_original_size_for_style_transfer_only(value):
+    assert check_size(value, CFG, allow_original=True) is None  # Stylizer.stylize(size=None): the content's size
+    with pytest.raises(InputError, match=r"from 16 to 1024, got"):  # SPADE keeps numeric sizes
+        check_size(value, CFG)
+
+
+def test_check_size_for_style_transfer_still_refuses_other_sizes():
+    assert check_size(512, CFG, allow_original=True) == 512
+    for bad in (8, 4096, "big", False):
+        with pytest.raises(InputError, match=r"size must be .* from 16 to 1024, got .* \(or 0 for the content's "
+                                             r"original size\)"):
+            check_size(bad, CFG, allow_original=True)
+
+
+@pytest.mark.parametrize("value, expected", [(0.25, 0.25), (1, 1.0), ("2", 2.0), (4.0, 4.0)])
+def test_check_stroke_accepts_the_stroke_range(value, expected):
+    assert check_stroke(value) == expected
+
+
+@pytest.mark.parametrize("value, message", [
+    (5, "stroke size must be between 0.25 and 4, got 5."),
+    (0.1, "stroke size must be between 0.25 and 4, got 0.1."),
+    (float("nan"), "stroke size must be between 0.25 and 4, got nan."),
+    ("big", "stroke size must be a number between 0.25 and 4, got 'big'."),
+    (None, "stroke size must be a number between 0.25 and 4, got None."),
+])
+def test_check_stroke_names_the_input_and_the_range(value, message):
+    with pytest.raises(InputError) as info:
+        check_stroke(value)
+    assert str(info.value) == message
+
+
+def test_stroke_range_is_the_stylizers():
+    from models.adain.infer import STROKE_RANGE as MODEL_RANGE
+
+    assert STROKE_RANGE == MODEL_RANGE
+
+
+def test_outputs_over_the_pixel_limit_are_refused_with_the_flag():
+    check_output_pixels((2000, 1000), None, CFG)  # 2 MP at the original size: fine
+    check_output_pixels((100, 100), 2000, CFG)  # 4.0 MP: at the limit
+    with pytest.raises(InputError) as info:
+        check_output_pixels((100, 100), 2048, CFG)
+    assert str(info.value) == ("The output would be 2048x2048 (4.2 MP), over this server's limit of 4 MP: choose a "
+                               "smaller output size, or start the server with --max-input-megapixels to raise it "
+                               "(up to 100).")
+    top = AppConfig(max_input_pixels=100_000_000)  # already at the most the flag allows: no flag advice
+    with pytest.raises(InputError, match=r"limit of 100 MP: choose a smaller output size \(100 MP is this "
+                                         r"server's top\)\.$"):
+        check_output_pixels((10_001, 10_000), None, top)
 
 
 def test_check_seed():
@@ -152,6 +208,14 @@ def test_bad_uploads_name_the_input_and_the_problem(files, name, message):
     assert str(files[name].parent) not in str(info.value)  # no server temp paths in user messages
 
 
+def test_a_too_large_upload_names_the_limit_and_the_server_flag(files):
+    with pytest.raises(InputError) as info:
+        load_user_image(files["huge.png"], "content", CFG)
+    assert str(info.value) == ("Content image: 'huge.png': 2100x2000 is too large (4.2 MP; the limit is 4.0 MP) — "
+                               "downscale it first, or start the server with --max-input-megapixels to raise it "
+                               "(up to 100)")
+
+
 def test_missing_upload():
     with pytest.raises(InputError, match="Please add a content image"):
         load_user_image(None, "content", CFG)
@@ -169,7 +233,8 @@ def test_load_label_file_keeps_alpha_and_reads_integer_maps(files, tmp_path):
 
 @pytest.mark.parametrize("name, message", [
     ("corrupt.png", "Mask is not a readable image"), ("empty.png", "Mask file is empty"),
-    ("tiny.png", r"too small \(each side must be >= 16 px\)"), ("huge.png", "limit is 4 MP"),
+    ("tiny.png", r"too small \(each side must be >= 16 px\)"),
+    ("huge.png", "limit is 4 MP: downscale it first, or start the server with --max-input-megapixels"),
 ])
 def test_load_label_file_errors(files, name, message):
     with pytest.raises(InputError, match=message):

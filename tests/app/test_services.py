@@ -115,6 +115,24 @@ def test_stylize_resizes_the_mask_to_the_content_and_captions_the_result(assets,
     assert res.caption.startswith("AdaIN · instance norm · 64×32 px · ") and res.caption.endswith(" s")
 
 
+def test_stylize_passes_stroke_progress_and_the_original_size_to_the_model(assets, fake_loaders):
+    eng = _engine(assets, fake_loaders)
+    content, style = Image.new("RGB", (40, 20), "red"), Image.new("RGB", (16, 16), "blue")
+    ticks = []
+
+    def progress(done, total, stage):
+        ticks.append((done, total, stage))
+
+    res = eng.stylize(StyleRequest(content, [style], size=None, stroke=2.5), "instance", progress=progress)
+    call = eng.caches["adain"].get("instance")[1].calls[-1]
+    assert call["size"] is None and call["stroke"] == 2.5 and call["progress"] is progress
+    assert ticks == [(1, 2, "statistics"), (2, 2, "decode")]  # the fake's one tile, reported as it went
+    assert res.image.size == (40, 20)
+    eng.stylize(StyleRequest(content, [style], size=32), "instance")  # the defaults: stroke 1, no progress
+    call = eng.caches["adain"].get("instance")[1].calls[-1]
+    assert call["size"] == 32 and call["stroke"] == 1.0 and call["progress"] is None
+
+
 def test_spatial_control_needs_two_styles(assets, fake_loaders):
     eng = _engine(assets, fake_loaders)
     img = Image.new("RGB", (20, 20))

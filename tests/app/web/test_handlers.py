@@ -42,6 +42,7 @@ def test_unexpected_errors_are_reported_not_crashing():
 def test_api_signatures_are_the_documented_ones():
     stylize = inspect.signature(Handlers.api_stylize).parameters
     assert list(stylize)[1:4] == ["content", "style", "alpha"] and stylize["alpha"].default == 1.0
+    assert list(stylize)[-1] == "stroke" and stylize["stroke"].default == 1.0  # new parameters go last
     synth = inspect.signature(Handlers.api_synthesize).parameters
     assert list(synth)[1:3] == ["mask", "seed"] and synth["seed"].default == 0
 
@@ -50,21 +51,60 @@ def test_ui_stylize_with_mask_but_no_second_style_explains(handlers, files):
     painted = np.zeros((32, 32, 4), np.uint8)
     painted[:16, :, 3] = 255
     editor = {"background": None, "layers": [painted], "composite": painted}
-    args = [files["content.png"], files["style.jpg"], 1.0] + [None, 0.5] * 3 + [1.0, "none", editor, None, 128, ""]
+    args = [files["content.png"], files["style.jpg"], 1.0] + [None, 0.5] * 3 + [1.0, "none", editor, None, 128, 1.0,
+                                                                                ""]
     with pytest.raises(gr.Error, match="add the style for the unpainted area"):
         handlers.stylize_ui(*args, progress=lambda *a, **k: None)
-    args[-3] = files["style.jpg"]  # the second style: now the masked call goes through
+    args[-4] = files["style.jpg"]  # the second style: now the masked call goes through
     image, caption = handlers.stylize_ui(*args, progress=lambda *a, **k: None)
     assert max(image.size) == 128 and "AdaIN · instance norm" in caption
 
 
 def test_ui_blend_of_styles_passes_normalised_weights(handlers, files):
     args = [files["content.png"], files["style.jpg"], 1.0, files["style.jpg"], 0.5, None, 0.5, None, 0.5,
-            0.5, "covariance", None, None, 128, "batch"]
+            0.5, "covariance", None, None, 128, 1.0, "batch"]
     _, caption = handlers.stylize_ui(*args, progress=lambda *a, **k: None)
     call = handlers.engine.caches["adain"].get("batch")[1].calls[-1]
     assert call["weights"] == pytest.approx([2 / 3, 1 / 3]) and call["preserve_color"] == "covariance"
     assert "batch norm" in caption
+
+
+def _ui_args(files, size=128, stroke=1.0, norm="instance") -> list:
+    """stylize_ui's positional inputs, in the order of ui.py's wiring: one style, no mask."""
+    return [files["content.png"], files["style.jpg"], 1.0] + [None, 0.5] * 3 + [1.0, "none", None, None, size,
+                                                                                stroke, norm]
+
+
+def test_ui_stylize_reports_progress_per_tile_and_passes_stroke_and_the_original_size(handlers, files):
+    ticks = []
+    image, caption = handlers.stylize_ui(*_ui_args(files, size=0, stroke=2.0),
+                                         progress=lambda f, desc=None: ticks.append((f, desc)))
+    call = handlers.engine.caches["adain"].get("instance")[1].calls[-1]
+    assert call["size"] is None and call["stroke"] == 2.0
+    assert image.size == (96, 64) and "96×64 px" in caption  # the content's own size
+    assert ticks[-2:] == [(0.5, "statistics: tile 1 of 2"), (1.0, "decode: tile 2 of 2")]
+
+
+def test_ui_and_api_refuse_a_bad_stroke_or_an_output_over_the_pixel_limit(handlers, files):
+    with pytest.raises(gr.Error) as info:
+        handlers.stylize_ui(*_ui_args(files, stroke=5), progress=lambda *a, **k: None)
+    assert info.value.message == "stroke size must be between 0.25 and 4, got 5."
+    with pytest.raises(gr.Error) as info:
+        handlers.api_stylize(str(files["content.png"]), str(files["style.jpg"]), stroke=0)
+    assert info.value.message == "stroke size must be between 0.25 and 4, got 0."
+    # 96x64 at 8192 px is 8192x5461 = 44.7 MP: over the default 40 MP, though 8192 is offered
+    with pytest.raises(gr.Error, match=r"The output would be 8192x5461 \(44.7 MP\), over this server's limit of "
+                                       r"40 MP: choose a smaller output size, or start the server with "
+                                       r"--max-input-megapixels"):
+        handlers.api_stylize(str(files["content.png"]), str(files["style.jpg"]), size=8192)
+    with pytest.raises(gr.Error, match=r"from 16 to 8192, got 0"):  # SPADE keeps numeric sizes
+        handlers.api_synthesize(str(files["mask.png"]), size=0)
+
+
+def test_api_size_zero_keeps_the_content_size(handlers, files):
+    image = handlers.api_stylize(str(files["content.png"]), str(files["style.jpg"]), size=0, stroke=0.5)
+    call = handlers.engine.caches["adain"].get(None)[1].calls[-1]
+    assert image.size == (96, 64) and call["size"] is None and call["stroke"] == 0.5
 
 
 def test_preset_is_an_opaque_class_coloured_canvas(handlers):

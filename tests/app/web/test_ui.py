@@ -73,6 +73,34 @@ def test_output_size_is_guarded(demo, app_config):
     assert sizes and max(sizes) <= app_config.max_size
 
 
+def test_style_transfer_offers_the_original_size_and_a_stroke_size_slider(demo, app_config):
+    ids = _by_id(demo)
+    size = ids["stylize-size"]
+    assert size.choices[-1] == ("original size", 0)  # 0 travels to the handler: size=None, the content's size
+    assert [c[1] for c in size.choices[:-1]] == app_config.size_choices and size.value == app_config.default_size
+    stroke = ids["stroke-size"]
+    assert (stroke.minimum, stroke.maximum, stroke.step, stroke.value, stroke.label) == (0.25, 4, 0.25, 1.0,
+                                                                                         "Stroke size")
+    assert stroke.info.startswith("scale of the style's brush strokes and patterns; 1 = style encoded at the output "
+                                  "size up to 1024 px, larger = bigger strokes")
+    # both buttons get the stroke, right after the size (the handlers' signatures)
+    for name in ("stylize_ui", "compare_stylize_ui"):
+        fn = next(f for f in demo.fns.values() if f.api_name == name)
+        inputs = [b._id for b in fn.inputs]
+        assert inputs.index(stroke._id) == inputs.index(size._id) + 1, name
+
+
+def test_the_paint_tab_offers_numeric_sizes_up_to_the_synthesizers_limit():
+    from app.web.ui import build_demo
+
+    demo = build_demo(AppConfig(canvas_size=64, default_size=128))  # the default max_size: 8192
+    sizes = {b.elem_id: [c[1] for c in b.choices] for b in demo.blocks.values()
+             if isinstance(b, gr.Dropdown) and "Output size" in str(b.label)}
+    assert sizes["stylize-size"][-2:] == [8192, 0]
+    (spade,) = [v for k, v in sizes.items() if k != "stylize-size"]
+    assert spade[-1] == 4096 and 0 not in spade
+
+
 def test_example_pairs_exist_and_every_asset_file_is_licensed():
     pairs = _examples(AppConfig())
     assert len(pairs) >= 3
