@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=None, help="timed calls per row (default 3 on CPU, 30 on GPU)")
     p.add_argument("--device", default=None, help="cpu, cuda or both (default: cpu, plus cuda when available)")
     p.add_argument("--quick", action="store_true", help="only the default configuration per device")
+    p.add_argument("--highres", action="store_true",
+                   help="the full-resolution benchmark instead (tiled vs untiled, 1-96 MP); its options follow, "
+                        "see `python -m models.bench adain --highres --help`")
     return p
 
 
@@ -119,6 +122,12 @@ def _make(path: Path | None, device: str, bf16: bool, channels_last: bool):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--highres" in argv:
+        # The tiled benchmark has its own options; hand everything else over to it.
+        from models.adain import bench_highres
+        argv.remove("--highres")
+        return bench_highres.main(argv)
     args = build_parser().parse_args(argv)
 
     if args.device in (None, "both"):

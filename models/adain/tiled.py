@@ -340,14 +340,15 @@ class FileSink(RawImageFile):
     def save(self, target: str | os.PathLike, **save_kw) -> Path:
         """Encode to ``target`` (format from its suffix) through a temporary file in the same folder, renamed into
         place at the end: an interrupted run leaves no partial file at ``target``."""
+        from models.common.files import publish, temp_beside
+
         target = Path(target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix, dir=target.parent)
-        os.close(fd)
+        tmp = temp_beside(target)
         try:
             img = self.image()
             img.save(tmp, format=Image.registered_extensions().get(target.suffix.lower()), **save_kw)
             del img
-            os.replace(tmp, target)
+            publish(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

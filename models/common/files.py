@@ -1,0 +1,30 @@
+"""Writing files so that readers never see a half-written one: a temporary name beside the target, then a rename."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def temp_beside(target: str | os.PathLike, suffix: str | None = None) -> Path:
+    """An empty temporary file in ``target``'s folder (hidden, same suffix unless given): same file system, so
+    :func:`publish` is an atomic rename."""
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix if suffix is None else suffix,
+                               dir=target.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def publish(tmp: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Rename the finished ``tmp`` onto ``target``, with the permissions a plain ``open(target, "w")`` would give
+    (``mkstemp`` creates files readable by the owner only)."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, target)
+    return Path(target)
