@@ -1,11 +1,11 @@
-"""`python -m models.bench {adain,spade} [options]`: run the model's own benchmark script."""
+"""`python -m models.bench {adain,spade,video} [options]`: run the model's own benchmark script."""
 from __future__ import annotations
 
 import sys
 
 from models.common.cli import dispatch
 
-TARGETS = {"adain": "models.adain.bench", "spade": "models.spade.bench"}
+TARGETS = {"adain": "models.adain.bench", "spade": "models.spade.bench", "video": "models.adain.bench_video"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,11 @@
-"""`python -m models.eval {adain,spade} [options]`: run the model's own evaluation script."""
+"""`python -m models.eval {adain,spade,video} [options]`: run the model's own evaluation script."""
 from __future__ import annotations
 
 import sys
 
 from models.common.cli import dispatch
 
-TARGETS = {"adain": "models.adain.eval", "spade": "models.spade.eval"}
+TARGETS = {"adain": "models.adain.eval", "spade": "models.spade.eval", "video": "models.adain.video_eval"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """The README's commands work as written: the cheap ones are run, every other one uses only flags its --help lists.
 
-Run: `normlab stylize ...` (the file names mapped to the bundled examples), `normlab checkpoints`, `normlab classes`.
+Run: `normlab stylize ...` and `normlab stylize-video ...` (the file names mapped to the bundled examples), `normlab checkpoints`, `normlab classes`.
 Checked against --help: training, evaluation, benchmarks, the app and the data builder (too slow, or they start a
 server, to run here). A README edit that renames a flag or a file fails here.
 """
@@ -124,6 +124,10 @@ def workdir(tmp_path_factory) -> Path:
     (d / "photos").mkdir()
     for name in ("coffee.jpg", "rocket.jpg"):
         (d / "photos" / name).write_bytes((EXAMPLES / name).read_bytes())
+    from models.adain.clips import clip_frames, write_clip  # a short pan over the photo, for `stylize-video`
+
+    write_clip(d / "clip.mp4", clip_frames([np.asarray(Image.open(EXAMPLES / "chelsea.jpg"), np.float32)], "pan",
+                                           (96, 64), frames=6))
     return d
 
 

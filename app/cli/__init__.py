@@ -13,7 +13,7 @@ from pathlib import Path
 
 from models.common.cli import HelpFormatter, user_error  # noqa: F401 - HelpFormatter: re-exported for the subcommands
 
-SUBCOMMAND_MODULES = ("app.cli.adain", "app.cli.spade", "app.cli.checkpoints", "app.cli.study")
+SUBCOMMAND_MODULES = ("app.cli.adain", "app.cli.video", "app.cli.spade", "app.cli.checkpoints", "app.cli.study")
 
 
 cli_error = user_error  # the shared `error:` format (models/common/cli.py), under the name the subcommands use
