@@ -42,11 +42,12 @@ def real_clips() -> list[Path]:
     (``gradio/media_assets/videos/b.mp4``, 480x270, 150 frames at 30 frames/s; Gradio is a dependency). Debian's
     kdenlive-data, shotcut-data, totem-common, gnome-video-effects and libmediastreamer-data and the wheels of
     scikit-image (a 14x25 GIF), OpenCV and PyAV hold no usable footage."""
-    try:
-        import gradio
-    except ImportError:
+    import importlib.util
+
+    spec = importlib.util.find_spec("gradio")  # located, not imported: gradio belongs to the web UI
+    if spec is None or spec.origin is None:
         return []
-    clip = Path(gradio.__file__).parent / "media_assets" / "videos" / "b.mp4"
+    clip = Path(spec.origin).parent / "media_assets" / "videos" / "b.mp4"
     return [clip] if clip.is_file() else []
 
 
