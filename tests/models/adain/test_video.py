@@ -64,6 +64,14 @@ def test_a_cut_resets_the_stream(stylizer, style, photos):
     assert cuts == [True, False, False, False, True, False, False, False]
 
 
+def test_a_cut_starts_afresh_without_the_previous_scene(stylizer, style, photos):
+    frames = clip_frames(photos, "cut", (96, 64), frames=6)
+    vs = VideoStylizer(stylizer, [style], config=VideoConfig(size=None, flow_strength=0.9))
+    outs = [vs.frame(f) for f in frames]
+    fresh = VideoStylizer(stylizer, [style], config=VideoConfig.frame_by_frame(size=None)).frame(frames[3])
+    assert np.abs(outs[3].astype(int) - fresh.astype(int)).max() <= 1  # no statistics, no pixels carried over
+
+
 def test_a_new_frame_size_restarts(stylizer, style, photos):
     vs = VideoStylizer(stylizer, [style], config=VideoConfig(size=None))
     vs.frame(clip_frames(photos, "still", (96, 64), frames=1)[0])

@@ -126,10 +126,14 @@ def test_errors_are_specific(tmp_path):
 
 
 def test_zero_frames(tmp_path):
-    empty = tmp_path / "empty.mp4"
-    with VideoWriter(empty, (64, 48), Fraction(24)):
-        pass
-    with pytest.raises(VideoError):
+    empty = tmp_path / "empty.avi"  # a header with a 64x48 stream and no frames
+    c = av.open(str(empty), "w", format="avi")
+    s = c.add_stream("mpeg4", rate=24)
+    s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+    c.start_encoding()
+    c.close()
+    assert probe(empty).frames == 0
+    with pytest.raises(VideoError, match="no decodable video frames"):
         with VideoReader(empty) as r:
             list(r.frames())
 
