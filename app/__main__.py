@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from app.config import AppConfig
@@ -31,6 +31,22 @@ def _megapixels(text: str) -> float:
     return value
 
 
+def _positive(kind: type) -> Callable[[str], float]:
+    """An argparse type: a number of ``kind`` (int or float) above 0; anything else is a usage error (exit 2)."""
+
+    def parse(text: str) -> float:
+        what = "a whole number" if kind is int else "a number"
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if not value > 0:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app", description="Start the normlab web app (Gradio).")
     p.add_argument("--host", default="127.0.0.1",
@@ -49,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-queue", type=int, default=None,
                    help="requests allowed to wait; more are refused with 'busy, try again in about N s' "
                         "(default 64)")
+    video = p.add_argument_group("video limits (the Video tab and the /stylize_video endpoint)")
+    video.add_argument("--max-video-seconds", type=_positive(float), default=None, metavar="S",
+                       help="refuse clips longer than S seconds (default 60)")
+    video.add_argument("--max-video-frames", type=_positive(int), default=None, metavar="N",
+                       help="refuse clips with more than N frames (default 3600)")
+    video.add_argument("--max-video-side", type=_positive(int), default=None, metavar="PX",
+                       help="refuse clips whose long side is over PX (default 3840: 4K is accepted, then downscaled)")
+    video.add_argument("--max-video-mb", type=_positive(float), default=None, metavar="MB",
+                       help="refuse video files larger than MB megabytes (default 200)")
+    video.add_argument("--max-video-size", type=int, default=None, metavar="PX",
+                       help="largest output long side offered for videos, 16 to 1920 (default 854)")
     p.add_argument("--cache-minutes", type=float, default=None,
                    help="delete uploads and results older than this from the server's cache folder (default 60; "
                         "0 = the shortest safe sweep, files older than 10 s)")
@@ -62,7 +89,11 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
     max_pixels = round(args.max_input_megapixels * 1e6) if args.max_input_megapixels is not None else None
     overrides = {k: v for k, v in (("assets_dir", args.assets), ("max_size", args.max_size),
                                    ("concurrency", args.concurrency), ("cache_minutes", args.cache_minutes),
-                                   ("max_queue", args.max_queue), ("max_input_pixels", max_pixels))
+                                   ("max_queue", args.max_queue), ("max_input_pixels", max_pixels),
+                                   ("max_video_seconds", args.max_video_seconds),
+                                   ("max_video_frames", args.max_video_frames),
+                                   ("max_video_side", args.max_video_side), ("max_video_mb", args.max_video_mb),
+                                   ("max_video_size", args.max_video_size))
                  if v is not None}
     return AppConfig(**overrides)
 
@@ -90,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     # on KeyboardInterrupt; without this handler Python would die at once, mid-response. Installed before the
     # server starts, so a stop that comes early is handled too.
     signal.signal(signal.SIGTERM, _interrupt)
-    from app.web.retention import start_sweeper, sweep_leaked_uploads, upload_folder
+    from app.web.retention import start_sweeper, sweep_leaked_uploads, sweep_video_jobs, upload_folder, video_folder
     from app.web.ui import build_demo, launch_kwargs
 
     demo = build_demo(config)
@@ -112,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         demo.close()  # Gradio deletes the files it tracked; the empty temp files its uploads left are ours to sweep
         sweep_leaked_uploads(upload_folder(), older_than_s=0)
+        sweep_video_jobs(video_folder(), older_than_s=0)  # what Gradio's own deletion leaves of the video jobs
     print("normlab app stopped", file=sys.stderr)
     return 0
 

@@ -15,7 +15,17 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from app.config import INPUT_LIMIT_FLAG, MAX_INPUT_MEGAPIXELS, ORIGINAL_SIZE, AppConfig
+from app.config import (
+    INPUT_LIMIT_FLAG,
+    MAX_INPUT_MEGAPIXELS,
+    MB,
+    ORIGINAL_SIZE,
+    VIDEO_FRAMES_FLAG,
+    VIDEO_MB_FLAG,
+    VIDEO_SECONDS_FLAG,
+    VIDEO_SIDE_FLAG,
+    AppConfig,
+)
 from app.limits import output_size, parse_seed, parse_size
 from models.common.formats import too_small
 from models.landscape.classes import (
@@ -60,6 +70,7 @@ def load_user_image(src: ImageSource | None, what: str, config: AppConfig) -> Im
 
     if src is None or (isinstance(src, str) and not src.strip()):
         raise InputError(f"Please add a {what} image.")
+    _check_image_file_size(src, what, config)
     try:
         return load_image(src, max_pixels=config.max_input_pixels, min_side=config.min_side,
                           limit_flag=INPUT_LIMIT_FLAG)
@@ -71,6 +82,27 @@ def load_user_image(src: ImageSource | None, what: str, config: AppConfig) -> Im
         message = message.replace(f"raise the limit with {INPUT_LIMIT_FLAG}",
                                   _over_the_limit("downscale it first", config))
         raise InputError(f"{what.capitalize()} image: {message}") from None
+
+
+def _mb(nbytes: int) -> str:
+    """A file size in MB for a message: one decimal, or two significant digits for a small (test-sized) file."""
+    mb = nbytes / MB
+    return f"{mb:.1f}" if mb >= 0.1 else f"{mb:.2g}"
+
+
+def _check_image_file_size(src: ImageSource, what: str, config: AppConfig) -> None:
+    """The image upload limit: the server takes files up to the (larger) video limit, so images are held to theirs
+    here."""
+    if not isinstance(src, (str, Path)):
+        return
+    try:
+        size = Path(src).stat().st_size
+    except OSError:
+        return  # the loader names the missing file
+    if size > config.max_upload_mb * MB:
+        advice = _over_the_limit("downscale or compress it first", config)
+        raise InputError(f"{what.capitalize()} image: '{Path(src).name}' is {_mb(size)} MB, over this server's "
+                         f"limit of {config.max_upload_mb} MB for images: {advice}.")
 
 
 def check_alpha(alpha: Any) -> float:
@@ -277,3 +309,102 @@ def load_label_file(src: str | Path | bytes | None, config: AppConfig) -> np.nda
             return np.concatenate([rgb, np.full(ids.shape + (1,), 255, np.uint8)], axis=-1)
         img = img.convert("L") if img.mode != "L" else img
     return np.asarray(img.convert("RGBA"))
+
+
+# --- video ------------------------------------------------------------------------------------------------
+STABILIZE_MODES = ("flow", "stats", "both", "none")  # as `normlab stylize-video --stabilize`
+# flow blending: 0.41x the frame-by-frame flicker on the eval's clips; tracked statistics: 1.01x (docs/video.md)
+DEFAULT_STABILIZE = "flow"
+
+
+def _refuse_video(name: str, what: str, limit: str, first: str, flag: str) -> InputError:
+    """The one wording of a clip over a server limit: what it is, the limit, what the user and the operator can do."""
+    return InputError(f"Video '{name}' {what}, over this server's limit of {limit}: {first}, or start the server "
+                      f"with {flag} to raise it.")
+
+
+def _video_problem(exc: Exception, path: Path) -> str:
+    """The reader's message with the file's name for the server's temp path; FFmpeg's "invalid data" reason only
+    repeats the path, so it is said in words."""
+    return str(exc).replace(f"('{path}')", "(corrupt, or not a video file)").replace(str(path), path.name)
+
+
+def load_user_video(src: str | Path | None, config: AppConfig) -> Any:
+    """Probe an uploaded clip and hold it to the server's video limits; returns its ``VideoInfo``.
+
+    Refused before any frame is decoded: a file over ``max_video_mb``, a corrupt or audio-only file, a side under
+    ``min_side``, a long side over ``max_video_side``, a duration over ``max_video_seconds``, more frames than
+    ``max_video_frames`` (as far as the header tells; the stylizer stops at the frame limit too).
+    """
+    from models.common.video import VideoError, probe
+
+    if src is None or (isinstance(src, str) and not src.strip()):
+        raise InputError("Please add a video clip.")
+    path = Path(src)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise InputError(f"Video '{path.name}' could not be read (no such file).") from None
+    if size == 0:
+        raise InputError(f"Video '{path.name}' is empty (0 bytes).")
+    if size > config.max_video_mb * MB:
+        raise _refuse_video(path.name, f"is {_mb(size)} MB", f"{config.max_video_mb:g} MB",
+                            "trim or compress it first", VIDEO_MB_FLAG)
+    try:
+        info = probe(path)
+    except VideoError as exc:  # corrupt, audio only, not a video at all
+        raise InputError(f"Video: {_video_problem(exc, path)}.") from None
+    if (small := too_small(info.width, info.height, config.min_side)) is not None:
+        raise InputError(f"Video '{path.name}': {small}.")
+    if info.long_side > config.max_video_side:
+        raise _refuse_video(path.name, f"is {info.width}x{info.height}",
+                            f"{config.max_video_side} px on the long side", "downscale it first", VIDEO_SIDE_FLAG)
+    seconds = info.duration or (info.frames / float(info.fps) if info.frames and info.fps else 0.0)
+    if seconds > config.max_video_seconds:
+        raise _refuse_video(path.name, f"is {seconds:.1f} s long", f"{config.max_video_seconds:g} s",
+                            "trim it first", VIDEO_SECONDS_FLAG)
+    if info.frames > config.max_video_frames:
+        raise _refuse_video(path.name, f"has {info.frames} frames", f"{config.max_video_frames} frames",
+                            "trim it or lower its frame rate first", VIDEO_FRAMES_FLAG)
+    return info
+
+
+def check_video_size(size: Any, config: AppConfig) -> int:
+    """A video's output long side: a whole number of pixels up to ``config.video_size_limit``."""
+    try:
+        return parse_size(size, config.min_size, config.video_size_limit)
+    except ValueError as err:
+        raise InputError(f"video {err}") from None
+
+
+def check_stabilize(value: Any) -> str:
+    """Flicker reduction: one of ``STABILIZE_MODES`` ('' or None: ``DEFAULT_STABILIZE``)."""
+    if value in (None, ""):
+        return DEFAULT_STABILIZE
+    if value not in STABILIZE_MODES:
+        modes = ", ".join(repr(m) for m in STABILIZE_MODES)
+        raise InputError(f"stabilize must be one of {modes}, got {value!r}.")
+    return value
+
+
+def webcam_frame(frame: Any, side: int, min_side: int) -> np.ndarray:
+    """A webcam frame as RGB uint8 ``(H, W, 3)`` whose sides are multiples of 8 (what the video stylizer takes), with
+    the long side at most ``side``: larger frames are downscaled, smaller ones only rounded."""
+    from models.common.video import output_size as frame_size
+
+    a = np.asarray(frame)
+    if a.ndim == 2:
+        a = np.stack([a] * 3, axis=-1)
+    if a.ndim != 3 or a.shape[-1] not in (3, 4) or a.size == 0:
+        raise InputError(f"The webcam frame has an unexpected shape {a.shape}; expected (H, W, 3).")
+    h, w = a.shape[:2]
+    if (small := too_small(w, h, min_side)) is not None:
+        raise InputError(f"Webcam frame: {small}.")
+    size = frame_size(w, h, min(side, max(w, h)))
+    if min(size) < min_side:  # a sliver: its short side vanishes when scaled
+        raise InputError(f"Webcam frame: {w}x{h} is too narrow (scaled to {size[0]}x{size[1]}, a side is under "
+                         f"{min_side} px).")
+    img = Image.fromarray(a[..., :3].astype(np.uint8, copy=False))
+    if img.size != size:
+        img = img.resize(size, Image.Resampling.BILINEAR)
+    return np.array(img)  # a writable copy: the stylizer hands it to torch as it is

@@ -166,6 +166,55 @@ class StyleRequest:
 
 # ``progress(done, total, stage)`` after every tile of both passes (stage "statistics" or "decode")
 TileProgress = Callable[[int, int, str], None]
+# ``progress(frames done, frames expected or 0, seconds)`` after every frame (models.adain.video.Progress)
+FrameProgress = Callable[[int, int, float], None]
+
+
+TRACKED_DECAY = 0.9  # the past's weight when statistics are tracked (the CLI's --stats-decay default)
+
+
+def video_config(size: int, alpha: float = 1.0, preserve_color: str | None = None, stroke: float = 1.0,
+                 stabilize: str = "flow") -> Any:
+    """The ``VideoConfig`` for the app's settings; ``stabilize`` picks the flicker reduction as the CLI's
+    ``--stabilize`` does: flow blending ("flow"), tracked statistics ("stats"), both, or "none" (frame by frame).
+    Scene cuts are detected in every mode but "none" (they restart the blend and the statistics)."""
+    from models.adain.video import VideoConfig
+
+    kw = dict(size=size, alpha=alpha, preserve_color=preserve_color, stroke=stroke)
+    if stabilize == "none":
+        return VideoConfig.frame_by_frame(**kw)
+    return VideoConfig(**kw, stats_decay=TRACKED_DECAY if stabilize in ("stats", "both") else 0.0,
+                       flow=stabilize in ("flow", "both"))
+
+
+@dataclasses.dataclass
+class VideoResult:
+    """One stylized clip and what produced it."""
+
+    path: Path  # the H.264 MP4
+    norm: str
+    frames: int
+    size: tuple[int, int]
+    seconds: float  # wall time of the frames (loading excluded)
+    cuts: int  # scene cuts found (the stabilization restarts at each)
+    clip_fps: float  # the clip's own frame rate
+
+    @property
+    def caption(self) -> str:
+        w, h = self.size
+        rate = self.frames / self.seconds if self.seconds else 0.0
+        cuts = f" · {self.cuts} scene cut{'s' if self.cuts != 1 else ''}" if self.cuts else ""
+        return (f"AdaIN video · {self.norm} norm · {w}×{h} px · {self.frames} frames at {self.clip_fps:.3g} fps"
+                f"{cuts} · {self.seconds:.1f} s ({rate:.2f} frames/s)")
+
+
+@dataclasses.dataclass
+class WebcamSession:
+    """One browser session's webcam stream: the stabilized stylizer and the settings it was made for."""
+
+    key: tuple  # the settings (model, styles, alpha, ...): another key needs a new stylizer
+    norm: str
+    stylizer: Any  # models.adain.video.VideoStylizer, which keeps the stream's state between frames
 
 
 class Engine:
@@ -208,6 +257,48 @@ class Engine:
                 preserve_color=req.preserve_color, mask=mask, size=req.size, stroke=req.stroke, progress=progress,
             )
         return Result(out, "adain", norm, time.perf_counter() - t0)
+
+    # --- video ------------------------------------------------------------------------------------------------
+    def stylize_video(self, src: Path, styles: list[Image.Image], dst: Path, config: Any,
+                      weights: list[float] | None = None, norm: str | None = None,
+                      progress: FrameProgress | None = None, max_frames: int | None = None) -> VideoResult:
+        """A clip through ``models.adain.video.stylize_video`` into ``dst`` (``config``: a ``VideoConfig``). The model
+        is held for the whole clip, as for one image: its frames are one request."""
+        import torch
+
+        from models.adain.video import MAX_FRAMES, stylize_video
+        from models.common.video import probe
+
+        norm, model = self.caches["adain"].get(norm)
+        with self._lock_for(model), torch.inference_mode(), _model_errors("Video"):
+            summary = stylize_video(model, src, styles, dst, weights, config, progress,
+                                    max_frames=max_frames or MAX_FRAMES)
+            fps = float(probe(src).fps)
+        return VideoResult(Path(dst), norm, summary["frames"], tuple(summary["size"]), summary["seconds"],
+                           summary["cuts"], fps)
+
+    def webcam_session(self, key: tuple, styles: list[Image.Image], config: Any,
+                       weights: list[float] | None = None, norm: str | None = None) -> WebcamSession:
+        """A fresh stream for the webcam: a ``VideoStylizer`` on the named normalizer's model."""
+        from models.adain.video import VideoStylizer
+
+        norm, model = self.caches["adain"].get(norm)
+        with _model_errors("AdaIN"):
+            return WebcamSession(key, norm, VideoStylizer(model, styles, weights, config))
+
+    def webcam_frame(self, session: WebcamSession, rgb: np.ndarray, wait_s: float = 1.0) -> np.ndarray | None:
+        """One frame through the session's stylizer, or None when its model stays busy for ``wait_s`` (a clip is
+        being stylized with it): the stream skips the frame instead of piling up behind the clip."""
+        import torch
+
+        lock = self._lock_for(session.stylizer.st)
+        if not lock.acquire(timeout=wait_s):
+            return None
+        try:
+            with torch.inference_mode(), _model_errors("AdaIN"):
+                return session.stylizer.frame(rgb)
+        finally:
+            lock.release()
 
     def compare_stylize(self, req: StyleRequest, progress: Callable[[float, str], None] | None = None) -> list[Result]:
         """The same request through every available AdaIN checkpoint, in dropdown order."""

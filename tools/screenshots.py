@@ -47,7 +47,7 @@ def chromium_page(width: int = 1280, height: int = 1000) -> Iterator[Any]:
 
 
 def open_app(page: Any, url: str) -> None:
-    page.goto(url, wait_until="networkidle")
+    page.goto(url, wait_until="load")  # not "networkidle": the webcam stream's heartbeat keeps a request open
     page.locator("#stylize-btn").wait_for()
 
 

@@ -35,8 +35,10 @@ def busy_message(waiting: int, limit: int, retry_s: int) -> str:
 
 
 def mean_process_seconds(queue: Any) -> float:
-    """The queue's mean processing time over the functions it has timed (``DEFAULT_SECONDS`` before any)."""
-    timed = [t for t in getattr(queue, "process_time_per_fn", {}).values() if getattr(t, "count", 0)]
+    """The queue's mean processing time over the functions it has timed (``DEFAULT_SECONDS`` before any). Webcam
+    streams are left out: one is timed as a whole session (minutes), and runs in a worker group of its own."""
+    timed = [t for fn, t in getattr(queue, "process_time_per_fn", {}).items()
+             if getattr(t, "count", 0) and getattr(fn, "connection", None) != "stream"]
     if not timed:
         return DEFAULT_SECONDS
     return sum(t.process_time for t in timed) / sum(t.count for t in timed)

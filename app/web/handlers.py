@@ -7,8 +7,11 @@ calls them by name), so keep them stable.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -16,23 +19,28 @@ import numpy as np
 from PIL import Image
 
 from app import memory
-from app.config import AppConfig
+from app.config import VIDEO_FRAMES_FLAG, WEBCAM_SIDE, AppConfig
 from app.preprocess import (
     InputError,
     check_alpha,
     check_output_pixels,
     check_seed,
     check_size,
+    check_stabilize,
     check_stroke,
+    check_video_size,
     editor_rgba,
     labels_from_editor,
     labels_from_rgba,
     load_label_file,
     load_user_image,
+    load_user_video,
     painted_mask,
     style_weights,
+    webcam_frame,
 )
-from app.services import Engine, Result, StyleRequest
+from app.services import Engine, Result, StyleRequest, VideoResult, WebcamSession, video_config
+from app.web.retention import video_folder, video_job
 from models.landscape.classes import CLASSES, class_records, ids_to_color
 
 log = logging.getLogger(__name__)
@@ -43,6 +51,12 @@ PRESERVE_CHOICES = [
     ("Keep content colours (luminance only)", "luminance"),
 ]
 N_STYLES = 4  # style slots in the UI (stylize_ui's signature): one main style + three to blend in
+STABILIZE_CHOICES = [  # the values of app.preprocess.STABILIZE_MODES, in its order
+    ("Optical flow: carry the last frame's strokes along", "flow"),
+    ("Tracked feature statistics", "stats"),
+    ("Both", "both"),
+    ("None (frame by frame)", "none"),
+]
 PREVIEW_SIZE = 256  # the live preview's long side: ~0.3 s here, fast enough to follow the strokes
 COMPARE_COLUMNS = 3  # compare galleries: at most this many per row, so each result stays readable
 
@@ -87,6 +101,24 @@ def tile_progress(progress: Callable[..., Any]) -> Callable[[int, int, str], Non
     return lambda done, total, stage: progress(done / total, desc=f"{stage}: tile {done} of {total}")
 
 
+def frame_progress(progress: Callable[..., Any]) -> Callable[[int, int, float], None]:
+    """The video stylizer's per-frame ``progress(done, expected, seconds)`` as calls of a ``gr.Progress``: the
+    fraction done and "frame 12 of 480" (just "frame 12" when the clip's header does not say how many)."""
+
+    def report(done: int, expected: int, seconds: float) -> None:
+        if expected >= done:
+            progress(done / expected, desc=f"frame {done} of {expected}")
+        else:
+            progress((done, None), desc=f"frame {done}", unit="frames")
+
+    return report
+
+
+def _source_key(src: Any) -> str:
+    """What identifies an uploaded image in the webcam's settings: its path, or a digest of pasted bytes."""
+    return hashlib.sha1(src).hexdigest() if isinstance(src, bytes) else str(src)
+
+
 def _gallery(results: list[Result]) -> gr.Gallery:
     """Compare results side by side, one column each up to ``COMPARE_COLUMNS`` (captions: norm, size, seconds)."""
     return gr.Gallery(value=[(r.image, r.caption) for r in results],
@@ -104,9 +136,14 @@ def class_color(name: str) -> str:
 class Handlers:
     """Callbacks bound to one engine and config."""
 
-    def __init__(self, engine: Engine, config: AppConfig) -> None:
+    def __init__(self, engine: Engine, config: AppConfig, video_dir: Path | None = None) -> None:
         self.engine = engine
         self.config = config
+        self._video_dir = video_dir  # None: normlab-videos/ in Gradio's cache folder (swept by app/web/retention.py)
+
+    @property
+    def video_dir(self) -> Path:
+        return self._video_dir or video_folder()
 
     # --- style transfer ---------------------------------------------------------------------------------
     def _style_request(self, content: Any, styles: list[Any], weights: list[Any], alpha: Any,
@@ -170,6 +207,96 @@ class Handlers:
         """
         req = self._style_request(content, [style], [1.0], alpha, preserve_color, None, None, size, stroke)
         return self.engine.stylize(req, _norm_or_default(norm)).image
+
+    # --- video ------------------------------------------------------------------------------------------------
+    def _video_styles(self, styles: list[Any], weights: list[Any]) -> tuple[list[Image.Image], list[float] | None]:
+        used, norm_weights = style_weights(styles, weights)
+        images = [load_user_image(styles[i], "style" if i == 0 else f"style {i + 1}", self.config) for i in used]
+        return images, norm_weights if len(images) > 1 else None
+
+    def _stylize_video(self, video: Any, styles: list[Any], weights: list[Any], alpha: Any, preserve_color: Any,
+                       size: Any, stroke: Any, stabilize: Any, norm: str | None,
+                       progress: Callable[..., Any]) -> VideoResult:
+        """Check everything (the clip against the server's limits first), then stylize the clip frame by frame into
+        a job folder of its own; the caller returns the MP4's path, which Gradio serves and later deletes."""
+        cfg = video_config(check_video_size(size, self.config), check_alpha(alpha), _preserve(preserve_color),
+                           check_stroke(stroke), check_stabilize(stabilize))
+        info = load_user_video(video, self.config)
+        style_imgs, style_w = self._video_styles(styles, weights)
+        norm = _norm_or_default(norm)
+        loaded = norm in self.engine.caches["adain"].loaded()
+        progress(0.0, desc=f"{'Stylizing' if loaded else 'Loading model, stylizing'} {info.frames or 'the'} frames")
+        with video_job(self.video_dir) as job:
+            try:
+                return self.engine.stylize_video(Path(video), style_imgs, job / f"{Path(video).stem}-stylized.mp4",
+                                                 cfg, style_w, norm, frame_progress(progress),
+                                                 max_frames=self.config.max_video_frames)
+            except InputError as exc:  # found while decoding (e.g. the frame limit): name the server's flag
+                message = str(exc).replace("(--max-frames raises it)",
+                                           f"(start the server with {VIDEO_FRAMES_FLAG} to raise it)")
+                raise InputError(message if message.endswith(".") else f"{message}.") from None
+
+    @user_errors
+    def stylize_video_ui(self, video: Any, style1: Any, weight1: Any, style2: Any, weight2: Any, style3: Any,
+                         weight3: Any, style4: Any, weight4: Any, alpha: Any, preserve_color: Any, size: Any,
+                         stroke: Any, stabilize: Any, norm: str | None,
+                         progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
+        result = self._stylize_video(video, [style1, style2, style3, style4], [weight1, weight2, weight3, weight4],
+                                     alpha, preserve_color, size, stroke, stabilize, norm, progress)
+        return str(result.path), result.caption
+
+    @user_errors
+    def api_stylize_video(self, video: str, style: str, alpha: float = 1.0, norm: str = "", size: float = 640,
+                          preserve_color: str = "none", stroke: float = 1.0, stabilize: str = "flow",
+                          progress: gr.Progress = gr.Progress()) -> str:
+        """Stylize the clip `video` (mp4/webm/mov/mkv/avi/gif) with `style` (AdaIN, frame by frame, stabilized).
+        Returns an H.264 MP4 with the clip's frame timing and audio.
+
+        size: output long side in px (up to the server's video limit); stabilize: 'flow' (blend the previous
+        output along the optical flow, the default), 'stats' (tracked statistics), 'both' or 'none' (frame by frame);
+        the rest as for /stylize.
+        """
+        return str(self._stylize_video(video, [style], [1.0], alpha, preserve_color, size, stroke, stabilize, norm,
+                                       progress).path)
+
+    def _webcam_session(self, session: WebcamSession | None, styles: list[Any], weights: list[Any], alpha: Any,
+                        preserve_color: Any, stroke: Any, stabilize: Any, norm: str | None) -> WebcamSession:
+        """The session's stream if it was made for these settings, else a new one (style images are loaded only
+        then: the settings' key holds the uploads' paths, not their pixels)."""
+        settings = (check_alpha(alpha), _preserve(preserve_color), check_stroke(stroke), check_stabilize(stabilize))
+        used, norm_weights = style_weights(styles, weights)
+        name, model = self.engine.caches["adain"].get(_norm_or_default(norm))
+        # the model's identity too: a checkpoint re-exported in place is a new model, and needs a new stream
+        key = (name, id(model), tuple(_source_key(styles[i]) for i in used), tuple(norm_weights), *settings)
+        if session is not None and session.key == key:
+            return session
+        imgs, style_w = self._video_styles(styles, weights)
+        return self.engine.webcam_session(key, imgs, video_config(WEBCAM_SIDE, *settings), style_w, name)
+
+    @user_errors
+    def webcam_ui(self, frame: Any, session: WebcamSession | None, style1: Any, weight1: Any, style2: Any,
+                  weight2: Any, style3: Any, weight3: Any, style4: Any, weight4: Any, alpha: Any,
+                  preserve_color: Any, stroke: Any, stabilize: Any,
+                  norm: str | None) -> tuple[Any, WebcamSession | None, str]:
+        """One streamed webcam frame, stylized at up to ``WEBCAM_SIDE`` px with the session's stabilized stylizer,
+        made anew only when the style or a setting changes (so the stream's statistics and flow carry over).
+        Input problems go to the caption, not a toast: the stream keeps running while the user fixes them."""
+        if frame is None:
+            return gr.skip(), session, gr.skip()
+        try:
+            session = self._webcam_session(session, [style1, style2, style3, style4],
+                                           [weight1, weight2, weight3, weight4], alpha, preserve_color, stroke,
+                                           stabilize, norm)
+            rgb = webcam_frame(frame, WEBCAM_SIDE, self.config.min_side)
+        except InputError as exc:
+            return gr.skip(), session, f"Webcam paused: {exc}"
+        t0 = time.perf_counter()
+        out = self.engine.webcam_frame(session, rgb)
+        if out is None:
+            return gr.skip(), session, "Webcam waiting: this model is busy stylizing a video; frames resume after it."
+        h, w = rgb.shape[:2]
+        return out, session, (f"Webcam · {session.norm} norm · {w}×{h} px · frame {session.stylizer.frames} · "
+                              f"{time.perf_counter() - t0:.2f} s")
 
     # --- paint to image -------------------------------------------------------------------------------------
     def class_names(self) -> list[str]:

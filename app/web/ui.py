@@ -10,14 +10,16 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from app.config import AppConfig
-from app.preprocess import STROKE_RANGE
+from app.config import WEBCAM_SIDE, AppConfig
+from app.preprocess import DEFAULT_STABILIZE, STROKE_RANGE
 from app.services import Engine
 from app.web.busy import install_busy_guard
-from app.web.handlers import PRESERVE_CHOICES, Handlers
+from app.web.handlers import PRESERVE_CHOICES, STABILIZE_CHOICES, Handlers
+from models.common.video import VIDEO_SUFFIXES
 from models.landscape.classes import class_records
 
 N_PRESETS = 8  # preset layouts offered in the paint tab (procedural landscapes, seeds 0..N-1)
+WEBCAM_EVERY_S = 0.2  # the browser sends a webcam frame this often: about what a 256 px frame takes here
 
 
 def _raw_preprocess(payload: Any) -> str | bytes | None:
@@ -93,7 +95,7 @@ def launch_kwargs(config: AppConfig | None = None) -> dict[str, Any]:
     """Extra ``Blocks.launch`` arguments the app always uses (theme, CSS, upload limit, no SSR node server)."""
     config = config or AppConfig()
     return {"theme": _offline_theme(), "css": CSS, "ssr_mode": False, "footer_links": ["api", "settings"],
-            "max_file_size": f"{config.max_upload_mb}mb"}
+            "max_file_size": f"{config.upload_limit_mb}mb"}  # images are held to their own limit by the handlers
 
 
 def _style_examples(config: AppConfig) -> list[tuple[str, str]]:
@@ -164,10 +166,13 @@ def build_demo(config: AppConfig | None = None, engine: Engine | None = None) ->
             with gr.Tab("Paint to image", id="paint"):
                 spade_note, spade_norm, then_norm, spade_reload = _paint_tab(
                     h, config, engine.caches["spade"].norms(), engine.caches["adain"].norms())
+            with gr.Tab("Video", id="video"):
+                video_note, video_norm, video_reload = _video_tab(h, config, engine.caches["adain"].norms())
             with gr.Tab("API", id="api"):
                 _api_tab(h, config)
 
-        def refresh(adain_now: str | None, then_now: str | None, spade_now: str | None) -> tuple:
+        def refresh(adain_now: str | None, then_now: str | None, spade_now: str | None,
+                    video_now: str | None) -> tuple:
             # Checkpoints can appear while the server runs (training finishes): offered on page load and by the
             # reload buttons. A selection that still exists is kept.
             a, s = engine.caches["adain"].norms(), engine.caches["spade"].norms()
@@ -175,13 +180,14 @@ def build_demo(config: AppConfig | None = None, engine: Engine | None = None) ->
             def pick(names: list[str], now: str | None) -> gr.Dropdown:
                 return gr.Dropdown(choices=names, value=now if now in names else (names[0] if names else None))
 
-            return (pick(a, adain_now), pick(a, then_now), pick(s, spade_now),
-                    _no_ckpt_note("AdaIN", a, config.assets_dir), _no_ckpt_note("SPADE", s, config.assets_dir))
+            a_note = _no_ckpt_note("AdaIN", a, config.assets_dir)
+            return (pick(a, adain_now), pick(a, then_now), pick(s, spade_now), pick(a, video_now),
+                    a_note, _no_ckpt_note("SPADE", s, config.assets_dir), a_note)
 
-        dropdowns = [adain_norm, then_norm, spade_norm]
-        outputs = dropdowns + [adain_note, spade_note]
+        dropdowns = [adain_norm, then_norm, spade_norm, video_norm]
+        outputs = dropdowns + [adain_note, spade_note, video_note]
         demo.load(refresh, dropdowns, outputs, api_visibility="private", queue=False)
-        for button in (adain_reload, spade_reload):  # a checkpoint trained while the page is open
+        for button in (adain_reload, spade_reload, video_reload):  # a checkpoint trained while the page is open
             button.click(refresh, dropdowns, outputs, api_visibility="private", queue=False)
 
     demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
@@ -362,6 +368,76 @@ def _paint_tab(h: Handlers, config: AppConfig, spade_norms: list[str],
     return note, norm, then_norm, reload
 
 
+def _video_tab(h: Handlers, config: AppConfig,
+               adain_norms: list[str]) -> tuple[gr.Markdown, gr.Dropdown, gr.Button]:
+    """A clip stylized frame by frame (stabilized against flicker), and the webcam stylized live with the same
+    styles and settings."""
+    note = gr.Markdown(_no_ckpt_note("AdaIN", adain_norms, config.assets_dir))
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            with gr.Row():
+                clip = gr.File(label="Video clip", file_types=list(VIDEO_SUFFIXES), type="filepath",
+                               elem_id="video-input", height=200)
+                with gr.Column(min_width=200):
+                    style1 = RawImage(label="Style", sources=["upload", "clipboard"], elem_id="video-style-input",
+                                      height=200)
+            _style_gallery(config, style1, "video-style-gallery")
+            styles = [style1]
+            with gr.Accordion("Blend more styles (interpolation)", open=False):
+                weights = [gr.Slider(0, 1, value=1.0, step=0.05, label="Weight of the main style")]
+                with gr.Row():
+                    for i in range(2, 5):
+                        with gr.Column(min_width=150):
+                            styles.append(RawImage(label=f"Style {i}", sources=["upload", "clipboard"],
+                                                   height=150, elem_id=f"video-style{i}-input"))
+                            weights.append(gr.Slider(0, 1, value=0.5, step=0.05, label=f"Weight {i}"))
+            with gr.Row():
+                size = gr.Dropdown(config.video_size_choices, value=config.video_size,
+                                   label="Output size (long side, px)", elem_id="video-size",
+                                   info=f"Up to {config.video_size_limit} px here; a 640 px frame takes about 1 s "
+                                        "on a small CPU.")
+                stabilize = gr.Radio(STABILIZE_CHOICES, value=DEFAULT_STABILIZE, elem_id="video-stabilize",
+                                     label="Stabilization (against flicker)")
+            with gr.Row():
+                alpha = gr.Slider(0, 1, value=1.0, step=0.05, label="Style strength α")
+                stroke = gr.Slider(*STROKE_RANGE, value=1.0, step=0.25, label="Stroke size",
+                                   elem_id="video-stroke")
+                preserve = gr.Radio(PRESERVE_CHOICES, value="none", label="Colours")
+            norm, reload = _norm_picker(adain_norms, "Normalizer (AdaIN checkpoint)", "video-norm")
+            gr.Markdown(f"Clips up to {config.max_video_seconds:g} s, {config.max_video_frames} frames, "
+                        f"{config.max_video_side} px on the long side and {config.max_video_mb:g} MB "
+                        "(mp4, webm, mov, mkv, avi, gif). The result is an H.264 MP4 with the clip's timing and "
+                        "audio.")
+            run_btn = gr.Button("Stylize video", variant="primary", elem_id="video-btn")
+        with gr.Column(scale=2):
+            out_video = gr.Video(label="Result (MP4)", format="mp4", interactive=False, height=360,
+                                 buttons=["download"], elem_id="video-output")
+            out_caption = gr.Markdown(elem_id="video-caption")
+    with gr.Accordion(f"Webcam: live style transfer (up to {WEBCAM_SIDE} px, same style and settings)", open=False,
+                      elem_id="webcam-accordion"):
+        with gr.Row():
+            cam = gr.Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy", image_mode="RGB",
+                           elem_id="webcam-input", height=300)
+            cam_out = gr.Image(label="Stylized", type="numpy", format="jpeg", interactive=False, height=300,
+                               buttons=["download", "fullscreen"], elem_id="webcam-output")
+        cam_caption = gr.Markdown(elem_id="webcam-caption")
+    session = gr.State(None)  # per browser session: the stream's VideoStylizer (statistics, previous frame)
+
+    style_inputs = []
+    for s, w in zip(styles, weights):
+        style_inputs += [s, w]
+    run_btn.click(h.stylize_video_ui, [clip, *style_inputs, alpha, preserve, size, stroke, stabilize, norm],
+                  [out_video, out_caption], api_visibility="undocumented", concurrency_id="models")
+    # A stream holds its worker for its whole run: webcams get their own group, and each stream ends after
+    # webcam_seconds (the user restarts it), so a forgotten tab does not hold a worker for ever.
+    cam.stream(h.webcam_ui, [cam, session, *style_inputs, alpha, preserve, stroke, stabilize, norm],
+               [cam_out, session, cam_caption], stream_every=WEBCAM_EVERY_S, time_limit=config.webcam_seconds,
+               concurrency_id="webcam", concurrency_limit=config.concurrency, api_visibility="private")
+    for component, what in [(s, "style" if i == 0 else f"style {i + 1}") for i, s in enumerate(styles)]:
+        component.upload(h.check_upload(what), component, None, api_visibility="private", queue=False)
+    return note, norm, reload
+
+
 def _api_tab(h: Handlers, config: AppConfig) -> None:
     """How to call the app from a program, plus the hidden components behind ``/stylize`` and ``/synthesize``."""
     gr.Markdown(API_HELP)
@@ -372,9 +448,13 @@ def _api_tab(h: Handlers, config: AppConfig) -> None:
                 gr.Number(config.default_size), gr.Textbox("none"), gr.Number(1.0)]
         s_in = [gr.File(type="filepath"), gr.Number(0), gr.Textbox(""), gr.Number(_spade_size(config)),
                 gr.File(type="filepath"), gr.Textbox("")]
+        v_in = [gr.File(type="filepath"), gr.File(type="filepath"), gr.Number(1.0), gr.Textbox(""),
+                gr.Number(config.video_size), gr.Textbox("none"), gr.Number(1.0), gr.Textbox(DEFAULT_STABILIZE)]
         a_out, s_out, c_out = gr.Image(format="png", type="pil"), gr.Image(format="png", type="pil"), gr.JSON()
-        a_btn, s_btn, c_btn = gr.Button(), gr.Button(), gr.Button()
+        v_out = gr.Video(format="mp4")
+        a_btn, s_btn, c_btn, v_btn = gr.Button(), gr.Button(), gr.Button(), gr.Button()
     a_btn.click(h.api_stylize, a_in, a_out, api_name="stylize", concurrency_id="models")
+    v_btn.click(h.api_stylize_video, v_in, v_out, api_name="stylize_video", concurrency_id="models")
     s_btn.click(h.api_synthesize, s_in, s_out, api_name="synthesize", concurrency_id="models")
     c_btn.click(h.api_classes, None, c_out, api_name="classes", queue=False)
 
@@ -391,12 +471,19 @@ png = client.predict(content=handle_file("photo.jpg"), style=handle_file("painti
 png = client.predict(mask=handle_file("labels.png"), seed=0,
                      api_name="/synthesize")                    # optional: norm, size, style, fill
 classes = client.predict(api_name="/classes")                   # [{"id", "name", "color"}, ...]
+mp4 = client.submit(video=handle_file("clip.mp4"), style=handle_file("painting.jpg"), size=480,
+                    api_name="/stylize_video").result(timeout=3600)  # optional: alpha, norm, preserve_color,
+                                                                     # stroke, stabilize
 ```
 
 `/stylize` takes `size=0` for the content's own size and `stroke` (0.25-4, default 1) for the size of the
 style's brush strokes.
 
-Both endpoints return the path of a PNG file. `mask` is colour-coded with the class colours of the
+`/stylize_video` takes a clip (mp4, webm, mov, mkv, avi, gif) and returns the path of an H.264 MP4 with the clip's
+frame timing and audio; `stabilize` is `flow` (default), `stats`, `both` or `none`. A clip takes about a second per
+640 px frame on a small CPU: use `submit(...).result(timeout=...)` rather than a bare `predict`.
+
+`/stylize` and `/synthesize` return the path of a PNG file. `mask` is colour-coded with the class colours of the
 *Paint to image* tab (transparent pixels are unpainted; a single-channel image of class ids works too).
 Bad inputs raise `gradio_client.exceptions.AppError` with a message saying what is wrong.
 The full parameter list is under **Use via API** at the bottom of the page.

@@ -241,3 +241,57 @@ def mask(tmp_path) -> Path:
     path = tmp_path / "mask.png"
     Image.fromarray(ids_to_color(ids)).save(path)
     return path
+
+
+# --- sample clips (PyAV) -------------------------------------------------------------------------------
+CLIP_FRAMES, CLIP_SIZE, CLIP_FPS = 6, (64, 48), 24  # clip.mp4: 0.25 s, a few frames/s of work at 64 px
+
+
+def write_clip(path: Path, frames: int = CLIP_FRAMES, size: tuple[int, int] = CLIP_SIZE, fps: int = CLIP_FPS,
+               codec: str = "libx264", fmt: str | None = None) -> Path:
+    """A short clip of 8 px blocks sliding right (H.264 in MP4 by default); ``frames=0`` leaves the stream empty."""
+    import av
+
+    w, h = size
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    with av.open(str(path), "w", format=fmt) as c:
+        v = c.add_stream(codec, rate=fps)
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        c.start_encoding()
+        for i in range(frames):
+            for p in v.encode(av.VideoFrame.from_ndarray(np.roll(base, 2 * i, axis=1), format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    return path
+
+
+def write_tone(path: Path, seconds: float = 0.5, rate: int = 16000) -> Path:
+    """An audio-only MP4 (AAC, silence)."""
+    import av
+
+    with av.open(str(path), "w", format="mp4") as c:
+        a = c.add_stream("aac", rate=rate)
+        step = a.codec_context.frame_size or 1024
+        for start in range(0, int(seconds * rate), step):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, step), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            for p in a.encode(frame):
+                c.mux(p)
+        for p in a.encode():
+            c.mux(p)
+    return path
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    """Named sample clips: a good one, and the bad inputs the Video tab must explain."""
+    d = tmp_path_factory.mktemp("clips")
+    good = write_clip(d / "clip.mp4")
+    out = {"clip.mp4": good, "tone.mp4": write_tone(d / "tone.mp4"),
+           "empty.avi": write_clip(d / "empty.avi", frames=0, codec="mpeg4", fmt="avi")}  # a stream, no frames
+    (d / "text.mp4").write_text("hello, I am a text file pretending to be a video\n" * 8)
+    (d / "corrupt.mp4").write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # cut before its index
+    out.update({name: d / name for name in ("text.mp4", "corrupt.mp4")})
+    return out

@@ -31,7 +31,7 @@ def test_api_names_and_defaults(client):
     assert list(synth)[:2] == ["mask", "seed"]
     assert synth["seed"]["parameter_has_default"] and synth["seed"]["parameter_default"] == 0
     # UI-only events are not advertised
-    assert set(api) == {"/stylize", "/synthesize", "/classes"}
+    assert set(api) == {"/stylize", "/synthesize", "/classes", "/stylize_video"}
 
 
 def test_stylize_returns_a_png_at_the_requested_size(client, files):

@@ -52,3 +52,29 @@ def test_the_pixel_limit_stops_at_the_tiled_stylizers_limit():
     assert AppConfig(max_input_pixels=100_000_000).max_input_megapixels == 100
     with pytest.raises(ValueError, match="max_input_pixels must be between 1 and 100 megapixels, got 101 MP"):
         AppConfig(max_input_pixels=101_000_000)
+
+
+def test_video_limits_default_to_a_minute_of_4k_in_200_mb():
+    config = AppConfig()
+    assert (config.max_video_seconds, config.max_video_side, config.max_video_mb, config.max_video_frames) == (
+        60, 3840, 200, 3600)
+    assert config.upload_limit_mb == 200  # the server takes the larger of the image and video limits
+    assert AppConfig(max_video_mb=10).upload_limit_mb == 50 and AppConfig(max_video_mb=0.5).upload_limit_mb == 50
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("max_video_seconds", 0, "max_video_seconds must be > 0, got 0"),
+    ("max_video_frames", -1, "max_video_frames must be > 0, got -1"),
+    ("max_video_mb", float("nan"), "max_video_mb must be > 0, got nan"),
+    ("max_video_size", 4000, "max_video_size must be between 16 and 1920 px, got 4000"),
+])
+def test_bad_video_limits_are_refused(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        AppConfig(**{field: value})
+
+
+def test_the_video_literals_are_the_models():
+    from app.config import VIDEO_MAX_SIDE
+    from models.adain.video import MAX_VIDEO_SIDE
+
+    assert VIDEO_MAX_SIDE == MAX_VIDEO_SIDE

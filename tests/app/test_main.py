@@ -96,3 +96,27 @@ def test_python_m_app_starts_and_serves_on_loopback(artifacts):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_video_limit_flags_set_the_config():
+    args = build_parser().parse_args(["--max-video-seconds", "90", "--max-video-frames", "5400", "--max-video-side",
+                                      "1920", "--max-video-mb", "500", "--max-video-size", "1280"])
+    config = config_from_args(args)
+    assert (config.max_video_seconds, config.max_video_frames, config.max_video_side, config.max_video_mb,
+            config.max_video_size) == (90, 5400, 1920, 500, 1280)
+    assert config.upload_limit_mb == 500
+    assert config_from_args(build_parser().parse_args([])).max_video_seconds == 60
+
+
+@pytest.mark.parametrize("argv, why", [(["--max-video-seconds", "0"], "must be more than 0, got 0"),
+                                       (["--max-video-frames", "2.5"], "must be a whole number, got '2.5'"),
+                                       (["--max-video-mb", "lots"], "must be a number, got 'lots'")])
+def test_bad_video_limit_flags_exit_2(capsys, argv, why):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and why in capsys.readouterr().err
+
+
+def test_a_video_size_above_the_stylizers_limit_exits_2_with_one_line(capsys):
+    assert main(["--max-video-size", "4000"]) == 2
+    assert capsys.readouterr().err.strip() == "error: max_video_size must be between 16 and 1920 px, got 4000"

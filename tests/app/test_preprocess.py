@@ -248,3 +248,26 @@ def test_empty_and_off_palette_masks_are_refused(files):
         labels_from_editor({"composite": load_label_file(files["empty_mask.png"], CFG)}, CFG, fill_class=0)
     with pytest.raises(InputError, match="matches no class colour"):
         labels_from_rgba(load_label_file(files["offpalette_mask.png"], CFG), CFG)
+
+
+def test_images_over_the_image_upload_limit_are_refused_though_the_server_takes_larger_videos(tmp_path, files):
+    """The server's upload limit is the video limit (200 MB); images keep theirs (here 0 MB: any file is over)."""
+    import dataclasses
+
+    tight = dataclasses.replace(CFG, max_upload_mb=0)
+    with pytest.raises(InputError, match=r"^Style image: 'style.jpg' is 0.\d+ MB, over this server's limit of 0 MB "
+                                         r"for images: downscale or compress it first, or start the server with "
+                                         r"--max-input-megapixels to raise it"):
+        load_user_image(str(files["style.jpg"]), "style", tight)
+    assert load_user_image(str(files["style.jpg"]), "style", CFG).size == (80, 80)  # within 50 MB: fine
+
+
+def test_webcam_frames_become_rgb_in_multiples_of_8_up_to_the_side():
+    from app.preprocess import webcam_frame
+
+    rgba = np.zeros((480, 640, 4), np.uint8)
+    assert webcam_frame(rgba, 256, 16).shape == (192, 256, 3)
+    assert webcam_frame(np.zeros((47, 61), np.uint8), 256, 16).shape == (48, 64, 3)  # gray, small: only rounded
+    assert webcam_frame(np.zeros((48, 64, 3), np.uint8), 256, 16).flags.writeable  # torch takes it as it is
+    with pytest.raises(InputError, match=r"unexpected shape \(4, 4, 2\)"):
+        webcam_frame(np.zeros((4, 4, 2), np.uint8), 256, 16)

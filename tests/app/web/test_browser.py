@@ -16,6 +16,13 @@ from tools import screenshots as ui_browser
 EXAMPLES = ui_browser.EXAMPLES
 
 
+def open_app(page, url: str, timeout_ms: int = 60_000) -> None:
+    """Load the page and wait for the app to be drawn. Not ``networkidle`` (tools.screenshots.open_app): with the
+    webcam's stream on the page Gradio keeps a heartbeat request open for the session, so the network never idles."""
+    page.goto(url, wait_until="load", timeout=timeout_ms)
+    page.locator("#stylize-btn").wait_for(timeout=timeout_ms)
+
+
 def _unavailable() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
@@ -34,7 +41,7 @@ def page(server, artifacts):
             pytest.fail(f"browser tests cannot run under CI: {reason}")
         pytest.skip(f"BROWSER TESTS SKIPPED: {reason}")
     with ui_browser.chromium_page(1280, 1000) as pg:
-        ui_browser.open_app(pg, server)
+        open_app(pg, server)
         yield pg
 
 
@@ -75,7 +82,7 @@ def fresh_page(page, app_config):
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                 **launch_kwargs(app_config))
     try:
-        ui_browser.open_app(page, demo.local_url)
+        open_app(page, demo.local_url)
         yield page
     finally:
         demo.close()
@@ -99,3 +106,34 @@ def test_pick_a_named_class_paint_and_the_live_preview_follows(fresh_page, artif
     assert sum(abs(a - b) for a, b in zip(after, before)) > 1.0, (before, after)  # the picture changed
     # the palette does not cover the canvas: the brush has one fixed colour, so no colour popup is open
     assert page.locator("#label-editor [role=dialog], #label-editor .color-picker").count() == 0
+
+
+def test_the_webcam_is_stylized_live_in_the_browser(page, server, artifacts):
+    """Chromium's fake camera (a moving test pattern) streams into the webcam mode; stylized frames appear.
+    A second Chromium from the same Playwright (``page`` skips when there is none), started with a fake camera."""
+    args = [*ui_browser.CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    browser = page.context.browser.browser_type.launch(executable_path=ui_browser.find_chromium(), headless=True,
+                                                       args=args)
+    try:
+        cam = browser.new_page(viewport={"width": 1280, "height": 1000})
+        open_app(cam, server)
+        cam.get_by_role("tab", name="Video").click()
+        cam.locator("#video-style-input input[type=file]").set_input_files(str(EXAMPLES / "great_wave.jpg"))
+        cam.locator("#video-style-input img").wait_for(timeout=60_000)
+        cam.locator("#webcam-accordion").click()  # the webcam mode
+        cam.locator("#webcam-input [title='grant webcam access'] button").click(timeout=60_000)
+        cam.locator("#webcam-input button[aria-label='capture photo']").click(timeout=60_000)  # "Record": stream
+        cam.wait_for_function("""() => { const i = document.querySelector('#webcam-output img');
+            return i && i.complete && i.naturalWidth > 0; }""", timeout=180_000)
+        # the stream goes on: later frames come through the same session's stylizer
+        cam.wait_for_function("() => /frame ([3-9]|[0-9]{2,})/.test("
+                              "(document.querySelector('#webcam-caption') || {}).innerText || '')", timeout=180_000)
+        caption = next(line for line in cam.locator("#webcam-caption").inner_text().splitlines()
+                       if line.startswith("Webcam"))  # (a timer may precede it while a frame is on its way)
+        size = cam.evaluate("() => { const i = document.querySelector('#webcam-output img');"
+                            " return [i.naturalWidth, i.naturalHeight]; }")
+        cam.locator("#webcam-accordion").screenshot(path=str(artifacts / "browser_webcam.png"))
+    finally:
+        browser.close()
+    assert caption.startswith("Webcam · ") and " norm · " in caption, caption
+    assert max(size) <= 256 and size[0] % 8 == 0 and size[1] % 8 == 0, size

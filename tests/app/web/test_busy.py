@@ -54,6 +54,9 @@ def test_estimates():
     assert mean_process_seconds(FakeQueue(0, 1)) == 5.0  # nothing timed yet: the default
     times = {"a": SimpleNamespace(process_time=2.0, count=1), "b": SimpleNamespace(process_time=0.0, count=0)}
     assert mean_process_seconds(FakeQueue(0, 1, times)) == 2.0
+    webcam = type("Stream", (), {"connection": "stream"})()  # a webcam session, timed as a whole
+    times[webcam] = SimpleNamespace(process_time=300.0, count=1)
+    assert mean_process_seconds(FakeQueue(0, 1, times)) == 2.0
 
 
 def test_the_app_installs_the_guard_on_its_queue(tmp_path):

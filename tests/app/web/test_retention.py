@@ -25,3 +25,39 @@ def test_sweep_removes_only_old_empty_leaked_temp_files(tmp_path):
     assert not leaked.exists()
     assert young.exists() and full.exists() and other.exists() and cached.exists()
     assert sweep_leaked_uploads(tmp_path / "missing", 60) == 0  # a missing folder is not an error
+
+
+def test_video_jobs_are_swept_once_old_but_never_while_running(tmp_path):
+    from app.web.retention import sweep_video_jobs, video_job
+
+    root = tmp_path / "normlab-videos"
+    old = time.time() - 3600
+    with video_job(root) as running:
+        (running / "clip-stylized.mp4").write_bytes(b"x")
+        os.utime(running / "clip-stylized.mp4", (old, old))
+        os.utime(running, (old, old))
+        assert sweep_video_jobs(root, older_than_s=60) == 0 and running.is_dir()  # still being written
+    assert sweep_video_jobs(root, older_than_s=60) == 1 and not running.exists()  # done and expired
+    with video_job(root) as fresh:
+        (fresh / "clip-stylized.mp4").write_bytes(b"x")
+    assert sweep_video_jobs(root, older_than_s=60) == 0 and fresh.is_dir()  # done, but within the retention
+    emptied = root / "job-abcdefgh"  # Gradio deleted the file, the empty folder is left
+    emptied.mkdir()
+    os.utime(emptied, (old, old))
+    other = root / "notes"
+    other.mkdir()
+    os.utime(other, (old, old))
+    assert sweep_video_jobs(root, older_than_s=60) == 1 and not emptied.exists() and other.exists()
+    assert sweep_video_jobs(tmp_path / "missing", 60) == 0
+
+
+def test_a_failed_video_job_leaves_no_folder(tmp_path):
+    import pytest
+
+    from app.web.retention import video_job
+
+    with pytest.raises(RuntimeError):
+        with video_job(tmp_path) as job:
+            (job / ".clip-stylized-x.part.mp4").write_bytes(b"half")
+            raise RuntimeError("decoder died")
+    assert list(tmp_path.iterdir()) == []

@@ -97,7 +97,7 @@ def test_the_paint_tab_offers_numeric_sizes_up_to_the_synthesizers_limit():
     sizes = {b.elem_id: [c[1] for c in b.choices] for b in demo.blocks.values()
              if isinstance(b, gr.Dropdown) and "Output size" in str(b.label)}
     assert sizes["stylize-size"][-2:] == [8192, 0]
-    (spade,) = [v for k, v in sizes.items() if k != "stylize-size"]
+    (spade,) = [v for k, v in sizes.items() if k not in ("stylize-size", "video-size")]
     assert spade[-1] == 4096 and 0 not in spade
 
 
@@ -112,7 +112,8 @@ def test_example_pairs_exist_and_every_asset_file_is_licensed():
 
 def test_launch_settings_stay_offline_and_bounded(app_config):
     kw = launch_kwargs(app_config)
-    assert kw["ssr_mode"] is False and kw["max_file_size"] == "50mb"
+    # the server takes files up to the video limit (200 MB); images are held to their 50 MB by the handlers
+    assert kw["ssr_mode"] is False and kw["max_file_size"] == "200mb" and app_config.max_upload_mb == 50
     assert not any(isinstance(f, gr.themes.GoogleFont) for f in kw["theme"]._font)  # no web-font download
 
 
@@ -132,3 +133,31 @@ def test_uploads_and_results_are_deleted_after_the_configured_retention():
     assert AppConfig(cache_minutes=0).delete_cache == (5, 10)
     config = AppConfig(cache_minutes=2, canvas_size=64, default_size=128)
     assert build_demo(config).delete_cache == (60, 120)
+
+
+def test_video_tab_offers_sizes_up_to_its_limit_stabilization_and_a_streaming_webcam(demo, app_config):
+    from app.web.handlers import STABILIZE_CHOICES
+    from app.preprocess import STABILIZE_MODES
+
+    ids = _by_id(demo)
+    size = ids["video-size"]  # the test config's max_size (512) caps the video sizes too
+    assert [c[1] for c in size.choices] == [256, 360, 480, 512] and size.value == 512
+    assert [c[1] for c in ids["video-stabilize"].choices] == list(STABILIZE_MODES) == [v for _, v in
+                                                                                       STABILIZE_CHOICES]
+    assert ids["video-stabilize"].value == "flow"  # the CLI's default (docs/video.md: 0.41x the flicker)
+    assert ".gif" in ids["video-input"].file_types and ".mp4" in ids["video-input"].file_types
+    assert ids["video-output"].format == "mp4" and "download" in ids["video-output"].buttons
+    cam = ids["webcam-input"]
+    assert cam.sources == ["webcam"] and cam.streaming
+    (stream,) = [d for d in demo.config["dependencies"] if [tuple(t) for t in d["targets"]] == [(cam._id, "stream")]]
+    assert stream["stream_every"] <= 0.5 and stream["time_limit"] == app_config.webcam_seconds
+    assert "video-style-gallery" in ids  # the bundled styles, as on the style-transfer tab
+
+
+def test_video_sizes_follow_the_configured_limit():
+    assert AppConfig(max_video_size=480).video_size_choices == [256, 360, 480]
+    assert AppConfig(max_video_size=480).video_size == 480  # the default 640 is capped
+    assert AppConfig(max_video_size=1000).video_size_choices[-2:] == [854, 1000]
+    assert AppConfig(max_video_size=1920, default_video_size=500).video_size == 480
+    assert AppConfig().video_size_choices == [256, 360, 480, 640, 854] and AppConfig().video_size == 640
+    assert AppConfig(max_size=512, default_size=256).video_size_choices == [256, 360, 480, 512]  # never over max_size
