@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from models.landscape.classes import CLASSES, ids_to_color
 
-__all__ = ["contact_sheet", "generate_batch", "generate_sample"]
+__all__ = ["contact_sheet", "generate_batch", "generate_sample", "layout_geometry", "render_layout"]
 
 _ID = {c.name: c.id for c in CLASSES}
 SKY, CLOUD, MOUNTAIN, ROCK, SNOW = _ID["sky"], _ID["cloud"], _ID["mountain"], _ID["rock"], _ID["snow"]
@@ -352,6 +352,98 @@ def _paint(label, r, sc, v, x, y, S, dev, horizon, ground_top, depth, alt, mtn_n
     water = _lerp(refl * 0.85, deep, fres) + 0.04 * (torch.sin(y * S * 1.7 + 6 * f_lake) > 0.9).float()
     img = torch.where(label == WATER, water, img)
     return img.clamp(0, 1)
+
+
+def _runs_along_y(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each pixel of ``mask (B, 1, S, S)``: the rows where its vertical run of True starts and ends.
+
+    Rows outside the mask get meaningless values; ``(top, bottom)`` as float row indices.
+    """
+    S = mask.shape[2]
+    rows = torch.arange(S, device=mask.device, dtype=torch.float32).view(1, 1, S, 1).expand_as(mask)
+    # top: one past the last False row at or above (cummax of False rows); bottom: the mirror image
+    above = torch.where(mask, torch.full_like(rows, -1.0), rows).cummax(dim=2).values + 1
+    below = torch.where(mask, torch.full_like(rows, float(S)), rows).flip(2).cummin(dim=2).values.flip(2) - 1
+    return above, below
+
+
+def layout_geometry(label: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Scene geometry guessed from any label map ``(B, 1, S, S)``, for painting layouts no scene stands behind.
+
+    The horizon is where rows stop being mostly sky or cloud (0.5 when nothing says otherwise); depth grows from
+    it to the bottom edge; a mountain pixel's altitude is its height within its own vertical run of
+    mountain/rock/snow, so painted ridges get snow caps and shading where a user would expect them.
+    """
+    B, _, S, _ = label.shape
+    dev = label.device
+    y = torch.linspace(0, 1, S, device=dev).view(1, 1, S, 1)
+    skyish = ((label == SKY) | (label == CLOUD)).float().mean(dim=3, keepdim=True)  # (B, 1, S, 1) per row
+    ground = (skyish < 0.5).float()[..., 0]  # (B, 1, S)
+    # the split row that misclassifies the fewest rows (ground rows above it + sky rows below it): a stray
+    # stroke moves it by little
+    zero = torch.zeros_like(ground[..., :1])
+    above = torch.cat([zero, ground.cumsum(2)], 2)  # ground rows above split h, h = 0..S
+    sky_below = torch.cat([(1 - ground).flip(2).cumsum(2).flip(2), zero], 2)
+    split = (above + sky_below).argmin(dim=2, keepdim=True).float()  # first best split
+    horizon = (split / (S - 1)).view(B, 1, 1, 1).clamp(0.2, 0.8)
+    depth = ((y - horizon) / (1 - horizon)).clamp(0, 1).expand(B, 1, S, S)
+    mtn = (label == MOUNTAIN) | (label == ROCK) | (label == SNOW)
+    top, bottom = _runs_along_y(mtn)
+    rows = torch.arange(S, device=dev, dtype=torch.float32).view(1, 1, S, 1)
+    alt = torch.where(mtn, 1 - (rows - top) / (bottom - top + 1).clamp(min=1), torch.zeros_like(top)).clamp(0, 1)
+    return {"horizon": horizon, "depth": depth, "alt": alt, "mtn": mtn}
+
+
+def render_layout(ids: torch.Tensor, seeds: Sequence[int] | torch.Tensor, device=None) -> torch.Tensor:
+    """Texture any label map: one look (time of day, colours, noise) per seed, geometry from the layout.
+
+    The painting code is the procedural scenes' own (:func:`_paint`); what a procedural scene knows (horizon,
+    distance, altitude on a ridge) is guessed from the labels by :func:`layout_geometry`. One seed on two
+    layouts gives the same light and palette; two seeds on one layout give two looks of the same scene.
+
+    Args:
+        ids: ``(B, S, S)`` (or ``(S, S)``) class ids, square, S >= 16.
+        seeds: B integer seeds (or one, repeated).
+
+    Returns:
+        ``images (B, 3, S, S)`` float in [0, 1] on ``device`` (default: ``ids``'s device).
+    """
+    if ids.dim() == 2:
+        ids = ids[None]
+    if ids.dim() != 3 or ids.shape[1] != ids.shape[2] or ids.shape[1] < 16:
+        raise ValueError(f"render_layout needs square (B, S, S) label maps with S >= 16, got {tuple(ids.shape)}")
+    if isinstance(seeds, torch.Tensor):
+        seeds = seeds.flatten().tolist()
+    seeds = [int(s) for s in seeds]
+    if len(seeds) == 1 and ids.shape[0] > 1:
+        seeds = seeds * ids.shape[0]
+    if len(seeds) != ids.shape[0]:
+        raise ValueError(f"render_layout got {ids.shape[0]} label maps and {len(seeds)} seeds")
+    dev = torch.device(device) if device is not None else ids.device
+    S = ids.shape[1]
+    r = _stack([_draw(s) for s in seeds])
+    r = {k: ([t.to(dev) for t in v] if isinstance(v, list) else v.to(dev)) for k, v in r.items()}
+    sc = r["scalars"]
+    B = sc.shape[0]
+    v = lambda i: sc[:, i].view(B, 1, 1, 1)  # noqa: E731
+    y = torch.linspace(0, 1, S, device=dev).view(1, 1, S, 1)
+    x = torch.linspace(0, 1, S, device=dev).view(1, 1, 1, S)
+    label = ids.to(dev).long().view(B, 1, S, S)
+    fields = _fbm2d(r["grids2d"], S)
+    f_cloud = fields[:, 0:1]
+    g = layout_geometry(label)
+    horizon = g["horizon"]
+    # clouds: shade from the painted region (dense inside, thin at its edge) plus the cloud noise
+    k = max(3, (S // 16) | 1)
+    cover = F.avg_pool2d((label == CLOUD).float(), k, stride=1, padding=k // 2, count_include_pad=False)
+    cf = cover + 0.3 * f_cloud
+    # each tree blob its own light: a coarse noise field stands in for the procedural tree index
+    tree_id = (fields[:, 6:7] * 3).round()
+    water_kind = torch.ones(B, 1, 1, 1, device=dev)  # lake: no sea-shore darkening of the sand
+    mtn_far = torch.zeros_like(g["mtn"])
+    img = _paint(label, r, sc, v, x, y, S, dev, horizon, horizon, g["depth"], g["alt"], g["mtn"], mtn_far,
+                 fields, tree_id, cf, v(7), horizon + 0.3, water_kind)
+    return img
 
 
 def generate_sample(seed: int, size: int = 256) -> tuple[np.ndarray, np.ndarray]:

@@ -30,7 +30,8 @@ from torch.utils.data import IterableDataset
 
 from models.spade.data import ProceduralSeeds, procedural_batch
 
-__all__ = ["CropSeeds", "PoolCrops", "RenderPool", "random_crops", "renderer_fingerprint"]
+__all__ = ["CropSeeds", "POOL_KINDS", "PoolCrops", "RenderPool", "painted_renders", "random_crops",
+           "renderer_fingerprint"]
 
 POOL_SEED_BASE = 200_000_000  # pool layouts: far from the eval (>= 1e9) and segmentation-net (5e8) seeds
 
@@ -84,26 +85,47 @@ class CropSeeds(IterableDataset):
             yield seeds, torch.tensor(rng.choice(self.sides))
 
 
-def renderer_fingerprint() -> str:
-    """Short hash of the renderer's source: a cached pool is rebuilt when the renderer changes."""
+POOL_KINDS = ("procedural", "painted")
+PAINTED_SEED_BASE = 100_000_000  # painted pool layouts: below the held-out painted seeds (PAINTED_EVAL_SEED)
+
+
+def renderer_fingerprint(kind: str = "procedural") -> str:
+    """Short hash of the renderer's source (and the painter's): a cached pool is rebuilt when either changes."""
+    import models.landscape.painted as painted
     import models.landscape.render as render
 
-    return hashlib.sha1(Path(render.__file__).read_bytes()).hexdigest()[:10]
+    files = [render.__file__] + ([painted.__file__] if kind == "painted" else [])
+    return hashlib.sha1(b"".join(Path(f).read_bytes() for f in files)).hexdigest()[:10]
+
+
+def painted_renders(seeds: Sequence[int], size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Painted layouts for ``seeds`` textured by the renderer: ``(images (B, 3, S, S) in [-1, 1], ids (B, S, S))``."""
+    from models.landscape.painted import painted_batch
+    from models.landscape.render import render_layout
+
+    ids = painted_batch(seeds, size)
+    return render_layout(ids, seeds) * 2 - 1, ids
 
 
 class RenderPool:
-    """``count`` whole procedural pictures of one ``side``, rendered once and kept on disk (uint8, memory-mapped).
+    """``count`` whole pictures of one ``side``, rendered once and kept on disk (uint8, memory-mapped).
 
-    Files: ``ROOT/pool_{side}_{count}_{fingerprint}/{images.npy (N, S, S, 3), ids.npy (N, S, S), done.json}``.
+    ``kind``: ``procedural`` scenes, or ``painted`` layouts (:mod:`models.landscape.painted`) textured by
+    :func:`models.landscape.render.render_layout`.
+    Files: ``ROOT/[painted_]pool_{side}_{count}_{fingerprint}/{images.npy (N, S, S, 3), ids.npy (N, S, S), done.json}``.
     An interrupted build leaves no ``done.json`` and is rebuilt; pictures use training seeds from
-    :data:`POOL_SEED_BASE` on, so no evaluation layout is ever in a pool.
+    :data:`POOL_SEED_BASE` (painted: :data:`PAINTED_SEED_BASE`) on, so no evaluation layout is ever in a pool.
     """
 
-    def __init__(self, root: str | Path, side: int, count: int, chunk: int = 8, progress: bool | None = None) -> None:
+    def __init__(self, root: str | Path, side: int, count: int, chunk: int = 8, progress: bool | None = None,
+                 kind: str = "procedural") -> None:
         if side < 16 or count < 1:
             raise ValueError(f"a render pool needs side >= 16 and count >= 1, got {side} and {count}")
-        self.side, self.count = side, count
-        self.dir = Path(root) / f"pool_{side}_{count}_{renderer_fingerprint()}"
+        if kind not in POOL_KINDS:
+            raise ValueError(f"unknown pool kind {kind!r}; choose one of: {', '.join(POOL_KINDS)}")
+        self.side, self.count, self.kind = side, count, kind
+        prefix = "painted_" if kind == "painted" else ""
+        self.dir = Path(root) / f"{prefix}pool_{side}_{count}_{renderer_fingerprint(kind)}"
         if not (self.dir / "done.json").is_file():
             self._build(chunk, progress)
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
@@ -121,6 +143,8 @@ class RenderPool:
 
     @property
     def first_seed(self) -> int:
+        if self.kind == "painted":
+            return PAINTED_SEED_BASE + self.side * 100_000
         return POOL_SEED_BASE + self.side * 1_000_000
 
     def _build(self, chunk: int, progress: bool | None) -> None:
@@ -129,14 +153,15 @@ class RenderPool:
         self.dir.mkdir(parents=True, exist_ok=True)
         S, N = self.side, self.count
         need = N * S * S * 4 / 2**20
-        print(f"rendering {N} procedural pictures at {S} px into {self.dir} ({need:.0f} MiB, once; later runs "
+        print(f"rendering {N} {self.kind} pictures at {S} px into {self.dir} ({need:.0f} MiB, once; later runs "
               "reuse them)", file=sys.stderr)
         images = np.lib.format.open_memmap(self.dir / "images.npy", mode="w+", dtype=np.uint8, shape=(N, S, S, 3))
         ids = np.lib.format.open_memmap(self.dir / "ids.npy", mode="w+", dtype=np.uint8, shape=(N, S, S))
-        bar = tqdm(total=N, desc=f"render pool {S}px", unit="img", disable=None if progress is None else not progress)
+        bar = tqdm(total=N, desc=f"{self.kind} pool {S}px", unit="img", disable=None if progress is None else not progress)
         for i in range(0, N, chunk):
             n = min(chunk, N - i)
-            img, lab = procedural_batch(torch.arange(n) + self.first_seed + i, S)
+            seeds = torch.arange(n) + self.first_seed + i
+            img, lab = procedural_batch(seeds, S) if self.kind == "procedural" else painted_renders(seeds.tolist(), S)
             images[i:i + n] = ((img + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
             ids[i:i + n] = lab.numpy().astype(np.uint8)
             bar.update(n)
@@ -144,7 +169,8 @@ class RenderPool:
         images.flush()
         ids.flush()
         del images, ids
-        (self.dir / "done.json").write_text(json.dumps({"side": S, "count": N, "first_seed": self.first_seed}))
+        (self.dir / "done.json").write_text(json.dumps({"side": S, "count": N, "first_seed": self.first_seed,
+                                                           "kind": self.kind}))
 
     def __len__(self) -> int:
         return self.count
@@ -160,20 +186,24 @@ class RenderPool:
 class PoolCrops(IterableDataset):
     """CPU data: endless crop batches (see the module docstring) cut from :class:`RenderPool` s.
 
-    Each batch picks one pool (picture side) at random, ``batch_size`` of its pictures and one random window
-    (and flip) in each.
+    Each batch picks one pool (picture side and kind) at random — with probability proportional to ``weights``
+    (default: equal) — then ``batch_size`` of its pictures and one random window (and flip) in each.
     """
 
     def __init__(self, pools: Sequence[RenderPool], batch_size: int, crop: int, thumb: int = 64,
-                 seed: int = 0) -> None:
+                 seed: int = 0, weights: Sequence[float] | None = None) -> None:
         if not pools:
             raise ValueError("PoolCrops needs at least one render pool")
+        weights = [1.0] * len(pools) if weights is None else [float(w) for w in weights]
+        if len(weights) != len(pools) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(f"PoolCrops needs one non-negative weight per pool (not all 0), got {weights}")
         self.pools, self.batch_size, self.crop, self.thumb, self.seed = list(pools), batch_size, crop, thumb, seed
+        self.weights = weights
 
     def __iter__(self) -> Iterator:
         info = torch.utils.data.get_worker_info()
         rng = random.Random(self.seed * 1000 + (info.id if info is not None else 0))
         while True:
-            pool = rng.choice(self.pools)
+            pool = rng.choices(self.pools, weights=self.weights)[0]
             img, ids = pool.batch(rng.sample(range(len(pool)), min(self.batch_size, len(pool))))
             yield random_crops(img, ids, self.crop, self.thumb, rng)

@@ -13,6 +13,15 @@
     layouts as the scale. Near 0 means ``--seed`` changes nothing (mode collapse).
 (d) Fine detail: the variance above 1/4 of the resolution of synthesized images over that of the real renders
     (an upscaled small image has almost none).
+(e) Texture periodicity (``models/spade/texture.py``): the autocorrelation peak at 5-20 px lags of the high-pass
+    residual inside one-class windows, synthesized next to real; a "knitted", repeating texture scores high.
+(f) Seed spread (``--seeds N``, default 16): per layout (the first ``--spread-layouts``), N seeds; the mean pairwise
+    |difference| (8-bit levels) and a Fréchet distance between per-picture colour statistics of each class region
+    of the N pictures and of N renders of the same layout (``render_layout``, N looks) - how well the seed spans
+    the looks the renders have.
+
+``--layouts painted`` measures on hand-painted-style layouts (``models/landscape/painted.py``, seeds from
+``PAINTED_EVAL_SEED``, never trained on) textured by ``render_layout`` as the real reference.
 
 Everything is measured at each output size of ``--sizes`` (default 256 and 512), on images made by
 ``Synthesizer.synthesize``: what the CLI, the app and the API return.
@@ -40,9 +49,11 @@ from models.common.cli import HelpFormatter
 from models.common.linalg import sqrtm_psd
 from models.common.vgg import VGG19Features
 from models.landscape.classes import CLASSES
+from models.landscape.painted import PAINTED_EVAL_SEED
 from models.spade.data import ProceduralSeeds, procedural_batch
 from models.spade.infer import Synthesizer
 from models.spade.losses import CAFFE_TO_TORCHVISION
+from models.spade.texture import class_colour_stats, mean_pairwise_difference, periodicity, spread_distance
 
 __all__ = ["SegNet", "confusion", "frechet_distance", "main", "measure", "scores", "segnet_for", "train_segnet"]
 
@@ -153,10 +164,51 @@ def _synthesized(syn: Synthesizer, ids: torch.Tensor, seeds: list[int], size: in
     return torch.stack(out).float() / 127.5 - 1
 
 
-def _renders(seeds: torch.Tensor, size: int, chunk: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`procedural_batch` in chunks (a 512 px batch of 128 would need gigabytes at once)."""
-    parts = [procedural_batch(seeds[i:i + chunk], size) for i in range(0, len(seeds), chunk)]
+LAYOUTS = ("procedural", "painted")
+
+
+def _renders(seeds: torch.Tensor, size: int, chunk: int = 16,
+             layouts: str = "procedural") -> tuple[torch.Tensor, torch.Tensor]:
+    """Held-out pictures in chunks (a 512 px batch of 128 would need gigabytes at once): ``(images in [-1, 1], ids)``.
+
+    ``procedural``: :func:`procedural_batch` of ``seeds``; ``painted``: painted layouts of ``seeds`` textured by
+    :func:`render_layout` (``seeds`` are then offsets from ``PAINTED_EVAL_SEED``).
+    """
+    from models.spade.crops import painted_renders
+
+    def one(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if layouts == "painted":
+            return painted_renders((s - EVAL_SEED + PAINTED_EVAL_SEED).tolist(), size)
+        return procedural_batch(s, size)
+
+    parts = [one(seeds[i:i + chunk]) for i in range(0, len(seeds), chunk)]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def seed_spread(syn: Synthesizer, ids: torch.Tensor, size: int, n_seeds: int = 16) -> dict[str, float]:
+    """(f) of the module docstring for layouts ``ids (L, S, S)``: means over the layouts.
+
+    Keys: ``spread_diff`` (mean pairwise |difference| of ``n_seeds`` synthesized pictures, 8-bit levels),
+    ``spread_real_diff`` (the same for ``n_seeds`` renders of the layout), ``spread_fd`` (Fréchet distance of
+    class-region colour statistics, synthesized vs renders) and ``spread_fd_floor`` (renders vs other renders).
+    """
+    from models.landscape.render import render_layout
+
+    k = syn.num_classes
+    diffs, rdiffs, fds, floors = [], [], [], []
+    for i in range(ids.shape[0]):
+        lab = ids[i:i + 1].expand(n_seeds, -1, -1)
+        fake = (_synthesized(syn, lab, [10**7 + j for j in range(n_seeds)], size) + 1) / 2
+        looks = render_layout(lab, [7_000 + j for j in range(n_seeds)])
+        looks2 = render_layout(lab, [8_000 + j for j in range(n_seeds)])
+        diffs.append(mean_pairwise_difference(fake))
+        rdiffs.append(mean_pairwise_difference(looks))
+        f_real = class_colour_stats(looks, lab, k)
+        fds.append(spread_distance(class_colour_stats(fake, lab, k), f_real))
+        floors.append(spread_distance(class_colour_stats(looks2, lab, k), f_real))
+    mean = lambda v: float(np.mean(v))  # noqa: E731
+    return {"spread_diff": mean(diffs), "spread_real_diff": mean(rdiffs), "spread_fd": mean(fds),
+            "spread_fd_floor": mean(floors)}
 
 
 def segnet_for(num_classes: int, size: int, steps: int, cache_dir: Path, log=print) -> SegNet:
@@ -175,7 +227,8 @@ def segnet_for(num_classes: int, size: int, steps: int, cache_dir: Path, log=pri
 
 
 def measure(syn: Synthesizer, net: SegNet, num: int, size: int | None = None,
-            net_size: int | None = None) -> dict[str, float | None]:
+            net_size: int | None = None, layouts: str = "procedural", n_seeds: int = 16,
+            spread_layouts: int = 8) -> dict[str, float | None]:
     """The evaluation's numbers on ``num`` held-out layouts at output ``size`` (default: the generator's size).
 
     Images come from ``syn.synthesize`` (what the CLI, the app and the API return), two seeds per layout.
@@ -185,20 +238,23 @@ def measure(syn: Synthesizer, net: SegNet, num: int, size: int | None = None,
     Keys: ``real_miou``, ``real_acc`` (the segmentation net on real renders: the ceiling), ``miou``, ``acc`` (on
     synthesized images of the same layouts), ``vgg_fd`` and ``vgg_fd_floor`` (real vs disjoint real), ``detail``
     (fine detail of synthesized over real, see :func:`detail_energy`), and ``seed_diff`` / ``real_diff`` (8-bit
-    levels; ``seed_diff`` is None for a generator without style codes).
+    levels; ``seed_diff`` is None for a generator without style codes), ``period`` / ``real_period`` (texture
+    periodicity, synthesized / real) and the :func:`seed_spread` keys (with ``n_seeds`` > 1 and style codes).
     """
+    if layouts not in LAYOUTS:
+        raise ValueError(f"unknown layouts {layouts!r}; choose one of: {', '.join(LAYOUTS)}")
     k = syn.num_classes
     size = size or syn.config.size
     net_size = net_size or size
     seeds = torch.arange(num) + EVAL_SEED
-    real, ids = _renders(seeds, size)
-    real2, _ = _renders(seeds + num, size)  # disjoint real set: the VGG-FD floor
+    real, ids = _renders(seeds, size, layouts=layouts)
+    real2, _ = _renders(seeds + num, size, layouts=layouts)  # disjoint real set: the VGG-FD floor
     fake = _synthesized(syn, ids, list(range(num)), size)
     out: dict[str, float | None] = {"seed_diff": None}
     if syn.config.use_vae:  # same layouts, other codes: how much does the seed change the picture?
         other = _synthesized(syn, ids, [10**6 + i for i in range(num)], size)
         out["seed_diff"] = float((fake - other).abs().mean() * 127.5)
-    seg_ids = ids if net_size == size else _renders(seeds, net_size)[1]
+    seg_ids = ids if net_size == size else _renders(seeds, net_size, layouts=layouts)[1]
 
     def at_net(imgs: torch.Tensor) -> torch.Tensor:
         return imgs if net_size == size else F.interpolate(imgs, size=(net_size, net_size), mode="area")
@@ -213,6 +269,10 @@ def measure(syn: Synthesizer, net: SegNet, num: int, size: int | None = None,
         out["vgg_fd_floor"] = frechet_distance(f_real, _pooled_vgg(vgg, real2))
     out["detail"] = detail_energy(fake) / max(detail_energy(real), 1e-12)
     out["real_diff"] = float((real - real2).abs().mean() * 127.5)
+    out["period"], _ = periodicity(fake, ids)
+    out["real_period"], _ = periodicity(real, ids)
+    if syn.config.use_vae and n_seeds > 1 and spread_layouts > 0:
+        out |= seed_spread(syn, ids[:spread_layouts], size, n_seeds)
     return out
 
 
@@ -223,14 +283,23 @@ def _pooled_vgg(vgg: nn.Module, imgs: torch.Tensor, batch: int = 8) -> torch.Ten
 
 def table(results: dict[int, dict], name: str) -> str:
     """The evaluation table: one row per output size (see :func:`measure` for the numbers)."""
-    out = ["| output | mIoU real | mIoU synthesized (x real) | pixel acc. real / synth. | VGG-FD (floor) "
-           "| detail vs real | seed diff (real diff) |", "|---|---|---|---|---|---|---|"]
-    for size, m in results.items():
+    out = ["| layouts | output | mIoU real | mIoU synthesized (x real) | pixel acc. real / synth. | VGG-FD (floor) "
+           "| detail vs real | periodicity synth. / real (x) | seed diff (real diff) | 16-seed diff (renders) "
+           "| spread FD (floor) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, m in results.items():
+        kind, size = key if isinstance(key, tuple) else ("procedural", key)
         seed = "—" if m["seed_diff"] is None else f"{m['seed_diff']:.1f} ({m['real_diff']:.1f})"
-        out.append(f"| {size} px | {m['real_miou']:.3f} | {m['miou']:.3f} ({m['miou'] / max(m['real_miou'], 1e-9):.2f}x) "
+        period = f"{m['period']:.2f} / {m['real_period']:.2f} ({m['period'] / max(m['real_period'], 1e-9):.1f}x)"
+        spread, fd = "—", "—"
+        if m.get("spread_diff") is not None:
+            spread = f"{m['spread_diff']:.1f} ({m['spread_real_diff']:.1f})"
+            fd = f"{m['spread_fd']:.3f} ({m['spread_fd_floor']:.3f})"
+        out.append(f"| {kind} | {size} px | {m['real_miou']:.3f} | {m['miou']:.3f} "
+                   f"({m['miou'] / max(m['real_miou'], 1e-9):.2f}x) "
                    f"| {m['real_acc']:.3f} / {m['acc']:.3f} | {m['vgg_fd']:.1f} ({m['vgg_fd_floor']:.1f}) "
-                   f"| {m['detail']:.2f}x | {seed} |")
-    return "\n".join(out) + f"\n\n({name}; targets of issue 14: detail >= 0.5x, seed diff >= 10, mIoU >= 0.9x real)"
+                   f"| {m['detail']:.2f}x | {period} | {seed} | {spread} | {fd} |")
+    return "\n".join(out) + (f"\n\n({name}; targets of issue 37: mIoU >= 0.9x real (painted 0.85x), detail >= 0.7x "
+                             "(painted 0.6x), periodicity <= 1.5x real, 16-seed diff >= 20)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512],
                    help="output sizes to evaluate at, each through synthesize() as the CLI and the app run it")
     p.add_argument("-n", "--num", type=int, default=128, help="held-out layouts per size")
+    p.add_argument("--layouts", nargs="+", choices=LAYOUTS, default=["procedural", "painted"],
+                   help="held-out layout kinds: procedural scenes and/or hand-painted-style layouts")
+    p.add_argument("--seeds", type=int, default=16, help="seeds per layout for the seed spread (0: skip it)")
+    p.add_argument("--spread-layouts", type=int, default=8, help="layouts the seed spread is measured on")
     p.add_argument("--segnet-size", type=int, default=256,
                    help="the segmentation net's size; larger outputs are area-resized to it for the mIoU")
     p.add_argument("--segnet-steps", type=int, default=500, help="training steps if the segmentation net is not cached")
@@ -288,22 +361,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     t0 = time.time()
-    results: dict[int, dict] = {}
-    for size in args.sizes:
-        net_size = min(size, args.segnet_size)
-        net = segnet_for(syn.num_classes, net_size, args.segnet_steps, Path(args.cache_dir))
-        print(f"measuring at {size} px ({args.num} layouts, two seeds each)...", file=sys.stderr)
-        results[size] = measure(syn, net, args.num, size=size, net_size=net_size)
+    results: dict[tuple[str, int], dict] = {}
+    for kind in args.layouts:
+        for size in args.sizes:
+            net_size = min(size, args.segnet_size)
+            net = segnet_for(syn.num_classes, net_size, args.segnet_steps, Path(args.cache_dir))
+            print(f"measuring {kind} layouts at {size} px ({args.num} layouts, two seeds each; "
+                  f"{args.seeds} seeds on {args.spread_layouts})...", file=sys.stderr)
+            results[(kind, size)] = measure(syn, net, args.num, size=size, net_size=net_size, layouts=kind,
+                                            n_seeds=args.seeds, spread_layouts=args.spread_layouts)
     cfg = syn.config
     native = (f"renders natively at {cfg.native_range[0]}-{cfg.native_range[1]} px" if cfg.arch == "crop"
               else f"renders at {cfg.size} px, resized to the output")
-    header = (f"{args.num} held-out procedural layouts per output size, each synthesized through `synthesize()` (as "
+    header = (f"{args.num} held-out layouts per kind and output size ({' and '.join(args.layouts)}; painted ones "
+              "textured by render_layout as the real reference), each synthesized through `synthesize()` (as "
               f"the CLI, the app and the API return it) with two random seeds; `{path.name}` ({cfg.arch} generator, "
               f"{native}). mIoU: a U-Net trained {args.segnet_steps} steps on procedural images at "
               f"{min(args.segnet_size, max(args.sizes))} px (larger outputs area-resized to it). VGG-FD: Fréchet "
               "distance of pooled VGG-19 relu4_1 features at the output size (not Inception FID), floor = real vs "
               "disjoint real. Detail: variance above 1/4 of the resolution, synthesized over real. Seed diff: mean "
-              "|difference| of two seeds on one layout, 8-bit levels (real diff: two real images of different layouts).")
+              "|difference| of two seeds on one layout, 8-bit levels (real diff: two real images of different layouts). "
+              "Periodicity: autocorrelation peak at 5-20 px of the high-pass residual in one-class 48 px windows. "
+              f"16-seed diff / spread FD: {args.seeds} seeds on each of the first {args.spread_layouts} layouts vs "
+              f"{args.seeds} renders of the same layout (FD of class-region colour statistics; floor: renders vs "
+              "other renders).")
     text = table(results, path.name)
     print()
     print(header)
@@ -312,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n({time.time() - t0:.0f}s; command: python -m models.eval spade {' '.join(argv or sys.argv[1:])})")
     if args.json:
         Path(args.json).write_text(json.dumps({"checkpoint": str(path), "num": args.num,
-                                               "results": {str(k): v for k, v in results.items()}}, indent=1))
+                                               "results": {f"{k[0]}_{k[1]}": v for k, v in results.items()}},
+                                              indent=1))
     if args.update_card:
         card = path.with_suffix(".md")
         _write_card_section(card, f"## Evaluation\n\n{header}\n\n{text}\n\n")

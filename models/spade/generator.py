@@ -76,6 +76,9 @@ class GenConfig:
     z_dim: int = option(256, "size of the style code z")
     depth: int = option(4, "crop: upsamplings after the start grid (outputs are multiples of 2**depth px)")
     z_ch: int = option(16, "crop: channels of z's projection that every SPADE sees")
+    noise: bool = option(True, "crop: no per-pixel noise injection (the generators before it); without noise a "
+                               "uniform region can only repeat a texture with the start grid's period",
+                         flag="--no-noise")
     enc_size: int = 64  # crop: side of the whole-picture thumbnail the style encoder reads
     native: list[int] = field(default_factory=list)  # crop: picture sides trained on (outputs outside are resized)
     spectral: bool = True  # spectral norm on the generator's convs (baked into plain weights at export)
@@ -126,7 +129,8 @@ class GenConfig:
     def from_dict(cls, d: dict[str, Any]) -> "GenConfig":
         """From a checkpoint's config; files written before ``arch`` existed are ``grid`` generators."""
         known = {f.name for f in fields(cls)}
-        return cls(**({"arch": "grid"} | {k: v for k, v in d.items() if k in known})).validate()
+        # files written before ``noise`` existed have none
+        return cls(**({"arch": "grid", "noise": False} | {k: v for k, v in d.items() if k in known})).validate()
 
 
 def one_hot(ids: torch.Tensor, num_classes: int, ignore_index: int = 255) -> torch.Tensor:
@@ -150,10 +154,15 @@ def _sn(module: nn.Module, on: bool) -> nn.Module:
 class SPADEResBlock(nn.Module):
     """SPADE -> lReLU -> conv -> SPADE -> lReLU -> conv, plus a learned 1x1 shortcut when channels change.
 
-    Shape: ``forward(x (B, C_in, H, W), seg (B, K, h, w)) -> (B, C_out, H, W)``.
+    With ``noise``, a per-pixel noise map is added after each conv, scaled per channel by learned weights that
+    start at zero (StyleGAN's noise inputs): so a fine-tuned generator starts from its old outputs, and texture
+    inside a region can vary from place to place instead of being a function of the label map alone.
+
+    Shape: ``forward(x (B, C_in, H, W), seg (B, K, h, w), noise (B, 2, H, W) | None) -> (B, C_out, H, W)``.
     """
 
-    def __init__(self, c_in: int, c_out: int, label_nc: int, norm, hidden: int, spectral: bool) -> None:
+    def __init__(self, c_in: int, c_out: int, label_nc: int, norm, hidden: int, spectral: bool,
+                 noise: bool = False) -> None:
         super().__init__()
         mid = min(c_in, c_out)
         self.learned_shortcut = c_in != c_out
@@ -164,11 +173,18 @@ class SPADEResBlock(nn.Module):
         if self.learned_shortcut:
             self.conv_s = _sn(nn.Conv2d(c_in, c_out, 1, bias=False), spectral)
             self.norm_s = SPADE(c_in, label_nc, param_free_norm=norm, hidden=hidden)
+        self.noise_0 = nn.Parameter(torch.zeros(1, mid, 1, 1)) if noise else None
+        self.noise_1 = nn.Parameter(torch.zeros(1, c_out, 1, 1)) if noise else None
 
-    def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, seg: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         xs = self.conv_s(self.norm_s(x, seg)) if self.learned_shortcut else x
         dx = self.conv_0(F.leaky_relu(self.norm_0(x, seg), 0.2))
+        if self.noise_0 is not None:
+            n = noise if noise is not None else torch.randn(x.shape[0], 2, *x.shape[2:], device=x.device)
+            dx = dx + self.noise_0 * n[:, :1].to(dx.dtype)
         dx = self.conv_1(F.leaky_relu(self.norm_1(dx, seg), 0.2))
+        if self.noise_1 is not None:
+            dx = dx + self.noise_1 * n[:, 1:2].to(dx.dtype)
         return xs + dx
 
 
@@ -329,11 +345,12 @@ class CropSPADEGenerator(_EncodesStyle):
         self.z_ch = cfg.z_ch if cfg.use_vae else 0
         self.cond_nc = cfg.label_nc + 3 + self.z_ch
         ch = [cfg.ngf * min(16, 2 ** (cfg.depth - i)) for i in range(cfg.depth + 1)]  # coarse -> fine
+        nz = cfg.noise
         self.fc = nn.Conv2d(self.cond_nc, ch[0], 3, padding=1)
-        self.head = SPADEResBlock(ch[0], ch[0], self.cond_nc, norm, cfg.spade_hidden, sn)
-        self.middle = SPADEResBlock(ch[0], ch[0], self.cond_nc, norm, cfg.spade_hidden, sn)
+        self.head = SPADEResBlock(ch[0], ch[0], self.cond_nc, norm, cfg.spade_hidden, sn, nz)
+        self.middle = SPADEResBlock(ch[0], ch[0], self.cond_nc, norm, cfg.spade_hidden, sn, nz)
         self.ups = nn.ModuleList(
-            SPADEResBlock(ch[i], ch[i + 1], self.cond_nc, norm, cfg.spade_hidden, sn) for i in range(cfg.depth)
+            SPADEResBlock(ch[i], ch[i + 1], self.cond_nc, norm, cfg.spade_hidden, sn, nz) for i in range(cfg.depth)
         )
         self.conv_img = nn.Conv2d(ch[-1], 3, 3, padding=1)
         self.z_proj = nn.Linear(cfg.z_dim, self.z_ch) if cfg.use_vae else None
@@ -350,9 +367,29 @@ class CropSPADEGenerator(_EncodesStyle):
             parts.append(z_map[:, :, None, None].expand(-1, -1, h, w).to(seg.dtype))
         return torch.cat(parts, 1)
 
+    def noise_shapes(self, height: int, width: int) -> list[tuple[int, int, int]]:
+        """``(2, h, w)`` of each block's noise map for an ``height x width`` output: head, middle, then each up."""
+        f = self.cfg.multiple
+        sides = [(height // f, width // f)] * 2 + [(height * 2 ** (i + 1) // f, width * 2 ** (i + 1) // f)
+                                                    for i in range(self.cfg.depth)]
+        return [(2, h, w) for h, w in sides]
+
+    def make_noise(self, batch: int, height: int, width: int, generator: torch.Generator | None = None,
+                   device=None) -> list[torch.Tensor] | None:
+        """Standard normal noise maps for every block (None when the generator has no noise inputs).
+
+        Drawn on the CPU from ``generator`` so a seed gives the same picture on every device; a window of a larger
+        picture slices the whole picture's maps (each map is at its block's resolution).
+        """
+        if not self.cfg.noise:
+            return None
+        return [torch.randn(batch, *shape, generator=generator).to(device) for shape in self.noise_shapes(height, width)]
+
     def forward(self, seg: torch.Tensor, z: torch.Tensor | None = None, box: torch.Tensor | None = None,
-                out_size: tuple[int, int] | None = None) -> torch.Tensor:
-        """``out_size`` must equal ``seg``'s size if given (accepted for a common signature with ``grid``)."""
+                out_size: tuple[int, int] | None = None, noise: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """``out_size`` must equal ``seg``'s size if given (accepted for a common signature with ``grid``).
+
+        ``noise``: one ``(B, 2, h, w)`` map per block (:meth:`make_noise`); None draws fresh noise."""
         cfg, f = self.cfg, self.cfg.multiple
         if seg.dim() != 4 or seg.shape[1] != cfg.label_nc:
             raise ValueError(f"generator expects a one-hot label map (B, {cfg.label_nc}, H, W), got {tuple(seg.shape)}")
@@ -366,12 +403,15 @@ class CropSPADEGenerator(_EncodesStyle):
             if z is None:
                 z = torch.randn(seg.shape[0], cfg.z_dim, device=seg.device)
             z_map = self.z_proj(z.to(self.z_proj.weight.dtype))
+        if noise is not None and len(noise) != 2 + len(self.ups):
+            raise ValueError(f"noise must hold {2 + len(self.ups)} maps (one per block), got {len(noise)}")
+        nz = noise or [None] * (2 + len(self.ups))
         cond = self.condition(seg, z_map, box, f)
         x = self.fc(cond)
-        x = self.middle(self.head(x, cond), cond)
+        x = self.middle(self.head(x, cond, nz[0]), cond, nz[1])
         for i, block in enumerate(self.ups):
             cond = self.condition(seg, z_map, box, f // 2 ** (i + 1))
-            x = block(F.interpolate(x, scale_factor=2, mode="nearest"), cond)
+            x = block(F.interpolate(x, scale_factor=2, mode="nearest"), cond, nz[2 + i])
         return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
 
 

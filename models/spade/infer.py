@@ -104,6 +104,10 @@ class Synthesizer:
             mu, _ = self.generator.encode(img)
         return mu.float()  # the mean code: the same style image always gives the same look
 
+    def sample_code(self, generator: torch.Generator) -> torch.Tensor:
+        """A random style code ``(1, z_dim)``: N(0, I), the prior the style encoder was trained towards."""
+        return torch.randn(1, self.config.z_dim, generator=generator).to(self.device)
+
     @torch.inference_mode()
     def synthesize(self, label_ids: np.ndarray, seed: int = 0, style: Image.Image | None = None,
                    size: int | None = None) -> Image.Image:
@@ -142,14 +146,14 @@ class Synthesizer:
         if self.channels_last:
             seg = seg.contiguous(memory_format=torch.channels_last)
         z = None
+        g = torch.Generator().manual_seed(int(seed) % 2**63)  # any integer is a valid seed
         if cfg.use_vae:
-            if style is not None:
-                z = self._style_code(style)
-            else:
-                g = torch.Generator().manual_seed(int(seed) % 2**63)  # any integer is a valid seed
-                z = torch.randn(1, cfg.z_dim, generator=g).to(self.device)
+            z = self._style_code(style) if style is not None else self.sample_code(g)
+        extra = {}
+        if getattr(cfg, "noise", False) and cfg.arch == "crop":  # the seed also picks the texture's noise
+            extra["noise"] = self.generator.make_noise(1, *gen_size, generator=g, device=self.device)
         with autocast_for(self.device, self.bf16):
-            out = self.generator(seg, z, out_size=gen_size)[0]
+            out = self.generator(seg, z, out_size=gen_size, **extra)[0]
         out = ((out.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
         img = Image.fromarray(out)
         if img.size != (W, H):

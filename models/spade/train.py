@@ -76,6 +76,9 @@ class TrainConfig:
                                                "(the generator's native sizes)", nargs="+")
     pool_size: int = option(1000, "crop arch on a CPU: pictures per side rendered once into the render pool")
     pool_dir: str = option("data/spade_renders", "crop arch on a CPU: where render pools are kept")
+    painted_share: float = option(0.0, "crop arch on a CPU: share of batches cut from hand-painted-style layouts "
+                                       "(models/landscape/painted.py) instead of procedural scenes, 0-1")
+    painted_pool_size: int = option(600, "crop arch on a CPU: painted layouts per side rendered once into the pool")
     lr_g: float = option(1e-4, "generator learning rate (TTUR: the discriminator learns 4x faster)")
     lr_d: float = option(4e-4, "discriminator learning rate")
     beta1: float = 0.0
@@ -351,6 +354,8 @@ def init_generator(module: SPADEModule, path: str | Path) -> str | None:
             mapped[stem + ".parametrizations.weight.0._v"] = vh[0].contiguous()
         else:
             mapped[key] = value.float()
+    if ours.noise and not saved.noise:  # noise inputs added to an older generator: they start at zero (no effect)
+        mapped |= {k: v for k, v in target.items() if ".noise_" in k and k not in mapped}
     try:
         module.G.load_state_dict(mapped)
     except RuntimeError as exc:
@@ -404,8 +409,13 @@ class SPADEDataModule(pl.LightningDataModule):
         if self.crop is not None and self.dataset is None:
             where = ("rendered on the GPU every step" if self.on_gpu else
                      f"{self.cfg.pool_size} per side rendered once into {self.cfg.pool_dir}")
+            painted = ""
+            if self.cfg.painted_share > 0 and not self.on_gpu:
+                painted = (f"; {self.cfg.painted_share:.0%} of batches from {self.cfg.painted_pool_size} painted-style "
+                           "layouts per side (models/landscape/painted.py) textured by render_layout")
             return (f"procedural landscapes (models/landscape/render.py), whole pictures of "
-                    f"{'/'.join(map(str, self.cfg.full_sizes))} px ({where}), random {self.crop} px windows + flips")
+                    f"{'/'.join(map(str, self.cfg.full_sizes))} px ({where}), random {self.crop} px windows + flips"
+                    f"{painted}")
         if self.dataset is None:
             return (f"procedural landscapes (models/landscape/render.py), {self.size}x{self.size}, "
                     "fresh layouts every step")
@@ -418,10 +428,17 @@ class SPADEDataModule(pl.LightningDataModule):
             if self.on_gpu:
                 ds = CropSeeds(self.cfg.batch_size, self.cfg.full_sizes, start=self.start)
             else:
+                share = self.cfg.painted_share
                 if not self.pools:
                     self.pools = [RenderPool(self.cfg.pool_dir, side, self.cfg.pool_size)
                                   for side in self.cfg.full_sizes]
-                ds = PoolCrops(self.pools, self.cfg.batch_size, self.crop, self.thumb, seed=self.start)
+                    if share > 0:
+                        self.pools += [RenderPool(self.cfg.pool_dir, side, self.cfg.painted_pool_size, kind="painted")
+                                       for side in self.cfg.full_sizes]
+                n = len(self.cfg.full_sizes)
+                weights = [(1 - share) / n] * n + ([share / n] * n if share > 0 else [])
+                ds = PoolCrops(self.pools, self.cfg.batch_size, self.crop, self.thumb, seed=self.start,
+                               weights=weights)
             return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=self.workers,
                                                persistent_workers=persistent)
         if self.dataset is None:
@@ -479,6 +496,11 @@ def _crop_setup(gcfg: GenConfig, tcfg: TrainConfig) -> int | None:
         raise ValueError(f"--crop must be a multiple of {f} (2**--depth), got {tcfg.crop}")
     if tcfg.crop > sides[0]:
         raise ValueError(f"--crop {tcfg.crop} is larger than the smallest --full-sizes picture ({sides[0]} px)")
+    if not 0 <= tcfg.painted_share <= 1:
+        raise ValueError(f"--painted-share must be between 0 and 1, got {tcfg.painted_share}")
+    if tcfg.painted_share > 0 and tcfg.painted_pool_size < tcfg.batch_size:
+        raise ValueError(f"--painted-pool-size must be at least --batch-size ({tcfg.batch_size}), "
+                         f"got {tcfg.painted_pool_size}")
     if tcfg.pool_size < tcfg.batch_size:
         raise ValueError(f"--pool-size must be at least --batch-size ({tcfg.batch_size}), got {tcfg.pool_size}")
     gcfg.native, gcfg.size = sides, sides[0]

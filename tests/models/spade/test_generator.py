@@ -212,3 +212,40 @@ def test_arch_is_recorded_and_old_files_are_grid():
         GenConfig(native=[200], **CROP).validate()
     with pytest.raises(ValueError, match="grid"):
         SPADEGenerator(GenConfig(**CROP))
+
+
+def _noisy(G, scale: float = 0.5):
+    """Give every noise input a non-zero weight (they start at 0, which hides the noise)."""
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if ".noise_" in name:
+                p.fill_(scale)
+    return G
+
+
+def test_noise_inputs_start_silent_and_seeded_noise_is_reproducible():
+    G = build_generator(GenConfig(**CROP)).eval()
+    seg, z = _seg(32, 48), torch.randn(1, 8)
+    with torch.no_grad():
+        assert torch.equal(G(seg, z), G(seg, z))  # zero weights: a fine-tuned old generator starts unchanged
+        _noisy(G)
+        a, b = G(seg, z), G(seg, z)
+        assert (a - b).abs().mean() > 1e-3  # fresh noise each call
+        n1 = G.make_noise(1, 32, 48, torch.Generator().manual_seed(3))
+        n2 = G.make_noise(1, 32, 48, torch.Generator().manual_seed(3))
+        assert torch.equal(G(seg, z, noise=n1), G(seg, z, noise=n2))
+        assert [tuple(n.shape[2:]) for n in n1] == [(2, 3), (2, 3), (4, 6), (8, 12), (16, 24), (32, 48)]
+    with pytest.raises(ValueError, match="one per block"):
+        G(seg, z, noise=n1[:-1])
+
+
+def test_noise_weights_learn_from_zero_and_old_files_have_no_noise():
+    G = build_generator(GenConfig(**CROP))
+    G(_seg(32, 32), torch.randn(1, 8)).square().mean().backward()
+    grads = [p.grad for n, p in G.named_parameters() if ".noise_" in n]
+    assert grads and all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
+    old = GenConfig(**CROP).to_dict()
+    del old["noise"]  # a checkpoint written before noise inputs existed
+    cfg = GenConfig.from_dict(old)
+    assert not cfg.noise and not any(".noise_" in n for n, _ in build_generator(cfg).named_parameters())
+    assert build_generator(cfg).make_noise(1, 32, 32) is None
