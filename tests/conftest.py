@@ -14,6 +14,13 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _private_models_folder(tmp_path_factory, monkeypatch) -> None:
+    """Trained exports go to the user's models folder: point it at a fresh folder so no test reads or writes the
+    real ~/.local/share/normlab/models (tests that need their own set NORMLAB_MODELS again)."""
+    monkeypatch.setenv("NORMLAB_MODELS", str(tmp_path_factory.mktemp("normlab_models")))
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Run a module's tiny-tensor tests on one thread: avoids OpenMP barrier stalls on a shared CPU."""

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from app.cli import cli_error as _error
-from models.common.assets import assets_dir, list_checkpoints
+from models.common.assets import assets_dir, list_checkpoints, models_dir
 
 __all__ = ["register", "cmd_checkpoints"]
 
@@ -18,9 +18,10 @@ __all__ = ["register", "cmd_checkpoints"]
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "checkpoints", help="list the checkpoints `normlab` and the app can use (kind, normalizer, steps, eval)",
-        description="List every {adain,spade}_<norm>.safetensors in the assets folder (the folder train.py exports "
-                    "to by default; $NORMLAB_ASSETS moves it) with its training steps and time and the evaluation "
-                    "verdicts from its model card.")
+        description="List every {adain,spade}_<norm>.safetensors in the bundled assets folder ($NORMLAB_ASSETS "
+                    "moves it) and in your models folder (where train.py exports; $NORMLAB_MODELS moves it; "
+                    "named my-<norm>) with its training steps and time and the evaluation verdicts from its "
+                    "model card.")
     p.add_argument("--assets", type=Path, default=None, help="folder to scan (default: the assets folder)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.set_defaults(handler=cmd_checkpoints)
@@ -37,9 +38,10 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
     if not infos:
         print(f"no checkpoints in {folder} (train one: python train.py adain|spade --norm NAME ...)")
         return 0
-    print(f"checkpoints in {folder}:")
+    print(f"checkpoints in {folder} (bundled) and {models_dir()} (yours, my-<norm>):")
     for info in infos:
-        print(f"\n{info.kind:5s}  {info.norm:9s}  {info.path.name}  ({info.steps} steps)")
+        where = "" if info.path.parent.resolve() == folder.resolve() else f"  [{info.path.parent}]"
+        print(f"\n{info.kind:5s}  {info.name or info.norm:9s}  {info.path.name}  ({info.steps} steps){where}")
         if info.trained:
             print(f"       trained: {info.trained}")
         for line in info.evaluation:

@@ -39,6 +39,7 @@ from models.common.cli import ArgumentParser, user_error
 from models.common.config import add_config_args, config_from_args, option
 from models.common.ema import ema_update
 from models.common.training import (
+    export_problem,
     LoopConfig,
     RunDir,
     SampleGridCallback,
@@ -235,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         return user_error("--max-steps must be positive")
     if tc.size % 8:
         return user_error(f"--size must be a multiple of 8 (the decoder upsamples 3 times), got {tc.size}")
+    if (problem := export_problem(loop, "adain", config.norm)) is not None:
+        return user_error(problem)
     try:
         ckpt_path = resolve_resume(loop.resume, loop.run_dir)
         content = ImageFolder(tc.content_dir, tc.size, tc.load_size)

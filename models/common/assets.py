@@ -1,7 +1,12 @@
 """Where checkpoints live and how they are found: the one scan of ``assets/`` (no torch, so it is cheap to import).
 
-The default folder is the repository's ``assets/``; the environment variable ``NORMLAB_ASSETS`` points the app, the
-command line and the trainers' default export at another one (tests use it to keep the shipped files untouched).
+Two folders:
+
+* **bundled** — the repository's ``assets/`` (``$NORMLAB_ASSETS`` points the app and the command line at another):
+  the shipped weights, read-only for training. Their checkpoints are named by normalizer (``group``).
+* **yours** — :func:`models_dir`, ``$NORMLAB_MODELS`` or ``$XDG_DATA_HOME/normlab/models``
+  (``~/.local/share/normlab/models``): where ``train.py`` exports by default. The CLI and the app scan it too and
+  name its checkpoints ``my-<norm>`` (``my-group``), so a fresh 1-step run never hides or replaces a shipped one.
 """
 from __future__ import annotations
 
@@ -12,8 +17,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ASSETS_DIR", "DEFAULT_NORMS", "NORM_ORDER", "CheckpointError", "CheckpointInfo", "assets_dir",
-           "available_checkpoints", "checkpoint_for", "default_norm", "describe_checkpoint", "header_metadata",
+__all__ = ["ASSETS_DIR", "DEFAULT_NORMS", "MINE_PREFIX", "NORM_ORDER", "CheckpointError", "CheckpointInfo",
+           "assets_dir", "available_checkpoints", "models_dir", "checkpoint_for", "default_norm", "describe_checkpoint", "header_metadata",
            "list_checkpoints"]
 
 KINDS = ("adain", "spade")
@@ -35,18 +40,41 @@ def assets_dir() -> Path:
 
 ASSETS_DIR = assets_dir()  # the folder at import time; functions below re-read the environment
 
+MINE_PREFIX = "my-"  # names of the checkpoints in the user's models folder: my-group
+
+
+def models_dir() -> Path:
+    """The user's models folder (trained exports): ``$NORMLAB_MODELS``, else ``$XDG_DATA_HOME/normlab/models``
+    (``~/.local/share/normlab/models``); read at call time."""
+    env = os.environ.get("NORMLAB_MODELS")
+    if env:
+        return Path(env)
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "normlab" / "models"
+
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt, or not a normlab checkpoint of the expected kind."""
 
 
-def available_checkpoints(kind: str, folder: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Checkpoints of ``kind`` by normalizer name: ``{folder}/{kind}_{norm}.safetensors`` -> ``{norm: path}``."""
-    folder = Path(folder) if folder is not None else assets_dir()
+def _scan(kind: str, folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
     prefix = f"{kind}_"
     return dict(sorted((p.stem[len(prefix):], p) for p in folder.glob(f"{prefix}*.safetensors")))
+
+
+def available_checkpoints(kind: str, folder: str | os.PathLike | None = None, mine: bool = True) -> dict[str, Path]:
+    """Checkpoints of ``kind`` by name: ``{folder}/{kind}_{norm}.safetensors`` -> ``{norm: path}`` (bundled; folder
+    default :func:`assets_dir`), then, with ``mine``, the user's trained ones from :func:`models_dir` as
+    ``{my-norm: path}``."""
+    folder = Path(folder) if folder is not None else assets_dir()
+    found = _scan(kind, folder)
+    if mine:
+        user = models_dir()
+        if user.resolve() != folder.resolve():
+            found |= {MINE_PREFIX + norm: path for norm, path in _scan(kind, user).items()}
+    return found
 
 
 def checkpoint_for(kind: str, norm: str, folder: str | os.PathLike | None = None) -> Path:
@@ -55,7 +83,8 @@ def checkpoint_for(kind: str, norm: str, folder: str | os.PathLike | None = None
     found = available_checkpoints(kind, folder)
     if norm not in found:
         have = ", ".join(found) or "none"
-        raise CheckpointError(f"no {kind} checkpoint for norm {norm!r} in {folder}; available: {have}")
+        raise CheckpointError(f"no {kind} checkpoint for norm {norm!r} in {folder} or {models_dir()} (yours, named "
+                              f"{MINE_PREFIX}<norm>); available: {have}")
     return found[norm]
 
 
@@ -65,10 +94,12 @@ def default_norm(kind: str, folder: str | os.PathLike | None = None) -> str:
     A folder with no checkpoint of the kind still gets ``DEFAULT_NORMS[kind]``, so that loading it raises the
     :class:`CheckpointError` that says what is missing.
     """
-    found = available_checkpoints(kind, folder)
+    found = available_checkpoints(kind, folder, mine=False)  # a bundled model when there is one
     want = DEFAULT_NORMS[kind]
-    if want in found or not found:
+    if want in found:
         return want
+    if not found:
+        return next(iter(available_checkpoints(kind, folder)), want)
     return min(found, key=lambda n: (NORM_ORDER.index(n) if n in NORM_ORDER else len(NORM_ORDER), n))
 
 
@@ -101,6 +132,7 @@ class CheckpointInfo:
     steps: str
     trained: str  # the card's "trained" line (steps, wall time, hardware), or ""
     evaluation: list[str]  # the card's PASS/FAIL lines and headline numbers, or []
+    name: str = ""  # what --norm selects it by: the norm (bundled) or my-<norm> (the user's models folder)
 
 
 def describe_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
@@ -128,12 +160,15 @@ def describe_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
 
 
 def list_checkpoints(folder: str | os.PathLike | None = None) -> list[CheckpointInfo]:
-    """Every ``{kind}_{norm}.safetensors`` in the folder, described; unreadable files are skipped."""
+    """Every ``{kind}_{norm}.safetensors`` in the folder (and the user's models folder), described; unreadable
+    files are skipped."""
     found = []
     for kind in KINDS:
-        for path in available_checkpoints(kind, folder).values():
+        for name, path in available_checkpoints(kind, folder).items():
             try:
-                found.append(describe_checkpoint(path))
+                info = describe_checkpoint(path)
             except CheckpointError:
                 continue
+            info.name = name
+            found.append(info)
     return found

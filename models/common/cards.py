@@ -15,6 +15,8 @@ from typing import Any, Iterable
 
 import torch
 
+from models.common.files import write_atomic
+
 __all__ = ["format_duration", "hardware_summary", "markdown_table", "write_model_card"]
 
 
@@ -80,7 +82,7 @@ def write_model_card(path: Path, *, title: str, kind: str, norm: str, weights: P
         lines += ["", f"## {heading}", "", body]
     lines += ["", "## Config", "", "```json", _json(config), "```", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    write_atomic(path, "\n".join(lines))
     return path
 
 

@@ -28,3 +28,15 @@ def publish(tmp: str | os.PathLike, target: str | os.PathLike) -> Path:
     os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, target)
     return Path(target)
+
+
+def write_atomic(target: str | os.PathLike, data: bytes | str) -> Path:
+    """Write ``data`` (bytes, or text as UTF-8) to ``target`` through a temporary file and a rename."""
+    target = Path(target)
+    tmp = temp_beside(target)
+    try:
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+        return publish(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

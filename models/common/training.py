@@ -38,7 +38,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint, Timer, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
 from models.common.accel import cpu_has_bf16
-from models.common.assets import assets_dir
+from models.common.assets import REPO_ASSETS, assets_dir, models_dir
+from models.common.files import write_atomic
 from models.common.cards import hardware_summary, write_model_card
 from models.common.checkpoint import save_checkpoint
 from models.common.config import export_arg, option
@@ -46,7 +47,7 @@ from models.common.imageio import save_png
 
 __all__ = [
     "BudgetProgressBar", "LoopConfig", "auto_precision", "build_trainer", "RunDir", "SampleGridCallback", "TrainStats",
-    "export_weights", "finish_run", "resolve_resume", "quiet_lightning", "silence_harmless_warnings",
+    "export_problem", "export_target", "export_weights", "finish_run", "resolve_resume", "quiet_lightning", "silence_harmless_warnings",
     "default_workers", "command_line",
 ]
 
@@ -77,8 +78,10 @@ class LoopConfig:
     log_every: int = option(25, "log losses every N steps")
     export: Path | str | None = option(
         None, "where to write the weights and model card at the end; 'none' skips the export", type=export_arg,
-        default_text="assets/<kind>_<norm>.safetensors, the folder `normlab` and the app read ($NORMLAB_ASSETS "
-                     "moves it)")
+        default_text="your models folder, ~/.local/share/normlab/models/<kind>_<norm>.safetensors ($NORMLAB_MODELS "
+                     "moves it), which `normlab` and the app also read, as my-<norm>")
+    force: bool = option(False, "let the export replace an existing file or write into the bundled assets/ "
+                                "folder (refused otherwise, before training starts)")
     no_progress: bool = option(False, "hide the progress bar (logs still written)")
     quiet: bool = option(False, "silence Lightning's informational messages")
 
@@ -353,12 +356,55 @@ def build_trainer(loop: LoopConfig, run: RunDir, callbacks: list | None = None, 
 
 
 # ------------------------------------------------------------------------------------------------ export
+def export_target(loop: LoopConfig, kind: str, norm: str) -> Path | None:
+    """Where the run's export goes: ``--export PATH``, else the user's models folder; None for ``--export none``."""
+    if loop.export == "none":
+        return None
+    return Path(loop.export) if loop.export is not None else models_dir() / f"{kind}_{norm}.safetensors"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False
+
+
+def export_problem(loop: LoopConfig, kind: str, norm: str) -> str | None:
+    """Why the export would clobber something (checked before training, so no run is lost to it), or None.
+
+    Without ``--force`` a run never writes into the bundled assets folder and never replaces an existing file
+    (except a resumed run, which replaces its own earlier export).
+    """
+    target = export_target(loop, kind, norm)
+    if target is None or loop.force:
+        return None
+    bundled = {REPO_ASSETS, assets_dir()}
+    if any(_inside(target, folder) for folder in bundled):
+        return (f"--export {target} is in the bundled weights folder ({target.parent}); training never replaces "
+                f"shipped weights unless you pass --force. Leave --export out to write to your models folder "
+                f"({models_dir()}), or pass another path")
+    if target.exists() and loop.resume is None:  # a resumed run may replace its own earlier export
+        return (f"the export would replace {target}; pass --force to replace it, --export PATH to write elsewhere, "
+                f"or --export none")
+    return None
+
+
 def export_weights(state_dict: dict[str, torch.Tensor], config: dict[str, Any], kind: str, norm: str,
                    path: Path | None = None, dtype: torch.dtype = torch.float16,
                    extra_metadata: dict[str, str] | None = None) -> Path:
-    """Write the learned weights to ``assets/<kind>_<norm>.safetensors`` (or ``path``) with the config embedded."""
-    target = Path(path) if path is not None else assets_dir() / f"{kind}_{norm}.safetensors"
+    """Write the learned weights to ``path`` (default: the user's models folder) with the config embedded."""
+    target = Path(path) if path is not None else models_dir() / f"{kind}_{norm}.safetensors"
     return save_checkpoint(target, state_dict, config, kind, dtype=dtype, extra_metadata=extra_metadata)
+
+
+def _free_name(target: Path) -> Path:
+    """``target``, or ``<stem>-2``, ``-3``... when a file of that name exists (never replace without --force)."""
+    n, candidate = 2, target
+    while candidate.exists():
+        candidate = target.with_name(f"{target.stem}-{n}{target.suffix}")
+        n += 1
+    return candidate
 
 
 def finish_run(trainer: "pl.Trainer", run: RunDir, loop: LoopConfig, *, kind: str, norm: str,
@@ -367,14 +413,21 @@ def finish_run(trainer: "pl.Trainer", run: RunDir, loop: LoopConfig, *, kind: st
                extra_sections: dict[str, str] | None = None) -> Path | None:
     """The end of every training run: export the weights, copy the latest sample grid next to them, write the
     model card. Returns the weights' path, or None when ``--export none`` (or not rank 0)."""
-    if not trainer.is_global_zero or loop.export == "none":
+    target = export_target(loop, kind, norm)
+    if not trainer.is_global_zero or target is None:
         return None
-    weights = export_weights(state_dict, config, kind, norm, path=loop.export,
+    if not loop.force and loop.resume is None and target.exists():
+        # the start-up check passed, so the file appeared during the run: keep both rather than lose either
+        free = _free_name(target)
+        print(f"warning: {target} appeared during training; exporting to {free} instead",
+              file=sys.stderr)
+        target = free
+    weights = export_weights(state_dict, config, kind, norm, path=target,
                              extra_metadata={"normlab_steps": str(steps)})
     grid = None
     if (run.samples / "latest.png").is_file():
         grid = weights.with_name(weights.stem + "_samples.png")
-        grid.write_bytes((run.samples / "latest.png").read_bytes())
+        write_atomic(grid, (run.samples / "latest.png").read_bytes())
     precision = auto_precision(loop.accelerator, loop.precision, warn=False)
     card = write_model_card(
         weights.with_suffix(".md"), title=title, kind=kind, norm=norm, weights=weights, data=data, steps=steps,

@@ -76,6 +76,17 @@ def _blob(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, cy: float, c
     return (r - 1 - wobble) * min(ry, rx)
 
 
+def _resize(field: np.ndarray, res: int) -> np.ndarray:
+    """Bilinear resize of a square ``(n, n)`` field sampled at cell centres to ``(res, res)``."""
+    n = field.shape[0]
+    if n == res:
+        return field
+    src = np.arange(n)
+    pos = (np.arange(res) + 0.5) * n / res - 0.5
+    rows = np.stack([np.interp(pos, src, field[:, j]) for j in range(n)], 1)  # (res, n)
+    return np.stack([np.interp(pos, src, rows[i]) for i in range(res)], 0)
+
+
 def painted_layout(seed: int, size: int = 256) -> np.ndarray:
     """One hand-painted-looking label map ``(size, size)`` int64, deterministic for ``seed``."""
     if size < 16:
@@ -96,6 +107,10 @@ def painted_layout(seed: int, size: int = 256) -> np.ndarray:
     else:
         ids[:] = _ID[("sky", "grass", "water", "mountain")[rng.integers(4)]]
 
+    # marks' distance fields are smooth: compute them on a grid of at most 128 px and interpolate (a 512 px layout
+    # would otherwise cost seconds)
+    fres = min(res, 128)
+    fy, fx = np.meshgrid((np.arange(fres) + 0.5) / fres, (np.arange(fres) + 0.5) / fres, indexing="ij")
     names = list(_MARK_WEIGHT)
     p = np.array([_MARK_WEIGHT[n] for n in names])
     ragged = rng.random() < 0.5
@@ -103,7 +118,8 @@ def painted_layout(seed: int, size: int = 256) -> np.ndarray:
         name = names[rng.choice(len(names), p=p / p.sum())]
         lo, hi = _PLACE[name] if rng.random() < 0.8 else (0.0, 1.0)  # one mark in five anywhere
         cy, cx = rng.uniform(lo, hi), rng.uniform(-0.1, 1.1)
-        d = _stroke(rng, yy, xx, cy, cx) if rng.random() < 0.6 else _blob(rng, yy, xx, cy, cx)
+        d = _stroke(rng, fy, fx, cy, cx) if rng.random() < 0.6 else _blob(rng, fy, fx, cy, cx)
+        d = _resize(d, res)
         if ragged:  # an anti-aliased edge snapped to class colours: a pixel or two of jitter along it
             d = d + rng.normal(0, 1.0 / res, d.shape)
         ids[d < 0] = _ID[name]

@@ -43,6 +43,7 @@ from models.common.training import (
     TrainStats,
     build_trainer,
     command_line,
+    export_problem,
     export_weights,
     finish_run,
     resolve_resume,
@@ -528,6 +529,8 @@ def main(argv: list[str] | None = None) -> int:
         ckpt_path = resolve_resume(loop.resume, loop.run_dir)
     except (ValueError, FileNotFoundError) as exc:
         return user_error(str(exc))
+    if (problem := export_problem(loop, "spade", gcfg.norm)) is not None:
+        return user_error(problem)
     torch.manual_seed(loop.seed)
     on_gpu = torch.cuda.is_available() and loop.accelerator != "cpu"
     module = SPADEModule(gcfg.to_dict(), asdict(dcfg), asdict(tcfg))

@@ -153,16 +153,34 @@ def test_max_minutes_stops_early_and_still_exports(image_dirs, tmp_path):
     assert torch.get_num_threads() == 1
 
 
-def test_default_export_lands_where_the_cli_and_app_look(image_dirs, tmp_path, monkeypatch):
-    assets = tmp_path / "assets"
-    monkeypatch.setenv("NORMLAB_ASSETS", str(assets))
-    argv = [a for a in _argv(image_dirs, tmp_path / "run", tmp_path / "unused", 1, "--norm", "layer")]
+def test_default_export_lands_where_the_cli_and_app_look(image_dirs, tmp_path, monkeypatch, capsys):
+    import hashlib
+
+    from models.common.assets import REPO_ASSETS
+
+    def digests():
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in REPO_ASSETS.iterdir() if p.is_file()}
+
+    bundled = digests()
+    assets = tmp_path / "mine"
+    monkeypatch.setenv("NORMLAB_MODELS", str(assets))
+    # the README's "another normalize step": group, as shipped; it must not touch assets/adain_group.*
+    argv = [a for a in _argv(image_dirs, tmp_path / "run", tmp_path / "unused", 1, "--norm", "group")]
     i = argv.index("--export")
     del argv[i:i + 2]
     assert train.main(argv) == 0
-    assert (assets / "adain_layer.safetensors").is_file() and (assets / "adain_layer.md").is_file()
-    assert checkpoint_for("adain", "layer") == assets / "adain_layer.safetensors"
-    assert Stylizer.for_norm("layer", device="cpu").norm == "layer"
+    assert digests() == bundled
+    assert (assets / "adain_group.safetensors").is_file() and (assets / "adain_group.md").is_file()
+    assert checkpoint_for("adain", "my-group") == assets / "adain_group.safetensors"
+    assert checkpoint_for("adain", "group") == REPO_ASSETS / "adain_group.safetensors"
+    capsys.readouterr()
+    assert train.main(argv) == 2 and "would replace" in capsys.readouterr().err  # refused before training
+    argv = [a for a in _argv(image_dirs, tmp_path / "run2", tmp_path / "unused", 1, "--norm", "layer")]
+    i = argv.index("--export")
+    del argv[i:i + 2]
+    assert train.main(argv) == 0
+    assert checkpoint_for("adain", "my-layer") == assets / "adain_layer.safetensors"
+    assert Stylizer.for_norm("my-layer", device="cpu").norm == "layer"
     # ... and the command line and the app's services find it by its normalizer, with no other flag
     from app import cli
     from app.config import AppConfig
@@ -171,15 +189,16 @@ def test_default_export_lands_where_the_cli_and_app_look(image_dirs, tmp_path, m
     content = next(image_dirs[0].rglob("*.png"))
     style = next(image_dirs[1].rglob("*.png"))
     out = tmp_path / "styled.png"
-    assert cli.main(["stylize", str(content), str(style), "-o", str(out), "--norm", "layer", "--size", "32"]) == 0
+    assert cli.main(["stylize", str(content), str(style), "-o", str(out), "--norm", "my-layer", "--size", "32"]) == 0
     assert Image.open(out).size[0] == 32 or Image.open(out).size[1] == 32
-    assert "layer" in ModelCache("adain", AppConfig(assets_dir=assets).assets_dir).norms()
+    norms = ModelCache("adain", AppConfig().assets_dir).norms()
+    assert "my-layer" in norms and "instance" in norms  # yours listed beside the bundled ones
 
 
 def test_export_none_writes_nothing(image_dirs, tmp_path, monkeypatch):
-    monkeypatch.setenv("NORMLAB_ASSETS", str(tmp_path / "assets"))
+    monkeypatch.setenv("NORMLAB_MODELS", str(tmp_path / "mine"))
     assert train.main(_argv(image_dirs, tmp_path / "run", Path("NONE"), 1)) == 0
-    assert not (tmp_path / "assets").exists() and not Path("NONE").exists()
+    assert not (tmp_path / "mine").exists() and not Path("NONE").exists()
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
 
 

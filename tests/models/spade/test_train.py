@@ -128,19 +128,44 @@ def _tiny_argv(tmp_path, *extra):
             "--no-progress", "--num-workers", "0", "--sample-every", "0", "--run-dir", str(tmp_path / "run"), *extra]
 
 
-def test_default_export_lands_where_the_cli_and_app_look(tmp_path, monkeypatch):
-    assets = tmp_path / "assets"
-    monkeypatch.setenv("NORMLAB_ASSETS", str(assets))
-    assert train.main(_tiny_argv(tmp_path, "--norm", "group")) == 0
-    assert (assets / "spade_group.safetensors").is_file() and (assets / "spade_group.md").is_file()
-    assert checkpoint_for("spade", "group") == assets / "spade_group.safetensors"
-    assert Synthesizer.from_checkpoint(checkpoint_for("spade", "group")).norm == "group"
+def _digests(folder):
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_default_export_goes_to_your_models_folder_never_over_bundled_files(tmp_path, monkeypatch, capsys):
+    from models.common.assets import REPO_ASSETS
+
+    bundled = _digests(REPO_ASSETS)
+    mine = tmp_path / "mine"
+    monkeypatch.setenv("NORMLAB_MODELS", str(mine))
+    assert train.main(_tiny_argv(tmp_path, "--norm", "batch")) == 0  # batch: the shipped default's normalizer
+    assert (mine / "spade_batch.safetensors").is_file() and (mine / "spade_batch.md").is_file()
+    assert _digests(REPO_ASSETS) == bundled  # every shipped file byte-identical
+    # the CLI and the app find it as my-batch; the bundled batch keeps its name and stays the default
+    assert checkpoint_for("spade", "my-batch") == mine / "spade_batch.safetensors"
+    assert checkpoint_for("spade", "batch") == REPO_ASSETS / "spade_batch.safetensors"
+    assert Synthesizer.from_checkpoint(checkpoint_for("spade", "my-batch")).norm == "batch"
+    # a second run would replace it: refused before any training, with what to do
+    capsys.readouterr()
+    assert train.main(_tiny_argv(tmp_path, "--norm", "batch", "--run-dir", str(tmp_path / "run2"))) == 2
+    err = capsys.readouterr().err
+    assert "would replace" in err and "--force" in err and not (tmp_path / "run2").exists()
+    # writing into the bundled folder is refused too, even to a new name
+    capsys.readouterr()
+    argv = _tiny_argv(tmp_path, "--norm", "batch", "--export", str(REPO_ASSETS / "spade_new.safetensors"))
+    assert train.main(argv) == 2 and "bundled" in capsys.readouterr().err
+    assert not (REPO_ASSETS / "spade_new.safetensors").exists() and _digests(REPO_ASSETS) == bundled
+    # --force replaces (atomically: no temporary file is left beside it)
+    assert train.main(_tiny_argv(tmp_path, "--norm", "batch", "--force", "--run-dir", str(tmp_path / "run3"))) == 0
+    assert sorted(p.name for p in mine.iterdir()) == ["spade_batch.md", "spade_batch.safetensors"]
 
 
 def test_export_none_writes_nothing(tmp_path, monkeypatch):
-    monkeypatch.setenv("NORMLAB_ASSETS", str(tmp_path / "assets"))
+    monkeypatch.setenv("NORMLAB_MODELS", str(tmp_path / "mine"))
     assert train.main(_tiny_argv(tmp_path, "--export", "none")) == 0
-    assert not (tmp_path / "assets").exists() and (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    assert not (tmp_path / "mine").exists() and (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
 
 
 def test_d_norm_decouples_the_discriminator_normalizer(tmp_path):
