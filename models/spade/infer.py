@@ -26,6 +26,7 @@ from models.common.checkpoint import CheckpointError, checkpoint_for, load_check
 from models.common.imageio import ImageLoadError, open_image, pil_to_tensor
 from models.landscape.classes import LABEL_MODES, ids_from_label_image, mask_to_ids
 from models.spade.generator import GenConfig, build_generator, one_hot
+from models.spade.prior import PRIOR_KEYS, sample_from_prior, split_prior
 
 __all__ = ["Synthesizer", "MAX_SIDE"]
 
@@ -57,6 +58,7 @@ class Synthesizer:
         if self.channels_last:
             self.generator.to(memory_format=torch.channels_last)
         self.config: GenConfig = generator.cfg
+        self.prior: dict[str, torch.Tensor] | None = None  # fitted style prior (models/spade/prior.py), if shipped
 
     @property
     def norm(self) -> str:
@@ -71,13 +73,18 @@ class Synthesizer:
                         **kw) -> "Synthesizer":
         """Load a ``spade`` safetensors checkpoint (raises :class:`CheckpointError` with a clear message)."""
         state, cfg = load_checkpoint(path, kind="spade")
+        state, prior = split_prior(state)
         try:
             config = GenConfig.from_dict(cfg | {"spectral": False})
             gen = build_generator(config)
             gen.load_state_dict(state)
+            if prior is not None and prior[PRIOR_KEYS[0]].shape != (config.z_dim,):
+                raise ValueError(f"style prior of size {tuple(prior[PRIOR_KEYS[0]].shape)} for z_dim {config.z_dim}")
         except (ValueError, TypeError, RuntimeError, KeyError) as exc:
             raise CheckpointError(f"'{path}' does not match the SPADE generator ({str(exc).splitlines()[0]})") from None
-        return cls(gen, device, **kw)
+        syn = cls(gen, device, **kw)
+        syn.prior = prior
+        return syn
 
     def native_size(self, shape: tuple[int, int]) -> tuple[int, int]:
         """Generator resolution for an output of ``shape``, same aspect ratio.
@@ -105,8 +112,9 @@ class Synthesizer:
         return mu.float()  # the mean code: the same style image always gives the same look
 
     def sample_code(self, generator: torch.Generator) -> torch.Tensor:
-        """A random style code ``(1, z_dim)``: N(0, I), the prior the style encoder was trained towards."""
-        return torch.randn(1, self.config.z_dim, generator=generator).to(self.device)
+        """A random style code ``(1, z_dim)``: from the checkpoint's fitted prior (the spread of real pictures'
+        codes), else N(0, I), the prior the style encoder was trained towards."""
+        return sample_from_prior(self.prior, self.config.z_dim, generator).to(self.device)
 
     @torch.inference_mode()
     def synthesize(self, label_ids: np.ndarray, seed: int = 0, style: Image.Image | None = None,

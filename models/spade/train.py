@@ -309,6 +309,21 @@ def export_config(module: SPADEModule, training_info: dict | None = None) -> dic
     return module.gcfg.to_dict() | {"spectral": False, "training": training_info or {}}
 
 
+def exported_state(module: SPADEModule, prior_pictures: int = 256) -> dict[str, torch.Tensor]:
+    """The EMA generator's weights (spectral norm baked in) plus, for a crop generator with a style encoder on the
+    procedural classes, the style prior fitted to its codes of training pictures (``models/spade/prior.py``)."""
+    from models.landscape.classes import CLASSES
+    from models.spade.prior import fit_style_prior, prior_pictures as pictures
+
+    state = baked_state_dict(module.G_ema)
+    g = module.gcfg
+    procedural = [c["name"] for c in g.classes] == [c.name for c in CLASSES] and module.tcfg.data == "procedural"
+    if g.use_vae and g.arch == "crop" and procedural and prior_pictures >= 2:
+        device = next(module.G_ema.parameters()).device
+        state |= fit_style_prior(module.G_ema, pictures(prior_pictures, g.enc_size).to(device))
+    return state
+
+
 def export_generator(module: SPADEModule, path: str | Path | None = None, training_info: dict | None = None,
                      steps: int | None = None) -> Path:
     """Save the EMA generator (spectral norm baked into the weights) as a normlab ``spade`` checkpoint.
@@ -316,7 +331,7 @@ def export_generator(module: SPADEModule, path: str | Path | None = None, traini
     ``path`` defaults to ``assets/spade_<norm>.safetensors``. The config records ``spectral: False``
     (the weights are already normalized) plus a ``training`` summary.
     """
-    return export_weights(baked_state_dict(module.G_ema), export_config(module, training_info), "spade",
+    return export_weights(exported_state(module), export_config(module, training_info), "spade",
                           module.gcfg.norm,
                           path=Path(path) if path is not None else None,
                           extra_metadata={"normlab_steps": str(module.iteration if steps is None else steps)})
@@ -334,6 +349,9 @@ def init_generator(module: SPADEModule, path: str | Path) -> str | None:
         state, cfg = load_checkpoint(path, "spade")
     except (CheckpointError, OSError) as exc:
         return f"--init: {exc}"
+    from models.spade.prior import split_prior
+
+    state, _ = split_prior(state)  # the fitted style prior is refitted at this run's export
     saved, ours = GenConfig.from_dict(cfg), module.gcfg
     keys = ("arch", "ngf", "norm", "spade_hidden", "use_vae", "z_dim", "classes")
     # a grid generator's size is its architecture; a crop generator may go on with other picture sizes
@@ -557,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     card_notes, sections = card_details(module)
     g = module.gcfg
     finish_run(
-        trainer, run, loop, kind="spade", norm=g.norm, state_dict=baked_state_dict(module.G_ema),
+        trainer, run, loop, kind="spade", norm=g.norm, state_dict=exported_state(module),
         config=export_config(module, {"steps": steps, "minutes": round(stats.wall / 60, 1),
                                       "device": hardware_summary(), "batch_size": tcfg.batch_size}),
         card_config={k: v for k, v in export_config(module).items() if k != "training"}  # (in the notes)
