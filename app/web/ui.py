@@ -324,10 +324,10 @@ def _paint_tab(h: Handlers, config: AppConfig, spade_norms: list[str],
                                value="sky" if "sky" in names else names[0], label="Unpainted area becomes")
             with gr.Row():
                 seed = gr.Number(0, precision=0, minimum=0, maximum=2**31 - 1, label="Seed", min_width=100)
-                dice = gr.Button("Random seed", scale=0, min_width=90)
+                dice = gr.Button("🎲 Surprise me", scale=0, min_width=90, elem_id="surprise-btn")
             spade_size = gr.Dropdown(sizes, value=_spade_size(config), label="Output size (long side, px)")
             norm, reload = _norm_picker(spade_norms, "Normalizer (SPADE checkpoint)", "spade-norm")
-            live = gr.Checkbox(True, label="Live preview (up to 256 px, shortly after each stroke)",
+            live = gr.Checkbox(True, label="Live preview (up to 256 px, shortly after each stroke or new seed)",
                                elem_id="live-preview")
             style = RawImage(label="Style (optional)", sources=["upload", "clipboard"],
                              height=140, elem_id="spade-style-input")

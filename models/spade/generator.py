@@ -294,13 +294,14 @@ SCALE_REF = 256  # the picture side whose scale channel is 0 (512 px: 1)
 
 
 def position_channels(box: torch.Tensor | None, batch: int, h: int, w: int, stride: int = 1,
-                      device=None, dtype=torch.float32) -> torch.Tensor:
+                      device=None, dtype=torch.float32, max_scale: float | None = None) -> torch.Tensor:
     """Where each cell of an ``h x w`` grid lies in the whole picture: ``(B, 3, h, w)`` = (y, x, scale).
 
     ``box (B, 4)`` = ``(top, left, picture height, picture width)`` in output pixels of the crop that the grid
     covers (``None``: the grid *is* the whole picture); one cell spans ``stride`` output pixels. y and x run from
     -1 (top / left edge) to 1 and are sampled at cell centres; scale is ``log2(long side / 256)`` on every
-    cell, so a 3x3 conv need not infer the picture size from tiny coordinate steps.
+    cell, so a 3x3 conv need not infer the picture size from tiny coordinate steps; ``max_scale`` caps it (a picture
+    larger than any trained on is rendered with the largest trained scale: the same detail per pixel, more pixels).
 
     >>> p = position_channels(None, 1, 2, 4)
     >>> p[0, 0, :, 0].tolist(), p[0, 1, 0].tolist(), float(p[0, 2, 0, 0])
@@ -318,6 +319,8 @@ def position_channels(box: torch.Tensor | None, batch: int, h: int, w: int, stri
     ys = (top[:, None] + cy) / height[:, None] * 2 - 1  # (B, h)
     xs = (left[:, None] + cx) / width[:, None] * 2 - 1  # (B, w)
     scale = torch.log2(torch.maximum(height, width) / SCALE_REF)
+    if max_scale is not None:
+        scale = scale.clamp(max=max_scale)
     out = torch.stack([ys[:, :, None].expand(-1, h, w), xs[:, None, :].expand(-1, h, w),
                        scale[:, None, None].expand(-1, h, w)], 1)
     return out.to(dtype)
@@ -344,6 +347,8 @@ class CropSPADEGenerator(_EncodesStyle):
         sn = cfg.spectral
         self.z_ch = cfg.z_ch if cfg.use_vae else 0
         self.cond_nc = cfg.label_nc + 3 + self.z_ch
+        # pictures beyond the largest trained size keep its scale channel (no effect on training's sizes)
+        self.max_scale = math.log2(cfg.native_range[1] / SCALE_REF) if cfg.native else None
         ch = [cfg.ngf * min(16, 2 ** (cfg.depth - i)) for i in range(cfg.depth + 1)]  # coarse -> fine
         nz = cfg.noise
         self.fc = nn.Conv2d(self.cond_nc, ch[0], 3, padding=1)
@@ -362,7 +367,8 @@ class CropSPADEGenerator(_EncodesStyle):
         B, _, H, W = seg.shape
         h, w = H // stride, W // stride
         parts = [seg if stride == 1 else F.interpolate(seg, size=(h, w), mode="nearest"),
-                 position_channels(box, B, h, w, stride, device=seg.device, dtype=seg.dtype)]
+                 position_channels(box, B, h, w, stride, device=seg.device, dtype=seg.dtype,
+                                   max_scale=self.max_scale)]
         if z_map is not None:
             parts.append(z_map[:, :, None, None].expand(-1, -1, h, w).to(seg.dtype))
         return torch.cat(parts, 1)

@@ -27,6 +27,7 @@ from models.common.imageio import ImageLoadError, open_image, pil_to_tensor
 from models.landscape.classes import LABEL_MODES, ids_from_label_image, mask_to_ids
 from models.spade.generator import GenConfig, build_generator, one_hot
 from models.spade.prior import PRIOR_KEYS, sample_from_prior, split_prior
+from models.spade.windows import receptive_margin, smooth_label_upscale, synthesize_windows
 
 __all__ = ["Synthesizer", "MAX_SIDE"]
 
@@ -104,6 +105,25 @@ class Synthesizer:
         short = max(f, round(S * min(h, w) / max(h, w) / f) * f)
         return (S, short) if h >= w else (short, S)
 
+    window = 768  # windowed renders: window side (the margin dropped on each side covers the receptive field)
+
+    @property
+    def margin(self) -> int:
+        return receptive_margin(self.config)
+
+    def render_plan(self, shape: tuple[int, int]) -> tuple[tuple[int, int], bool]:
+        """``(generator size, windowed)`` for an output of ``shape``: a crop generator renders outputs larger than
+        its largest native side at their own size (rounded to its grid) in windows; otherwise :meth:`native_size`.
+
+        >>> syn = Synthesizer(build_generator(GenConfig(ngf=4, spade_hidden=8, z_dim=8, native=[256, 512])))
+        >>> syn.render_plan((300, 450)), syn.render_plan((1000, 2000))
+        (((304, 448), False), ((1008, 2000), True))
+        """
+        if self.config.arch == "crop" and max(shape) > self.config.native_range[1]:
+            f = self.config.multiple
+            return tuple(max(f, round(s / f) * f) for s in shape), True  # type: ignore[return-value]
+        return self.native_size(shape), False
+
     def _style_code(self, style: Image.Image) -> torch.Tensor:
 
         img = pil_to_tensor(style.convert("RGB")).unsqueeze(0).to(self.device) * 2 - 1
@@ -118,14 +138,16 @@ class Synthesizer:
 
     @torch.inference_mode()
     def synthesize(self, label_ids: np.ndarray, seed: int = 0, style: Image.Image | None = None,
-                   size: int | None = None) -> Image.Image:
+                   size: int | None = None, progress=None) -> Image.Image:
         """Synthesize an image for an ``(H, W)`` integer label map.
 
         Args:
             label_ids: class ids in ``0..num_classes-1`` (255 = don't care).
             seed: picks the random style code (ignored with ``style`` or a generator without encoder).
             style: example image whose look (colours, time of day) to follow; needs the style encoder.
-            size: output long side in pixels (default: the mask's size).
+            size: output long side in pixels (default: the mask's size). Above the largest native size a crop
+                generator renders natively in overlapping windows (:mod:`models.spade.windows`).
+            progress: ``progress(done, total)`` after each window of a windowed render.
 
         Returns:
             RGB PIL image of the mask's aspect ratio.
@@ -148,9 +170,9 @@ class Synthesizer:
             raise ValueError("this generator has no style encoder, so it cannot follow a style image")
 
         t = torch.from_numpy(ids.astype(np.int64))[None].to(self.device)
-        seg = one_hot(t, cfg.label_nc)  # raises ValueError for ids out of range
-        gen_size = self.native_size((H, W))  # the output size decides the native size (crop generators)
-        seg = F.interpolate(seg, size=gen_size, mode="nearest")
+        gen_size, windowed = self.render_plan((H, W))  # the output size decides the native size (crop generators)
+        # enlarged label maps get smooth edges (no staircase); same size or smaller: nearest
+        seg = one_hot(smooth_label_upscale(t[0], gen_size, cfg.label_nc)[None], cfg.label_nc)  # ValueError: bad ids
         if self.channels_last:
             seg = seg.contiguous(memory_format=torch.channels_last)
         z = None
@@ -161,7 +183,11 @@ class Synthesizer:
         if getattr(cfg, "noise", False) and cfg.arch == "crop":  # the seed also picks the texture's noise
             extra["noise"] = self.generator.make_noise(1, *gen_size, generator=g, device=self.device)
         with autocast_for(self.device, self.bf16):
-            out = self.generator(seg, z, out_size=gen_size, **extra)[0]
+            if windowed:  # larger than any trained picture: overlapping windows, one style code, no seams
+                out = synthesize_windows(self.generator, seg, z, window=self.window, margin=self.margin,
+                                         noise=extra.get("noise"), progress=progress)[0]
+            else:
+                out = self.generator(seg, z, out_size=gen_size, **extra)[0]
         out = ((out.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
         img = Image.fromarray(out)
         if img.size != (W, H):

@@ -96,7 +96,7 @@ def test_bf16_and_channels_last_stay_close_to_fp32(tmp_path):
     assert diff.mean() < 3 and ref.std() > 5  # bf16 keeps ~3 significant digits; the image is not flat
 
 
-def test_a_crop_generator_renders_natively_inside_its_range_and_resizes_outside(tmp_path):
+def test_a_crop_generator_renders_natively_inside_and_above_its_range(tmp_path):
     syn = Synthesizer.from_checkpoint(crop_checkpoint(tmp_path / "c.safetensors"))
     assert syn.config.arch == "crop"
     seen = []
@@ -104,8 +104,12 @@ def test_a_crop_generator_renders_natively_inside_its_range_and_resizes_outside(
     syn.generator.forward = lambda seg, z=None, **kw: seen.append(tuple(seg.shape[2:])) or forward(seg, z, **kw)
     assert syn.synthesize(_ids(), size=64).size == (64, 38)  # the output's own size, rounded to 16: 64 x 32
     assert syn.synthesize(_ids(), size=48).size == (48, 29)
-    assert syn.synthesize(_ids(), size=128).size == (128, 77)  # above the native range: rendered at 64, resized
-    assert seen == [(32, 64), (32, 48), (32, 64)]
+    assert syn.synthesize(_ids(), size=128).size == (128, 77)  # above the native range: natively, in windows
+    assert seen == [(32, 64), (32, 48), (80, 128)]
+    syn.window = 2 * syn.margin + 16  # small windows: several, each with its margins
+    seen.clear()
+    assert syn.synthesize(_ids(), size=128).size == (128, 77)
+    assert len(seen) > 1 and all(max(s) <= syn.window for s in seen)
     a, b = (np.asarray(syn.synthesize(_ids(), seed=s, size=64), dtype=np.float32) for s in (0, 1))
     assert np.abs(a - b).mean() > 0.05  # the seed reaches the picture
     style = Image.fromarray(np.full((50, 70, 3), (200, 80, 20), np.uint8))
