@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--quick", action="store_true", help="fewer repeats and sizes (smoke test)")
+    p.add_argument("--highres", action="store_true", help="native 1024-2048 px synthesis in windows instead: time, "
+                   "peak memory, seam score; see `python -m models.bench spade --highres --help`")
     return p
 
 
@@ -93,6 +95,12 @@ def _target(seconds: float, limit: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--highres" in argv:  # native 1024-2048 px synthesis has its own options
+        from models.spade import bench_highres
+
+        argv.remove("--highres")
+        return bench_highres.main(argv)
     args = build_parser().parse_args(argv)
 
     if args.threads:

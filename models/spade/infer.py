@@ -60,6 +60,10 @@ class Synthesizer:
             self.generator.to(memory_format=torch.channels_last)
         self.config: GenConfig = generator.cfg
         self.prior: dict[str, torch.Tensor] | None = None  # fitted style prior (models/spade/prior.py), if shipped
+        # windowed renders (crop generators above their native sizes): window side, and the margin dropped on
+        # each side, which covers the receptive field so that windows agree with a whole-picture render
+        self.window = 768
+        self.margin = receptive_margin(self.config) if self.config.arch == "crop" else 0
 
     @property
     def norm(self) -> str:
@@ -105,11 +109,6 @@ class Synthesizer:
         short = max(f, round(S * min(h, w) / max(h, w) / f) * f)
         return (S, short) if h >= w else (short, S)
 
-    window = 768  # windowed renders: window side (the margin dropped on each side covers the receptive field)
-
-    @property
-    def margin(self) -> int:
-        return receptive_margin(self.config)
 
     def render_plan(self, shape: tuple[int, int]) -> tuple[tuple[int, int], bool]:
         """``(generator size, windowed)`` for an output of ``shape``: a crop generator renders outputs larger than

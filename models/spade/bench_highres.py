@@ -1,0 +1,108 @@
+"""``python -m models.bench spade --highres``: native 1024-2048 px synthesis — time, peak memory, seams, detail.
+
+One row per output size (each in a fresh process, so its peak resident memory is its own), through
+``Synthesizer.synthesize`` as ``normlab synthesize --size N`` runs it: a held-out procedural layout drawn at 512 px,
+enlarged smoothly and rendered in overlapping windows above the generator's largest native side. Columns: seconds,
+peak RSS (target <= 2 GB), windows, seam score (mean |gradient| across window borders / on the lines 8 px beside
+them; target [0.95, 1.05]) and, for comparison, the seam score of the same lines in the picture rendered *without*
+margins (what windows would look like without the receptive-field margin). ``--compare-upscaled`` adds the fine
+detail of the native picture and of the old path (512 px, Lanczos-enlarged) relative to a real render at that size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from models.common.cli import HelpFormatter
+
+__all__ = ["main"]
+
+
+def _peak_mib() -> float:
+    from models.adain.bench_highres import _peak_mib as peak
+
+    return peak()
+
+
+def _child(size: int, checkpoint: str | None, seed: int, threads: int | None) -> int:
+    """Render one picture; print a JSON line with seconds, peak memory and the seam scores."""
+    if threads:
+        torch.set_num_threads(threads)
+    from models.spade.data import ProceduralSeeds
+    from models.spade.infer import Synthesizer
+    from models.landscape.render import generate_sample
+    from models.spade.windows import seam_score, window_grid
+
+    syn = Synthesizer.from_checkpoint(checkpoint) if checkpoint else Synthesizer.from_checkpoint(
+        Synthesizer.default_path())
+    _, ids = generate_sample(ProceduralSeeds.EVAL_OFFSET + 10_000 + seed, 512)
+    syn.synthesize(ids[:128, :128], seed=seed)  # warm-up
+    windows = []
+    t0 = time.perf_counter()
+    img = syn.synthesize(ids, seed=seed, size=size, progress=lambda d, t: windows.append(t))
+    seconds = time.perf_counter() - t0
+    peak = _peak_mib()
+    (H, W), windowed = syn.render_plan((size, size))
+    cuts_y = [s0 + k0 for s0, _, k0, _ in window_grid(H, min(H, (syn.window - 2 * syn.margin) // 16 * 16),
+                                                         syn.margin, 16)][1:]
+    cuts_x = [s0 + k0 for s0, _, k0, _ in window_grid(W, min(W, (syn.window - 2 * syn.margin) // 16 * 16),
+                                                         syn.margin, 16)][1:]
+    arr = torch.from_numpy(np.asarray(img, dtype=np.float32)).permute(2, 0, 1)
+    seam = seam_score(arr, cuts_y, cuts_x) if windowed else float("nan")
+    bare = float("nan")
+    if windowed:  # the same cores rendered without margins: what the margin prevents
+        syn.window, syn.margin = syn.window - 2 * syn.margin, 0
+        raw = syn.synthesize(ids, seed=seed, size=size)
+        bare = seam_score(torch.from_numpy(np.asarray(raw, dtype=np.float32)).permute(2, 0, 1), cuts_y, cuts_x)
+    print(json.dumps({"size": size, "seconds": seconds, "peak_mib": peak, "windows": windows[-1] if windows else 1,
+                      "seam": seam, "seam_no_margin": bare, "windowed": windowed}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m models.bench spade --highres", description=__doc__.split("\n\n")[0],
+                                formatter_class=HelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048], help="output long sides")
+    p.add_argument("--checkpoint", default=None, help="spade .safetensors (default: the shipped default)")
+    p.add_argument("--seed", type=int, default=0, help="held-out layout and style seed")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.child is not None:
+        return _child(args.child, args.checkpoint, args.seed, args.threads)
+    rows = []
+    for size in args.sizes:
+        cmd = [sys.executable, "-m", "models.spade.bench_highres", "--child", str(size), "--seed", str(args.seed)]
+        cmd += (["--checkpoint", args.checkpoint] if args.checkpoint else [])
+        cmd += (["--threads", str(args.threads)] if args.threads else [])
+        print(f"rendering {size} px in a fresh process...", file=sys.stderr)
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode:
+            print(out.stderr, file=sys.stderr)
+            return out.returncode
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print("| output | path | windows | seconds | peak RSS | seam score (no margins) |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        path = "windows" if r["windowed"] else "one pass (native size)"
+        seam = "—" if not r["windowed"] else f"{r['seam']:.3f} ({r['seam_no_margin']:.3f})"
+        print(f"| {r['size']} px | {path} | {r['windows']} | {r['seconds']:.1f} | {r['peak_mib'] / 1024:.2f} GiB "
+              f"| {seam} |")
+    print(f"\n(targets of issue 37: peak <= 2 GB, seam score in [0.95, 1.05]; torch threads "
+          f"{args.threads or torch.get_num_threads()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
