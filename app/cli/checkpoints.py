@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "model card.")
     p.add_argument("--assets", type=Path, default=None, help="folder to scan (default: the assets folder)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also print each card's whole training line and its evaluation lines")
     p.set_defaults(handler=cmd_checkpoints)
 
 
@@ -33,18 +35,21 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
         return _error(f"assets folder '{folder}' does not exist")
     infos = list_checkpoints(folder)
     if args.json:
-        print(json.dumps([asdict(i) | {"path": str(i.path)} for i in infos], indent=2))
+        print(json.dumps([asdict(i) | {"path": str(i.path), "total_steps": i.total_steps} for i in infos], indent=2))
         return 0
     if not infos:
         print(f"no checkpoints in {folder} (train one: python train.py adain|spade --norm NAME ...)")
         return 0
-    print(f"checkpoints in {folder} (bundled) and {models_dir()} (yours, my-<norm>):")
+    print(f"checkpoints in {folder} (bundled) and {models_dir()} (yours, my-<norm>):\n")
     for info in infos:
         where = "" if info.path.parent.resolve() == folder.resolve() else f"  [{info.path.parent}]"
-        print(f"\n{info.kind:5s}  {info.name or info.norm:9s}  {info.path.name}  ({info.steps} steps){where}")
-        if info.trained:
-            print(f"       trained: {info.trained}")
-        for line in info.evaluation:
-            print(f"       eval: {line}")
-    print("\nuse one: normlab stylize ... --norm NAME  |  normlab synthesize ... --norm NAME")
+        print(f"{info.kind:5s}  {info.name or info.norm:12s}  {info.summary}{where}")
+        if args.verbose:
+            print(f"       file: {info.path.name} (its counter: {info.steps} steps)")
+            if info.trained:
+                print(f"       trained: {info.trained}")
+            for line in info.evaluation:
+                print(f"       eval: {line}")
+    print("\nuse one: normlab stylize ... --norm NAME  |  normlab synthesize ... --norm NAME"
+          + ("" if args.verbose else "   (-v: training history and evaluation lines)"))
     return 0

@@ -134,6 +134,35 @@ class CheckpointInfo:
     evaluation: list[str]  # the card's PASS/FAIL lines and headline numbers, or []
     name: str = ""  # what --norm selects it by: the norm (bundled) or my-<norm> (the user's models folder)
 
+    @property
+    def total_steps(self) -> int | None:
+        """All training steps behind the file: the card's "N steps in all" (a campaign of several parts), else its
+        first step count, else the file's own counter (which counts the last part only)."""
+        for pattern in (r"([\d,]+) steps in all", r"([\d,]+) steps"):
+            m = re.search(pattern, self.trained)
+            if m:
+                return int(m.group(1).replace(",", ""))
+        return int(self.steps) if str(self.steps).isdigit() else None
+
+    @property
+    def summary(self) -> str:
+        """One short line: total steps, when, and how many of the card's targets pass."""
+        date = re.search(r"\d{4}-\d{2}-\d{2}", self.trained)
+        steps = self.total_steps
+        parts = [f"{steps:,} steps" if steps is not None else "steps unknown"]
+        if date:
+            parts.append(date.group(0) if "in all" not in self.trained else f"last part {_last_date(self.trained)}")
+        verdicts = [line for line in self.evaluation if line.endswith(("PASS", "FAIL"))]
+        if verdicts:
+            passed = sum(line.endswith("PASS") for line in verdicts)
+            parts.append(f"held-out targets met: {passed}/{len(verdicts)}")
+        return ", ".join(parts)
+
+
+def _last_date(text: str) -> str:
+    dates = re.findall(r"\d{4}-\d{2}-\d{2}", text)
+    return max(dates) if dates else "?"
+
 
 def describe_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
     """Kind, normalizer and steps from the file's metadata; training time and eval verdicts from its card."""

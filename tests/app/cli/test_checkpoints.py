@@ -21,8 +21,24 @@ def test_lists_kind_norm_steps_training_and_eval_from_the_card(tmp_path, capsys)
     assert [(r["kind"], r["norm"], r["steps"]) for r in rows] == [("adain", "group", "42")]
     assert rows[0]["trained"].startswith("2026-12-01, 42 steps") and "PASS" in rows[0]["evaluation"][0]
     assert cli.main(["checkpoints", "--assets", str(tmp_path)]) == 0
-    assert "adain  group" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "adain  group" in out and "42 steps, 2026-12-01, held-out targets met: 1/1" in out
+    assert "trained:" not in out  # one short line per checkpoint...
+    assert cli.main(["checkpoints", "--assets", str(tmp_path), "-v"]) == 0
+    assert "trained: 2026-12-01, 42 steps" in capsys.readouterr().out  # ...the rest with -v
     assert cli.main(["checkpoints", "--assets", str(tmp_path / "missing")]) == 2
+
+
+def test_total_steps_come_from_the_card_not_the_last_parts_counter(tmp_path, capsys):
+    path = save_checkpoint(tmp_path / "adain_instance.safetensors", {"w": torch.ones(2)}, {"norm": "instance"},
+                           "adain", extra_metadata={"normlab_steps": "838"})
+    path.with_suffix(".md").write_text("# card\n\n- **trained**: 38,304 steps in all, on CPUs: 3000 steps "
+                                       "(2026-11-22), part 8: 838 steps (2026-12-03)\n")
+    assert cli.main(["checkpoints", "--assets", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "38,304 steps, last part 2026-12-03" in out and "838 steps" not in out
+    assert cli.main(["checkpoints", "--assets", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["total_steps"] == 38304
 
 
 @pytest.mark.parametrize("info", list_checkpoints(REPO_ASSETS), ids=lambda i: i.path.name)
