@@ -58,6 +58,7 @@ class AppConfig:
     # normalizers listed first in the menus (the first available one is the default); empty: each model's best
     # shipped checkpoint first (models.common.assets.DEFAULT_NORMS), then NORM_ORDER
     preferred_norms: tuple[str, ...] = ()
+    min_checkpoint_steps: int = 200  # checkpoints trained fewer steps are flagged and listed last in the menus
     cache_minutes: float = 60.0  # uploads and results older than this are deleted from Gradio's cache folder
     # Video tab and /stylize_video: clips over any of these are refused before any frame is stylized (a 640 px
     # frame takes about 1 s on a 2-core CPU, so a minute of 30 fps video is about half an hour of work)

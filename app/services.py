@@ -21,7 +21,7 @@ from PIL import Image
 
 from app.config import AppConfig
 from app.preprocess import InputError, resize_mask
-from models.common.assets import DEFAULT_NORMS, NORM_ORDER, available_checkpoints
+from models.common.assets import DEFAULT_NORMS, NORM_ORDER, CheckpointError, available_checkpoints, describe_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,35 @@ class ModelCache:
 
     def norms(self) -> list[str]:
         return list(self.available())
+
+    def choices(self, min_steps: int = 0) -> list[tuple[str, str]]:
+        """Menu entries ``(label, name)``: each name with its card's total steps and held-out verdicts; files under
+        ``min_steps`` (a quick test run, a broken export) are flagged and listed last."""
+        good, weak = [], []
+        for name, path in self.available().items():
+            try:
+                info = describe_checkpoint(path)
+            except CheckpointError:
+                weak.append((f"{name} — unreadable file", name))
+                continue
+            steps = info.total_steps
+            label = f"{name} — {info.summary}"
+            if steps is not None and steps < min_steps:
+                weak.append((f"{label} ⚠ under {min_steps} steps: probably not usable", name))
+            else:
+                good.append((label, name))
+        return good + weak
+
+    def card(self, name: str | None) -> str:
+        """The model card (markdown) of checkpoint ``name``, without its image lines; a note when there is none."""
+        path = self.available().get(name or "")
+        if path is None:
+            return "*No checkpoint selected.*"
+        card = path.with_suffix(".md")
+        if not card.is_file():
+            return f"*`{path.name}` has no model card (`{card.name}` is missing).*"
+        lines = [line for line in card.read_text(errors="replace").splitlines() if not line.startswith("![")]
+        return "\n".join(lines)
 
     def default(self) -> str | None:
         names = self.norms()

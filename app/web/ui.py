@@ -156,18 +156,20 @@ def build_demo(config: AppConfig | None = None, engine: Engine | None = None) ->
     engine = engine or Engine(config)
     h = Handlers(engine, config)
 
+    def menu(kind: str) -> Choices:
+        return engine.caches[kind].choices(config.min_checkpoint_steps)
+
     with gr.Blocks(title="normlab — normalization-driven image generation", analytics_enabled=False,
                    delete_cache=config.delete_cache) as demo:
         gr.Markdown("# normlab\nStyle transfer (AdaIN) and paint-to-image (SPADE), each trained with different "
                     "normalization layers. Pick a normalizer, or compare them all side by side.")
         with gr.Tabs():
             with gr.Tab("Style transfer", id="style"):
-                adain_note, adain_norm, adain_reload = _style_tab(h, config, engine.caches["adain"].norms())
+                adain_note, adain_norm, adain_reload = _style_tab(h, config, menu("adain"))
             with gr.Tab("Paint to image", id="paint"):
-                spade_note, spade_norm, then_norm, spade_reload = _paint_tab(
-                    h, config, engine.caches["spade"].norms(), engine.caches["adain"].norms())
+                spade_note, spade_norm, then_norm, spade_reload = _paint_tab(h, config, menu("spade"), menu("adain"))
             with gr.Tab("Video", id="video"):
-                video_note, video_norm, video_reload = _video_tab(h, config, engine.caches["adain"].norms())
+                video_note, video_norm, video_reload = _video_tab(h, config, menu("adain"))
             with gr.Tab("API", id="api"):
                 _api_tab(h, config)
 
@@ -175,10 +177,11 @@ def build_demo(config: AppConfig | None = None, engine: Engine | None = None) ->
                     video_now: str | None) -> tuple:
             # Checkpoints can appear while the server runs (training finishes): offered on page load and by the
             # reload buttons. A selection that still exists is kept.
-            a, s = engine.caches["adain"].norms(), engine.caches["spade"].norms()
+            a, s = menu("adain"), menu("spade")
 
-            def pick(names: list[str], now: str | None) -> gr.Dropdown:
-                return gr.Dropdown(choices=names, value=now if now in names else (names[0] if names else None))
+            def pick(entries: Choices, now: str | None) -> gr.Dropdown:
+                names = [name for _, name in entries]
+                return gr.Dropdown(choices=entries, value=now if now in names else (names[0] if names else None))
 
             a_note = _no_ckpt_note("AdaIN", a, config.assets_dir)
             return (pick(a, adain_now), pick(a, then_now), pick(s, spade_now), pick(a, video_now),
@@ -201,21 +204,31 @@ def _spade_size(config: AppConfig) -> int:
     return 256 if config.min_size <= 256 <= config.max_size else config.default_size
 
 
-def _norm_dropdown(norms: list[str], label: str, elem_id: str | None = None) -> gr.Dropdown:
-    return gr.Dropdown(norms, value=norms[0] if norms else None, label=label, elem_id=elem_id,
-                       info="Normalization layer the checkpoint was trained with.")
+Choices = list[tuple[str, str]]  # (menu label with the card's facts, checkpoint name)
 
 
-def _norm_picker(norms: list[str], label: str, elem_id: str) -> tuple[gr.Dropdown, gr.Button]:
-    """The normalizer dropdown with a button that re-reads the checkpoint folder (new files from train.py)."""
+def _norm_dropdown(norms: Choices, label: str, elem_id: str | None = None) -> gr.Dropdown:
+    return gr.Dropdown(norms, value=norms[0][1] if norms else None, label=label, elem_id=elem_id,
+                       info="Normalization layer the checkpoint was trained with, its training steps and how many "
+                            "of its held-out targets it meets (my-…: trained by you).")
+
+
+def _norm_picker(h: Handlers, kind: str, norms: Choices, label: str,
+                 elem_id: str) -> tuple[gr.Dropdown, gr.Button]:
+    """The normalizer dropdown with a button that re-reads the checkpoint folder (new files from train.py) and the
+    selected checkpoint's model card in an accordion."""
     with gr.Row(equal_height=True):
         dropdown = _norm_dropdown(norms, label, elem_id)
         reload = gr.Button("↻ Reload checkpoints", scale=0, min_width=110, size="sm", elem_id=f"{elem_id}-reload")
+    cache = h.engine.caches[kind]
+    with gr.Accordion("Model card", open=False, elem_id=f"{elem_id}-card-box"):
+        card = gr.Markdown(cache.card(norms[0][1] if norms else None), elem_id=f"{elem_id}-card")
+    dropdown.change(cache.card, dropdown, card, api_visibility="private", queue=False)
     return dropdown, reload
 
 
 def _style_tab(h: Handlers, config: AppConfig,
-               adain_norms: list[str]) -> tuple[gr.Markdown, gr.Dropdown, gr.Button]:
+               adain_norms: Choices) -> tuple[gr.Markdown, gr.Dropdown, gr.Button]:
     note = gr.Markdown(_no_ckpt_note("AdaIN", adain_norms, config.assets_dir))
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
@@ -260,7 +273,7 @@ def _style_tab(h: Handlers, config: AppConfig,
                 stroke = gr.Slider(*STROKE_RANGE, value=1.0, step=0.25, label="Stroke size", elem_id="stroke-size",
                                    info="scale of the style's brush strokes and patterns; 1 = style encoded at the "
                                         "output size up to 1024 px, larger = bigger strokes")
-            norm, reload = _norm_picker(adain_norms, "Normalizer (AdaIN checkpoint)", "adain-norm")
+            norm, reload = _norm_picker(h, "adain", adain_norms, "Normalizer (AdaIN checkpoint)", "adain-norm")
             with gr.Row():
                 stylize_btn = gr.Button("Stylize", variant="primary", elem_id="stylize-btn")
                 compare_btn = gr.Button("Compare normalizers", elem_id="stylize-compare-btn")
@@ -292,8 +305,8 @@ def _style_tab(h: Handlers, config: AppConfig,
     return note, norm, reload
 
 
-def _paint_tab(h: Handlers, config: AppConfig, spade_norms: list[str],
-               adain_norms: list[str]) -> tuple[gr.Markdown, gr.Dropdown, gr.Dropdown, gr.Button]:
+def _paint_tab(h: Handlers, config: AppConfig, spade_norms: Choices,
+               adain_norms: Choices) -> tuple[gr.Markdown, gr.Dropdown, gr.Dropdown, gr.Button]:
     classes = h.api_classes()
     names = [c["name"] for c in classes]
     first = classes[0]["color"]
@@ -326,7 +339,7 @@ def _paint_tab(h: Handlers, config: AppConfig, spade_norms: list[str],
                 seed = gr.Number(0, precision=0, minimum=0, maximum=2**31 - 1, label="Seed", min_width=100)
                 dice = gr.Button("🎲 Surprise me", scale=0, min_width=90, elem_id="surprise-btn")
             spade_size = gr.Dropdown(sizes, value=_spade_size(config), label="Output size (long side, px)")
-            norm, reload = _norm_picker(spade_norms, "Normalizer (SPADE checkpoint)", "spade-norm")
+            norm, reload = _norm_picker(h, "spade", spade_norms, "Normalizer (SPADE checkpoint)", "spade-norm")
             live = gr.Checkbox(True, label="Live preview (up to 256 px, shortly after each stroke or new seed)",
                                elem_id="live-preview")
             style = RawImage(label="Style (optional)", sources=["upload", "clipboard"],
@@ -369,7 +382,7 @@ def _paint_tab(h: Handlers, config: AppConfig, spade_norms: list[str],
 
 
 def _video_tab(h: Handlers, config: AppConfig,
-               adain_norms: list[str]) -> tuple[gr.Markdown, gr.Dropdown, gr.Button]:
+               adain_norms: Choices) -> tuple[gr.Markdown, gr.Dropdown, gr.Button]:
     """A clip stylized frame by frame (stabilized against flicker), and the webcam stylized live with the same
     styles and settings."""
     note = gr.Markdown(_no_ckpt_note("AdaIN", adain_norms, config.assets_dir))
@@ -403,7 +416,7 @@ def _video_tab(h: Handlers, config: AppConfig,
                 stroke = gr.Slider(*STROKE_RANGE, value=1.0, step=0.25, label="Stroke size",
                                    elem_id="video-stroke")
                 preserve = gr.Radio(PRESERVE_CHOICES, value="none", label="Colours")
-            norm, reload = _norm_picker(adain_norms, "Normalizer (AdaIN checkpoint)", "video-norm")
+            norm, reload = _norm_picker(h, "adain", adain_norms, "Normalizer (AdaIN checkpoint)", "video-norm")
             gr.Markdown(f"Clips up to {config.max_video_seconds:g} s, {config.max_video_frames} frames, "
                         f"{config.max_video_side} px on the long side and {config.max_video_mb:g} MB "
                         "(mp4, webm, mov, mkv, avi, gif). The result is an H.264 MP4 with the clip's timing and "

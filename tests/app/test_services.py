@@ -175,3 +175,33 @@ def test_a_new_or_re_exported_checkpoint_is_picked_up_without_a_restart(tmp_path
     path.write_bytes(b"v2, retrained")
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
     assert cache.get("instance")[1] is not first and len(loads) == 3  # re-exported in place: reloaded
+
+
+def test_menu_entries_carry_the_cards_facts_and_flag_tiny_runs(tmp_path, monkeypatch, FakeStylizer):
+    import torch
+
+    from models.common.checkpoint import save_checkpoint
+
+    mine = tmp_path / "mine"
+    monkeypatch.setenv("NORMLAB_MODELS", str(mine))
+    bundled = tmp_path / "bundled"
+    good = save_checkpoint(bundled / "adain_instance.safetensors", {"w": torch.ones(1)}, {"norm": "instance"},
+                           "adain", extra_metadata={"normlab_steps": "838"})
+    good.with_suffix(".md").write_text("# AdaIN\n\n- **trained**: 38,304 steps in all (2026-12-03)\n\n## Evaluation\n\n"
+                                       "- mean per-pair style ratio = 0.199 (target <= 0.20): PASS\n\n"
+                                       "![samples](adain_instance_samples.png)\n")
+    save_checkpoint(mine / "adain_group.safetensors", {"w": torch.ones(1)}, {"norm": "group"}, "adain",
+                    extra_metadata={"normlab_steps": "1"})
+    (mine / "adain_group.md").write_text("# AdaIN\n\n- **trained**: 2026-12-05, 1 steps, 0m 03s wall time\n")
+    cache = ModelCache("adain", bundled)
+    entries = cache.choices(min_steps=200)
+    assert [name for _, name in entries] == ["instance", "my-group"]  # the 1-step run last...
+    assert entries[0][0] == "instance — 38,304 steps, last part 2026-12-03, held-out targets met: 1/1"
+    assert "⚠ under 200 steps" in entries[1][0] and "1 steps" in entries[1][0]  # ...and flagged
+    assert "⚠" not in cache.choices(min_steps=0)[1][0]
+    card = cache.card("instance")
+    assert "38,304 steps in all" in card and "PASS" in card and "![" not in card  # images left out
+    assert "1 steps" in cache.card("my-group")
+    (mine / "adain_group.md").unlink()
+    assert "has no model card" in cache.card("my-group")
+    assert "No checkpoint selected" in cache.card(None)
