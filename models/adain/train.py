@@ -213,8 +213,17 @@ def init_decoder(net: AdaINNet, path: Path, config: AdaINConfig) -> str | None:
         if getattr(saved_cfg, key) != getattr(config, key):
             return (f"--init {path} was trained with {key}={getattr(saved_cfg, key)!r}, "
                     f"this run uses {getattr(config, key)!r}")
+    state = {k: v.float() for k, v in state.items()}
+    if saved_cfg.norm != config.norm:
+        # another normalize step: the decoder's weights carry over; the step's own state (e.g. Online Norm's
+        # running statistics and control variables) starts fresh, and state only the old step had is dropped
+        own = net.trainable_state_dict()
+        state = {k: v for k, v in state.items() if not k.startswith("adain.")}
+        state |= {k: v for k, v in own.items() if k.startswith("adain.")}
+        print(f"--init: decoder from {path} (normalize step {saved_cfg.norm!r}); the {config.norm!r} step starts "
+              "from its initial state", file=sys.stderr)
     try:
-        net.load_trainable_state_dict({k: v.float() for k, v in state.items()})
+        net.load_trainable_state_dict(state)
     except (RuntimeError, ValueError) as err:
         return f"--init {path} does not match the decoder: {err}"
     return None

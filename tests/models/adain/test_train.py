@@ -229,3 +229,17 @@ def test_ema_export_is_the_averaged_decoder(trained, image_dirs, tmp_path, capsy
     assert "EMA of the decoder (decay 0.9" in out.with_suffix(".md").read_text()
     assert train.main(_argv(image_dirs, tmp_path / "bad", tmp_path / "bad.safetensors", 1, "--ema", "1.5")) == 2
     assert "--ema must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_init_across_normalize_steps_keeps_the_decoder_and_starts_the_new_steps_state(trained, image_dirs, tmp_path,
+                                                                                        capsys):
+    _, trained_export = trained  # an instance-norm decoder; online norm has buffers (m, u, v, var) it lacks
+    out = tmp_path / "online.safetensors"
+    argv = _argv(image_dirs, tmp_path / "on", out, 1, "--init", str(trained_export), "--norm", "online",
+                 "--lr", "1e-12")
+    assert train.main(argv) == 0
+    assert "starts from its initial state" in capsys.readouterr().err
+    before, _ = load_checkpoint(trained_export, "adain")
+    after, cfg = load_checkpoint(out, "adain")
+    assert cfg["norm"] == "online" and any(k.startswith("adain.norm.") for k in after)
+    assert all(torch.allclose(before[k], after[k], atol=1e-3) for k in before if k.startswith("decoder."))
