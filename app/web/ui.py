@@ -171,7 +171,7 @@ def build_demo(config: AppConfig | None = None, engine: Engine | None = None) ->
             with gr.Tab("Video", id="video"):
                 video_note, video_norm, video_reload = _video_tab(h, config, menu("adain"))
             with gr.Tab("API", id="api"):
-                _api_tab(h, config)
+                api_text = _api_tab(h, config)
 
         def refresh(adain_now: str | None, then_now: str | None, spade_now: str | None,
                     video_now: str | None) -> tuple:
@@ -190,6 +190,7 @@ def build_demo(config: AppConfig | None = None, engine: Engine | None = None) ->
         dropdowns = [adain_norm, then_norm, spade_norm, video_norm]
         outputs = dropdowns + [adain_note, spade_note, video_note]
         demo.load(refresh, dropdowns, outputs, api_visibility="private", queue=False)
+        demo.load(api_help, None, api_text, api_visibility="private", queue=False)  # this server's own address
         for button in (adain_reload, spade_reload, video_reload):  # a checkpoint trained while the page is open
             button.click(refresh, dropdowns, outputs, api_visibility="private", queue=False)
 
@@ -451,9 +452,21 @@ def _video_tab(h: Handlers, config: AppConfig,
     return note, norm, reload
 
 
-def _api_tab(h: Handlers, config: AppConfig) -> None:
+def api_help(request: gr.Request | None = None) -> str:
+    """The API tab's text with this server's own address (from the request's Host header), not a fixed port."""
+    url = "http://127.0.0.1:7860/"
+    if request is not None:
+        headers = getattr(request, "headers", None) or {}
+        host = headers.get("x-forwarded-host") or headers.get("host")
+        if host:
+            scheme = headers.get("x-forwarded-proto") or "http"
+            url = f"{scheme}://{host}/"
+    return API_HELP.replace("{url}", url)
+
+
+def _api_tab(h: Handlers, config: AppConfig) -> gr.Markdown:
     """How to call the app from a program, plus the hidden components behind ``/stylize`` and ``/synthesize``."""
-    gr.Markdown(API_HELP)
+    help_text = gr.Markdown(api_help(), elem_id="api-help")
     # Hidden components give the endpoints real file handling (gradio_client's handle_file) and defaults;
     # the handler signatures give the parameter names.
     with gr.Group(visible=False):
@@ -470,6 +483,7 @@ def _api_tab(h: Handlers, config: AppConfig) -> None:
     v_btn.click(h.api_stylize_video, v_in, v_out, api_name="stylize_video", concurrency_id="models")
     s_btn.click(h.api_synthesize, s_in, s_out, api_name="synthesize", concurrency_id="models")
     c_btn.click(h.api_classes, None, c_out, api_name="classes", queue=False)
+    return help_text
 
 
 API_HELP = """
@@ -478,7 +492,7 @@ API_HELP = """
 ```python
 from gradio_client import Client, handle_file
 
-client = Client("http://127.0.0.1:7860/")
+client = Client("{url}")
 png = client.predict(content=handle_file("photo.jpg"), style=handle_file("painting.jpg"),
                      alpha=0.8, api_name="/stylize")            # optional: norm, size, preserve_color, stroke
 png = client.predict(mask=handle_file("labels.png"), seed=0,

@@ -161,3 +161,16 @@ def test_video_sizes_follow_the_configured_limit():
     assert AppConfig(max_video_size=1920, default_video_size=500).video_size == 480
     assert AppConfig().video_size_choices == [256, 360, 480, 640, 854] and AppConfig().video_size == 640
     assert AppConfig(max_size=512, default_size=256).video_size_choices == [256, 360, 480, 512]  # never over max_size
+
+
+def test_api_sample_uses_the_servers_own_address():
+    from types import SimpleNamespace
+
+    from app.web.ui import api_help
+
+    text = api_help(SimpleNamespace(headers={"host": "10.0.0.5:8123"}))
+    assert 'Client("http://10.0.0.5:8123/")' in text and "7860" not in text
+    proxied = api_help(SimpleNamespace(headers={"host": "x", "x-forwarded-host": "paint.example.org",
+                                                "x-forwarded-proto": "https"}))
+    assert 'Client("https://paint.example.org/")' in proxied
+    assert 'Client("http://127.0.0.1:7860/")' in api_help(None)  # before the page asks: the default
