@@ -298,8 +298,10 @@ def load_label_file(src: str | Path | bytes | None, config: AppConfig) -> np.nda
         img.load()
     except InputError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputError(f"Mask is not a readable image file ({type(exc).__name__}).") from None
+    except UnidentifiedImageError:  # the same words as every other image input (models.common.imageio)
+        raise InputError("Mask image: not a readable image (unknown or corrupt format).") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError(f"Mask image: corrupt or truncated image ({exc}).") from None
     if (small := too_small(*img.size, config.min_side)) is not None:
         raise InputError(f"Mask: {small}.")
     if img.mode in LABEL_MODES:

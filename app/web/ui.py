@@ -55,7 +55,7 @@ def guard_preprocess(component: gr.components.Component, what: str) -> gr.compon
         except gr.Error:
             raise
         except Exception as exc:  # PIL errors on a corrupt upload into the canvas
-            raise gr.Error(f"{what}: the uploaded file is not a readable image ({type(exc).__name__}).",
+            raise gr.Error(f"{what} image: not a readable image (unknown or corrupt format; {type(exc).__name__}).",
                            print_exception=False) from None
 
     component.preprocess = preprocess  # type: ignore[method-assign]

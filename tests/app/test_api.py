@@ -105,7 +105,7 @@ def test_bad_stylize_inputs_get_specific_errors_and_the_server_keeps_serving(cli
 @pytest.mark.parametrize("mask, extra, message", [
     ("empty_mask.png", {}, "nothing is painted"),
     ("offpalette_mask.png", {}, "matches no class colour"),
-    ("corrupt.png", {}, "Mask is not a readable image"),
+    ("corrupt.png", {}, "Mask image: corrupt or truncated image"),
     ("mask.png", {"norm": "fancy"}, r"No SPADE checkpoint for normalizer 'fancy'; available: "),
     ("mask.png", {"size": 4096}, r"size must be a whole number of pixels from 16 to 512, got 4096"),
     ("mask.png", {"seed": -1}, r"seed must be a whole number from 0 to 2147483647, got -1"),

@@ -23,7 +23,7 @@ from app.preprocess import (
     resize_mask,
     style_weights,
 )
-from models.landscape.classes import CLASSES
+from models.landscape.classes import CLASSES, mask_to_ids
 
 CFG = AppConfig(max_input_pixels=4_000_000, max_size=1024)
 
@@ -232,7 +232,7 @@ def test_load_label_file_keeps_alpha_and_reads_integer_maps(files, tmp_path):
 
 
 @pytest.mark.parametrize("name, message", [
-    ("corrupt.png", "Mask is not a readable image"), ("empty.png", "Mask file is empty"),
+    ("corrupt.png", "Mask image: corrupt or truncated image"), ("empty.png", "Mask file is empty"),
     ("tiny.png", r"too small \(each side must be >= 16 px\)"),
     ("huge.png", "limit is 4 MP: downscale it first, or start the server with --max-input-megapixels"),
 ])
@@ -271,3 +271,14 @@ def test_webcam_frames_become_rgb_in_multiples_of_8_up_to_the_side():
     assert webcam_frame(np.zeros((48, 64, 3), np.uint8), 256, 16).flags.writeable  # torch takes it as it is
     with pytest.raises(InputError, match=r"unexpected shape \(4, 4, 2\)"):
         webcam_frame(np.zeros((4, 4, 2), np.uint8), 256, 16)
+
+
+def test_a_photo_sent_as_a_mask_is_refused_saying_how_many_pixels_matched(tmp_path):
+    from models.landscape.render import generate_sample
+
+    photo, _ = generate_sample(3, 96)  # a rendered landscape: looks like a scene, not like a class-colour mask
+    path = tmp_path / "photo.png"
+    Image.fromarray(photo).save(path)
+    rgba = load_label_file(str(path), AppConfig())
+    with pytest.raises(ValueError, match=r"not a mask: only [\d,]+ of 9,216 painted pixels \([\d.]+ %\)"):
+        mask_to_ids(rgba)

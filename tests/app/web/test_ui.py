@@ -122,7 +122,7 @@ def test_canvas_decoding_errors_become_specific_messages(demo):
 
     editor = _by_id(demo)["label-editor"]
     bogus = editor.data_model(background=FileData(path="/nonexistent/upload.png"), layers=[], composite=None)
-    with pytest.raises(gr.Error, match=r"Label map: the uploaded file is not a readable image"):
+    with pytest.raises(gr.Error, match=r"Label map image: not a readable image"):
         editor.preprocess(bogus)
 
 
