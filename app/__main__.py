@@ -1,4 +1,4 @@
-"""``python -m app [--host 127.0.0.1] [--port 7860] [--share]`` — start the normlab web app."""
+"""``python -m app [--host 127.0.0.1] [--port 7860] [--auth-file FILE] [--share]`` — start the normlab web app."""
 
 from __future__ import annotations
 
@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1",
                    help="interface to bind (default 127.0.0.1, this machine only; 0.0.0.0 exposes it on the network)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--auth-file", type=Path, default=None, metavar="FILE",
+                   help="require a login: one user:password (or user:sha256:<hex>, see `python -m app.auth hash`) "
+                        "per line; guards the page and the API (gradio_client's auth=). Strongly advised with "
+                        "a --host other than 127.0.0.1")
     p.add_argument("--share", action="store_true",
                    help="also open a public *.gradio.live link (needs internet; off by default)")
     p.add_argument("--assets", type=Path, default=None, help="folder with {adain,spade}_<norm>.safetensors "
@@ -98,6 +102,20 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
     return AppConfig(**overrides)
 
 
+def login(args: argparse.Namespace):
+    """Gradio's ``auth`` callable from ``--auth-file`` (ValueError for a bad file), or None — with a warning on
+    stderr when the server is reachable from other machines without one."""
+    from app.auth import checker, is_loopback, load_auth_file
+
+    if args.auth_file is not None:
+        return checker(load_auth_file(args.auth_file))
+    if not is_loopback(args.host) or args.share:
+        print(f"warning: serving on {args.host}{' and a public share link' if args.share else ''} WITHOUT a login: "
+              "anyone who can reach it can use it (and its CPU). Add --auth-file FILE (user:password lines).",
+              file=sys.stderr)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not 1 <= args.port <= 65535:
@@ -116,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(config.assets_dir).is_dir():
         print(f"error: assets folder {config.assets_dir} does not exist", file=sys.stderr)
         return 2
+    try:
+        auth = login(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     # SIGTERM (docker stop, systemd, kill) stops the server the way Ctrl-C does: Gradio's loop closes the server
     # on KeyboardInterrupt; without this handler Python would die at once, mid-response. Installed before the
@@ -128,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,
-                        prevent_thread_lock=True, **launch_kwargs(config))
+                        prevent_thread_lock=True, auth=auth, **launch_kwargs(config))
         except OSError as exc:  # port in use, bad host
             print(f"error: could not start the server on {args.host}:{args.port}: {exc}", file=sys.stderr)
             return 2

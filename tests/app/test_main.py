@@ -120,3 +120,60 @@ def test_bad_video_limit_flags_exit_2(capsys, argv, why):
 def test_a_video_size_above_the_stylizers_limit_exits_2_with_one_line(capsys):
     assert main(["--max-video-size", "4000"]) == 2
     assert capsys.readouterr().err.strip() == "error: max_video_size must be between 16 and 1920 px, got 4000"
+
+
+def test_auth_file_checks_and_the_warning_without_one(tmp_path, capsys):
+    from app.__main__ import login
+
+    assert login(build_parser().parse_args([])) is None and capsys.readouterr().err == ""  # loopback: quiet
+    assert login(build_parser().parse_args(["--host", "0.0.0.0"])) is None
+    assert "WITHOUT a login" in capsys.readouterr().err
+    users = tmp_path / "users.txt"
+    users.write_text("# team\nann:s3cret\n\nbob:sha256:" + "a" * 64 + "\n")
+    check = login(build_parser().parse_args(["--host", "0.0.0.0", "--auth-file", str(users)]))
+    assert check("ann", "s3cret") and not check("ann", "wrong") and not check("eve", "s3cret")
+    assert "WITHOUT" not in capsys.readouterr().err
+    users.write_text("ann:s3cret\nnot a line\n")
+    assert main(["--auth-file", str(users)]) == 2
+    err = capsys.readouterr().err
+    assert "line 2" in err and "s3cret" not in err  # the reason, never a password
+    assert main(["--auth-file", str(tmp_path / "missing.txt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_server_with_a_login_refuses_anonymous_api_calls_and_serves_with_credentials(tmp_path, artifacts):
+    from gradio_client import Client
+
+    users = tmp_path / "users.txt"
+    users.write_text("ann:s3cret\n")
+    port = _port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    log = artifacts / "python_m_app_auth.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "app", "--port", str(port), "--auth-file", str(users)],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 120 and proc.poll() is None:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except urllib.error.HTTPError:  # the login page answers: the server is up
+                break
+            except OSError:
+                time.sleep(0.25)
+        assert proc.poll() is None, f"server exited; see {log}"
+        with pytest.raises(Exception, match="credentials were not provided"):
+            Client(url, verbose=False).predict(api_name="/classes")
+        with pytest.raises(ValueError, match="Could not login"):
+            Client(url, auth=("ann", "wrong"), verbose=False)
+        classes = Client(url, auth=("ann", "s3cret"), verbose=False).predict(api_name="/classes")
+        assert [c["name"] for c in classes][:2] == ["sky", "cloud"]
+        assert "s3cret" not in log.read_text()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
