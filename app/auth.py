@@ -89,11 +89,18 @@ def is_loopback(host: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m app.auth hash [USER]``: prompt for a password, print a ``user:sha256:...`` line for the file."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] != "hash":
-        print("usage: python -m app.auth hash [USER]", file=sys.stderr)
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m app.auth", description="Make lines for python -m app --auth-file.")
+    sub = p.add_subparsers(dest="command", required=True)
+    h = sub.add_parser("hash", help="prompt for a password and print a user:sha256:<hex> line (the password is "
+                                    "not echoed and not stored in clear)")
+    h.add_argument("user", nargs="?", default=None, help="the user name (prompted when left out)")
+    args = p.parse_args(argv)
+    user = args.user or input("user: ")
+    if ":" in user or not user.strip():
+        print("error: a user name must be non-empty and contain no ':'", file=sys.stderr)
         return 2
-    user = argv[1] if len(argv) > 1 else input("user: ")
     password = getpass.getpass("password: ")
     print(f"{user}:{_HASHED}{sha256_hex(password)}")
     return 0

@@ -177,3 +177,14 @@ def test_a_server_with_a_login_refuses_anonymous_api_calls_and_serves_with_crede
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_auth_hash_prints_a_line_the_auth_file_accepts(monkeypatch, capsys):
+    from app import auth
+
+    monkeypatch.setattr(auth.getpass, "getpass", lambda prompt: "pw")
+    assert auth.main(["hash", "ann"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("ann:sha256:") and "pw" not in line.split(":", 2)[2][:2] + line[:4]
+    assert auth.checker(auth.parse_auth_lines([line]))("ann", "pw")
+    assert auth.main(["hash", "a:b"]) == 2
