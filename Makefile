@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# exec + NORMLAB_EXIT_WITH_PARENT: the server is make's own child and stops when make is stopped
 app: $(STAMP)
-	GRADIO_ANALYTICS_ENABLED=False $(PY) -m app
+	exec env NORMLAB_EXIT_WITH_PARENT=1 GRADIO_ANALYTICS_ENABLED=False $(PY) -m app
 
 test: $(STAMP)
 	GRADIO_ANALYTICS_ENABLED=False $(PY) -m pytest

@@ -102,6 +102,22 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
     return AppConfig(**overrides)
 
 
+def exit_with_parent() -> bool:
+    """Ask the kernel for SIGTERM when the parent process dies (Linux ``PR_SET_PDEATHSIG``): ``make app`` sets
+    ``NORMLAB_EXIT_WITH_PARENT=1``, so stopping make also stops the server instead of leaving it running."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, int(signal.SIGTERM), 0, 0, 0) != 0:  # PR_SET_PDEATHSIG = 1
+            return False
+    except (OSError, AttributeError):
+        return False
+    return os.getppid() != 1  # the parent may already be gone: then nobody would send the signal
+
+
 def login(args: argparse.Namespace):
     """Gradio's ``auth`` callable from ``--auth-file`` (ValueError for a bad file), or None — with a warning on
     stderr when the server is reachable from other machines without one."""
@@ -144,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     # on KeyboardInterrupt; without this handler Python would die at once, mid-response. Installed before the
     # server starts, so a stop that comes early is handled too.
     signal.signal(signal.SIGTERM, _interrupt)
+    if os.environ.get("NORMLAB_EXIT_WITH_PARENT") == "1" and not exit_with_parent():
+        return 0  # started by make, and make is already gone
     from app.web.retention import start_sweeper, sweep_leaked_uploads, sweep_video_jobs, upload_folder, video_folder
     from app.web.ui import build_demo, launch_kwargs
 

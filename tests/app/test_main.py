@@ -188,3 +188,37 @@ def test_auth_hash_prints_a_line_the_auth_file_accepts(monkeypatch, capsys):
     assert line == "ann:sha256:" + auth.sha256_hex("pw")  # hashed, never the password itself
     assert auth.checker(auth.parse_auth_lines([line]))("ann", "pw")
     assert auth.main(["hash", "a:b"]) == 2
+
+
+def test_with_exit_with_parent_the_server_process_stops_when_its_parent_dies(tmp_path):
+    """What `make app` relies on: killing make (the parent) must not leave the server running."""
+    import signal as sig
+
+    marker = tmp_path / "child.pid"
+    child_code = ("import os, signal, sys, time; from app.__main__ import exit_with_parent; "
+                  "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); "
+                  f"ok = exit_with_parent(); open({str(marker)!r}, 'w').write(str(os.getpid())); time.sleep(60)")
+    parent_code = (f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {child_code!r}], "
+                   f"cwd={str(ROOT)!r}); time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=ROOT)
+    try:
+        t0 = time.perf_counter()
+        while not marker.exists() or not marker.read_text():
+            assert time.perf_counter() - t0 < 30, "child did not start"
+            time.sleep(0.1)
+        pid = int(marker.read_text())
+        parent.send_signal(sig.SIGKILL)
+        parent.wait()
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 10:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, sig.SIGKILL)
+            pytest.fail("the child outlived its parent")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
