@@ -67,9 +67,32 @@ def _version() -> str:
         return "unknown"
 
 
+RERUNNABLE = ("stylize", "synthesize")  # commands whose PNGs carry their settings (models/common/settings.py)
+
+
+def _from_png(argv: list[str]) -> list[str]:
+    """``normlab stylize|synthesize --from-png R.png [flags]`` -> the stored command line with ``flags`` last."""
+    from models.common.settings import rerun_argv
+
+    i = argv.index("--from-png")
+    if i + 1 >= len(argv):
+        raise ValueError("--from-png needs a PNG written by normlab")
+    png, rest = argv[i + 1], argv[1:i] + argv[i + 2:]
+    return rerun_argv(argv[0], png, rest)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in RERUNNABLE and "--from-png" in argv:
+        try:
+            argv = _from_png(argv)
+        except ValueError as exc:
+            print(f"error: --from-png: {exc}", file=sys.stderr)
+            return 2
+        print(f"re-running: normlab {' '.join(argv)}", file=sys.stderr)
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
+    args.argv = argv  # what a PNG records to be re-run
     if rest and not getattr(args, "forwards_arguments", False):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.rest = rest  # a subcommand that forwards to its own parser (normlab study) gets them

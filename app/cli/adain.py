@@ -67,6 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"which shipped model to use, by normalizer (default: {DEFAULT_NORMS['adain']}; "
                         "`normlab checkpoints` lists them)")
     p.add_argument("--checkpoint", default=None, help="an adain .safetensors file (overrides --norm)")
+    p.add_argument("--from-png", default=None, metavar="PNG",
+                   help="re-run the settings stored in a PNG that `normlab stylize` (or the app) wrote; the inputs "
+                        "and flags given here replace the stored ones (e.g. -o again.png --seed 4)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.set_defaults(handler=cmd_stylize)
 
@@ -138,6 +141,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     from models.adain.tiled import TileConfig
     from models.common.checkpoint import CheckpointError, checkpoint_for
     from models.common.imageio import ImageLoadError, load_image
+    from models.common.settings import png_info
 
     max_pixels = int(args.max_megapixels * 1e6)
     flag = "--max-megapixels"
@@ -167,6 +171,12 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             content = load_image(source, max_pixels=max_pixels, limit_flag=flag)
             check_megapixels(*output_size(*content.size, size), args.max_megapixels, "the output", flag)
             save_kw = {"quality": 95} if target.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
+            if target.suffix.lower() == ".png":  # the settings travel with the picture (--from-png re-runs them)
+                save_kw["pnginfo"] = png_info({
+                    "command": "stylize", "argv": _argv_for(getattr(args, "argv", []), source, target, len(jobs)),
+                    "content": Path(source).name, "styles": list(args.styles), "weights": args.weights,
+                    "alpha": args.alpha, "preserve_color": args.preserve_color, "mask": args.mask,
+                    "size": size, "stroke": args.stroke, "norm": stylizer.norm, "checkpoint": path.name})
             # hand over the only reference: the stylizer frees the decoded photo once it is on disk (large images)
             photo = [content]
             del content
@@ -192,6 +202,19 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     print(f"wrote {len(jobs) - failed} of {len(jobs)} images to {out}/ (norm {stylizer.norm}, "
           f"{(t2 - t1) / max(len(jobs), 1):.2f}s per image)", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _argv_for(argv: list[str], source: Path, target: Path, jobs: int) -> list[str]:
+    """The command line that remakes one picture: a folder run's argv with this picture's own file in place of the
+    folder (the first positional after the command)."""
+    if jobs == 1 or not argv:
+        return list(argv)
+    out = list(argv)
+    for i, arg in enumerate(out[1:], 1):
+        if not arg.startswith("-"):
+            out[i] = str(source)
+            break
+    return out
 
 
 @contextlib.contextmanager

@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"which shipped generator to use, by normalizer (default: {DEFAULT_NORMS['spade']}, the best "
                         "shipped one; `normlab checkpoints` lists them)")
     p.add_argument("--checkpoint", default=None, help="a spade .safetensors file (overrides --norm)")
+    p.add_argument("--from-png", default=None, metavar="PNG",
+                   help="re-run the settings stored in a PNG that `normlab synthesize` (or the app) wrote; the inputs "
+                        "and flags given here replace the stored ones (e.g. -o again.png --seed 4)")
     p.add_argument("--background", default=None, help="class name or id for transparent pixels")
     p.set_defaults(handler=cmd_synthesize)
 
@@ -113,8 +116,13 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         img = syn.synthesize(ids, seed=seed, style=style, size=size)
     except ValueError as exc:
         return _error(str(exc))
+    from models.common.settings import png_info
+
+    settings = {"command": "synthesize", "argv": getattr(args, "argv", []), "mask": args.mask, "seed": seed,
+                "style": args.style, "size": size, "norm": syn.norm, "checkpoint": path.name,
+                "output": f"{img.width}x{img.height}"}
     try:
-        img.save(out)
+        img.save(out, **({"pnginfo": png_info(settings)} if out.suffix.lower() == ".png" else {}))
     except OSError as exc:
         return _error(f"cannot write '{out}': {exc.strerror or exc}")
     print(f"wrote {out} ({img.width}x{img.height}, norm {syn.norm}, "

@@ -35,6 +35,16 @@ def test_stylize_writes_png(files, capsys):
                      files / "adain_instance.safetensors", "--preserve-color")
     assert code == 0, err
     assert Image.open(out).size == (40, 30)
+    from models.common.settings import read_png_settings
+
+    st = read_png_settings(out)  # the settings travel with the picture...
+    assert (st["command"], st["alpha"], st["weights"], st["size"], st["norm"]) == ("stylize", 0.7, [1.0, 3.0], 40,
+                                                                                  "instance")
+    assert st["content"] == "c.png" and st["preserve_color"] == "covariance"
+    again = files / "again.png"  # ...and re-run into the same picture
+    code, err = _run(capsys, "stylize", "--from-png", out, "-o", again)
+    assert code == 0, err
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(again)))
 
 
 def test_stylize_with_mask(files, capsys):
@@ -123,6 +133,9 @@ def test_a_content_folder_is_stylized_into_an_output_folder_and_a_bad_file_does_
     assert code == 1 and "wrote 2 of 3 images" in err and "broken.jpg" in err  # one bad file: reported, exit 1
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
     assert Image.open(out / "a.png").size == (32, 24)
+    from models.common.settings import read_png_settings
+
+    assert read_png_settings(out / "b.png")["argv"][1] == str(folder / "b.png")  # each remembers its own photo
     code = main(["stylize", str(folder), str(files / "s1.png"), "-o", str(tmp_path / "x.png"), "--checkpoint",
                  str(files / "adain_instance.safetensors")])
     assert code == 2 and "-o must be an output folder" in capsys.readouterr().err

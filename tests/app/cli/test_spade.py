@@ -77,3 +77,27 @@ def test_bad_inputs_exit_cleanly(tmp_path, ckpt, mask, capsys):
     err = _run_err(capsys, ["synthesize", str(mask), "-o", out, "--background", "lava", *ck])
     assert err.startswith("error: --background: unknown class 'lava'") and "valid classes" in err
     assert "style image" in _run_err(capsys, ["synthesize", str(mask), "-o", out, "--style", str(corrupt), *ck])
+
+
+def test_the_png_remembers_its_settings_and_from_png_reruns_them(tmp_path, ckpt, mask, capsys):
+    from models.common.settings import read_png_settings
+
+    a = tmp_path / "a.png"
+    assert cli.main(["synthesize", str(mask), "-o", str(a), "--checkpoint", str(ckpt), "--seed", "5"]) == 0
+    settings = read_png_settings(a)
+    assert settings["command"] == "synthesize" and settings["seed"] == 5 and settings["checkpoint"] == ckpt.name
+    assert settings["norm"] == "instance" and settings["argv"][:2] == ["synthesize", str(mask)]
+    again = tmp_path / "again.png"
+    assert cli.main(["synthesize", "--from-png", str(a), "-o", str(again)]) == 0
+    assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(again)))  # the same picture
+    other = tmp_path / "other.png"
+    assert cli.main(["synthesize", "--from-png", str(a), "-o", str(other), "--seed", "6"]) == 0  # a flag overrides
+    assert read_png_settings(other)["seed"] == 6
+    assert not np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(other)))
+    capsys.readouterr()
+    assert cli.main(["stylize", "--from-png", str(a), "-o", str(other)]) == 2  # made by synthesize
+    assert "not `normlab stylize`" in capsys.readouterr().err
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (8, 8)).save(plain)
+    assert cli.main(["synthesize", "--from-png", str(plain), "-o", str(other)]) == 2
+    assert "has no normlab settings" in capsys.readouterr().err
