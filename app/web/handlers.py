@@ -40,6 +40,7 @@ from app.preprocess import (
     webcam_frame,
 )
 from app.services import Engine, Result, StyleRequest, VideoResult, WebcamSession, video_config
+from app.web.results import input_stem, remember, result_stem
 from app.web.retention import video_folder, video_job
 from models.landscape.classes import CLASSES, class_records, ids_to_color
 
@@ -182,7 +183,20 @@ class Handlers:
         progress(0.1, desc="Stylizing" if norm in self.engine.caches["adain"].loaded() else "Loading model, stylizing")
         # then the bar follows the tiles of both passes (statistics, then decode): a large image shows where it is
         result = self.engine.stylize(req, norm, progress=tile_progress(progress))
-        return result.image, result.caption
+        used = [s for s in (style1, style2, style3, style4) if s is not None]
+        names = [input_stem(s, f"style{i + 1}") for i, s in enumerate(used)]
+        content_name = input_stem(content, "content")
+        settings = {"command": "stylize", "app": True, "content": content_name, "styles": names,
+                    "weights": req.weights, "alpha": req.alpha, "preserve_color": req.preserve_color,
+                    "spatial_mask": req.mask is not None, "size": req.size, "stroke": req.stroke,
+                    "norm": result.norm,
+                    "argv": ["stylize", f"{content_name}.png", *[f"{n}.png" for n in names], "--alpha",
+                             str(req.alpha), "--size", str(req.size or 0), "--stroke", str(req.stroke),
+                             "--norm", result.norm]
+                    + (["--weights", *map(str, req.weights)] if req.weights and len(names) > 1 else [])
+                    + (["--preserve-color", req.preserve_color] if req.preserve_color else [])}
+        stem = result_stem(content_name, "-".join(names[:2]), result.norm, f"a{req.alpha:g}")
+        return remember(result.image, stem, settings), result.caption
 
     @user_errors
     def compare_stylize_ui(self, content: Any, style1: Any, weight1: Any, style2: Any, weight2: Any, style3: Any,
@@ -330,7 +344,13 @@ class Handlers:
         result = self.engine.synthesize(labels, seed=seed, style=style_img, size=size, norm=_norm_or_default(norm),
                                         then_style=then_img, then_norm=_norm_or_default(then_norm),
                                         then_alpha=then_alpha)
-        return result.image, result.caption
+        style_name = input_stem(style, "") if style_img is not None else ""
+        settings = {"command": "synthesize", "app": True, "mask": "canvas", "seed": seed, "size": size,
+                    "style": style_name or None, "norm": result.norm, "then_stylize": then_img is not None,
+                    "argv": ["synthesize", "mask.png", "--seed", str(seed), "--size", str(size), "--norm",
+                             result.norm] + (["--style", f"{style_name}.png"] if style_name else [])}
+        stem = result_stem("landscape", style_name, result.norm, f"seed{seed}")
+        return remember(result.image, stem, settings), result.caption
 
     @user_errors
     def compare_synthesize_ui(self, editor: dict | None, fill: str, seed: Any, style: Any, size: Any,

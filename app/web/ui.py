@@ -15,6 +15,7 @@ from app.preprocess import DEFAULT_STABILIZE, STROKE_RANGE
 from app.services import Engine
 from app.web.busy import install_busy_guard
 from app.web.handlers import PRESERVE_CHOICES, STABILIZE_CHOICES, Handlers
+from app.web.results import named_output
 from models.common.video import VIDEO_SUFFIXES
 from models.landscape.classes import class_records
 
@@ -279,8 +280,8 @@ def _style_tab(h: Handlers, config: AppConfig,
                 stylize_btn = gr.Button("Stylize", variant="primary", elem_id="stylize-btn")
                 compare_btn = gr.Button("Compare normalizers", elem_id="stylize-compare-btn")
         with gr.Column(scale=2):
-            out_img = gr.Image(label="Result (PNG)", format="png", type="pil", interactive=False, height=420,
-                               buttons=["download", "fullscreen"], elem_id="stylize-output")
+            out_img = named_output(gr.Image(label="Result (PNG)", format="png", type="pil", interactive=False,
+                                            height=420, buttons=["download", "fullscreen"], elem_id="stylize-output"))
             out_caption = gr.Markdown(elem_id="stylize-caption")
     gallery = gr.Gallery(label="Compare normalizers: same input, every AdaIN checkpoint", format="png", columns=3,
                          height="auto", object_fit="contain", elem_id="stylize-compare",
@@ -354,8 +355,8 @@ def _paint_tab(h: Handlers, config: AppConfig, spade_norms: Choices,
             synth_btn = gr.Button("Synthesize", variant="primary", elem_id="synthesize-btn")
             compare_btn = gr.Button("Compare normalizers", elem_id="synthesize-compare-btn")
         with gr.Column(scale=4):
-            out_img = gr.Image(label="Result (PNG)", format="png", type="pil", interactive=False, height=420,
-                               buttons=["download", "fullscreen"], elem_id="synthesize-output")
+            out_img = named_output(gr.Image(label="Result (PNG)", format="png", type="pil", interactive=False,
+                                            height=420, buttons=["download", "fullscreen"], elem_id="synthesize-output"))
             out_caption = gr.Markdown(elem_id="synthesize-caption")
     gallery = gr.Gallery(label="Compare normalizers: same layout and seed, every SPADE checkpoint", format="png",
                          columns=3, height="auto", object_fit="contain", elem_id="synthesize-compare",

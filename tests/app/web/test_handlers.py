@@ -188,3 +188,26 @@ def test_compare_lays_the_results_out_in_readable_columns(handlers):
     gallery, caption = handlers.compare_synthesize_ui(_grass_editor(), "sky", 0, None, 128, progress=_noop)
     assert len(gallery.value) == 3 and gallery.columns == 3  # three fake checkpoints, one column each
     assert caption.startswith("Compared 3 SPADE normalizers")
+
+
+def test_results_carry_their_settings_and_download_under_a_name_from_the_inputs(handlers, files, tmp_path):
+    import json
+
+    from PIL import Image
+
+    from app.web.results import NAME_KEY, named_output
+    from models.common.settings import read_png_settings
+
+    args = [files["content.png"], files["style.jpg"], 1.0] + [None, 0.5] * 3 + [0.7, "none", None, None, 128, 1.0,
+                                                                                "batch"]
+    image, _ = handlers.stylize_ui(*args, progress=lambda *a, **k: None)
+    assert image.info[NAME_KEY] == "content_style_batch_a0.7"
+    settings = json.loads(image.info["normlab"])
+    assert (settings["alpha"], settings["norm"], settings["styles"], settings["size"]) == (0.7, "batch", ["style"],
+                                                                                         128)
+    out = named_output(gr.Image(format="png", type="pil"))
+    served = out.postprocess(image)
+    path = served.path if hasattr(served, "path") else served["path"]
+    assert path.endswith("content_style_batch_a0.7.png")  # the download's name
+    assert read_png_settings(path)["norm"] == "batch"  # the settings inside the file
+    assert NAME_KEY not in Image.open(path).info  # the name itself is not written into the file
