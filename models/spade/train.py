@@ -108,6 +108,10 @@ class RunOptions:
     init: Path | None = option(None, "fine-tune: start the generator from this exported spade .safetensors "
                                      "(same architecture flags)")
     note: list[str] = option([], "extra line for the model card (repeatable)", action="append")
+    noise_init: float | None = option(None, "set every noise input's weight to this at the start (not on --resume): "
+                                            "a generator fine-tuned from one without noise starts with texture "
+                                            "that varies (0.05 removes the 16 px repetition untrained; "
+                                            "docs/spade.md)")
 
 
 def iterations_done(global_step: int, d_warmup: int) -> int:
@@ -557,6 +561,14 @@ def main(argv: list[str] | None = None) -> int:
         if err:
             return user_error(err)
         print(f"generator initialised from {opts.init}", file=sys.stderr)
+    if opts.noise_init is not None and ckpt_path is None:
+        if not gcfg.noise:
+            return user_error("--noise-init needs the noise inputs (leave out --no-noise)")
+        with torch.no_grad():
+            for net in (module.G, module.G_ema):
+                for name, p in net.named_parameters():
+                    if ".noise_" in name:
+                        p.fill_(opts.noise_init)
     run = RunDir.create(loop.run_dir, kind="spade", norm=gcfg.norm)
 
     # A resumed run continues with fresh layouts instead of replaying the first ones.
