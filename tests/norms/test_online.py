@@ -334,3 +334,30 @@ def test_benchmark_loop_baseline_computes_the_same_thing():
         torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-5)
     for k in ("m", "var", "u", "v"):
         torch.testing.assert_close(getattr(fast, k), getattr(loop, k), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("ecm", ["ac", "ls"])
+def test_eval_output_with_error_compensation_matches_the_closed_form(ecm):
+    """Eval mode: y = (x - m) / sqrt(var + eps), affine, then clamp ("ac") or per-sample layer scaling over (C, L)."""
+    from norms.online import OnlineNorm
+
+    torch.manual_seed(3)
+    layer = OnlineNorm(4, ecm=ecm, clamp_val=0.7, eps=1e-5, ls_eps=1e-5).double()
+    with torch.no_grad():
+        layer.m.copy_(torch.tensor([0.5, -1.0, 2.0, 0.0]))
+        layer.var.copy_(torch.tensor([1.0, 4.0, 0.25, 9.0]))
+        layer.weight.copy_(torch.tensor([1.5, 0.5, -2.0, 1.0]))
+        layer.bias.copy_(torch.tensor([0.1, -0.2, 0.3, 0.0]))
+    layer.eval()
+    x = torch.randn(3, 4, 5, 6, dtype=torch.float64) * 3
+    m, var = layer.m.view(1, 4, 1, 1), layer.var.view(1, 4, 1, 1)
+    z = (x - m) / torch.sqrt(var + 1e-5) * layer.weight.view(1, 4, 1, 1) + layer.bias.view(1, 4, 1, 1)
+    if ecm == "ac":
+        want = z.clamp(-0.7, 0.7)
+        assert (want.abs() == 0.7).any()  # the clamp is active
+    else:
+        want = z / torch.sqrt(z.square().mean(dim=(1, 2, 3), keepdim=True) + 1e-5)
+    assert torch.allclose(layer(x), want, atol=1e-12)
+    before = layer.m.clone()
+    layer(x)
+    assert torch.equal(layer.m, before)  # eval never updates the statistics

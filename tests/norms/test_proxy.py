@@ -191,3 +191,26 @@ def test_param_groups_decay_only_proxy_parameters():
         torch.testing.assert_close(m.proxy_weight.detach(), torch.full((8,), 0.95))
         torch.testing.assert_close(m.weight.detach(), torch.ones(8))
     assert proxy_param_groups(torch.nn.Linear(2, 2), 0.1)[0]["weight_decay"] == 0.0
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_pn_act_function_equals_the_module(act):
+    """The functional PN-Act on the group-normalized input is what ProxyNorm computes, bias included."""
+    import torch.nn.functional as F
+
+    from norms.activations import activation_fn
+    from norms.proxy import ProxyNorm, pn_act
+
+    torch.manual_seed(1)
+    layer = ProxyNorm(8, groups=2, activation=act).double()
+    with torch.no_grad():
+        for p in (layer.weight, layer.bias, layer.proxy_weight, layer.proxy_bias):
+            p.copy_(torch.randn(8, dtype=torch.float64) * 0.5)
+    x = torch.randn(2, 8, 5, 5, dtype=torch.float64)
+    y = F.group_norm(x, 2, eps=layer.eps)
+    want = pn_act(y, layer.weight, layer.bias, layer.proxy_weight, layer.proxy_bias, layer.quantiles.double(),
+                  activation_fn(act), layer.proxy_eps)
+    assert torch.allclose(layer(x), want, atol=1e-10)
+    shifted = pn_act(y, layer.weight, layer.bias + 1.0, layer.proxy_weight, layer.proxy_bias,
+                     layer.quantiles.double(), activation_fn(act), layer.proxy_eps)
+    assert not torch.allclose(shifted, want, atol=1e-3)  # the bias matters
