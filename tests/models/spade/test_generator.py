@@ -249,3 +249,34 @@ def test_noise_weights_learn_from_zero_and_old_files_have_no_noise():
     cfg = GenConfig.from_dict(old)
     assert not cfg.noise and not any(".noise_" in n for n, _ in build_generator(cfg).named_parameters())
     assert build_generator(cfg).make_noise(1, 32, 32) is None
+
+
+@pytest.mark.parametrize("stride", [16, 8, 4, 2, 1])
+def test_a_windows_conditioning_is_that_window_of_the_whole_pictures(stride):
+    """Labels, position and z channels of a window at each block stride = the same cells of the whole picture."""
+    G = build_generator(GenConfig(**CROP)).eval()
+    ids = torch.randint(0, 10, (1, 64, 96))
+    seg = one_hot(ids, 10)
+    z_map = G.z_proj(torch.randn(1, 8))
+    whole = G.condition(seg, z_map, None, stride)
+    top, left = 16, 32  # a window on the 16 px grid
+    win = G.condition(seg[:, :, top:top + 32, left:left + 48], z_map,
+                      torch.tensor([[float(top), float(left), 64.0, 96.0]]), stride)
+    assert win.shape[2:] == (32 // stride, 48 // stride)
+    assert torch.allclose(win, whole[:, :, top // stride:(top + 32) // stride, left // stride:(left + 48) // stride],
+                          atol=1e-6)
+
+
+def test_every_block_sees_z_and_a_map_of_its_own_size():
+    G = build_generator(GenConfig(**CROP)).eval()
+    seen = []
+    for name, module in G.named_modules():
+        if type(module).__name__ == "SPADE":
+            module.register_forward_hook(lambda m, inp, out, name=name: seen.append((name, inp[0].shape, inp[1])))
+    with torch.no_grad():
+        G(_seg(32, 48), torch.randn(1, 8) * 3)
+    assert seen
+    k = G.cfg.label_nc + 3
+    for name, x_shape, cond in seen:
+        assert cond.shape[2:] == x_shape[2:], name  # the conditioning at the block's own resolution
+        assert cond[:, k:].abs().sum() > 0, name  # the z channels are there, not zeros
