@@ -282,3 +282,42 @@ def test_a_photo_sent_as_a_mask_is_refused_saying_how_many_pixels_matched(tmp_pa
     rgba = load_label_file(str(path), AppConfig())
     with pytest.raises(ValueError, match=r"not a mask: only [\d,]+ of 9,216 painted pixels \([\d.]+ %\)"):
         mask_to_ids(rgba)
+
+
+def _header_only_png(width: int, height: int) -> bytes:
+    """A PNG that declares ``width x height`` but holds no pixel data: enough to test a size limit cheaply."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+            + chunk(b"IEND", b""))
+
+
+def test_sizes_are_accepted_up_to_the_limit_and_refused_one_above():
+    from app.limits import MAX_SIDE, parse_size
+
+    assert parse_size(MAX_SIDE) == MAX_SIDE == 16384
+    with pytest.raises(ValueError, match="from 16 to 16384"):
+        parse_size(MAX_SIDE + 1)
+    config = AppConfig()
+    assert check_size(config.max_size, config) == config.max_size
+    with pytest.raises(InputError, match=f"to {config.max_size}"):
+        check_size(config.max_size + 1, config)
+
+
+def test_the_input_pixel_limit_is_40_mp_accepted_at_it_and_refused_one_above():
+    from app.config import DEFAULT_INPUT_MEGAPIXELS
+
+    config = AppConfig()
+    assert config.max_input_pixels == DEFAULT_INPUT_MEGAPIXELS * 1_000_000 == 40_000_000
+    at, above = _header_only_png(8000, 5000), _header_only_png(8000, 5001)  # 40,000,000 and 40,008,000 px
+    for load in (lambda data: load_user_image(data, "content", config), lambda data: load_label_file(data, config)):
+        with pytest.raises(InputError) as info:
+            load(at)  # passes the size check; then fails only because the pixel data is missing
+        assert "MP" not in str(info.value) and "truncated" in str(info.value), str(info.value)
+        with pytest.raises(InputError, match=r"8000x5001.*limit is 40(\.0)? MP"):
+            load(above)
