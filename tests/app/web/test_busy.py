@@ -66,3 +66,32 @@ def test_the_app_installs_the_guard_on_its_queue(tmp_path):
     demo = build_demo(AppConfig(assets_dir=make_random_checkpoints(tmp_path / "assets"), max_queue=3))
     assert demo._queue.max_size == 3
     assert demo._queue.push.__qualname__ == "install_busy_guard.<locals>.push"
+
+
+def test_a_real_gradio_queue_refuses_with_the_configured_concurrency_and_passes_the_request_through(tmp_path):
+    """Through Gradio's own Queue: its length, its max size, and push(body=, request=, username=) by keyword."""
+    from types import SimpleNamespace as NS
+
+    from tests.app.conftest import make_random_checkpoints
+    from app.web.ui import build_demo
+
+    demo = build_demo(AppConfig(assets_dir=make_random_checkpoints(tmp_path / "assets"), max_queue=4,
+                                concurrency=3))
+    queue = demo._queue
+    queue.event_queue_per_concurrency_id["models"] = NS(queue=[object()] * 4)  # four requests waiting: full
+    queue.process_time_per_fn = {"f": NS(process_time=60.0, count=10)}  # 6 s each
+    with pytest.raises(HTTPException) as info:
+        asyncio.run(queue.push(body="b", request="R", username="ann"))
+    assert info.value.headers == {"Retry-After": "8"}  # 4 x 6 s / 3 workers (the configured concurrency)
+    queue.event_queue_per_concurrency_id["models"] = NS(queue=[])  # room again: handed to Gradio's push
+    recorder = FakeQueue(0, 4)
+    seen = {}
+
+    async def record(body, request, username):
+        seen.update(body=body, request=request, username=username)
+        return True, "id", "success"
+
+    recorder.push = record
+    install_busy_guard(recorder, workers=3)
+    assert asyncio.run(recorder.push(body="b", request="R", username="ann"))[0]
+    assert seen == {"body": "b", "request": "R", "username": "ann"}
