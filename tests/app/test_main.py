@@ -65,9 +65,13 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def test_python_m_app_starts_and_serves_on_loopback(artifacts):
+def test_python_m_app_starts_and_serves_on_loopback(artifacts, tmp_path):
     port = _port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    cache = tmp_path / "gradio"  # the server's cache folder; the stop sweeps the empty temp files uploads leave
+    cache.mkdir()
+    leaked = cache / "tmpabcd1234"
+    leaked.write_bytes(b"")
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", "GRADIO_TEMP_DIR": str(cache)}
     log = artifacts / "python_m_app.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "app", "--port", str(port)], cwd=ROOT, env=env,
@@ -93,6 +97,7 @@ def test_python_m_app_starts_and_serves_on_loopback(artifacts):
         assert proc.wait(timeout=15) == 0
         print(f"stopped {time.perf_counter() - t1:.1f} s after SIGTERM")
         assert "normlab app stopped" in log.read_text()
+        assert not leaked.exists()  # swept on stop (app/__main__.py's final sweep)
     finally:
         if proc.poll() is None:
             proc.kill()

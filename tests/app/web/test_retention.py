@@ -61,3 +61,29 @@ def test_a_failed_video_job_leaves_no_folder(tmp_path):
             (job / ".clip-stylized-x.part.mp4").write_bytes(b"half")
             raise RuntimeError("decoder died")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_sweeper_thread_sweeps_periodically_and_stops_when_told(tmp_path):
+    from app.web.retention import start_sweeper, video_folder
+
+    old = time.time() - 3600
+    leaked = tmp_path / "tmp6zo9a0fi"
+    leaked.write_bytes(b"")
+    job = video_folder(tmp_path) / "job-abcdefgh"  # an expired, emptied video job folder
+    job.mkdir(parents=True)
+    for p in (leaked, job):
+        os.utime(p, (old, old))
+    stop = start_sweeper(tmp_path, every_s=0.02, older_than_s=60)
+    try:
+        t0 = time.time()
+        while (leaked.exists() or job.exists()) and time.time() - t0 < 10:
+            time.sleep(0.02)
+        assert not leaked.exists() and not job.exists()  # both sweeps ran, with no request to trigger them
+    finally:
+        stop.set()
+    time.sleep(0.1)
+    again = tmp_path / "tmp78f2sc2w"
+    again.write_bytes(b"")
+    os.utime(again, (old, old))
+    time.sleep(0.2)
+    assert again.exists()  # stopped: nothing sweeps any more
