@@ -174,11 +174,28 @@ def server(demo, app_config):
     demo.close()
 
 
+API_TIMEOUT_S = 180  # one API call; a hang fails the test instead of stalling the suite
+
+
+class TimedClient:
+    """gradio_client's Client whose ``predict`` gives up after :data:`API_TIMEOUT_S` (``submit().result(timeout)``);
+    everything else is the Client's own."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def predict(self, *args, **kwargs):
+        return self._client.submit(*args, **kwargs).result(timeout=API_TIMEOUT_S)
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+
 @pytest.fixture(scope="session")
 def client(server):
     from gradio_client import Client
 
-    return Client(server, verbose=False, download_files=str(ARTIFACTS / "downloads"))
+    return TimedClient(Client(server, verbose=False, download_files=str(ARTIFACTS / "downloads")))
 
 
 # --- sample files --------------------------------------------------------------------------------------
