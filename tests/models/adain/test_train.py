@@ -143,13 +143,17 @@ def test_init_fine_tunes_from_an_export_and_refuses_a_mismatch(trained, image_di
     assert "decoder_norm" in capsys.readouterr().err
 
 
-def test_max_minutes_stops_early_and_still_exports(image_dirs, tmp_path):
+def test_max_minutes_stops_early_and_still_exports(image_dirs, tmp_path, capsys):
     export = tmp_path / "adain_instance.safetensors"
-    argv = _argv(image_dirs, tmp_path / "run", export, 100_000, "--max-minutes", "0.001", "--threads", "1")
+    argv = _argv(image_dirs, tmp_path / "run", export, 100_000, "--max-minutes", "0.001", "--threads", "1",
+                 "--ckpt-every", "100000")  # no periodic checkpoint: only the one at the stop
     torch.set_num_threads(2)  # --threads must override it (the fixture restores the original afterwards)
     assert train.main(argv) == 0
     steps = int(read_metadata(export)["normlab_steps"])
-    assert 1 <= steps < 100  # the wall-time budget (0.06 s), not --max-steps, ended the run
+    assert steps < 100_000  # the wall-time budget (0.06 s), not --max-steps, ended the run
+    assert export.with_suffix(".md").is_file()  # and the export still happened
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["global_step"] == steps  # a checkpoint at the stop: a resume redoes nothing
     assert torch.get_num_threads() == 1
 
 
