@@ -42,3 +42,21 @@ def test_dry_run_takes_the_whole_path_on_the_cpu(tmp_path):
     assert summary["finished"] and set(statuses.values()) == {"ok"}
     assert (out / "adain_instance.safetensors").is_file() and (out / "spade_batch.safetensors").is_file()
     assert (out / "adain_instance.md").is_file() and "adain" in (out / "SUMMARY.md").read_text()
+
+
+def test_a_failing_step_is_reported_as_failed(tmp_path, monkeypatch):
+    import sys
+
+    import models.gpu_run as gpu_run
+
+    def tiny_plan(out, bundle, minutes, dry_run):
+        ok = gpu_run.Step("fine", [sys.executable, "-c", "pass"], 0.5)
+        bad = gpu_run.Step("broken", [sys.executable, "-c", "import sys; sys.exit(3)"], 0.5)
+        return [ok, bad]
+
+    monkeypatch.setattr(gpu_run, "plan", tiny_plan)
+    out = tmp_path / "out"
+    assert gpu_run.run(out, tmp_path / "none", minutes=1, dry_run=True) == 1
+    statuses = {s["name"]: s["result"]["status"] for s in json.loads((out / "summary.json").read_text())["steps"]}
+    assert statuses == {"fine": "ok", "broken": "exit 3"}
+    assert "| broken | exit 3 |" in (out / "SUMMARY.md").read_text()
