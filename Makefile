@@ -20,7 +20,12 @@ install: $(STAMP)
 app: $(STAMP)
 	exec env NORMLAB_EXIT_WITH_PARENT=1 GRADIO_ANALYTICS_ENABLED=False $(PY) -m app
 
+PY_SOURCES := app models norms tests tools train.py
+
+# lint and format checks first (seconds), then the suite
 test: $(STAMP)
+	$(VENV)/bin/ruff check $(PY_SOURCES)
+	$(VENV)/bin/ruff format --check $(PY_SOURCES)
 	GRADIO_ANALYTICS_ENABLED=False $(PY) -m pytest
 
 bench: $(STAMP)

@@ -3,6 +3,7 @@
 The normalizer is chosen on the command line (``--norm``); Lightning picks the GPU (bf16) when there is one.
 Run ``python train.py MODEL --help`` for each model's options.
 """
+
 from __future__ import annotations
 
 import sys

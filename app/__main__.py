@@ -27,7 +27,8 @@ def _megapixels(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number of megapixels, got {text!r}") from None
     if not 0 < value <= MAX_INPUT_MEGAPIXELS:  # also refuses nan
         raise argparse.ArgumentTypeError(
-            f"must be more than 0 and at most {MAX_INPUT_MEGAPIXELS} (the tiled stylizer's limit), got {text}")
+            f"must be more than 0 and at most {MAX_INPUT_MEGAPIXELS} (the tiled stylizer's limit), got {text}"
+        )
     return value
 
 
@@ -49,40 +50,90 @@ def _positive(kind: type) -> Callable[[str], float]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app", description="Start the normlab web app (Gradio).")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="interface to bind (default 127.0.0.1, this machine only; 0.0.0.0 exposes it on the network)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind (default 127.0.0.1, this machine only; 0.0.0.0 exposes it on the network)",
+    )
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--auth-file", type=Path, default=None, metavar="FILE",
-                   help="require a login: one user:password (or user:sha256:<hex>, see `python -m app.auth hash`) "
-                        "per line; guards the page and the API (gradio_client's auth=). Strongly advised with "
-                        "a --host other than 127.0.0.1")
-    p.add_argument("--share", action="store_true",
-                   help="also open a public *.gradio.live link (needs internet; off by default)")
-    p.add_argument("--assets", type=Path, default=None, help="folder with {adain,spade}_<norm>.safetensors "
-                   "checkpoints and examples/ (default: the bundled assets/)")
+    p.add_argument(
+        "--auth-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="require a login: one user:password (or user:sha256:<hex>, see `python -m app.auth hash`) "
+        "per line; guards the page and the API (gradio_client's auth=). Strongly advised with "
+        "a --host other than 127.0.0.1",
+    )
+    p.add_argument(
+        "--share", action="store_true", help="also open a public *.gradio.live link (needs internet; off by default)"
+    )
+    p.add_argument(
+        "--assets",
+        type=Path,
+        default=None,
+        help="folder with {adain,spade}_<norm>.safetensors checkpoints and examples/ (default: the bundled assets/)",
+    )
     p.add_argument("--max-size", type=int, default=None, help="largest output long side in px (default 8192)")
-    p.add_argument("--max-input-megapixels", type=_megapixels, default=None, metavar="N",
-                   help=f"refuse uploaded images (and outputs) larger than N megapixels (default "
-                        f"{DEFAULT_INPUT_MEGAPIXELS}, at most {MAX_INPUT_MEGAPIXELS}); above "
-                        f"{DEFAULT_INPUT_MEGAPIXELS} the upload limit grows with it (1.25 MB per megapixel)")
+    p.add_argument(
+        "--max-input-megapixels",
+        type=_megapixels,
+        default=None,
+        metavar="N",
+        help=f"refuse uploaded images (and outputs) larger than N megapixels (default "
+        f"{DEFAULT_INPUT_MEGAPIXELS}, at most {MAX_INPUT_MEGAPIXELS}); above "
+        f"{DEFAULT_INPUT_MEGAPIXELS} the upload limit grows with it (1.25 MB per megapixel)",
+    )
     p.add_argument("--concurrency", type=int, default=None, help="model calls run at once (default 2)")
-    p.add_argument("--max-queue", type=int, default=None,
-                   help="requests allowed to wait; more are refused with 'busy, try again in about N s' "
-                        "(default 64)")
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=None,
+        help="requests allowed to wait; more are refused with 'busy, try again in about N s' (default 64)",
+    )
     video = p.add_argument_group("video limits (the Video tab and the /stylize_video endpoint)")
-    video.add_argument("--max-video-seconds", type=_positive(float), default=None, metavar="S",
-                       help="refuse clips longer than S seconds (default 60)")
-    video.add_argument("--max-video-frames", type=_positive(int), default=None, metavar="N",
-                       help="refuse clips with more than N frames (default 3600)")
-    video.add_argument("--max-video-side", type=_positive(int), default=None, metavar="PX",
-                       help="refuse clips whose long side is over PX (default 3840: 4K is accepted, then downscaled)")
-    video.add_argument("--max-video-mb", type=_positive(float), default=None, metavar="MB",
-                       help="refuse video files larger than MB megabytes (default 200)")
-    video.add_argument("--max-video-size", type=int, default=None, metavar="PX",
-                       help="largest output long side offered for videos, 16 to 1920 (default 854)")
-    p.add_argument("--cache-minutes", type=float, default=None,
-                   help="delete uploads and results older than this from the server's cache folder (default 60; "
-                        "0 = the shortest safe sweep, files older than 10 s)")
+    video.add_argument(
+        "--max-video-seconds",
+        type=_positive(float),
+        default=None,
+        metavar="S",
+        help="refuse clips longer than S seconds (default 60)",
+    )
+    video.add_argument(
+        "--max-video-frames",
+        type=_positive(int),
+        default=None,
+        metavar="N",
+        help="refuse clips with more than N frames (default 3600)",
+    )
+    video.add_argument(
+        "--max-video-side",
+        type=_positive(int),
+        default=None,
+        metavar="PX",
+        help="refuse clips whose long side is over PX (default 3840: 4K is accepted, then downscaled)",
+    )
+    video.add_argument(
+        "--max-video-mb",
+        type=_positive(float),
+        default=None,
+        metavar="MB",
+        help="refuse video files larger than MB megabytes (default 200)",
+    )
+    video.add_argument(
+        "--max-video-size",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="largest output long side offered for videos, 16 to 1920 (default 854)",
+    )
+    p.add_argument(
+        "--cache-minutes",
+        type=float,
+        default=None,
+        help="delete uploads and results older than this from the server's cache folder (default 60; "
+        "0 = the shortest safe sweep, files older than 10 s)",
+    )
     return p
 
 
@@ -91,14 +142,23 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
     from app.config import AppConfig
 
     max_pixels = round(args.max_input_megapixels * 1e6) if args.max_input_megapixels is not None else None
-    overrides = {k: v for k, v in (("assets_dir", args.assets), ("max_size", args.max_size),
-                                   ("concurrency", args.concurrency), ("cache_minutes", args.cache_minutes),
-                                   ("max_queue", args.max_queue), ("max_input_pixels", max_pixels),
-                                   ("max_video_seconds", args.max_video_seconds),
-                                   ("max_video_frames", args.max_video_frames),
-                                   ("max_video_side", args.max_video_side), ("max_video_mb", args.max_video_mb),
-                                   ("max_video_size", args.max_video_size))
-                 if v is not None}
+    overrides = {
+        k: v
+        for k, v in (
+            ("assets_dir", args.assets),
+            ("max_size", args.max_size),
+            ("concurrency", args.concurrency),
+            ("cache_minutes", args.cache_minutes),
+            ("max_queue", args.max_queue),
+            ("max_input_pixels", max_pixels),
+            ("max_video_seconds", args.max_video_seconds),
+            ("max_video_frames", args.max_video_frames),
+            ("max_video_side", args.max_video_side),
+            ("max_video_mb", args.max_video_mb),
+            ("max_video_size", args.max_video_size),
+        )
+        if v is not None
+    }
     return AppConfig(**overrides)
 
 
@@ -126,9 +186,11 @@ def login(args: argparse.Namespace):
     if args.auth_file is not None:
         return checker(load_auth_file(args.auth_file))
     if not is_loopback(args.host) or args.share:
-        print(f"warning: serving on {args.host}{' and a public share link' if args.share else ''} WITHOUT a login: "
-              "anyone who can reach it can use it (and its CPU). Add --auth-file FILE (user:password lines).",
-              file=sys.stderr)
+        print(
+            f"warning: serving on {args.host}{' and a public share link' if args.share else ''} WITHOUT a login: "
+            "anyone who can reach it can use it (and its CPU). Add --auth-file FILE (user:password lines).",
+            file=sys.stderr,
+        )
     return None
 
 
@@ -168,8 +230,15 @@ def main(argv: list[str] | None = None) -> int:
     demo = build_demo(config)
     try:
         try:
-            demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,
-                        prevent_thread_lock=True, auth=auth, **launch_kwargs(config))
+            demo.launch(
+                server_name=args.host,
+                server_port=args.port,
+                share=args.share,
+                show_error=True,
+                prevent_thread_lock=True,
+                auth=auth,
+                **launch_kwargs(config),
+            )
         except OSError as exc:  # port in use, bad host
             print(f"error: could not start the server on {args.host}:{args.port}: {exc}", file=sys.stderr)
             return 2
@@ -195,8 +264,7 @@ def _interrupt(signum, frame) -> None:
 
 def _warm_imports() -> None:
     try:
-        import models.adain.infer
-        import models.spade.infer
+        pass
     except Exception:  # a broken install shows up, with a clear message, on the first request instead
         pass
 

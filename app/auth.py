@@ -41,7 +41,7 @@ def parse_auth_lines(lines: Iterable[str], source: str = "auth file") -> dict[st
         if not sep or not user.strip() or not secret:
             raise ValueError(f"{source}, line {number}: expected user:password (or user:sha256:<hex>)")
         if secret.startswith(_HASHED):
-            digest = secret[len(_HASHED):].strip().lower()
+            digest = secret[len(_HASHED) :].strip().lower()
             if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
                 raise ValueError(f"{source}, line {number}: a sha256: password needs 64 hex digits")
         else:
@@ -93,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m app.auth", description="Make lines for python -m app --auth-file.")
     sub = p.add_subparsers(dest="command", required=True)
-    h = sub.add_parser("hash", help="prompt for a password and print a user:sha256:<hex> line (the password is "
-                                    "not echoed and not stored in clear)")
+    h = sub.add_parser(
+        "hash",
+        help="prompt for a password and print a user:sha256:<hex> line (the password is "
+        "not echoed and not stored in clear)",
+    )
     h.add_argument("user", nargs="?", default=None, help="the user name (prompted when left out)")
     args = p.parse_args(argv)
     user = args.user or input("user: ")

@@ -74,8 +74,10 @@ class AppConfig:
         if self.max_upload_mb is None:
             object.__setattr__(self, "max_upload_mb", upload_mb_for(self.max_input_pixels))
         if not 0 < self.max_input_pixels <= MAX_INPUT_MEGAPIXELS * 1_000_000:
-            raise ValueError(f"max_input_pixels must be between 1 and {MAX_INPUT_MEGAPIXELS} megapixels, "
-                             f"got {self.max_input_pixels / 1e6:g} MP")
+            raise ValueError(
+                f"max_input_pixels must be between 1 and {MAX_INPUT_MEGAPIXELS} megapixels, "
+                f"got {self.max_input_pixels / 1e6:g} MP"
+            )
         if not self.min_size <= self.default_size <= self.max_size:
             raise ValueError(
                 f"default_size must lie in [min_size, max_size] = [{self.min_size}, {self.max_size}], "
@@ -91,8 +93,9 @@ class AppConfig:
             if not getattr(self, name) > 0:  # also refuses nan
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not self.min_size <= self.max_video_size <= VIDEO_MAX_SIDE:
-            raise ValueError(f"max_video_size must be between {self.min_size} and {VIDEO_MAX_SIDE} px, "
-                             f"got {self.max_video_size}")
+            raise ValueError(
+                f"max_video_size must be between {self.min_size} and {VIDEO_MAX_SIDE} px, got {self.max_video_size}"
+            )
         if self.default_video_size < self.min_size:
             raise ValueError(f"default_video_size must be >= {self.min_size}, got {self.default_video_size}")
 

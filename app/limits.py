@@ -4,17 +4,26 @@ functions so they accept and refuse the same values with the same words. No torc
 | what | accepted |
 |---|---|
 | seed | a whole number from 0 to 2147483647 (``3`` and ``3.0`` yes; ``-1``, ``1.5``, ``2**31`` no) |
-| output size (long side) | a whole number of pixels from 16 to 16384 on the command line (and at most ``--max-megapixels``,
+| output size (long side) | whole pixels from 16 to 16384 on the command line (and at most ``--max-megapixels``,
   default 100 MP, in all); the web app caps the top at its ``--max-size`` |
 | input image | at most 100 MP on the command line (``--max-megapixels`` raises it); the web app's limit is its own |
 """
+
 from __future__ import annotations
 
 import math
 from typing import Any
 
-__all__ = ["SEED_MAX", "MIN_SIDE", "MAX_SIDE", "MAX_MEGAPIXELS", "parse_seed", "parse_size", "output_size",
-           "check_megapixels"]
+__all__ = [
+    "SEED_MAX",
+    "MIN_SIDE",
+    "MAX_SIDE",
+    "MAX_MEGAPIXELS",
+    "parse_seed",
+    "parse_size",
+    "output_size",
+    "check_megapixels",
+]
 
 SEED_MAX = 2**31 - 1
 MIN_SIDE = 16  # smaller outputs are below the networks' downsampling depth
@@ -65,5 +74,7 @@ def check_megapixels(width: int, height: int, limit_mp: float, what: str, flag: 
     """``ValueError`` naming the limit and the flag that raises it when ``width x height`` is over ``limit_mp`` MP."""
     mp = width * height / 1e6
     if mp > limit_mp:
-        raise ValueError(f"{what} would be {width}x{height} ({mp:.1f} MP), over the limit of {limit_mp:g} MP; "
-                         f"raise it with {flag} (memory stays bounded, time grows with the pixels)")
+        raise ValueError(
+            f"{what} would be {width}x{height} ({mp:.1f} MP), over the limit of {limit_mp:g} MP; "
+            f"raise it with {flag} (memory stays bounded, time grows with the pixels)"
+        )

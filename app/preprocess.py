@@ -72,15 +72,17 @@ def load_user_image(src: ImageSource | None, what: str, config: AppConfig) -> Im
         raise InputError(f"Please add a {what} image.")
     _check_image_file_size(src, what, config)
     try:
-        return load_image(src, max_pixels=config.max_input_pixels, min_side=config.min_side,
-                          limit_flag=INPUT_LIMIT_FLAG)
+        return load_image(
+            src, max_pixels=config.max_input_pixels, min_side=config.min_side, limit_flag=INPUT_LIMIT_FLAG
+        )
     except ImageLoadError as exc:
         message = str(exc)
         if isinstance(src, (str, Path)):  # show the file name, not the server's temp path
             message = message.replace(f"'{src}'", f"'{Path(src).name}'")
         # the loader's "raise the limit with FLAG" is command-line advice; a server is started with the flag
-        message = message.replace(f"raise the limit with {INPUT_LIMIT_FLAG}",
-                                  _over_the_limit("downscale it first", config))
+        message = message.replace(
+            f"raise the limit with {INPUT_LIMIT_FLAG}", _over_the_limit("downscale it first", config)
+        )
         raise InputError(f"{what.capitalize()} image: {message}") from None
 
 
@@ -101,8 +103,10 @@ def _check_image_file_size(src: ImageSource, what: str, config: AppConfig) -> No
         return  # the loader names the missing file
     if size > config.max_upload_mb * MB:
         advice = _over_the_limit("downscale or compress it first", config)
-        raise InputError(f"{what.capitalize()} image: '{Path(src).name}' is {_mb(size)} MB, over this server's "
-                         f"limit of {config.max_upload_mb} MB for images: {advice}.")
+        raise InputError(
+            f"{what.capitalize()} image: '{Path(src).name}' is {_mb(size)} MB, over this server's "
+            f"limit of {config.max_upload_mb} MB for images: {advice}."
+        )
 
 
 def check_alpha(alpha: Any) -> float:
@@ -148,8 +152,10 @@ def check_output_pixels(content_size: tuple[int, int], size: int | None, config:
     w, h = output_size(*content_size, size)
     if w * h > config.max_input_pixels:
         advice = _over_the_limit("choose a smaller output size", config)
-        raise InputError(f"The output would be {w}x{h} ({w * h / 1e6:.1f} MP), over this server's limit of "
-                         f"{config.max_input_megapixels:g} MP: {advice}.")
+        raise InputError(
+            f"The output would be {w}x{h} ({w * h / 1e6:.1f} MP), over this server's limit of "
+            f"{config.max_input_megapixels:g} MP: {advice}."
+        )
 
 
 def check_stroke(stroke: Any) -> float:
@@ -292,8 +298,10 @@ def load_label_file(src: str | Path | bytes | None, config: AppConfig) -> np.nda
         img.seek(0)
         w, h = img.size
         if w * h > config.max_input_pixels:
-            raise InputError(f"Mask is {w}x{h} = {w * h / 1e6:.1f} MP; the limit is {config.max_input_megapixels:g} "
-                             f"MP: {_over_the_limit('downscale it first', config)}.")
+            raise InputError(
+                f"Mask is {w}x{h} = {w * h / 1e6:.1f} MP; the limit is {config.max_input_megapixels:g} "
+                f"MP: {_over_the_limit('downscale it first', config)}."
+            )
         img = ImageOps.exif_transpose(img)
         img.load()
     except InputError:
@@ -321,8 +329,10 @@ DEFAULT_STABILIZE = "flow"
 
 def _refuse_video(name: str, what: str, limit: str, first: str, flag: str) -> InputError:
     """The one wording of a clip over a server limit: what it is, the limit, what the user and the operator can do."""
-    return InputError(f"Video '{name}' {what}, over this server's limit of {limit}: {first}, or start the server "
-                      f"with {flag} to raise it.")
+    return InputError(
+        f"Video '{name}' {what}, over this server's limit of {limit}: {first}, or start the server "
+        f"with {flag} to raise it."
+    )
 
 
 def _video_problem(exc: Exception, path: Path) -> str:
@@ -350,8 +360,9 @@ def load_user_video(src: str | Path | None, config: AppConfig) -> Any:
     if size == 0:
         raise InputError(f"Video '{path.name}' is empty (0 bytes).")
     if size > config.max_video_mb * MB:
-        raise _refuse_video(path.name, f"is {_mb(size)} MB", f"{config.max_video_mb:g} MB",
-                            "trim or compress it first", VIDEO_MB_FLAG)
+        raise _refuse_video(
+            path.name, f"is {_mb(size)} MB", f"{config.max_video_mb:g} MB", "trim or compress it first", VIDEO_MB_FLAG
+        )
     try:
         info = probe(path)
     except VideoError as exc:  # corrupt, audio only, not a video at all
@@ -359,15 +370,30 @@ def load_user_video(src: str | Path | None, config: AppConfig) -> Any:
     if (small := too_small(info.width, info.height, config.min_side)) is not None:
         raise InputError(f"Video '{path.name}': {small}.")
     if info.long_side > config.max_video_side:
-        raise _refuse_video(path.name, f"is {info.width}x{info.height}",
-                            f"{config.max_video_side} px on the long side", "downscale it first", VIDEO_SIDE_FLAG)
+        raise _refuse_video(
+            path.name,
+            f"is {info.width}x{info.height}",
+            f"{config.max_video_side} px on the long side",
+            "downscale it first",
+            VIDEO_SIDE_FLAG,
+        )
     seconds = info.duration or (info.frames / float(info.fps) if info.frames and info.fps else 0.0)
     if seconds > config.max_video_seconds:
-        raise _refuse_video(path.name, f"is {seconds:.1f} s long", f"{config.max_video_seconds:g} s",
-                            "trim it first", VIDEO_SECONDS_FLAG)
+        raise _refuse_video(
+            path.name,
+            f"is {seconds:.1f} s long",
+            f"{config.max_video_seconds:g} s",
+            "trim it first",
+            VIDEO_SECONDS_FLAG,
+        )
     if info.frames > config.max_video_frames:
-        raise _refuse_video(path.name, f"has {info.frames} frames", f"{config.max_video_frames} frames",
-                            "trim it or lower its frame rate first", VIDEO_FRAMES_FLAG)
+        raise _refuse_video(
+            path.name,
+            f"has {info.frames} frames",
+            f"{config.max_video_frames} frames",
+            "trim it or lower its frame rate first",
+            VIDEO_FRAMES_FLAG,
+        )
     return info
 
 
@@ -404,8 +430,9 @@ def webcam_frame(frame: Any, side: int, min_side: int) -> np.ndarray:
         raise InputError(f"Webcam frame: {small}.")
     size = frame_size(w, h, min(side, max(w, h)))
     if min(size) < min_side:  # a sliver: its short side vanishes when scaled
-        raise InputError(f"Webcam frame: {w}x{h} is too narrow (scaled to {size[0]}x{size[1]}, a side is under "
-                         f"{min_side} px).")
+        raise InputError(
+            f"Webcam frame: {w}x{h} is too narrow (scaled to {size[0]}x{size[1]}, a side is under {min_side} px)."
+        )
     img = Image.fromarray(a[..., :3].astype(np.uint8, copy=False))
     if img.size != size:
         img = img.resize(size, Image.Resampling.BILINEAR)

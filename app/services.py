@@ -79,8 +79,9 @@ class ModelCache:
     ``loader(path)`` builds the inference object (``Stylizer`` / ``Synthesizer``) from a checkpoint.
     """
 
-    def __init__(self, kind: str, assets_dir: Path, loader: Callable[[Path], Any] | None = None,
-                 preferred: Sequence[str] = ()) -> None:
+    def __init__(
+        self, kind: str, assets_dir: Path, loader: Callable[[Path], Any] | None = None, preferred: Sequence[str] = ()
+    ) -> None:
         self.kind = kind
         self.assets_dir = Path(assets_dir)
         self._loader = loader or DEFAULT_LOADERS[kind]
@@ -151,9 +152,7 @@ class ModelCache:
             )
         norm = norm or next(iter(available))
         if norm not in available:
-            raise InputError(
-                f"No {title} checkpoint for normalizer {norm!r}; available: {', '.join(available)}."
-            )
+            raise InputError(f"No {title} checkpoint for normalizer {norm!r}; available: {', '.join(available)}.")
         path = available[norm]
         with self._lock:
             stamp = _stamp(path)
@@ -202,8 +201,9 @@ FrameProgress = Callable[[int, int, float], None]
 TRACKED_DECAY = 0.9  # the past's weight when statistics are tracked (the CLI's --stats-decay default)
 
 
-def video_config(size: int, alpha: float = 1.0, preserve_color: str | None = None, stroke: float = 1.0,
-                 stabilize: str = "flow") -> Any:
+def video_config(
+    size: int, alpha: float = 1.0, preserve_color: str | None = None, stroke: float = 1.0, stabilize: str = "flow"
+) -> Any:
     """The ``VideoConfig`` for the app's settings; ``stabilize`` picks the flicker reduction as the CLI's
     ``--stabilize`` does: flow blending ("flow"), tracked statistics ("stats"), both, or "none" (frame by frame).
     Scene cuts are detected in every mode but "none" (they restart the blend and the statistics)."""
@@ -212,8 +212,9 @@ def video_config(size: int, alpha: float = 1.0, preserve_color: str | None = Non
     kw = dict(size=size, alpha=alpha, preserve_color=preserve_color, stroke=stroke)
     if stabilize == "none":
         return VideoConfig.frame_by_frame(**kw)
-    return VideoConfig(**kw, stats_decay=TRACKED_DECAY if stabilize in ("stats", "both") else 0.0,
-                       flow=stabilize in ("flow", "both"))
+    return VideoConfig(
+        **kw, stats_decay=TRACKED_DECAY if stabilize in ("stats", "both") else 0.0, flow=stabilize in ("flow", "both")
+    )
 
 
 @dataclasses.dataclass
@@ -233,8 +234,10 @@ class VideoResult:
         w, h = self.size
         rate = self.frames / self.seconds if self.seconds else 0.0
         cuts = f" · {self.cuts} scene cut{'s' if self.cuts != 1 else ''}" if self.cuts else ""
-        return (f"AdaIN video · {self.norm} norm · {w}×{h} px · {self.frames} frames at {self.clip_fps:.3g} fps"
-                f"{cuts} · {self.seconds:.1f} s ({rate:.2f} frames/s)")
+        return (
+            f"AdaIN video · {self.norm} norm · {w}×{h} px · {self.frames} frames at {self.clip_fps:.3g} fps"
+            f"{cuts} · {self.seconds:.1f} s ({rate:.2f} frames/s)"
+        )
 
 
 @dataclasses.dataclass
@@ -277,20 +280,37 @@ class Engine:
         mask = None
         if req.mask is not None:
             if len(req.styles) != 2:
-                raise InputError("Spatial control needs exactly two styles: one for the painted area, one for the rest.")
+                raise InputError(
+                    "Spatial control needs exactly two styles: one for the painted area, one for the rest."
+                )
             mask = Image.fromarray(resize_mask(req.mask, req.content.size).astype(np.uint8) * 255, mode="L")
         t0 = time.perf_counter()
         with self._lock_for(model), torch.inference_mode(), _model_errors("AdaIN"):
             out = model.stylize(
-                req.content, req.styles, weights=req.weights, alpha=req.alpha,
-                preserve_color=req.preserve_color, mask=mask, size=req.size, stroke=req.stroke, progress=progress,
+                req.content,
+                req.styles,
+                weights=req.weights,
+                alpha=req.alpha,
+                preserve_color=req.preserve_color,
+                mask=mask,
+                size=req.size,
+                stroke=req.stroke,
+                progress=progress,
             )
         return Result(out, "adain", norm, time.perf_counter() - t0)
 
     # --- video ------------------------------------------------------------------------------------------------
-    def stylize_video(self, src: Path, styles: list[Image.Image], dst: Path, config: Any,
-                      weights: list[float] | None = None, norm: str | None = None,
-                      progress: FrameProgress | None = None, max_frames: int | None = None) -> VideoResult:
+    def stylize_video(
+        self,
+        src: Path,
+        styles: list[Image.Image],
+        dst: Path,
+        config: Any,
+        weights: list[float] | None = None,
+        norm: str | None = None,
+        progress: FrameProgress | None = None,
+        max_frames: int | None = None,
+    ) -> VideoResult:
         """A clip through ``models.adain.video.stylize_video`` into ``dst`` (``config``: a ``VideoConfig``). The model
         is held for the whole clip, as for one image: its frames are one request."""
         import torch
@@ -300,14 +320,22 @@ class Engine:
 
         norm, model = self.caches["adain"].get(norm)
         with self._lock_for(model), torch.inference_mode(), _model_errors("Video"):
-            summary = stylize_video(model, src, styles, dst, weights, config, progress,
-                                    max_frames=max_frames or MAX_FRAMES)
+            summary = stylize_video(
+                model, src, styles, dst, weights, config, progress, max_frames=max_frames or MAX_FRAMES
+            )
             fps = float(probe(src).fps)
-        return VideoResult(Path(dst), norm, summary["frames"], tuple(summary["size"]), summary["seconds"],
-                           summary["cuts"], fps)
+        return VideoResult(
+            Path(dst), norm, summary["frames"], tuple(summary["size"]), summary["seconds"], summary["cuts"], fps
+        )
 
-    def webcam_session(self, key: tuple, styles: list[Image.Image], config: Any,
-                       weights: list[float] | None = None, norm: str | None = None) -> WebcamSession:
+    def webcam_session(
+        self,
+        key: tuple,
+        styles: list[Image.Image],
+        config: Any,
+        weights: list[float] | None = None,
+        norm: str | None = None,
+    ) -> WebcamSession:
         """A fresh stream for the webcam: a ``VideoStylizer`` on the named normalizer's model."""
         from models.adain.video import VideoStylizer
 
@@ -342,10 +370,17 @@ class Engine:
         return results
 
     # --- label map -> image -------------------------------------------------------------------------------
-    def synthesize(self, labels: np.ndarray, seed: int = 0, style: Image.Image | None = None,
-                   size: int | None = None, norm: str | None = None,
-                   then_style: Image.Image | None = None, then_norm: str | None = None,
-                   then_alpha: float = 1.0) -> Result:
+    def synthesize(
+        self,
+        labels: np.ndarray,
+        seed: int = 0,
+        style: Image.Image | None = None,
+        size: int | None = None,
+        norm: str | None = None,
+        then_style: Image.Image | None = None,
+        then_norm: str | None = None,
+        then_alpha: float = 1.0,
+    ) -> Result:
         """SPADE on an ``(H, W)`` int64 label map; optionally run the result through AdaIN with ``then_style``."""
         import torch
 
@@ -361,9 +396,14 @@ class Engine:
             note = f"then AdaIN ({styled.norm} norm, α={then_alpha:g})"
         return Result(out, "spade", norm, seconds, note)
 
-    def compare_synthesize(self, labels: np.ndarray, seed: int = 0, style: Image.Image | None = None,
-                           size: int | None = None,
-                           progress: Callable[[float, str], None] | None = None) -> list[Result]:
+    def compare_synthesize(
+        self,
+        labels: np.ndarray,
+        seed: int = 0,
+        style: Image.Image | None = None,
+        size: int | None = None,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> list[Result]:
         names = self.caches["spade"].norms()
         if not names:
             self.caches["spade"].get(None)

@@ -1,4 +1,5 @@
 """`python -m models.bench {adain,spade,video} [options]`: run the model's own benchmark script."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """`python -m models.eval {adain,spade,video} [options]`: run the model's own evaluation script."""
+
 from __future__ import annotations
 
 import sys

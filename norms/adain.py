@@ -5,6 +5,7 @@ spatial dims. Masks restrict the statistics to a region (spatial control: one st
 statistics may be given precomputed as :class:`norms.stats.Moments` (merged over the tiles of an image too large for
 one pass, tracked over video frames, all-reduced over processes) instead of being taken from the tensor in hand.
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,8 +19,7 @@ from norms.stats import Moments, finalize, group_moments, moments
 __all__ = ["mean_std", "adain", "AdaIN", "stat_groups"]
 
 
-def mean_std(x: torch.Tensor, eps: float = 1e-5, mask: torch.Tensor | None = None
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+def mean_std(x: torch.Tensor, eps: float = 1e-5, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample, per-channel spatial mean and std (biased variance, as in the paper and InstanceNorm).
 
     ``finalize(moments(x, mask=mask))`` in ``x``'s dtype, shaped for broadcasting.
@@ -43,8 +43,9 @@ def _broadcast(stats: tuple[torch.Tensor, torch.Tensor], like: torch.Tensor) -> 
     return tuple(t.reshape(*t.shape, *extra).to(like.device, like.dtype) for t in stats)  # type: ignore[return-value]
 
 
-def _style_stats(style: torch.Tensor | None, style_stats: Moments | None, eps: float,
-                 mask: torch.Tensor | None) -> Moments | tuple[torch.Tensor, torch.Tensor]:
+def _style_stats(
+    style: torch.Tensor | None, style_stats: Moments | None, eps: float, mask: torch.Tensor | None
+) -> Moments | tuple[torch.Tensor, torch.Tensor]:
     if style_stats is not None:
         return finalize(style_stats, eps)
     if style is None:
@@ -52,9 +53,15 @@ def _style_stats(style: torch.Tensor | None, style_stats: Moments | None, eps: f
     return finalize(moments(style, mask=mask), eps)
 
 
-def adain(content: torch.Tensor, style: torch.Tensor | None, eps: float = 1e-5,
-          content_mask: torch.Tensor | None = None, style_mask: torch.Tensor | None = None,
-          content_stats: Moments | None = None, style_stats: Moments | None = None) -> torch.Tensor:
+def adain(
+    content: torch.Tensor,
+    style: torch.Tensor | None,
+    eps: float = 1e-5,
+    content_mask: torch.Tensor | None = None,
+    style_mask: torch.Tensor | None = None,
+    content_stats: Moments | None = None,
+    style_stats: Moments | None = None,
+) -> torch.Tensor:
     """Re-normalize ``content`` to the channel statistics of ``style``.
 
     Args:
@@ -82,8 +89,10 @@ def _check_stats(name: str, stats: Moments, x: torch.Tensor) -> None:
     if not isinstance(stats, Moments):
         raise TypeError(f"{name} must be norms.stats.Moments, got {type(stats).__name__}")
     if tuple(stats.shape) != tuple(x.shape[:2]) and tuple(stats.shape) != (1, x.shape[1]):
-        raise ValueError(f"{name} of shape {tuple(stats.shape)} do not fit features {tuple(x.shape)}: "
-                         f"expected (B, C) = {tuple(x.shape[:2])}")
+        raise ValueError(
+            f"{name} of shape {tuple(stats.shape)} do not fit features {tuple(x.shape)}: "
+            f"expected (B, C) = {tuple(x.shape[:2])}"
+        )
 
 
 def stat_groups(norm: nn.Module) -> int | None:
@@ -97,8 +106,10 @@ def stat_groups(norm: nn.Module) -> int | None:
     if isinstance(norm, LayerNorm):
         return 1
     if norm.training:
-        raise ValueError(f"{type(norm).__name__} in training mode normalizes with batch statistics: "
-                         "precomputed statistics apply only in eval mode")
+        raise ValueError(
+            f"{type(norm).__name__} in training mode normalizes with batch statistics: "
+            "precomputed statistics apply only in eval mode"
+        )
     return None
 
 
@@ -118,9 +129,15 @@ class AdaIN(nn.Module):
         self.num_features, self.eps = num_features, eps
         self.norm = get_norm(norm)(num_features, affine=False, **norm_kw)
 
-    def forward(self, content: torch.Tensor, style: torch.Tensor | None = None,
-                content_mask: torch.Tensor | None = None, style_mask: torch.Tensor | None = None,
-                content_stats: Moments | None = None, style_stats: Moments | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        content: torch.Tensor,
+        style: torch.Tensor | None = None,
+        content_mask: torch.Tensor | None = None,
+        style_mask: torch.Tensor | None = None,
+        content_stats: Moments | None = None,
+        style_stats: Moments | None = None,
+    ) -> torch.Tensor:
         if style is not None and content.shape[:2] != style.shape[:2]:
             raise ValueError(f"content {tuple(content.shape)} and style {tuple(style.shape)} must share (B, C)")
         if content_mask is not None and content_stats is None:
@@ -139,8 +156,10 @@ class AdaIN(nn.Module):
         _check_stats("content_stats", stats, content)
         groups = stat_groups(self.norm)
         if masked and groups != self.num_features:
-            raise ValueError("content_mask (per-region statistics) requires the 'instance' normalize step, "
-                             f"got {type(self.norm).__name__}")
+            raise ValueError(
+                "content_mask (per-region statistics) requires the 'instance' normalize step, "
+                f"got {type(self.norm).__name__}"
+            )
         if groups is None:
             return self.norm(content)
         eps = getattr(self.norm, "eps", self.eps)

@@ -125,8 +125,9 @@ def _make_step(
     return step, x, grad
 
 
-def measure_many(modules: dict[str, nn.Module], shape: tuple[int, ...], device: torch.device, reps: int,
-                 warmup: int = 2) -> dict[str, Result]:
+def measure_many(
+    modules: dict[str, nn.Module], shape: tuple[int, ...], device: torch.device, reps: int, warmup: int = 2
+) -> dict[str, Result]:
     """Best-of-``reps`` fwd+bwd time (train mode) of each module on a random input of ``shape``, plus memory.
 
     The modules are timed *interleaved* (one step of each per round), so every one sees the same background
@@ -202,8 +203,10 @@ def loop_table(shapes: list[tuple[int, ...]], device: torch.device, reps: int) -
     """Markdown table: vectorised Online Norm vs the per-sample loop (same maths, no affine / ECM)."""
 
     loop_label = "online, per-sample loop (reference algorithm, no affine/ECM)"
-    lines = ["| shape (N, C, H, W) | implementation | fwd+bwd ms | vs BN2d | speed-up over the loop |",
-             "|---|---|---:|---:|---:|"]
+    lines = [
+        "| shape (N, C, H, W) | implementation | fwd+bwd ms | vs BN2d | speed-up over the loop |",
+        "|---|---|---:|---:|---:|",
+    ]
     for shape in shapes:
         c = shape[1]
         modules = {
@@ -221,8 +224,12 @@ def loop_table(shapes: list[tuple[int, ...]], device: torch.device, reps: int) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m norms.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "all"],
-                        help="where to run; 'all' = CPU, then CUDA if available (default: cpu)")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=["cpu", "cuda", "all"],
+        help="where to run; 'all' = CPU, then CUDA if available (default: cpu)",
+    )
     parser.add_argument("--quick", action="store_true", help="small shapes and few repetitions (smoke run)")
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions per cell (default 15, quick 3)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -248,8 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         device = torch.device(dev_name)
         cpu = platform.processor() or platform.machine()
         what = torch.cuda.get_device_name(device) if dev_name == "cuda" else cpu
-        print(f"\n### {dev_name.upper()}: {what}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
-              f"{stamp}; best of {reps} fwd+bwd (train mode, fp32)\n")
+        print(
+            f"\n### {dev_name.upper()}: {what}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
+            f"{stamp}; best of {reps} fwd+bwd (train mode, fp32)\n"
+        )
         print(norms_table(shapes, device, reps))
         print("\nOnline Normalization: vectorised vs the per-sample loop at N = 128\n")
         print(loop_table(loop_shapes, device, reps))

@@ -1,4 +1,5 @@
 """Group normalization and layer normalization over (C, H, W) (= group norm with one group)."""
+
 from __future__ import annotations
 
 import math
@@ -16,7 +17,8 @@ def check_groups(num_features: int, groups: int, name: str = "group") -> None:
         valid = [g for g in (64, 32, 16, 8, 4, 2, 1) if num_features % g == 0]
         raise ValueError(
             f"{name} norm: num_features={num_features} is not divisible by groups={groups}; "
-            f"pass groups=G with G dividing {num_features} (e.g. {', '.join(map(str, valid[:4]))})")
+            f"pass groups=G with G dividing {num_features} (e.g. {', '.join(map(str, valid[:4]))})"
+        )
 
 
 DEFAULT_GROUPS = 32  # Wu & He (2018)

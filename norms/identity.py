@@ -1,4 +1,5 @@
 """The "no normalization" choice, so that ``none`` is a registry name like any other."""
+
 from __future__ import annotations
 
 import torch

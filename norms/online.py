@@ -30,6 +30,7 @@ __all__ = ["OnlineNorm", "online_norm", "linear_scan", "row_moments", "row_sums"
 ECM_MODES = ("ac", "ls", None)
 _STATE = ("m", "var", "u", "v")  # names of the per-channel state buffers
 
+
 class _OnlineNormFn(torch.autograd.Function):
     """Training mode, fused: streaming normalize + affine + ECM on ``(N, C, L)``; updates the state in place.
 
@@ -93,7 +94,8 @@ class _OnlineNormFn(torch.autograd.Function):
             # on the output downstream cannot invalidate the backward
             pre = torch.addcmul(shift[..., None], xs, scale[..., None])
             g = buf = torch.ops.aten.hardtanh_backward.grad_input(
-                g, pre, -cfg["clamp_val"], cfg["clamp_val"], grad_input=pre)
+                g, pre, -cfg["clamp_val"], cfg["clamp_val"], grad_input=pre
+            )
         t1, t0 = row_sums(g, xs)  # sum_l g * x and sum_l g, (N, C) each
         sum_x, sum_x2 = length * mu, length * (sigma2 + mu.square())
         # dL/dz = p * g + q * x + r per (n, c); identity unless layer scaling
@@ -175,8 +177,14 @@ def online_norm(
     n, c = x.shape[0], x.shape[1]
     flat = x.reshape(n, c, -1)
     if training:
-        cfg = {"alpha_fwd": float(alpha_fwd), "alpha_bkw": float(alpha_bkw), "eps": float(eps), "ecm": ecm,
-               "clamp_val": float(clamp_val), "ls_eps": float(ls_eps)}
+        cfg = {
+            "alpha_fwd": float(alpha_fwd),
+            "alpha_bkw": float(alpha_bkw),
+            "eps": float(eps),
+            "ecm": ecm,
+            "clamp_val": float(clamp_val),
+            "ls_eps": float(ls_eps),
+        }
         out = _OnlineNormFn.apply(flat, weight, bias, m, var, u, v, cfg)
         return out.reshape(x.shape)
     sd = stat_dtype(x.dtype)
@@ -294,13 +302,22 @@ class OnlineNorm(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Normalize ``x`` ``(B, C, *spatial)``; see the class docstring."""
         if x.dim() < 2 or x.shape[1] != self.num_features:
-            raise ValueError(
-                f"OnlineNorm expected input (B, {self.num_features}, ...) , got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"OnlineNorm expected input (B, {self.num_features}, ...) , got shape {tuple(x.shape)}")
         if not x.is_floating_point():
             raise TypeError(f"OnlineNorm expects a floating-point input, got {x.dtype}")
         return online_norm(
-            x, self.m, self.var, self.u, self.v, self.weight, self.bias,
-            alpha_fwd=self.alpha_fwd, alpha_bkw=self.alpha_bkw, eps=self.eps, ecm=self.ecm,
-            clamp_val=self.clamp_val, ls_eps=self.ls_eps, training=self.training,
+            x,
+            self.m,
+            self.var,
+            self.u,
+            self.v,
+            self.weight,
+            self.bias,
+            alpha_fwd=self.alpha_fwd,
+            alpha_bkw=self.alpha_bkw,
+            eps=self.eps,
+            ecm=self.ecm,
+            clamp_val=self.clamp_val,
+            ls_eps=self.ls_eps,
+            training=self.training,
         )

@@ -12,6 +12,7 @@ passes the resulting factory down to its blocks. What a norm can do is declared 
 >>> type(norm_act("group", 8, act="relu")).__name__
 'NormAct'
 """
+
 from __future__ import annotations
 
 import functools
@@ -37,8 +38,14 @@ NORMS: dict[str, str] = {
     "proxy": "norms.proxy:ProxyNorm",
     "none": "norms.identity:NoNorm",
 }
-_ALIASES = {"bn": "batch", "in": "instance", "ln": "layer", "gn": "group", "sync_batch": "syncbatch",
-            "identity": "none"}
+_ALIASES = {
+    "bn": "batch",
+    "in": "instance",
+    "ln": "layer",
+    "gn": "group",
+    "sync_batch": "syncbatch",
+    "identity": "none",
+}
 
 
 def list_norms() -> list[str]:
@@ -73,8 +80,10 @@ def _factory(name: str) -> NormFactory:
         if not takes_any:
             unknown = [k for k in kw if k not in accepted]
             if unknown:  # name the norm and list what it accepts instead of Python's bare TypeError
-                raise TypeError(f"norm {name!r} does not accept {', '.join(map(repr, unknown))}; "
-                                f"its keywords are: {', '.join(accepted)}")
+                raise TypeError(
+                    f"norm {name!r} does not accept {', '.join(map(repr, unknown))}; "
+                    f"its keywords are: {', '.join(accepted)}"
+                )
         return cls(num_features, **kw)
 
     factory.norm_name = name  # type: ignore[attr-defined]

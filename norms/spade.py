@@ -5,6 +5,7 @@ predicted from the label map ``m`` (nearest-resized to ``x``). Any registry norm
 ``proxy`` that is its parameter-free LN/GN step (the proxy activation needs learned affine parameters, which
 SPADE replaces by gamma/beta); with ``batch``/``online`` the statistics are batch/stream dependent as usual.
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,8 +34,15 @@ class SPADE(nn.Module):
         ``forward(x (B, C, H, W), segmap (B, label_nc, h, w)) -> (B, C, H, W)``.
     """
 
-    def __init__(self, num_features: int, label_nc: int, param_free_norm: NormSpec = "instance",
-                 hidden: int = 128, kernel_size: int = 3, **norm_kw) -> None:
+    def __init__(
+        self,
+        num_features: int,
+        label_nc: int,
+        param_free_norm: NormSpec = "instance",
+        hidden: int = 128,
+        kernel_size: int = 3,
+        **norm_kw,
+    ) -> None:
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"SPADE kernel_size must be odd to keep the size, got {kernel_size}")

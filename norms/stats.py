@@ -29,6 +29,7 @@ True
 >>> mean.shape, torch.allclose(std, x.var(dim=(2, 3), unbiased=False).sqrt().double())
 (torch.Size([2, 3]), True)
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple, Sequence
@@ -38,8 +39,19 @@ from torch import Tensor, nn
 
 from norms._kernels import stat_dtype
 
-__all__ = ["Moments", "empty", "moments", "merge", "reduce", "scale", "ema", "finalize", "group_moments", "all_reduce",
-           "RunningMoments"]
+__all__ = [
+    "Moments",
+    "empty",
+    "moments",
+    "merge",
+    "reduce",
+    "scale",
+    "ema",
+    "finalize",
+    "group_moments",
+    "all_reduce",
+    "RunningMoments",
+]
 
 ACC = torch.float64  # the dtype fields are kept and merged in
 

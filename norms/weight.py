@@ -1,4 +1,5 @@
 """Weight standardization (Qiao et al. 2019): convolutions whose filters have zero mean and unit variance."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Shared test settings: deterministic, quiet, CPU-sized."""
+
 import os
 import warnings
 

@@ -1,5 +1,6 @@
 """The dependency rules of the layout (README, "Project layout"), checked on the source: a move that breaks one
 fails here instead of in a code review."""
+
 import ast
 import sys
 from pathlib import Path
@@ -76,8 +77,11 @@ def test_no_import_cycle_among_module_level_imports():
             if dep.startswith(m + "."):  # a package importing its own submodule is not a cycle
                 continue
             if state.get(dep) == 1:
-                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(dep):] + [dep]) if dep in stack
-                            else f"import cycle through {dep}")
+                pytest.fail(
+                    "import cycle: " + " -> ".join(stack[stack.index(dep) :] + [dep])
+                    if dep in stack
+                    else f"import cycle through {dep}"
+                )
             if dep not in state:
                 visit(dep, stack + [dep])
         state[m] = 2

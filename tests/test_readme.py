@@ -1,6 +1,7 @@
 """The README's commands work as written: the cheap ones are run, every other one uses only flags its --help lists.
 
-Run: `normlab stylize ...` and `normlab stylize-video ...` (the file names mapped to the bundled examples), `normlab checkpoints`, `normlab classes`.
+Run: `normlab stylize ...` and `normlab stylize-video ...` (the file names mapped to the bundled examples),
+`normlab checkpoints`, `normlab classes`.
 Checked against --help: training, evaluation, benchmarks, the app and the data builder (too slow, or they start a
 server, to run here). A README edit that renames a flag or a file fails here.
 """
@@ -85,8 +86,11 @@ def _help(prefix: tuple[str, ...]) -> str:
     return done.stdout
 
 
-CHECKED = [c for c in readme_commands() if c.split()[0] in ("python", "normlab") and "..." not in c
-           and not c.startswith("python -m app --share")]
+CHECKED = [
+    c
+    for c in readme_commands()
+    if c.split()[0] in ("python", "normlab") and "..." not in c and not c.startswith("python -m app --share")
+]
 
 
 def test_the_readme_has_the_commands_this_test_knows():
@@ -114,8 +118,12 @@ def test_every_flag_of_a_readme_command_is_in_its_help(command):
 def workdir(tmp_path_factory) -> Path:
     """The files the README's stylize lines name, made from the bundled examples."""
     d = tmp_path_factory.mktemp("readme")
-    for name, src in (("photo.jpg", "chelsea.jpg"), ("starry.jpg", "starry_night.jpg"),
-                      ("a.jpg", "great_wave.jpg"), ("b.jpg", "kandinsky_composition_viii.jpg")):
+    for name, src in (
+        ("photo.jpg", "chelsea.jpg"),
+        ("starry.jpg", "starry_night.jpg"),
+        ("a.jpg", "great_wave.jpg"),
+        ("b.jpg", "kandinsky_composition_viii.jpg"),
+    ):
         (d / name).write_bytes((EXAMPLES / src).read_bytes())
     w, h = Image.open(EXAMPLES / "chelsea.jpg").size
     sky = np.zeros((h, w), np.uint8)
@@ -126,8 +134,10 @@ def workdir(tmp_path_factory) -> Path:
         (d / "photos" / name).write_bytes((EXAMPLES / name).read_bytes())
     from models.adain.clips import clip_frames, write_clip  # a short pan over the photo, for `stylize-video`
 
-    write_clip(d / "clip.mp4", clip_frames([np.asarray(Image.open(EXAMPLES / "chelsea.jpg"), np.float32)], "pan",
-                                           (96, 64), frames=6))
+    write_clip(
+        d / "clip.mp4",
+        clip_frames([np.asarray(Image.open(EXAMPLES / "chelsea.jpg"), np.float32)], "pan", (96, 64), frames=6),
+    )
     return d
 
 

@@ -44,13 +44,19 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, log_path: Path, extra: list[str] = (),
-                 env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, float]:
+def start_server(
+    port: int, log_path: Path, extra: list[str] = (), env_extra: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, float]:
     """Start ``python -m app``; returns the process and the seconds until the page answered."""
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env_extra or {})}
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "app", "--port", str(port), *extra], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "--port", str(port), *extra],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     t0 = time.perf_counter()
     while proc.poll() is None and time.perf_counter() - t0 < 180:
         try:
@@ -131,19 +137,31 @@ def soak(args: argparse.Namespace, extra: list[str]) -> int:
     Image.new("RGB", (1, 1), (200, 30, 30)).save(bad["tiny"])
     mask = _mask_file(args.out)
     port = _port()
-    proc, _ = start_server(port, args.out / "soak_server.log", extra + ["--cache-minutes", str(args.cache_minutes)],
-                           {"GRADIO_TEMP_DIR": str(cache)})
+    proc, _ = start_server(
+        port,
+        args.out / "soak_server.log",
+        extra + ["--cache-minutes", str(args.cache_minutes)],
+        {"GRADIO_TEMP_DIR": str(cache)},
+    )
     try:
         with tqdm(total=len(kinds), desc="soak", unit="req", disable=args.no_progress) as bar:
             outcomes, wall, samples, files_mid = run_soak(
-                lambda: _soak_caller(f"http://127.0.0.1:{port}/", args.out, mask, bad), kinds, args.clients,
-                proc.pid, cache, args.max_minutes * 60, progress=lambda d: bar.update(d - bar.n))
+                lambda: _soak_caller(f"http://127.0.0.1:{port}/", args.out, mask, bad),
+                kinds,
+                args.clients,
+                proc.pid,
+                cache,
+                args.max_minutes * 60,
+                progress=lambda d: bar.update(d - bar.n),
+            )
         files_end = files_under(cache)
     finally:
         stop(proc)
-    header = (f"`python -m tools.app_bench --soak {args.soak} --clients {args.clients} --cache-minutes "
-              f"{args.cache_minutes:g}` — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()} "
-              f"{os.cpu_count()} CPU cores, Python {platform.python_version()}, CPU only")
+    header = (
+        f"`python -m tools.app_bench --soak {args.soak} --clients {args.clients} --cache-minutes "
+        f"{args.cache_minutes:g}` — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()} "
+        f"{os.cpu_count()} CPU cores, Python {platform.python_version()}, CPU only"
+    )
     print(report(len(kinds), args.clients, outcomes, wall, samples, files_end, files_mid, header))
     return 0 if all(classify(o) in ("ok", "refused as expected") for o in outcomes) else 1
 
@@ -153,12 +171,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=3, help="start-ups and warm requests to average (default 3)")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_app", help="logs and downloads")
     p.add_argument("--assets", type=Path, default=None, help="checkpoint folder (default: the bundled assets/)")
-    p.add_argument("--soak", type=int, default=None, metavar="N",
-                   help=f"instead: a soak of N mixed good and bad requests (at most {MAX_REQUESTS}), with memory "
-                        "over time and files left on disk")
+    p.add_argument(
+        "--soak",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"instead: a soak of N mixed good and bad requests (at most {MAX_REQUESTS}), with memory "
+        "over time and files left on disk",
+    )
     p.add_argument("--clients", type=int, default=4, help="soak: clients sending at once (default 4)")
-    p.add_argument("--cache-minutes", type=float, default=2.0,
-                   help="soak: the server's --cache-minutes, so deletion shows within the run (default 2)")
+    p.add_argument(
+        "--cache-minutes",
+        type=float,
+        default=2.0,
+        help="soak: the server's --cache-minutes, so deletion shows within the run (default 2)",
+    )
     p.add_argument("--max-minutes", type=float, default=60.0, help="soak: stop sending after this (default 60)")
     p.add_argument("--no-progress", action="store_true", help="soak: no progress bar")
     args = p.parse_args(argv)
@@ -180,8 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         proc, secs = start_server(_port(), args.out / f"start_{i}.log", extra)
         starts.append(secs)
         stop(proc)
-    rows.append(("`python -m app` start until the page answers (s)",
-                 f"{statistics.median(starts):.1f} (median of {len(starts)}; min {min(starts):.1f}, max {max(starts):.1f})"))
+    rows.append(
+        (
+            "`python -m app` start until the page answers (s)",
+            f"{statistics.median(starts):.1f} (median of {len(starts)}; min {min(starts):.1f}, max {max(starts):.1f})",
+        )
+    )
 
     port = _port()
     proc, _ = start_server(port, args.out / "serve.log", extra)
@@ -208,13 +239,16 @@ def main(argv: list[str] | None = None) -> int:
             with ThreadPoolExecutor(6) as pool:
                 list(pool.map(lambda i: stylize(256) if i % 2 else synthesize(256, i), range(6)))
 
-        rows.append(("6 concurrent requests (3 × /stylize 256 + 3 × /synthesize), all done (s)",
-                     f"{_timed(burst):.2f}"))
+        rows.append(
+            ("6 concurrent requests (3 × /stylize 256 + 3 × /synthesize), all done (s)", f"{_timed(burst):.2f}")
+        )
     finally:
         stop(proc)
 
-    print(f"`python -m tools.app_bench --runs {args.runs}` — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-          f"{platform.machine()} {os.cpu_count()} CPU cores, Python {platform.python_version()}, CPU only\n")
+    print(
+        f"`python -m tools.app_bench --runs {args.runs}` — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{platform.machine()} {os.cpu_count()} CPU cores, Python {platform.python_version()}, CPU only\n"
+    )
     print("| measurement | value |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")

@@ -6,6 +6,7 @@ from the same places. Make the images with `normlab stylize PHOTO STYLE --size 0
     python -m tools.highres_sheet --images before.jpg s05.jpg s1.jpg s2.jpg \\
         --labels "before (style at 4272 px)" "stroke 0.5" "stroke 1 (default)" "stroke 2" --out docs/adain_highres.jpg
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--images", type=Path, nargs="+", required=True)
     p.add_argument("--labels", nargs="+", required=True)
-    p.add_argument("--crops", type=float, nargs="+", default=[0.30, 0.45, 0.62, 0.70],
-                   help="crop centres as fractions: x1 y1 x2 y2")
+    p.add_argument(
+        "--crops",
+        type=float,
+        nargs="+",
+        default=[0.30, 0.45, 0.62, 0.70],
+        help="crop centres as fractions: x1 y1 x2 y2",
+    )
     p.add_argument("--cell", type=int, default=480)
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)

@@ -61,9 +61,8 @@ def _child(mode: str, requests: int, threads: int) -> dict:
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(one, range(requests)))
     third = len(samples) // 3
-    parts = [samples[:third], samples[third:2 * third], samples[2 * third:]]
-    return {"mode": mode, "thirds": [statistics.fmean(p) for p in parts], "peak": max(samples),
-            "end": samples[-1]}
+    parts = [samples[:third], samples[third : 2 * third], samples[2 * third :]]
+    return {"mode": mode, "thirds": [statistics.fmean(p) for p in parts], "peak": max(samples), "end": samples[-1]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,11 +76,27 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_child(args.child, args.requests, args.threads)))
         return 0
     print(f"{args.requests} mixed requests from {args.threads} threads per setting, resident MiB:\n")
-    print("| allocator | first third | middle third | last third | last / middle | peak |\n|---|---:|---:|---:|---:|---:|")
+    print(
+        "| allocator | first third | middle third | last third | last / middle | peak |\n|---|---:|---:|---:|---:|---:|"
+    )
     for mode in args.modes:
-        out = subprocess.run([sys.executable, "-m", "tools.mem_probe", "--child", mode, "--requests",
-                              str(args.requests), "--threads", str(args.threads)], cwd=ROOT, capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tools.mem_probe",
+                "--child",
+                mode,
+                "--requests",
+                str(args.requests),
+                "--threads",
+                str(args.threads),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         a, b, c = r["thirds"]
         print(f"| {mode} | {a:.0f} | {b:.0f} | {c:.0f} | {c / b:.3f} | {r['peak']:.0f} |", flush=True)

@@ -1,7 +1,8 @@
 """Drive the running web app in headless Chromium: the browser tests and the README screenshots share this.
 
 ``python -m tools.screenshots --url http://127.0.0.1:7860/ --out docs/screenshots`` writes
-``style_transfer.png``, ``paint_to_image.png`` and ``paint_canvas.png`` (the named class picker and the live preview). Needs the ``playwright`` Python package and a system
+``style_transfer.png``, ``paint_to_image.png`` and ``paint_canvas.png`` (the named class picker and the live
+preview). Needs the ``playwright`` Python package and a system
 Chromium (Debian: ``apt-get install -y chromium``); it never downloads a browser.
 """
 
@@ -16,8 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
 
 
@@ -56,12 +64,15 @@ def _wait_for_new_output(page: Any, elem_id: str, old_src: str | None, timeout_m
     page.wait_for_function(
         """([sel, old]) => { const i = document.querySelector(sel + ' img');
             return i && i.src && i.src !== old && i.complete && i.naturalWidth > 0; }""",
-        arg=[f"#{elem_id}", old_src or ""], timeout=timeout_ms)
+        arg=[f"#{elem_id}", old_src or ""],
+        timeout=timeout_ms,
+    )
 
 
 def _output_src(page: Any, elem_id: str) -> str | None:
-    return page.evaluate("(sel) => { const i = document.querySelector(sel + ' img'); return i ? i.src : null; }",
-                         f"#{elem_id}")
+    return page.evaluate(
+        "(sel) => { const i = document.querySelector(sel + ' img'); return i ? i.src : null; }", f"#{elem_id}"
+    )
 
 
 def stylize(page: Any, content: Path, style: Path, timeout_ms: int = 120_000) -> str:
@@ -123,11 +134,14 @@ def stroke(page: Any, y_frac: float = 0.75, x_from: float = 0.35, x_to: float = 
 
 def output_pixels_mean(page: Any, elem_id: str) -> list[float]:
     """Mean R, G, B (0-255) of the image shown in an output component, read back from the page."""
-    return page.evaluate("""(sel) => { const i = document.querySelector(sel + ' img');
+    return page.evaluate(
+        """(sel) => { const i = document.querySelector(sel + ' img');
         const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight;
         const g = c.getContext('2d'); g.drawImage(i, 0, 0); const d = g.getImageData(0, 0, c.width, c.height).data;
         let r = 0, gr = 0, b = 0; for (let k = 0; k < d.length; k += 4) { r += d[k]; gr += d[k + 1]; b += d[k + 2]; }
-        const n = d.length / 4; return [r / n, gr / n, b / n]; }""", f"#{elem_id}")
+        const n = d.length / 4; return [r / n, gr / n, b / n]; }""",
+        f"#{elem_id}",
+    )
 
 
 def live_preview_after_stroke(page: Any, name: str, y_frac: float = 0.75, timeout_ms: int = 60_000) -> str:
@@ -144,8 +158,10 @@ def live_preview_after_stroke(page: Any, name: str, y_frac: float = 0.75, timeou
             if attempt == 2:
                 raise
             page.locator("#label-editor button[aria-label=Brush]").click()
-    page.wait_for_function("() => (document.querySelector('#synthesize-caption') || {}).innerText"
-                           "?.startsWith('Live preview')", timeout=timeout_ms)
+    page.wait_for_function(
+        "() => (document.querySelector('#synthesize-caption') || {}).innerText?.startsWith('Live preview')",
+        timeout=timeout_ms,
+    )
     return page.locator("#synthesize-caption").inner_text()
 
 
@@ -180,13 +196,22 @@ def main(argv: list[str] | None = None) -> int:
             picker = page.locator("#fill-btn").bounding_box()
             out = page.locator("#synthesize-caption").bounding_box()
             x1 = max(editor["x"] + editor["width"], out["x"] + out["width"])
-            page.screenshot(path=str(args.out / "paint_canvas.png"),  # the canvas, the named picker, the preview
-                            clip={"x": editor["x"] - 8, "y": editor["y"] - 8, "width": x1 - editor["x"] + 16,
-                                  "height": picker["y"] + picker["height"] - editor["y"] + 16})
+            page.screenshot(
+                path=str(args.out / "paint_canvas.png"),  # the canvas, the named picker, the preview
+                clip={
+                    "x": editor["x"] - 8,
+                    "y": editor["y"] - 8,
+                    "width": x1 - editor["x"] + 16,
+                    "height": picker["y"] + picker["height"] - editor["y"] + 16,
+                },
+            )
     except Exception as exc:  # playwright timeouts, no browser, app not running
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out / 'style_transfer.png'}, {args.out / 'paint_to_image.png'} and {args.out / 'paint_canvas.png'}")
+    print(
+        f"wrote {args.out / 'style_transfer.png'}, {args.out / 'paint_to_image.png'} and "
+        f"{args.out / 'paint_canvas.png'}"
+    )
     return 0
 
 

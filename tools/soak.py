@@ -34,11 +34,16 @@ class Kind:
 
 # The mix: mostly real work at the sizes people use, plus the bad inputs a public server meets.
 MIX = (
-    Kind("stylize 256", "/stylize", 3), Kind("stylize 384", "/stylize", 2), Kind("stylize 512", "/stylize", 1),
-    Kind("synthesize 256", "/synthesize", 3), Kind("synthesize seed", "/synthesize", 1),
+    Kind("stylize 256", "/stylize", 3),
+    Kind("stylize 384", "/stylize", 2),
+    Kind("stylize 512", "/stylize", 1),
+    Kind("synthesize 256", "/synthesize", 3),
+    Kind("synthesize seed", "/synthesize", 1),
     Kind("classes", "/classes", 1),
-    Kind("corrupt upload", "/stylize", 0.5, bad=True), Kind("1x1 image", "/stylize", 0.5, bad=True),
-    Kind("unknown norm", "/synthesize", 0.5, bad=True), Kind("bad seed", "/synthesize", 0.5, bad=True),
+    Kind("corrupt upload", "/stylize", 0.5, bad=True),
+    Kind("1x1 image", "/stylize", 0.5, bad=True),
+    Kind("unknown norm", "/synthesize", 0.5, bad=True),
+    Kind("bad seed", "/synthesize", 0.5, bad=True),
 )
 
 
@@ -115,13 +120,22 @@ def files_under(folder: Path) -> tuple[int, float]:
     return len(files), sum(p.stat().st_size for p in files) / 2**20
 
 
-def report(n: int, clients: int, outcomes: list[Outcome], wall: float, samples: list[tuple[float, int, float]],
-           files: tuple[int, float], files_early: tuple[int, float] | None, header: str) -> str:
+def report(
+    n: int,
+    clients: int,
+    outcomes: list[Outcome],
+    wall: float,
+    samples: list[tuple[float, int, float]],
+    files: tuple[int, float],
+    files_early: tuple[int, float] | None,
+    header: str,
+) -> str:
     """The soak's markdown report."""
-    answered = (f"{len(outcomes)} of {n} requests answered in {wall:.0f} s from {clients} clients: "
-                f"**{len(outcomes) / wall:.2f} requests/s**.")
-    lines = [header, "", answered, "",
-             "| endpoint | requests | p50 (s) | p95 (s) |", "|---|---:|---:|---:|"]
+    answered = (
+        f"{len(outcomes)} of {n} requests answered in {wall:.0f} s from {clients} clients: "
+        f"**{len(outcomes) / wall:.2f} requests/s**."
+    )
+    lines = [header, "", answered, "", "| endpoint | requests | p50 (s) | p95 (s) |", "|---|---:|---:|---:|"]
     by_endpoint: dict[str, list[float]] = defaultdict(list)
     for o in outcomes:
         by_endpoint[o.kind.endpoint + (" (bad input)" if o.kind.bad else "")].append(o.seconds)
@@ -133,22 +147,38 @@ def report(n: int, clients: int, outcomes: list[Outcome], wall: float, samples: 
         lines.append(f"| {verdict} | {count} |")
     first, middle, last = thirds(samples, n)
     peak = max((s[2] for s in samples), default=float("nan"))
-    lines += ["", "Server resident memory (MiB), mean over each third of the requests, and the peak:", "",
-              "| first third | middle third | last third | last / middle | peak |", "|---:|---:|---:|---:|---:|",
-              f"| {first:.0f} | {middle:.0f} | {last:.0f} | {last / middle:.3f} | {peak:.0f} |", ""]
-    marks = [samples[min(len(samples) - 1, i * len(samples) // 10)] for i in range(10)] + samples[-1:] if samples else []
+    lines += [
+        "",
+        "Server resident memory (MiB), mean over each third of the requests, and the peak:",
+        "",
+        "| first third | middle third | last third | last / middle | peak |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {first:.0f} | {middle:.0f} | {last:.0f} | {last / middle:.3f} | {peak:.0f} |",
+        "",
+    ]
+    marks = (
+        [samples[min(len(samples) - 1, i * len(samples) // 10)] for i in range(10)] + samples[-1:] if samples else []
+    )
     lines.append("Memory over time: " + ", ".join(f"{d} req → {mb:.0f}" for _, d, mb in marks) + " (MiB).")
     if files_early is not None:
-        lines.append(f"Files in the server's cache folder: {files_early[0]} ({files_early[1]:.1f} MiB) at the middle "
-                     f"of the run, {files[0]} ({files[1]:.1f} MiB) at the end.")
+        lines.append(
+            f"Files in the server's cache folder: {files_early[0]} ({files_early[1]:.1f} MiB) at the middle "
+            f"of the run, {files[0]} ({files[1]:.1f} MiB) at the end."
+        )
     else:
         lines.append(f"Files in the server's cache folder at the end: {files[0]} ({files[1]:.1f} MiB).")
     return "\n".join(lines)
 
 
-def run_soak(client_factory: Callable[[], Callable[[Kind, int], None]], kinds: list[Kind], clients: int,
-             pid: int, cache_dir: Path, max_seconds: float, progress: Callable[[int], None] | None = None,
-             ) -> tuple[list[Outcome], float, list[tuple[float, int, float]], tuple[int, float] | None]:
+def run_soak(
+    client_factory: Callable[[], Callable[[Kind, int], None]],
+    kinds: list[Kind],
+    clients: int,
+    pid: int,
+    cache_dir: Path,
+    max_seconds: float,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[Outcome], float, list[tuple[float, int, float]], tuple[int, float] | None]:
     """Send ``kinds`` from ``clients`` threads, each with its own client; stop early after ``max_seconds``."""
     outcomes: list[Outcome] = []
     lock = threading.Lock()

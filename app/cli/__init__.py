@@ -4,6 +4,7 @@ Each module in ``SUBCOMMAND_MODULES`` exposes ``register(subparsers)``, adding i
 ``parser.set_defaults(handler=fn)``; ``fn(args) -> int`` returns the exit code. User errors print one line
 starting with ``error:`` and exit 2 — never a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="normlab",
         description="Normalization-driven image generation: style transfer (AdaIN) and label-map synthesis "
-                    "(SPADE) with swappable normalizers. The web UI is `python -m app`; training is `train.py`.")
+        "(SPADE) with swappable normalizers. The web UI is `python -m app`; training is `train.py`.",
+    )
     parser.add_argument("--version", action="version", version=f"normlab {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _version() -> str:
     try:
         from importlib.metadata import version
+
         return version("normlab")
     except Exception:  # running from a source tree without installing
         return "unknown"
@@ -77,7 +80,7 @@ def _from_png(argv: list[str]) -> list[str]:
     i = argv.index("--from-png")
     if i + 1 >= len(argv):
         raise ValueError("--from-png needs a PNG written by normlab")
-    png, rest = argv[i + 1], argv[1:i] + argv[i + 2:]
+    png, rest = argv[i + 1], argv[1:i] + argv[i + 2 :]
     return rerun_argv(argv[0], png, rest)
 
 
@@ -105,4 +108,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-

@@ -1,4 +1,5 @@
 """``python -m app.cli``: the same as the installed ``normlab`` command."""
+
 import sys
 
 from app.cli import main

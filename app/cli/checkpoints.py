@@ -2,6 +2,7 @@
 
 Reads only the safetensors headers and the model cards: no torch, so it answers at once.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,15 +18,21 @@ __all__ = ["register", "cmd_checkpoints"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "checkpoints", help="list the checkpoints `normlab` and the app can use (kind, normalizer, steps, eval)",
+        "checkpoints",
+        help="list the checkpoints `normlab` and the app can use (kind, normalizer, steps, eval)",
         description="List every {adain,spade}_<norm>.safetensors in the bundled assets folder ($NORMLAB_ASSETS "
-                    "moves it) and in your models folder (where train.py exports; $NORMLAB_MODELS moves it; "
-                    "named my-<norm>) with its training steps and time and the evaluation verdicts from its "
-                    "model card.")
+        "moves it) and in your models folder (where train.py exports; $NORMLAB_MODELS moves it; "
+        "named my-<norm>) with its training steps and time and the evaluation verdicts from its "
+        "model card.",
+    )
     p.add_argument("--assets", type=Path, default=None, help="folder to scan (default: the assets folder)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    p.add_argument("-v", "--verbose", action="store_true",
-                   help="also print each card's whole training line and its evaluation lines")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also print each card's whole training line and its evaluation lines",
+    )
     p.set_defaults(handler=cmd_checkpoints)
 
 
@@ -50,6 +57,8 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
                 print(f"       trained: {info.trained}")
             for line in info.evaluation:
                 print(f"       eval: {line}")
-    print("\nuse one: normlab stylize ... --norm NAME  |  normlab synthesize ... --norm NAME"
-          + ("" if args.verbose else "   (-v: training history and evaluation lines)"))
+    print(
+        "\nuse one: normlab stylize ... --norm NAME  |  normlab synthesize ... --norm NAME"
+        + ("" if args.verbose else "   (-v: training history and evaluation lines)")
+    )
     return 0

@@ -20,29 +20,41 @@ from models.landscape.classes import CLASSES, NUM_CLASSES, class_id, class_recor
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("classes", help="list the landscape classes and their mask colours",
-                              description="List the classes a SPADE mask can use, with the RGB colour to paint each.")
+    p = subparsers.add_parser(
+        "classes",
+        help="list the landscape classes and their mask colours",
+        description="List the classes a SPADE mask can use, with the RGB colour to paint each.",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON list of {id, name, color: [r, g, b]}")
     p.set_defaults(handler=cmd_classes)
 
     p = subparsers.add_parser(
-        "synthesize", help="turn a colour-coded landscape mask into an image (SPADE)",
+        "synthesize",
+        help="turn a colour-coded landscape mask into an image (SPADE)",
         description="Synthesize a landscape from a mask painted with the class colours (see `normlab classes`). "
-                    "Anti-aliased or off-palette colours snap to the nearest class; transparent pixels take the "
-                    "class of the nearest painted pixel (or --background).",
-        formatter_class=HelpFormatter)
+        "Anti-aliased or off-palette colours snap to the nearest class; transparent pixels take the "
+        "class of the nearest painted pixel (or --background).",
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("mask", help="colour-coded mask image (PNG recommended; JPEG artefacts are tolerated)")
     p.add_argument("-o", "--output", required=True, help="output image path (.png, .jpg or .webp)")
     p.add_argument("--seed", default="0", help="random style seed, 0 to 2147483647: another seed gives another look")
     p.add_argument("--style", default=None, help="example image whose look to follow (overrides --seed)")
     p.add_argument("--size", default=None, help="output long side in pixels, 16 to 4096 (default: the mask's size)")
-    p.add_argument("--norm", default=None,
-                   help=f"which shipped generator to use, by normalizer (default: {DEFAULT_NORMS['spade']}, the best "
-                        "shipped one; `normlab checkpoints` lists them)")
+    p.add_argument(
+        "--norm",
+        default=None,
+        help=f"which shipped generator to use, by normalizer (default: {DEFAULT_NORMS['spade']}, the best "
+        "shipped one; `normlab checkpoints` lists them)",
+    )
     p.add_argument("--checkpoint", default=None, help="a spade .safetensors file (overrides --norm)")
-    p.add_argument("--from-png", default=None, metavar="PNG",
-                   help="re-run the settings stored in a PNG that `normlab synthesize` (or the app) wrote; the inputs "
-                        "and flags given here replace the stored ones (e.g. -o again.png --seed 4)")
+    p.add_argument(
+        "--from-png",
+        default=None,
+        metavar="PNG",
+        help="re-run the settings stored in a PNG that `normlab synthesize` (or the app) wrote; the inputs "
+        "and flags given here replace the stored ones (e.g. -o again.png --seed 4)",
+    )
     p.add_argument("--background", default=None, help="class name or id for transparent pixels")
     p.set_defaults(handler=cmd_synthesize)
 
@@ -118,13 +130,23 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         return _error(str(exc))
     from models.common.settings import png_info
 
-    settings = {"command": "synthesize", "argv": getattr(args, "argv", []), "mask": args.mask, "seed": seed,
-                "style": args.style, "size": size, "norm": syn.norm, "checkpoint": path.name,
-                "output": f"{img.width}x{img.height}"}
+    settings = {
+        "command": "synthesize",
+        "argv": getattr(args, "argv", []),
+        "mask": args.mask,
+        "seed": seed,
+        "style": args.style,
+        "size": size,
+        "norm": syn.norm,
+        "checkpoint": path.name,
+        "output": f"{img.width}x{img.height}",
+    }
     try:
         img.save(out, **({"pnginfo": png_info(settings)} if out.suffix.lower() == ".png" else {}))
     except OSError as exc:
         return _error(f"cannot write '{out}': {exc.strerror or exc}")
-    print(f"wrote {out} ({img.width}x{img.height}, norm {syn.norm}, "
-          f"{'style ' + args.style if style is not None else 'seed ' + str(seed)})")
+    print(
+        f"wrote {out} ({img.width}x{img.height}, norm {syn.norm}, "
+        f"{'style ' + args.style if style is not None else 'seed ' + str(seed)})"
+    )
     return 0

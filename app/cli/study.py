@@ -1,4 +1,5 @@
 """``normlab study``: the normalizer study (see models/study/run.py); the CLI only forwards its arguments."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,8 +8,12 @@ __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("study", help="run the normalizer study grid (CSV + plots), resumably",
-                              add_help=False, description="Run the normalizer study; see --help.")
+    p = subparsers.add_parser(
+        "study",
+        help="run the normalizer study grid (CSV + plots), resumably",
+        add_help=False,
+        description="Run the normalizer study; see --help.",
+    )
     p.set_defaults(handler=_run, forwards_arguments=True)  # the study's own parser reads the rest
 
 

@@ -2,6 +2,7 @@
 
 User errors print one line starting with ``error:`` to stderr and return 2 (never a traceback).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,35 +26,65 @@ MAX_FRAMES = 36_000
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "stylize-video", help="restyle a video clip (mp4/webm/mov/gif) after style images, without flicker",
+        "stylize-video",
+        help="restyle a video clip (mp4/webm/mov/gif) after style images, without flicker",
         description="Video style transfer (AdaIN): every frame of IN rendered in the style of STYLE, written as an "
-                    "H.264 MP4 with the input's frame timing and its audio. Flicker is reduced by blending the "
-                    "previous output along the optical flow into the pixels it can follow, restarted at scene cuts "
-                    "(docs/video.md).",
-        formatter_class=HelpFormatter)
+        "H.264 MP4 with the input's frame timing and its audio. Flicker is reduced by blending the "
+        "previous output along the optical flow into the pixels it can follow, restarted at scene cuts "
+        "(docs/video.md).",
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("input", help="video clip (mp4/mov/webm/mkv/avi/gif), or a folder of them (then -o is a folder)")
     p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s)")
     p.add_argument("-o", "--output", required=True, help="output .mp4, or a folder for an input folder")
-    p.add_argument("--weights", type=float, nargs="+", default=None, metavar="W",
-                   help="one weight per style for interpolation (normalised to sum 1; default equal)")
+    p.add_argument(
+        "--weights",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="W",
+        help="one weight per style for interpolation (normalised to sum 1; default equal)",
+    )
     p.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off in [0, 1]")
-    p.add_argument("--preserve-color", nargs="?", const="covariance", default=None,
-                   choices=("covariance", "luminance"),
-                   help="keep the clip's colours: 'covariance' (the flag alone) or 'luminance'")
-    p.add_argument("--size", type=int, default=640,
-                   help=f"output long side in px, 16 to {MAX_VIDEO_SIDE} (0: the clip's own, at most "
-                        f"{MAX_VIDEO_SIDE}); sides are rounded to multiples of 8")
+    p.add_argument(
+        "--preserve-color",
+        nargs="?",
+        const="covariance",
+        default=None,
+        choices=("covariance", "luminance"),
+        help="keep the clip's colours: 'covariance' (the flag alone) or 'luminance'",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        default=640,
+        help=f"output long side in px, 16 to {MAX_VIDEO_SIDE} (0: the clip's own, at most "
+        f"{MAX_VIDEO_SIDE}); sides are rounded to multiples of 8",
+    )
     p.add_argument("--stroke", type=float, default=1.0, help="stroke size, 0.25 to 4 (as for `normlab stylize`)")
-    p.add_argument("--stabilize", choices=("flow", "stats", "both", "none"), default="flow",
-                   help="flicker reduction: flow blending (0.41x the frame-by-frame warping error on the clip set), "
-                        "tracked statistics (1.01x), both, or none (frame by frame)")
-    p.add_argument("--stats-decay", type=float, default=0.9,
-                   help="weight of the past in the tracked statistics, in [0, 1) (about 1/(1-d) frames)")
-    p.add_argument("--flow-strength", type=float, default=0.6,
-                   help="weight of the previous output, warped by the optical flow, in [0, 1)")
+    p.add_argument(
+        "--stabilize",
+        choices=("flow", "stats", "both", "none"),
+        default="flow",
+        help="flicker reduction: flow blending (0.41x the frame-by-frame warping error on the clip set), "
+        "tracked statistics (1.01x), both, or none (frame by frame)",
+    )
+    p.add_argument(
+        "--stats-decay",
+        type=float,
+        default=0.9,
+        help="weight of the past in the tracked statistics, in [0, 1) (about 1/(1-d) frames)",
+    )
+    p.add_argument(
+        "--flow-strength",
+        type=float,
+        default=0.6,
+        help="weight of the previous output, warped by the optical flow, in [0, 1)",
+    )
     p.add_argument("--max-frames", type=int, default=MAX_FRAMES, help="refuse longer clips")
-    p.add_argument("--norm", default=None,
-                   help=f"which shipped model to use, by normalizer (default: {DEFAULT_NORMS['adain']})")
+    p.add_argument(
+        "--norm", default=None, help=f"which shipped model to use, by normalizer (default: {DEFAULT_NORMS['adain']})"
+    )
     p.add_argument("--checkpoint", default=None, help="an adain .safetensors file (overrides --norm)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.set_defaults(handler=cmd_stylize_video)
@@ -83,8 +114,9 @@ def cmd_stylize_video(args: argparse.Namespace) -> int:
         return _error(f"--alpha must be in [0, 1], got {args.alpha}")
     if args.size != 0 and not 16 <= args.size <= MAX_VIDEO_SIDE:
         return _error(f"--size must be 16 to {MAX_VIDEO_SIDE} px (or 0 for the clip's size), got {args.size}")
-    if args.weights is not None and (len(args.weights) != len(args.styles) or any(w < 0 for w in args.weights)
-                                     or sum(args.weights) <= 0):
+    if args.weights is not None and (
+        len(args.weights) != len(args.styles) or any(w < 0 for w in args.weights) or sum(args.weights) <= 0
+    ):
         return _error(f"--weights needs one non-negative weight per style ({len(args.styles)}), not all zero")
     if not 0.0 <= args.stats_decay < 1.0:
         return _error(f"--stats-decay must be in [0, 1), got {args.stats_decay}")
@@ -92,8 +124,9 @@ def cmd_stylize_video(args: argparse.Namespace) -> int:
         return _error(f"--flow-strength must be in [0, 1), got {args.flow_strength}")
     if args.max_frames < 1:
         return _error(f"--max-frames must be at least 1, got {args.max_frames}")
-    missing = missing_input(video=args.input, **{f"style_image_{i + 1}": s for i, s in enumerate(args.styles)},
-                            checkpoint=args.checkpoint)
+    missing = missing_input(
+        video=args.input, **{f"style_image_{i + 1}": s for i, s in enumerate(args.styles)}, checkpoint=args.checkpoint
+    )
     if missing:
         return _error(missing)
     jobs = _jobs(Path(args.input), Path(args.output))
@@ -110,12 +143,17 @@ def cmd_stylize_video(args: argparse.Namespace) -> int:
     except (ImageLoadError, OSError) as err:
         return _error(str(err))
     try:
-        config = VideoConfig(size=args.size or None, alpha=args.alpha, preserve_color=args.preserve_color,
-                             stroke=args.stroke,
-                             stats_decay=args.stats_decay if args.stabilize in ("both", "stats") else 0.0,
-                             # scene cuts are still found (frame to frame) to restart the flow blend
-                             cut_threshold=VideoConfig.cut_threshold if args.stabilize != "none" else float("inf"),
-                             flow=args.stabilize in ("both", "flow"), flow_strength=args.flow_strength)
+        config = VideoConfig(
+            size=args.size or None,
+            alpha=args.alpha,
+            preserve_color=args.preserve_color,
+            stroke=args.stroke,
+            stats_decay=args.stats_decay if args.stabilize in ("both", "stats") else 0.0,
+            # scene cuts are still found (frame to frame) to restart the flow blend
+            cut_threshold=VideoConfig.cut_threshold if args.stabilize != "none" else float("inf"),
+            flow=args.stabilize in ("both", "flow"),
+            flow_strength=args.flow_strength,
+        )
         path = Path(args.checkpoint) if args.checkpoint else checkpoint_for("adain", args.norm or default_norm("adain"))
         from models.adain.infer import Stylizer
 
@@ -136,8 +174,9 @@ def cmd_stylize_video(args: argparse.Namespace) -> int:
 
         t0 = time.perf_counter()
         try:
-            summary = stylize_video(stylizer, source, styles, target, args.weights, config, on_frame,
-                                    max_frames=args.max_frames)
+            summary = stylize_video(
+                stylizer, source, styles, target, args.weights, config, on_frame, max_frames=args.max_frames
+            )
         except KeyboardInterrupt:
             bar.close()
             print(f"error: interrupted; nothing was written to {target}", file=sys.stderr)
@@ -151,6 +190,9 @@ def cmd_stylize_video(args: argparse.Namespace) -> int:
             continue
         bar.close()
         w, h = summary["size"]
-        print(f"wrote {target} ({summary['frames']} frames, {w}x{h}, {summary['fps']:.2f} frames/s, "
-              f"{summary['cuts']} scene cut(s), {time.perf_counter() - t0:.1f}s)", file=sys.stderr)
+        print(
+            f"wrote {target} ({summary['frames']} frames, {w}x{h}, {summary['fps']:.2f} frames/s, "
+            f"{summary['cuts']} scene cut(s), {time.perf_counter() - t0:.1f}s)",
+            file=sys.stderr,
+        )
     return 1 if failed else 0

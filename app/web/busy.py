@@ -30,15 +30,20 @@ def retry_after_seconds(waiting: int, mean_seconds: float, workers: int) -> int:
 
 def busy_message(waiting: int, limit: int, retry_s: int) -> str:
     """The sentence a refused request gets."""
-    return (f"The server is busy: {waiting} requests are already waiting (the limit is {limit}). This one was not "
-            f"started; try again in about {retry_s} s.")
+    return (
+        f"The server is busy: {waiting} requests are already waiting (the limit is {limit}). This one was not "
+        f"started; try again in about {retry_s} s."
+    )
 
 
 def mean_process_seconds(queue: Any) -> float:
     """The queue's mean processing time over the functions it has timed (``DEFAULT_SECONDS`` before any). Webcam
     streams are left out: one is timed as a whole session (minutes), and runs in a worker group of its own."""
-    timed = [t for fn, t in getattr(queue, "process_time_per_fn", {}).items()
-             if getattr(t, "count", 0) and getattr(fn, "connection", None) != "stream"]
+    timed = [
+        t
+        for fn, t in getattr(queue, "process_time_per_fn", {}).items()
+        if getattr(t, "count", 0) and getattr(fn, "connection", None) != "stream"
+    ]
     if not timed:
         return DEFAULT_SECONDS
     return sum(t.process_time for t in timed) / sum(t.count for t in timed)
@@ -52,8 +57,11 @@ def install_busy_guard(queue: Any, workers: int) -> None:
         waiting = len(queue)
         if queue.max_size is not None and waiting >= queue.max_size:
             retry = retry_after_seconds(waiting, mean_process_seconds(queue), workers)
-            raise HTTPException(status_code=503, detail=busy_message(waiting, queue.max_size, retry),
-                                headers={"Retry-After": str(retry)})
+            raise HTTPException(
+                status_code=503,
+                detail=busy_message(waiting, queue.max_size, retry),
+                headers={"Retry-After": str(retry)},
+            )
         return await original(body=body, request=request, username=username)
 
     queue.push = push

@@ -122,8 +122,7 @@ def _source_key(src: Any) -> str:
 
 def _gallery(results: list[Result]) -> gr.Gallery:
     """Compare results side by side, one column each up to ``COMPARE_COLUMNS`` (captions: norm, size, seconds)."""
-    return gr.Gallery(value=[(r.image, r.caption) for r in results],
-                      columns=max(1, min(COMPARE_COLUMNS, len(results))))
+    return gr.Gallery(value=[(r.image, r.caption) for r in results], columns=max(1, min(COMPARE_COLUMNS, len(results))))
 
 
 def class_color(name: str) -> str:
@@ -147,9 +146,18 @@ class Handlers:
         return self._video_dir or video_folder()
 
     # --- style transfer ---------------------------------------------------------------------------------
-    def _style_request(self, content: Any, styles: list[Any], weights: list[Any], alpha: Any,
-                       preserve_color: Any, mask_editor: dict | None, region_style: Any, size: Any,
-                       stroke: Any = 1.0) -> StyleRequest:
+    def _style_request(
+        self,
+        content: Any,
+        styles: list[Any],
+        weights: list[Any],
+        alpha: Any,
+        preserve_color: Any,
+        mask_editor: dict | None,
+        region_style: Any,
+        size: Any,
+        stroke: Any = 1.0,
+    ) -> StyleRequest:
         alpha = check_alpha(alpha)
         size = check_size(size, self.config, allow_original=True)
         stroke = check_stroke(stroke)
@@ -160,25 +168,60 @@ class Handlers:
         style_imgs = [load_user_image(styles[i], "style" if i == 0 else f"style {i + 1}", self.config) for i in used]
         mask = painted_mask(mask_editor, self.config.alpha_threshold)
         if mask is None:
-            return StyleRequest(content_img, style_imgs, norm_weights if len(style_imgs) > 1 else None,
-                                alpha, preserve, None, size, stroke)
+            return StyleRequest(
+                content_img,
+                style_imgs,
+                norm_weights if len(style_imgs) > 1 else None,
+                alpha,
+                preserve,
+                None,
+                size,
+                stroke,
+            )
         if region_style is None:
-            raise InputError("You painted a spatial-control mask: add the style for the unpainted area too "
-                             "(or clear the mask).")
+            raise InputError(
+                "You painted a spatial-control mask: add the style for the unpainted area too (or clear the mask)."
+            )
         if len(style_imgs) > 1:
-            raise InputError("Spatial control uses one style per region: remove the blended styles 2-4 "
-                             "or clear the mask.")
+            raise InputError(
+                "Spatial control uses one style per region: remove the blended styles 2-4 or clear the mask."
+            )
         second = load_user_image(region_style, "unpainted-area style", self.config)
         return StyleRequest(content_img, [style_imgs[0], second], None, alpha, preserve, mask, size, stroke)
 
     @user_errors
-    def stylize_ui(self, content: Any, style1: Any, weight1: Any, style2: Any, weight2: Any, style3: Any,
-                   weight3: Any, style4: Any, weight4: Any, alpha: Any, preserve_color: Any,
-                   mask_editor: dict | None, region_style: Any, size: Any, stroke: Any, norm: str | None,
-                   progress: gr.Progress = gr.Progress()) -> tuple[Image.Image, str]:
+    def stylize_ui(
+        self,
+        content: Any,
+        style1: Any,
+        weight1: Any,
+        style2: Any,
+        weight2: Any,
+        style3: Any,
+        weight3: Any,
+        style4: Any,
+        weight4: Any,
+        alpha: Any,
+        preserve_color: Any,
+        mask_editor: dict | None,
+        region_style: Any,
+        size: Any,
+        stroke: Any,
+        norm: str | None,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple[Image.Image, str]:
         progress(0.05, desc="Reading images")
-        req = self._style_request(content, [style1, style2, style3, style4], [weight1, weight2, weight3, weight4],
-                                  alpha, preserve_color, mask_editor, region_style, size, stroke)
+        req = self._style_request(
+            content,
+            [style1, style2, style3, style4],
+            [weight1, weight2, weight3, weight4],
+            alpha,
+            preserve_color,
+            mask_editor,
+            region_style,
+            size,
+            stroke,
+        )
         norm = _norm_or_default(norm)
         progress(0.1, desc="Stylizing" if norm in self.engine.caches["adain"].loaded() else "Loading model, stylizing")
         # then the bar follows the tiles of both passes (statistics, then decode): a large image shows where it is
@@ -186,32 +229,83 @@ class Handlers:
         used = [s for s in (style1, style2, style3, style4) if s is not None]
         names = [input_stem(s, f"style{i + 1}") for i, s in enumerate(used)]
         content_name = input_stem(content, "content")
-        settings = {"command": "stylize", "app": True, "content": content_name, "styles": names,
-                    "weights": req.weights, "alpha": req.alpha, "preserve_color": req.preserve_color,
-                    "spatial_mask": req.mask is not None, "size": req.size, "stroke": req.stroke,
-                    "norm": result.norm,
-                    "argv": ["stylize", f"{content_name}.png", *[f"{n}.png" for n in names], "--alpha",
-                             str(req.alpha), "--size", str(req.size or 0), "--stroke", str(req.stroke),
-                             "--norm", result.norm]
-                    + (["--weights", *map(str, req.weights)] if req.weights and len(names) > 1 else [])
-                    + (["--preserve-color", req.preserve_color] if req.preserve_color else [])}
+        settings = {
+            "command": "stylize",
+            "app": True,
+            "content": content_name,
+            "styles": names,
+            "weights": req.weights,
+            "alpha": req.alpha,
+            "preserve_color": req.preserve_color,
+            "spatial_mask": req.mask is not None,
+            "size": req.size,
+            "stroke": req.stroke,
+            "norm": result.norm,
+            "argv": [
+                "stylize",
+                f"{content_name}.png",
+                *[f"{n}.png" for n in names],
+                "--alpha",
+                str(req.alpha),
+                "--size",
+                str(req.size or 0),
+                "--stroke",
+                str(req.stroke),
+                "--norm",
+                result.norm,
+            ]
+            + (["--weights", *map(str, req.weights)] if req.weights and len(names) > 1 else [])
+            + (["--preserve-color", req.preserve_color] if req.preserve_color else []),
+        }
         stem = result_stem(content_name, "-".join(names[:2]), result.norm, f"a{req.alpha:g}")
         return remember(result.image, stem, settings), result.caption
 
     @user_errors
-    def compare_stylize_ui(self, content: Any, style1: Any, weight1: Any, style2: Any, weight2: Any, style3: Any,
-                           weight3: Any, style4: Any, weight4: Any, alpha: Any, preserve_color: Any,
-                           mask_editor: dict | None, region_style: Any, size: Any, stroke: Any,
-                           progress: gr.Progress = gr.Progress()) -> tuple[list, str]:
-        req = self._style_request(content, [style1, style2, style3, style4], [weight1, weight2, weight3, weight4],
-                                  alpha, preserve_color, mask_editor, region_style, size, stroke)
+    def compare_stylize_ui(
+        self,
+        content: Any,
+        style1: Any,
+        weight1: Any,
+        style2: Any,
+        weight2: Any,
+        style3: Any,
+        weight3: Any,
+        style4: Any,
+        weight4: Any,
+        alpha: Any,
+        preserve_color: Any,
+        mask_editor: dict | None,
+        region_style: Any,
+        size: Any,
+        stroke: Any,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple[list, str]:
+        req = self._style_request(
+            content,
+            [style1, style2, style3, style4],
+            [weight1, weight2, weight3, weight4],
+            alpha,
+            preserve_color,
+            mask_editor,
+            region_style,
+            size,
+            stroke,
+        )
         results = self.engine.compare_stylize(req, lambda f, d: progress(f, desc=d))
         total = sum(r.seconds for r in results)
         return _gallery(results), f"Compared {len(results)} AdaIN normalizers in {total:.2f} s of model time."
 
     @user_errors
-    def api_stylize(self, content: str, style: str, alpha: float = 1.0, norm: str = "", size: float = 512,
-                    preserve_color: str = "none", stroke: float = 1.0) -> Image.Image:
+    def api_stylize(
+        self,
+        content: str,
+        style: str,
+        alpha: float = 1.0,
+        norm: str = "",
+        size: float = 512,
+        preserve_color: str = "none",
+        stroke: float = 1.0,
+    ) -> Image.Image:
         """Stylize `content` with `style` (AdaIN). Returns a PNG.
 
         alpha: style strength in [0, 1]; norm: normalizer of the checkpoint ('' = default);
@@ -228,13 +322,28 @@ class Handlers:
         images = [load_user_image(styles[i], "style" if i == 0 else f"style {i + 1}", self.config) for i in used]
         return images, norm_weights if len(images) > 1 else None
 
-    def _stylize_video(self, video: Any, styles: list[Any], weights: list[Any], alpha: Any, preserve_color: Any,
-                       size: Any, stroke: Any, stabilize: Any, norm: str | None,
-                       progress: Callable[..., Any]) -> VideoResult:
+    def _stylize_video(
+        self,
+        video: Any,
+        styles: list[Any],
+        weights: list[Any],
+        alpha: Any,
+        preserve_color: Any,
+        size: Any,
+        stroke: Any,
+        stabilize: Any,
+        norm: str | None,
+        progress: Callable[..., Any],
+    ) -> VideoResult:
         """Check everything (the clip against the server's limits first), then stylize the clip frame by frame into
         a job folder of its own; the caller returns the MP4's path, which Gradio serves and later deletes."""
-        cfg = video_config(check_video_size(size, self.config), check_alpha(alpha), _preserve(preserve_color),
-                           check_stroke(stroke), check_stabilize(stabilize))
+        cfg = video_config(
+            check_video_size(size, self.config),
+            check_alpha(alpha),
+            _preserve(preserve_color),
+            check_stroke(stroke),
+            check_stabilize(stabilize),
+        )
         info = load_user_video(video, self.config)
         style_imgs, style_w = self._video_styles(styles, weights)
         norm = _norm_or_default(norm)
@@ -242,27 +351,69 @@ class Handlers:
         progress(0.0, desc=f"{'Stylizing' if loaded else 'Loading model, stylizing'} {info.frames or 'the'} frames")
         with video_job(self.video_dir) as job:
             try:
-                return self.engine.stylize_video(Path(video), style_imgs, job / f"{Path(video).stem}-stylized.mp4",
-                                                 cfg, style_w, norm, frame_progress(progress),
-                                                 max_frames=self.config.max_video_frames)
+                return self.engine.stylize_video(
+                    Path(video),
+                    style_imgs,
+                    job / f"{Path(video).stem}-stylized.mp4",
+                    cfg,
+                    style_w,
+                    norm,
+                    frame_progress(progress),
+                    max_frames=self.config.max_video_frames,
+                )
             except InputError as exc:  # found while decoding (e.g. the frame limit): name the server's flag
-                message = str(exc).replace("(--max-frames raises it)",
-                                           f"(start the server with {VIDEO_FRAMES_FLAG} to raise it)")
+                message = str(exc).replace(
+                    "(--max-frames raises it)", f"(start the server with {VIDEO_FRAMES_FLAG} to raise it)"
+                )
                 raise InputError(message if message.endswith(".") else f"{message}.") from None
 
     @user_errors
-    def stylize_video_ui(self, video: Any, style1: Any, weight1: Any, style2: Any, weight2: Any, style3: Any,
-                         weight3: Any, style4: Any, weight4: Any, alpha: Any, preserve_color: Any, size: Any,
-                         stroke: Any, stabilize: Any, norm: str | None,
-                         progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
-        result = self._stylize_video(video, [style1, style2, style3, style4], [weight1, weight2, weight3, weight4],
-                                     alpha, preserve_color, size, stroke, stabilize, norm, progress)
+    def stylize_video_ui(
+        self,
+        video: Any,
+        style1: Any,
+        weight1: Any,
+        style2: Any,
+        weight2: Any,
+        style3: Any,
+        weight3: Any,
+        style4: Any,
+        weight4: Any,
+        alpha: Any,
+        preserve_color: Any,
+        size: Any,
+        stroke: Any,
+        stabilize: Any,
+        norm: str | None,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple[str, str]:
+        result = self._stylize_video(
+            video,
+            [style1, style2, style3, style4],
+            [weight1, weight2, weight3, weight4],
+            alpha,
+            preserve_color,
+            size,
+            stroke,
+            stabilize,
+            norm,
+            progress,
+        )
         return str(result.path), result.caption
 
     @user_errors
-    def api_stylize_video(self, video: str, style: str, alpha: float = 1.0, norm: str = "", size: float = 640,
-                          preserve_color: str = "none", stroke: float = 1.0, stabilize: str = "flow",
-                          progress: gr.Progress = gr.Progress()) -> str:
+    def api_stylize_video(
+        self,
+        video: str,
+        style: str,
+        alpha: float = 1.0,
+        norm: str = "",
+        size: float = 640,
+        preserve_color: str = "none",
+        stroke: float = 1.0,
+        stabilize: str = "flow",
+        progress: gr.Progress = gr.Progress(),
+    ) -> str:
         """Stylize the clip `video` (mp4/webm/mov/mkv/avi/gif) with `style` (AdaIN, frame by frame, stabilized).
         Returns an H.264 MP4 with the clip's frame timing and audio.
 
@@ -270,11 +421,23 @@ class Handlers:
         output along the optical flow, the default), 'stats' (tracked statistics), 'both' or 'none' (frame by frame);
         the rest as for /stylize.
         """
-        return str(self._stylize_video(video, [style], [1.0], alpha, preserve_color, size, stroke, stabilize, norm,
-                                       progress).path)
+        return str(
+            self._stylize_video(
+                video, [style], [1.0], alpha, preserve_color, size, stroke, stabilize, norm, progress
+            ).path
+        )
 
-    def _webcam_session(self, session: WebcamSession | None, styles: list[Any], weights: list[Any], alpha: Any,
-                        preserve_color: Any, stroke: Any, stabilize: Any, norm: str | None) -> WebcamSession:
+    def _webcam_session(
+        self,
+        session: WebcamSession | None,
+        styles: list[Any],
+        weights: list[Any],
+        alpha: Any,
+        preserve_color: Any,
+        stroke: Any,
+        stabilize: Any,
+        norm: str | None,
+    ) -> WebcamSession:
         """The session's stream if it was made for these settings, else a new one (style images are loaded only
         then: the settings' key holds the uploads' paths, not their pixels)."""
         settings = (check_alpha(alpha), _preserve(preserve_color), check_stroke(stroke), check_stabilize(stabilize))
@@ -288,19 +451,40 @@ class Handlers:
         return self.engine.webcam_session(key, imgs, video_config(WEBCAM_SIDE, *settings), style_w, name)
 
     @user_errors
-    def webcam_ui(self, frame: Any, session: WebcamSession | None, style1: Any, weight1: Any, style2: Any,
-                  weight2: Any, style3: Any, weight3: Any, style4: Any, weight4: Any, alpha: Any,
-                  preserve_color: Any, stroke: Any, stabilize: Any,
-                  norm: str | None) -> tuple[Any, WebcamSession | None, str]:
+    def webcam_ui(
+        self,
+        frame: Any,
+        session: WebcamSession | None,
+        style1: Any,
+        weight1: Any,
+        style2: Any,
+        weight2: Any,
+        style3: Any,
+        weight3: Any,
+        style4: Any,
+        weight4: Any,
+        alpha: Any,
+        preserve_color: Any,
+        stroke: Any,
+        stabilize: Any,
+        norm: str | None,
+    ) -> tuple[Any, WebcamSession | None, str]:
         """One streamed webcam frame, stylized at up to ``WEBCAM_SIDE`` px with the session's stabilized stylizer,
         made anew only when the style or a setting changes (so the stream's statistics and flow carry over).
         Input problems go to the caption, not a toast: the stream keeps running while the user fixes them."""
         if frame is None:
             return gr.skip(), session, gr.skip()
         try:
-            session = self._webcam_session(session, [style1, style2, style3, style4],
-                                           [weight1, weight2, weight3, weight4], alpha, preserve_color, stroke,
-                                           stabilize, norm)
+            session = self._webcam_session(
+                session,
+                [style1, style2, style3, style4],
+                [weight1, weight2, weight3, weight4],
+                alpha,
+                preserve_color,
+                stroke,
+                stabilize,
+                norm,
+            )
             rgb = webcam_frame(frame, WEBCAM_SIDE, self.config.min_side)
         except InputError as exc:
             return gr.skip(), session, f"Webcam paused: {exc}"
@@ -309,8 +493,14 @@ class Handlers:
         if out is None:
             return gr.skip(), session, "Webcam waiting: this model is busy stylizing a video; frames resume after it."
         h, w = rgb.shape[:2]
-        return out, session, (f"Webcam · {session.norm} norm · {w}×{h} px · frame {session.stylizer.frames} · "
-                              f"{time.perf_counter() - t0:.2f} s")
+        return (
+            out,
+            session,
+            (
+                f"Webcam · {session.norm} norm · {w}×{h} px · frame {session.stylizer.frames} · "
+                f"{time.perf_counter() - t0:.2f} s"
+            ),
+        )
 
     # --- paint to image -------------------------------------------------------------------------------------
     def class_names(self) -> list[str]:
@@ -324,16 +514,27 @@ class Handlers:
         for c in CLASSES:
             if c.name == fill:
                 return int(c.id)
-        raise InputError(f"Unknown class {fill!r} to fill the unpainted area; choose one of: "
-                         f"{', '.join(c.name for c in CLASSES)}.")
+        raise InputError(
+            f"Unknown class {fill!r} to fill the unpainted area; choose one of: {', '.join(c.name for c in CLASSES)}."
+        )
 
     def _optional_image(self, src: Any, what: str) -> Image.Image | None:
         return None if src is None else load_user_image(src, what, self.config)
 
     @user_errors
-    def synthesize_ui(self, editor: dict | None, fill: str, seed: Any, style: Any, size: Any, norm: str,
-                      then_style: Any, then_norm: str, then_alpha: Any,
-                      progress: gr.Progress = gr.Progress()) -> tuple[Image.Image, str]:
+    def synthesize_ui(
+        self,
+        editor: dict | None,
+        fill: str,
+        seed: Any,
+        style: Any,
+        size: Any,
+        norm: str,
+        then_style: Any,
+        then_norm: str,
+        then_alpha: Any,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple[Image.Image, str]:
         progress(0.1, desc="Reading the canvas")
         labels = labels_from_editor(editor, self.config, self._fill_id(fill))
         seed, size = check_seed(seed), check_size(size, self.config)
@@ -341,20 +542,36 @@ class Handlers:
         style_img = self._optional_image(style, "style")
         then_img = self._optional_image(then_style, "'then stylize with' style")
         progress(0.3, desc="Synthesizing")
-        result = self.engine.synthesize(labels, seed=seed, style=style_img, size=size, norm=_norm_or_default(norm),
-                                        then_style=then_img, then_norm=_norm_or_default(then_norm),
-                                        then_alpha=then_alpha)
+        result = self.engine.synthesize(
+            labels,
+            seed=seed,
+            style=style_img,
+            size=size,
+            norm=_norm_or_default(norm),
+            then_style=then_img,
+            then_norm=_norm_or_default(then_norm),
+            then_alpha=then_alpha,
+        )
         style_name = input_stem(style, "") if style_img is not None else ""
-        settings = {"command": "synthesize", "app": True, "mask": "canvas", "seed": seed, "size": size,
-                    "style": style_name or None, "norm": result.norm, "then_stylize": then_img is not None,
-                    "argv": ["synthesize", "mask.png", "--seed", str(seed), "--size", str(size), "--norm",
-                             result.norm] + (["--style", f"{style_name}.png"] if style_name else [])}
+        settings = {
+            "command": "synthesize",
+            "app": True,
+            "mask": "canvas",
+            "seed": seed,
+            "size": size,
+            "style": style_name or None,
+            "norm": result.norm,
+            "then_stylize": then_img is not None,
+            "argv": ["synthesize", "mask.png", "--seed", str(seed), "--size", str(size), "--norm", result.norm]
+            + (["--style", f"{style_name}.png"] if style_name else []),
+        }
         stem = result_stem("landscape", style_name, result.norm, f"seed{seed}")
         return remember(result.image, stem, settings), result.caption
 
     @user_errors
-    def compare_synthesize_ui(self, editor: dict | None, fill: str, seed: Any, style: Any, size: Any,
-                              progress: gr.Progress = gr.Progress()) -> tuple[list, str]:
+    def compare_synthesize_ui(
+        self, editor: dict | None, fill: str, seed: Any, style: Any, size: Any, progress: gr.Progress = gr.Progress()
+    ) -> tuple[list, str]:
         labels = labels_from_editor(editor, self.config, self._fill_id(fill))
         seed, size = check_seed(seed), check_size(size, self.config)
         style_img = self._optional_image(style, "style")
@@ -363,24 +580,31 @@ class Handlers:
         return _gallery(results), f"Compared {len(results)} SPADE normalizers in {total:.2f} s of model time."
 
     @user_errors
-    def api_synthesize(self, mask: str, seed: float = 0, norm: str = "", size: float = 256, style: str | None = None,
-                       fill: str = "") -> Image.Image:
+    def api_synthesize(
+        self, mask: str, seed: float = 0, norm: str = "", size: float = 256, style: str | None = None, fill: str = ""
+    ) -> Image.Image:
         """Synthesize an image from a colour-coded label map `mask` (SPADE). Returns a PNG.
 
         seed: noise seed; norm: normalizer ('' = default); size: output long side; style: optional style
         image; fill: class name for transparent (unpainted) pixels.
         """
         labels = labels_from_rgba(load_label_file(mask, self.config), self.config, self._fill_id(fill))
-        return self.engine.synthesize(labels, seed=check_seed(seed), style=self._optional_image(style, "style"),
-                                      size=check_size(size, self.config), norm=_norm_or_default(norm)).image
+        return self.engine.synthesize(
+            labels,
+            seed=check_seed(seed),
+            style=self._optional_image(style, "style"),
+            size=check_size(size, self.config),
+            norm=_norm_or_default(norm),
+        ).image
 
     def api_classes(self) -> list[dict]:
         """The label classes: id, name, colour as '#rrggbb' and [r, g, b] (the same as `normlab classes --json`)."""
         return class_records()
 
     @user_errors
-    def preview_ui(self, editor: dict | None, fill: str, seed: Any, style: Any, size: Any, norm: str,
-                   live: bool) -> tuple[Any, Any]:
+    def preview_ui(
+        self, editor: dict | None, fill: str, seed: Any, style: Any, size: Any, norm: str, live: bool
+    ) -> tuple[Any, Any]:
         """The live preview after a stroke: at most ``PREVIEW_SIZE`` px; input problems go to the caption, not a
         toast (a half-painted canvas is not an error worth interrupting for). ``live=False`` changes nothing."""
         if not live:
@@ -399,13 +623,12 @@ class Handlers:
     def brush(self, name: str) -> gr.ImageEditor:
         """The paint canvas's brush set to one class: a single fixed colour, so no palette pops over the canvas."""
         color = class_color(name)
-        return gr.ImageEditor(brush=gr.Brush(colors=[color], default_color=color, color_mode="fixed",
-                                             default_size=28))
+        return gr.ImageEditor(brush=gr.Brush(colors=[color], default_color=color, color_mode="fixed", default_size=28))
 
     @user_errors
     def fill_unpainted(self, editor: dict | None, name: str) -> dict:
         """Paint every unpainted (transparent) pixel of the canvas with class ``name``; painted pixels stay."""
-        color = np.array([int(class_color(name)[i:i + 2], 16) for i in (1, 3, 5)], np.uint8)
+        color = np.array([int(class_color(name)[i : i + 2], 16) for i in (1, 3, 5)], np.uint8)
         rgba = editor_rgba(editor)
         if rgba is None:
             side = self.config.canvas_size

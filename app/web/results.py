@@ -56,8 +56,7 @@ def named_output(component: gr.Image) -> gr.Image:
     def postprocess(value: Any) -> Any:
         if isinstance(value, Image.Image) and value.info.get(NAME_KEY):
             stem = value.info.pop(NAME_KEY)
-            path = processing_utils.save_pil_to_cache(value, cache_dir=component.GRADIO_CACHE, name=stem,
-                                                      format="png")
+            path = processing_utils.save_pil_to_cache(value, cache_dir=component.GRADIO_CACHE, name=stem, format="png")
             return original(path)
         return original(value)
 

@@ -56,8 +56,10 @@ def guard_preprocess(component: gr.components.Component, what: str) -> gr.compon
         except gr.Error:
             raise
         except Exception as exc:  # PIL errors on a corrupt upload into the canvas
-            raise gr.Error(f"{what} image: not a readable image (unknown or corrupt format; {type(exc).__name__}).",
-                           print_exception=False) from None
+            raise gr.Error(
+                f"{what} image: not a readable image (unknown or corrupt format; {type(exc).__name__}).",
+                print_exception=False,
+            ) from None
 
     component.preprocess = preprocess  # type: ignore[method-assign]
     return component
@@ -65,14 +67,16 @@ def guard_preprocess(component: gr.components.Component, what: str) -> gr.compon
 
 def _offline_theme() -> gr.themes.Base:
     # The default theme pulls Google Fonts into the browser; system fonts keep the page fully offline.
-    return gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
-                          font_mono=["ui-monospace", "SFMono-Regular", "monospace"])
+    return gr.themes.Soft(
+        font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "SFMono-Regular", "monospace"]
+    )
 
 
 def _picker_css(classes: list[dict]) -> str:
     """Each option of the class picker gets its colour as a swatch (outlined, so white "snow" shows too)."""
-    rules = [f'#class-picker label:has(input[value="{c["name"]}"])::before {{background:{c["color"]}}}'
-             for c in classes]
+    rules = [
+        f'#class-picker label:has(input[value="{c["name"]}"])::before {{background:{c["color"]}}}' for c in classes
+    ]
     return "\n".join(rules)
 
 
@@ -95,8 +99,13 @@ DEBOUNCE_JS = """(...args) => new Promise((resolve) => {
 def launch_kwargs(config: AppConfig | None = None) -> dict[str, Any]:
     """Extra ``Blocks.launch`` arguments the app always uses (theme, CSS, upload limit, no SSR node server)."""
     config = config or AppConfig()
-    return {"theme": _offline_theme(), "css": CSS, "ssr_mode": False, "footer_links": ["api", "settings"],
-            "max_file_size": f"{config.upload_limit_mb}mb"}  # images are held to their own limit by the handlers
+    return {
+        "theme": _offline_theme(),
+        "css": CSS,
+        "ssr_mode": False,
+        "footer_links": ["api", "settings"],
+        "max_file_size": f"{config.upload_limit_mb}mb",
+    }  # images are held to their own limit by the handlers
 
 
 def _style_examples(config: AppConfig) -> list[tuple[str, str]]:
@@ -112,9 +121,18 @@ def _style_gallery(config: AppConfig, target: gr.Image, elem_id: str) -> gr.Gall
     examples = _style_examples(config)
     if not examples:
         return None
-    gallery = gr.Gallery(examples, label="Bundled styles: click one to use it", columns=len(examples), rows=1,
-                         height=130, allow_preview=False, object_fit="cover", elem_id=elem_id,
-                         buttons=[], interactive=False)
+    gallery = gr.Gallery(
+        examples,
+        label="Bundled styles: click one to use it",
+        columns=len(examples),
+        rows=1,
+        height=130,
+        allow_preview=False,
+        object_fit="cover",
+        elem_id=elem_id,
+        buttons=[],
+        interactive=False,
+    )
     paths = [path for path, _ in examples]
 
     def pick(evt: gr.SelectData) -> str:
@@ -147,8 +165,10 @@ def _blank_canvas(side: int) -> dict:
 def _no_ckpt_note(kind: str, norms: list[str], assets_dir: Path) -> str:
     if norms:
         return ""
-    return (f"**No {kind} checkpoint found** in `{assets_dir}` (expected `{kind.lower()}_<norm>.safetensors`). "
-            f"The buttons will explain; train one with `python train.py {kind.lower()} ...`.")
+    return (
+        f"**No {kind} checkpoint found** in `{assets_dir}` (expected `{kind.lower()}_<norm>.safetensors`). "
+        f"The buttons will explain; train one with `python train.py {kind.lower()} ...`."
+    )
 
 
 def build_demo(config: AppConfig | None = None, engine: Engine | None = None) -> gr.Blocks:
@@ -160,10 +180,15 @@ def build_demo(config: AppConfig | None = None, engine: Engine | None = None) ->
     def menu(kind: str) -> Choices:
         return engine.caches[kind].choices(config.min_checkpoint_steps)
 
-    with gr.Blocks(title="normlab — normalization-driven image generation", analytics_enabled=False,
-                   delete_cache=config.delete_cache) as demo:
-        gr.Markdown("# normlab\nStyle transfer (AdaIN) and paint-to-image (SPADE), each trained with different "
-                    "normalization layers. Pick a normalizer, or compare them all side by side.")
+    with gr.Blocks(
+        title="normlab — normalization-driven image generation",
+        analytics_enabled=False,
+        delete_cache=config.delete_cache,
+    ) as demo:
+        gr.Markdown(
+            "# normlab\nStyle transfer (AdaIN) and paint-to-image (SPADE), each trained with different "
+            "normalization layers. Pick a normalizer, or compare them all side by side."
+        )
         with gr.Tabs():
             with gr.Tab("Style transfer", id="style"):
                 adain_note, adain_norm, adain_reload = _style_tab(h, config, menu("adain"))
@@ -174,8 +199,7 @@ def build_demo(config: AppConfig | None = None, engine: Engine | None = None) ->
             with gr.Tab("API", id="api"):
                 api_text = _api_tab(h, config)
 
-        def refresh(adain_now: str | None, then_now: str | None, spade_now: str | None,
-                    video_now: str | None) -> tuple:
+        def refresh(adain_now: str | None, then_now: str | None, spade_now: str | None, video_now: str | None) -> tuple:
             # Checkpoints can appear while the server runs (training finishes): offered on page load and by the
             # reload buttons. A selection that still exists is kept.
             a, s = menu("adain"), menu("spade")
@@ -185,8 +209,15 @@ def build_demo(config: AppConfig | None = None, engine: Engine | None = None) ->
                 return gr.Dropdown(choices=entries, value=now if now in names else (names[0] if names else None))
 
             a_note = _no_ckpt_note("AdaIN", a, config.assets_dir)
-            return (pick(a, adain_now), pick(a, then_now), pick(s, spade_now), pick(a, video_now),
-                    a_note, _no_ckpt_note("SPADE", s, config.assets_dir), a_note)
+            return (
+                pick(a, adain_now),
+                pick(a, then_now),
+                pick(s, spade_now),
+                pick(a, video_now),
+                a_note,
+                _no_ckpt_note("SPADE", s, config.assets_dir),
+                a_note,
+            )
 
         dropdowns = [adain_norm, then_norm, spade_norm, video_norm]
         outputs = dropdowns + [adain_note, spade_note, video_note]
@@ -210,13 +241,17 @@ Choices = list[tuple[str, str]]  # (menu label with the card's facts, checkpoint
 
 
 def _norm_dropdown(norms: Choices, label: str, elem_id: str | None = None) -> gr.Dropdown:
-    return gr.Dropdown(norms, value=norms[0][1] if norms else None, label=label, elem_id=elem_id,
-                       info="Normalization layer the checkpoint was trained with, its training steps and how many "
-                            "of its held-out targets it meets (my-…: trained by you).")
+    return gr.Dropdown(
+        norms,
+        value=norms[0][1] if norms else None,
+        label=label,
+        elem_id=elem_id,
+        info="Normalization layer the checkpoint was trained with, its training steps and how many "
+        "of its held-out targets it meets (my-…: trained by you).",
+    )
 
 
-def _norm_picker(h: Handlers, kind: str, norms: Choices, label: str,
-                 elem_id: str) -> tuple[gr.Dropdown, gr.Button]:
+def _norm_picker(h: Handlers, kind: str, norms: Choices, label: str, elem_id: str) -> tuple[gr.Dropdown, gr.Button]:
     """The normalizer dropdown with a button that re-reads the checkpoint folder (new files from train.py) and the
     selected checkpoint's model card in an accordion."""
     with gr.Row(equal_height=True):
@@ -229,17 +264,16 @@ def _norm_picker(h: Handlers, kind: str, norms: Choices, label: str,
     return dropdown, reload
 
 
-def _style_tab(h: Handlers, config: AppConfig,
-               adain_norms: Choices) -> tuple[gr.Markdown, gr.Dropdown, gr.Button]:
+def _style_tab(h: Handlers, config: AppConfig, adain_norms: Choices) -> tuple[gr.Markdown, gr.Dropdown, gr.Button]:
     note = gr.Markdown(_no_ckpt_note("AdaIN", adain_norms, config.assets_dir))
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             with gr.Row():
-                content = RawImage(label="Content", sources=["upload", "webcam", "clipboard"],
-                                   elem_id="content-input", height=280)
+                content = RawImage(
+                    label="Content", sources=["upload", "webcam", "clipboard"], elem_id="content-input", height=280
+                )
                 with gr.Column(min_width=200):
-                    style1 = RawImage(label="Style", sources=["upload", "clipboard"], elem_id="style-input",
-                                      height=280)
+                    style1 = RawImage(label="Style", sources=["upload", "clipboard"], elem_id="style-input", height=280)
             _style_gallery(config, style1, "style-gallery")
             styles = [style1]
             with gr.Accordion("Blend more styles (interpolation)", open=False):
@@ -248,119 +282,224 @@ def _style_tab(h: Handlers, config: AppConfig,
                 with gr.Row():
                     for i in range(2, 5):
                         with gr.Column(min_width=150):
-                            styles.append(RawImage(label=f"Style {i}", sources=["upload", "clipboard"],
-                                                   height=150, elem_id=f"style{i}-input"))
+                            styles.append(
+                                RawImage(
+                                    label=f"Style {i}",
+                                    sources=["upload", "clipboard"],
+                                    height=150,
+                                    elem_id=f"style{i}-input",
+                                )
+                            )
                             weights.append(gr.Slider(0, 1, value=0.5, step=0.05, label=f"Weight {i}"))
             with gr.Accordion("Spatial control: a second style for part of the image", open=False):
-                gr.Markdown("Choose the brush and paint over the content where the **main style** goes; the "
-                            "unpainted area gets the style on the right. Clear the canvas to switch this off.")
+                gr.Markdown(
+                    "Choose the brush and paint over the content where the **main style** goes; the "
+                    "unpainted area gets the style on the right. Clear the canvas to switch this off."
+                )
                 with gr.Row():
-                    mask_editor = guard_preprocess(gr.ImageEditor(
-                        label="Area for the main style", type="numpy", sources=[],
-                        brush=gr.Brush(colors=["#ff3c3c"], color_mode="fixed", default_size=24),
-                        layers=False, transforms=(), canvas_size=(512, 512), height=340, elem_id="mask-editor"),
-                        "Spatial-control canvas")
-                    region_style = RawImage(label="Style for the unpainted area", sources=["upload", "clipboard"],
-                                            height=300, elem_id="region-style-input")
+                    mask_editor = guard_preprocess(
+                        gr.ImageEditor(
+                            label="Area for the main style",
+                            type="numpy",
+                            sources=[],
+                            brush=gr.Brush(colors=["#ff3c3c"], color_mode="fixed", default_size=24),
+                            layers=False,
+                            transforms=(),
+                            canvas_size=(512, 512),
+                            height=340,
+                            elem_id="mask-editor",
+                        ),
+                        "Spatial-control canvas",
+                    )
+                    region_style = RawImage(
+                        label="Style for the unpainted area",
+                        sources=["upload", "clipboard"],
+                        height=300,
+                        elem_id="region-style-input",
+                    )
             with gr.Row():
-                alpha = gr.Slider(0, 1, value=1.0, step=0.05, label="Style strength α",
-                                  info="0 keeps the content, 1 applies the full style.")
+                alpha = gr.Slider(
+                    0,
+                    1,
+                    value=1.0,
+                    step=0.05,
+                    label="Style strength α",
+                    info="0 keeps the content, 1 applies the full style.",
+                )
                 preserve = gr.Radio(PRESERVE_CHOICES, value="none", label="Colours")
             with gr.Row():
-                size = gr.Dropdown(config.style_size_choices, value=config.default_size,
-                                   label="Output size (long side, px)", elem_id="stylize-size",
-                                   info=f"At most {config.max_size} px and {config.max_input_megapixels:g} MP here; "
-                                        "'original size' keeps the content's size. Large images are stylized tile "
-                                        "by tile.")
-                stroke = gr.Slider(*STROKE_RANGE, value=1.0, step=0.25, label="Stroke size", elem_id="stroke-size",
-                                   info="scale of the style's brush strokes and patterns; 1 = style encoded at the "
-                                        "output size up to 1024 px, larger = bigger strokes")
+                size = gr.Dropdown(
+                    config.style_size_choices,
+                    value=config.default_size,
+                    label="Output size (long side, px)",
+                    elem_id="stylize-size",
+                    info=f"At most {config.max_size} px and {config.max_input_megapixels:g} MP here; "
+                    "'original size' keeps the content's size. Large images are stylized tile "
+                    "by tile.",
+                )
+                stroke = gr.Slider(
+                    *STROKE_RANGE,
+                    value=1.0,
+                    step=0.25,
+                    label="Stroke size",
+                    elem_id="stroke-size",
+                    info="scale of the style's brush strokes and patterns; 1 = style encoded at the "
+                    "output size up to 1024 px, larger = bigger strokes",
+                )
             norm, reload = _norm_picker(h, "adain", adain_norms, "Normalizer (AdaIN checkpoint)", "adain-norm")
             with gr.Row():
                 stylize_btn = gr.Button("Stylize", variant="primary", elem_id="stylize-btn")
                 compare_btn = gr.Button("Compare normalizers", elem_id="stylize-compare-btn")
         with gr.Column(scale=2):
-            out_img = named_output(gr.Image(label="Result (PNG)", format="png", type="pil", interactive=False,
-                                            height=420, buttons=["download", "fullscreen"], elem_id="stylize-output"))
+            out_img = named_output(
+                gr.Image(
+                    label="Result (PNG)",
+                    format="png",
+                    type="pil",
+                    interactive=False,
+                    height=420,
+                    buttons=["download", "fullscreen"],
+                    elem_id="stylize-output",
+                )
+            )
             out_caption = gr.Markdown(elem_id="stylize-caption")
-    gallery = gr.Gallery(label="Compare normalizers: same input, every AdaIN checkpoint", format="png", columns=3,
-                         height="auto", object_fit="contain", elem_id="stylize-compare",
-                         buttons=["download", "fullscreen"])
+    gallery = gr.Gallery(
+        label="Compare normalizers: same input, every AdaIN checkpoint",
+        format="png",
+        columns=3,
+        height="auto",
+        object_fit="contain",
+        elem_id="stylize-compare",
+        buttons=["download", "fullscreen"],
+    )
     gallery_caption = gr.Markdown(elem_id="stylize-compare-caption")
     examples = _examples(config)
     if examples:
-        gr.Examples(examples, inputs=[content, style1], label="Example pairs (licences: assets/README.md)",
-                    examples_per_page=8)
+        gr.Examples(
+            examples, inputs=[content, style1], label="Example pairs (licences: assets/README.md)", examples_per_page=8
+        )
 
     inputs = [content]
     for s, w in zip(styles, weights):
         inputs += [s, w]
     inputs += [alpha, preserve, mask_editor, region_style, size, stroke]
-    stylize_btn.click(h.stylize_ui, inputs + [norm], [out_img, out_caption], api_visibility="undocumented",
-                      concurrency_id="models")
-    compare_btn.click(h.compare_stylize_ui, inputs, [gallery, gallery_caption], api_visibility="undocumented",
-                      concurrency_id="models")
+    stylize_btn.click(
+        h.stylize_ui, inputs + [norm], [out_img, out_caption], api_visibility="undocumented", concurrency_id="models"
+    )
+    compare_btn.click(
+        h.compare_stylize_ui, inputs, [gallery, gallery_caption], api_visibility="undocumented", concurrency_id="models"
+    )
     content.change(h.mask_canvas, content, mask_editor, api_visibility="private", queue=False)
-    for component, what in [(content, "content"), (region_style, "unpainted-area style"),
-                            *((s, "style" if i == 0 else f"style {i + 1}") for i, s in enumerate(styles))]:
+    for component, what in [
+        (content, "content"),
+        (region_style, "unpainted-area style"),
+        *((s, "style" if i == 0 else f"style {i + 1}") for i, s in enumerate(styles)),
+    ]:
         component.upload(h.check_upload(what), component, None, api_visibility="private", queue=False)
     return note, norm, reload
 
 
-def _paint_tab(h: Handlers, config: AppConfig, spade_norms: Choices,
-               adain_norms: Choices) -> tuple[gr.Markdown, gr.Dropdown, gr.Dropdown, gr.Button]:
+def _paint_tab(
+    h: Handlers, config: AppConfig, spade_norms: Choices, adain_norms: Choices
+) -> tuple[gr.Markdown, gr.Dropdown, gr.Dropdown, gr.Button]:
     classes = h.api_classes()
     names = [c["name"] for c in classes]
     first = classes[0]["color"]
     sizes = config.spade_size_choices
     note = gr.Markdown(_no_ckpt_note("SPADE", spade_norms, config.assets_dir))
-    gr.Markdown("Pick a **class** below the canvas, choose the **brush** in the canvas toolbar and paint a layout "
-                "(or load a preset). Transparent pixels become the *unpainted area* class. With *Live preview* "
-                "on, the picture follows your strokes.")
+    gr.Markdown(
+        "Pick a **class** below the canvas, choose the **brush** in the canvas toolbar and paint a layout "
+        "(or load a preset). Transparent pixels become the *unpainted area* class. With *Live preview* "
+        "on, the picture follows your strokes."
+    )
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
-            editor = guard_preprocess(gr.ImageEditor(
-                label="Label map", type="numpy",
-                sources=["upload", "clipboard"], image_mode="RGBA",
-                # one fixed colour at a time (set by the class picker): no palette pops up over the canvas
-                brush=gr.Brush(colors=[first], default_color=first, color_mode="fixed", default_size=28),
-                layers=False, transforms=(), fixed_canvas=True, value=_blank_canvas(config.canvas_size),
-                canvas_size=(config.canvas_size, config.canvas_size), height=520, elem_id="label-editor"),
-                "Label map")
-            picker = gr.Radio([(n, n) for n in names], value=names[0], label="Brush class",
-                              info="The colour each class is painted with; white is snow.", elem_id="class-picker")
+            editor = guard_preprocess(
+                gr.ImageEditor(
+                    label="Label map",
+                    type="numpy",
+                    sources=["upload", "clipboard"],
+                    image_mode="RGBA",
+                    # one fixed colour at a time (set by the class picker): no palette pops up over the canvas
+                    brush=gr.Brush(colors=[first], default_color=first, color_mode="fixed", default_size=28),
+                    layers=False,
+                    transforms=(),
+                    fixed_canvas=True,
+                    value=_blank_canvas(config.canvas_size),
+                    canvas_size=(config.canvas_size, config.canvas_size),
+                    height=520,
+                    elem_id="label-editor",
+                ),
+                "Label map",
+            )
+            picker = gr.Radio(
+                [(n, n) for n in names],
+                value=names[0],
+                label="Brush class",
+                info="The colour each class is painted with; white is snow.",
+                elem_id="class-picker",
+            )
             fill_btn = gr.Button("Fill the unpainted area with this class", size="sm", elem_id="fill-btn")
         with gr.Column(scale=3, min_width=260):
             with gr.Row():
-                preset = gr.Dropdown([(f"Landscape {i + 1}", i) for i in range(N_PRESETS)], value=0,
-                                     label="Preset layout", scale=3, min_width=120)
+                preset = gr.Dropdown(
+                    [(f"Landscape {i + 1}", i) for i in range(N_PRESETS)],
+                    value=0,
+                    label="Preset layout",
+                    scale=3,
+                    min_width=120,
+                )
                 preset_btn = gr.Button("Load preset", scale=1, min_width=90, elem_id="preset-btn")
-            fill = gr.Dropdown([("the nearest painted class", "none")] + [(n, n) for n in names],
-                               value="sky" if "sky" in names else names[0], label="Unpainted area becomes")
+            fill = gr.Dropdown(
+                [("the nearest painted class", "none")] + [(n, n) for n in names],
+                value="sky" if "sky" in names else names[0],
+                label="Unpainted area becomes",
+            )
             with gr.Row():
                 seed = gr.Number(0, precision=0, minimum=0, maximum=2**31 - 1, label="Seed", min_width=100)
                 dice = gr.Button("🎲 Surprise me", scale=0, min_width=90, elem_id="surprise-btn")
             spade_size = gr.Dropdown(sizes, value=_spade_size(config), label="Output size (long side, px)")
             norm, reload = _norm_picker(h, "spade", spade_norms, "Normalizer (SPADE checkpoint)", "spade-norm")
-            live = gr.Checkbox(True, label="Live preview (up to 256 px, shortly after each stroke or new seed)",
-                               elem_id="live-preview")
-            style = RawImage(label="Style (optional)", sources=["upload", "clipboard"],
-                             height=140, elem_id="spade-style-input")
+            live = gr.Checkbox(
+                True, label="Live preview (up to 256 px, shortly after each stroke or new seed)", elem_id="live-preview"
+            )
+            style = RawImage(
+                label="Style (optional)", sources=["upload", "clipboard"], height=140, elem_id="spade-style-input"
+            )
             _style_gallery(config, style, "spade-style-gallery")
             with gr.Accordion("Then stylize with AdaIN (optional)", open=False):
-                then_style = RawImage(label="Style image for AdaIN", sources=["upload", "clipboard"], height=140,
-                                      elem_id="then-style-input")
+                then_style = RawImage(
+                    label="Style image for AdaIN",
+                    sources=["upload", "clipboard"],
+                    height=140,
+                    elem_id="then-style-input",
+                )
                 then_norm = _norm_dropdown(adain_norms, "AdaIN normalizer")
                 then_alpha = gr.Slider(0, 1, value=0.8, step=0.05, label="AdaIN style strength α")
             synth_btn = gr.Button("Synthesize", variant="primary", elem_id="synthesize-btn")
             compare_btn = gr.Button("Compare normalizers", elem_id="synthesize-compare-btn")
         with gr.Column(scale=4):
-            out_img = named_output(gr.Image(label="Result (PNG)", format="png", type="pil", interactive=False,
-                                            height=420, buttons=["download", "fullscreen"], elem_id="synthesize-output"))
+            out_img = named_output(
+                gr.Image(
+                    label="Result (PNG)",
+                    format="png",
+                    type="pil",
+                    interactive=False,
+                    height=420,
+                    buttons=["download", "fullscreen"],
+                    elem_id="synthesize-output",
+                )
+            )
             out_caption = gr.Markdown(elem_id="synthesize-caption")
-    gallery = gr.Gallery(label="Compare normalizers: same layout and seed, every SPADE checkpoint", format="png",
-                         columns=3, height="auto", object_fit="contain", elem_id="synthesize-compare",
-                         buttons=["download", "fullscreen"])
+    gallery = gr.Gallery(
+        label="Compare normalizers: same layout and seed, every SPADE checkpoint",
+        format="png",
+        columns=3,
+        height="auto",
+        object_fit="contain",
+        elem_id="synthesize-compare",
+        buttons=["download", "fullscreen"],
+    )
     gallery_caption = gr.Markdown(elem_id="synthesize-compare-caption")
 
     picker.change(h.brush, picker, editor, api_visibility="private", queue=False)
@@ -370,32 +509,56 @@ def _paint_tab(h: Handlers, config: AppConfig, spade_norms: Choices,
     inputs = [editor, fill, seed, style, spade_size]
     # Gradio 6's ImageEditor reports a stroke through `input`/`apply`, not `change` (seen in the browser test);
     # listening to all three costs nothing, the debounce folds them into one call.
-    gr.on([editor.change, editor.input, editor.apply, seed.change, norm.change, fill.change, style.change],
-          h.preview_ui, inputs + [norm, live], [out_img, out_caption], js=DEBOUNCE_JS, trigger_mode="always_last",
-          concurrency_id="preview", concurrency_limit=1, show_progress="minimal", api_visibility="private")
-    synth_btn.click(h.synthesize_ui, inputs + [norm, then_style, then_norm, then_alpha], [out_img, out_caption],
-                    api_visibility="undocumented", concurrency_id="models")
-    compare_btn.click(h.compare_synthesize_ui, inputs, [gallery, gallery_caption], api_visibility="undocumented",
-                      concurrency_id="models")
+    gr.on(
+        [editor.change, editor.input, editor.apply, seed.change, norm.change, fill.change, style.change],
+        h.preview_ui,
+        inputs + [norm, live],
+        [out_img, out_caption],
+        js=DEBOUNCE_JS,
+        trigger_mode="always_last",
+        concurrency_id="preview",
+        concurrency_limit=1,
+        show_progress="minimal",
+        api_visibility="private",
+    )
+    synth_btn.click(
+        h.synthesize_ui,
+        inputs + [norm, then_style, then_norm, then_alpha],
+        [out_img, out_caption],
+        api_visibility="undocumented",
+        concurrency_id="models",
+    )
+    compare_btn.click(
+        h.compare_synthesize_ui,
+        inputs,
+        [gallery, gallery_caption],
+        api_visibility="undocumented",
+        concurrency_id="models",
+    )
     editor.upload(lambda value: None, editor, None, api_visibility="private", queue=False)  # decode now: errors on drop
     for component, what in [(style, "style"), (then_style, "'then stylize with' style")]:
         component.upload(h.check_upload(what), component, None, api_visibility="private", queue=False)
     return note, norm, then_norm, reload
 
 
-def _video_tab(h: Handlers, config: AppConfig,
-               adain_norms: Choices) -> tuple[gr.Markdown, gr.Dropdown, gr.Button]:
+def _video_tab(h: Handlers, config: AppConfig, adain_norms: Choices) -> tuple[gr.Markdown, gr.Dropdown, gr.Button]:
     """A clip stylized frame by frame (stabilized against flicker), and the webcam stylized live with the same
     styles and settings."""
     note = gr.Markdown(_no_ckpt_note("AdaIN", adain_norms, config.assets_dir))
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             with gr.Row():
-                clip = gr.File(label="Video clip", file_types=list(VIDEO_SUFFIXES), type="filepath",
-                               elem_id="video-input", height=200)
+                clip = gr.File(
+                    label="Video clip",
+                    file_types=list(VIDEO_SUFFIXES),
+                    type="filepath",
+                    elem_id="video-input",
+                    height=200,
+                )
                 with gr.Column(min_width=200):
-                    style1 = RawImage(label="Style", sources=["upload", "clipboard"], elem_id="video-style-input",
-                                      height=200)
+                    style1 = RawImage(
+                        label="Style", sources=["upload", "clipboard"], elem_id="video-style-input", height=200
+                    )
             _style_gallery(config, style1, "video-style-gallery")
             styles = [style1]
             with gr.Accordion("Blend more styles (interpolation)", open=False):
@@ -403,51 +566,100 @@ def _video_tab(h: Handlers, config: AppConfig,
                 with gr.Row():
                     for i in range(2, 5):
                         with gr.Column(min_width=150):
-                            styles.append(RawImage(label=f"Style {i}", sources=["upload", "clipboard"],
-                                                   height=150, elem_id=f"video-style{i}-input"))
+                            styles.append(
+                                RawImage(
+                                    label=f"Style {i}",
+                                    sources=["upload", "clipboard"],
+                                    height=150,
+                                    elem_id=f"video-style{i}-input",
+                                )
+                            )
                             weights.append(gr.Slider(0, 1, value=0.5, step=0.05, label=f"Weight {i}"))
             with gr.Row():
-                size = gr.Dropdown(config.video_size_choices, value=config.video_size,
-                                   label="Output size (long side, px)", elem_id="video-size",
-                                   info=f"Up to {config.video_size_limit} px here; a 640 px frame takes about 1 s "
-                                        "on a small CPU.")
-                stabilize = gr.Radio(STABILIZE_CHOICES, value=DEFAULT_STABILIZE, elem_id="video-stabilize",
-                                     label="Stabilization (against flicker)")
+                size = gr.Dropdown(
+                    config.video_size_choices,
+                    value=config.video_size,
+                    label="Output size (long side, px)",
+                    elem_id="video-size",
+                    info=f"Up to {config.video_size_limit} px here; a 640 px frame takes about 1 s on a small CPU.",
+                )
+                stabilize = gr.Radio(
+                    STABILIZE_CHOICES,
+                    value=DEFAULT_STABILIZE,
+                    elem_id="video-stabilize",
+                    label="Stabilization (against flicker)",
+                )
             with gr.Row():
                 alpha = gr.Slider(0, 1, value=1.0, step=0.05, label="Style strength α")
-                stroke = gr.Slider(*STROKE_RANGE, value=1.0, step=0.25, label="Stroke size",
-                                   elem_id="video-stroke")
+                stroke = gr.Slider(*STROKE_RANGE, value=1.0, step=0.25, label="Stroke size", elem_id="video-stroke")
                 preserve = gr.Radio(PRESERVE_CHOICES, value="none", label="Colours")
             norm, reload = _norm_picker(h, "adain", adain_norms, "Normalizer (AdaIN checkpoint)", "video-norm")
-            gr.Markdown(f"Clips up to {config.max_video_seconds:g} s, {config.max_video_frames} frames, "
-                        f"{config.max_video_side} px on the long side and {config.max_video_mb:g} MB "
-                        "(mp4, webm, mov, mkv, avi, gif). The result is an H.264 MP4 with the clip's timing and "
-                        "audio.")
+            gr.Markdown(
+                f"Clips up to {config.max_video_seconds:g} s, {config.max_video_frames} frames, "
+                f"{config.max_video_side} px on the long side and {config.max_video_mb:g} MB "
+                "(mp4, webm, mov, mkv, avi, gif). The result is an H.264 MP4 with the clip's timing and "
+                "audio."
+            )
             run_btn = gr.Button("Stylize video", variant="primary", elem_id="video-btn")
         with gr.Column(scale=2):
-            out_video = gr.Video(label="Result (MP4)", format="mp4", interactive=False, height=360,
-                                 buttons=["download"], elem_id="video-output")
+            out_video = gr.Video(
+                label="Result (MP4)",
+                format="mp4",
+                interactive=False,
+                height=360,
+                buttons=["download"],
+                elem_id="video-output",
+            )
             out_caption = gr.Markdown(elem_id="video-caption")
-    with gr.Accordion(f"Webcam: live style transfer (up to {WEBCAM_SIDE} px, same style and settings)", open=False,
-                      elem_id="webcam-accordion"):
+    with gr.Accordion(
+        f"Webcam: live style transfer (up to {WEBCAM_SIDE} px, same style and settings)",
+        open=False,
+        elem_id="webcam-accordion",
+    ):
         with gr.Row():
-            cam = gr.Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy", image_mode="RGB",
-                           elem_id="webcam-input", height=300)
-            cam_out = gr.Image(label="Stylized", type="numpy", format="jpeg", interactive=False, height=300,
-                               buttons=["download", "fullscreen"], elem_id="webcam-output")
+            cam = gr.Image(
+                label="Webcam",
+                sources=["webcam"],
+                streaming=True,
+                type="numpy",
+                image_mode="RGB",
+                elem_id="webcam-input",
+                height=300,
+            )
+            cam_out = gr.Image(
+                label="Stylized",
+                type="numpy",
+                format="jpeg",
+                interactive=False,
+                height=300,
+                buttons=["download", "fullscreen"],
+                elem_id="webcam-output",
+            )
         cam_caption = gr.Markdown(elem_id="webcam-caption")
     session = gr.State(None)  # per browser session: the stream's VideoStylizer (statistics, previous frame)
 
     style_inputs = []
     for s, w in zip(styles, weights):
         style_inputs += [s, w]
-    run_btn.click(h.stylize_video_ui, [clip, *style_inputs, alpha, preserve, size, stroke, stabilize, norm],
-                  [out_video, out_caption], api_visibility="undocumented", concurrency_id="models")
+    run_btn.click(
+        h.stylize_video_ui,
+        [clip, *style_inputs, alpha, preserve, size, stroke, stabilize, norm],
+        [out_video, out_caption],
+        api_visibility="undocumented",
+        concurrency_id="models",
+    )
     # A stream holds its worker for its whole run: webcams get their own group, and each stream ends after
     # webcam_seconds (the user restarts it), so a forgotten tab does not hold a worker for ever.
-    cam.stream(h.webcam_ui, [cam, session, *style_inputs, alpha, preserve, stroke, stabilize, norm],
-               [cam_out, session, cam_caption], stream_every=WEBCAM_EVERY_S, time_limit=config.webcam_seconds,
-               concurrency_id="webcam", concurrency_limit=config.concurrency, api_visibility="private")
+    cam.stream(
+        h.webcam_ui,
+        [cam, session, *style_inputs, alpha, preserve, stroke, stabilize, norm],
+        [cam_out, session, cam_caption],
+        stream_every=WEBCAM_EVERY_S,
+        time_limit=config.webcam_seconds,
+        concurrency_id="webcam",
+        concurrency_limit=config.concurrency,
+        api_visibility="private",
+    )
     for component, what in [(s, "style" if i == 0 else f"style {i + 1}") for i, s in enumerate(styles)]:
         component.upload(h.check_upload(what), component, None, api_visibility="private", queue=False)
     return note, norm, reload
@@ -471,12 +683,33 @@ def _api_tab(h: Handlers, config: AppConfig) -> gr.Markdown:
     # Hidden components give the endpoints real file handling (gradio_client's handle_file) and defaults;
     # the handler signatures give the parameter names.
     with gr.Group(visible=False):
-        a_in = [gr.File(type="filepath"), gr.File(type="filepath"), gr.Number(1.0), gr.Textbox(""),
-                gr.Number(config.default_size), gr.Textbox("none"), gr.Number(1.0)]
-        s_in = [gr.File(type="filepath"), gr.Number(0), gr.Textbox(""), gr.Number(_spade_size(config)),
-                gr.File(type="filepath"), gr.Textbox("")]
-        v_in = [gr.File(type="filepath"), gr.File(type="filepath"), gr.Number(1.0), gr.Textbox(""),
-                gr.Number(config.video_size), gr.Textbox("none"), gr.Number(1.0), gr.Textbox(DEFAULT_STABILIZE)]
+        a_in = [
+            gr.File(type="filepath"),
+            gr.File(type="filepath"),
+            gr.Number(1.0),
+            gr.Textbox(""),
+            gr.Number(config.default_size),
+            gr.Textbox("none"),
+            gr.Number(1.0),
+        ]
+        s_in = [
+            gr.File(type="filepath"),
+            gr.Number(0),
+            gr.Textbox(""),
+            gr.Number(_spade_size(config)),
+            gr.File(type="filepath"),
+            gr.Textbox(""),
+        ]
+        v_in = [
+            gr.File(type="filepath"),
+            gr.File(type="filepath"),
+            gr.Number(1.0),
+            gr.Textbox(""),
+            gr.Number(config.video_size),
+            gr.Textbox("none"),
+            gr.Number(1.0),
+            gr.Textbox(DEFAULT_STABILIZE),
+        ]
         a_out, s_out, c_out = gr.Image(format="png", type="pil"), gr.Image(format="png", type="pil"), gr.JSON()
         v_out = gr.Video(format="mp4")
         a_btn, s_btn, c_btn, v_btn = gr.Button(), gr.Button(), gr.Button(), gr.Button()

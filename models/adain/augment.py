@@ -11,6 +11,7 @@ builder.
 >>> aug(torch.rand(4, 3, 32, 32)).shape
 torch.Size([4, 3, 32, 32])
 """
+
 from __future__ import annotations
 
 import sys
@@ -106,13 +107,19 @@ def coverage_figure(style_dirs: list[Path], out: Path, size: int = 64, repeats: 
     sheet.paste(right, (left.width + 16, 0))
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out)
-    return {"images": len(tensors), "cells": before.size, "occupied_before": int((before > 0).sum()),
-            "occupied_after": int((after > 0).sum())}
+    return {
+        "images": len(tensors),
+        "cells": before.size,
+        "occupied_before": int((before > 0).sum()),
+        "occupied_after": int((after > 0).sum()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = ArgumentParser(prog="python -m models.adain.augment",
-                       description="Draw the colour coverage of a style set before/after augmentation.")
+    p = ArgumentParser(
+        prog="python -m models.adain.augment",
+        description="Draw the colour coverage of a style set before/after augmentation.",
+    )
     p.add_argument("--style-dir", type=Path, nargs="+", required=True, help="style image folder(s)")
     p.add_argument("--out", type=Path, default=Path("docs/adain_style_coverage.png"), help="PNG to write")
     args = p.parse_args(argv)
@@ -120,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         stats = coverage_figure(args.style_dir, args.out)
     except ValueError as err:
         return user_error(str(err))
-    print(f"wrote {args.out}: {stats['images']} style images; mean colours occupy {stats['occupied_before']} of "
-          f"{stats['cells']} hue/saturation cells, {stats['occupied_after']} after augmentation")
+    print(
+        f"wrote {args.out}: {stats['images']} style images; mean colours occupy {stats['occupied_before']} of "
+        f"{stats['cells']} hue/saturation cells, {stats['occupied_after']} after augmentation"
+    )
     return 0
 
 

@@ -98,18 +98,25 @@ def bench_reference(net: AdaINNet, size: int, repeats: int, warmup: int = 1) -> 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m models.bench adain", description=__doc__.split("\n\n")[0],
-                                formatter_class=HelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=None,
-                   help="adain .safetensors (default: the shipped instance model, else random weights - the "
-                        "speed is the same)")
+    p = argparse.ArgumentParser(
+        prog="python -m models.bench adain", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="adain .safetensors (default: the shipped instance model, else random weights - the speed is the same)",
+    )
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="square sizes to time")
     p.add_argument("--repeats", type=int, default=None, help="timed calls per row (default 3 on CPU, 30 on GPU)")
     p.add_argument("--device", default=None, help="cpu, cuda or both (default: cpu, plus cuda when available)")
     p.add_argument("--quick", action="store_true", help="only the default configuration per device")
-    p.add_argument("--highres", action="store_true",
-                   help="the full-resolution benchmark instead (tiled vs untiled, 1-96 MP); its options follow, "
-                        "see `python -m models.bench adain --highres --help`")
+    p.add_argument(
+        "--highres",
+        action="store_true",
+        help="the full-resolution benchmark instead (tiled vs untiled, 1-96 MP); its options follow, "
+        "see `python -m models.bench adain --highres --help`",
+    )
     return p
 
 
@@ -126,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--highres" in argv:
         # The tiled benchmark has its own options; hand everything else over to it.
         from models.adain import bench_highres
+
         argv.remove("--highres")
         return bench_highres.main(argv)
     args = build_parser().parse_args(argv)
@@ -141,8 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     for device in devices:
         repeats = args.repeats or (30 if device == "cuda" else 3)
         fast_bf16 = device == "cuda" or cpu_has_bf16()
-        configs = [(fast_bf16, fast_bf16)] if args.quick else [(False, False)] + (
-            [(True, False), (True, True)] if fast_bf16 else [])
+        configs = (
+            [(fast_bf16, fast_bf16)]
+            if args.quick
+            else [(False, False)] + ([(True, False), (True, True)] if fast_bf16 else [])
+        )
         for bf16, cl in configs:
             stylizer = _make(args.checkpoint, device, bf16, cl)
             for size in args.sizes:
@@ -151,27 +162,60 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     t = bench_stylize(stylizer, size, cached, repeats)
                     med = statistics.median(t)
-                    rows.append([device, f"{size}²", "bf16" if bf16 else "fp32", "channels_last" if cl else
-                                 "contiguous", "cached" if cached else "recomputed", "stylize() end to end",
-                                 f"{med:.3f}", f"{1 / med:.1f}"])
+                    rows.append(
+                        [
+                            device,
+                            f"{size}²",
+                            "bf16" if bf16 else "fp32",
+                            "channels_last" if cl else "contiguous",
+                            "cached" if cached else "recomputed",
+                            "stylize() end to end",
+                            f"{med:.3f}",
+                            f"{1 / med:.1f}",
+                        ]
+                    )
                     print(f"  {rows[-1]}", file=sys.stderr)
                 if device == "cpu" and (bf16, cl) == configs[-1]:
                     t = bench_reference(stylizer.net, size, repeats)
                     med = statistics.median(t)
-                    rows.append([device, f"{size}²", "fp32", "contiguous", "recomputed",
-                                 "plain fp32 reference (same network)", f"{med:.3f}", f"{1 / med:.1f}"])
+                    rows.append(
+                        [
+                            device,
+                            f"{size}²",
+                            "fp32",
+                            "contiguous",
+                            "recomputed",
+                            "plain fp32 reference (same network)",
+                            f"{med:.3f}",
+                            f"{1 / med:.1f}",
+                        ]
+                    )
                     print(f"  {rows[-1]}", file=sys.stderr)
                 if device == "cuda":
                     t = bench_network(stylizer, size, repeats=max(repeats, 50))
                     med = statistics.median(t)
-                    rows.append([device, f"{size}²", "bf16" if bf16 else "fp32",
-                                 "channels_last" if cl else "contiguous", "cached", "network only, batch 1",
-                                 f"{med:.4f}", f"{1 / med:.0f}"])
+                    rows.append(
+                        [
+                            device,
+                            f"{size}²",
+                            "bf16" if bf16 else "fp32",
+                            "channels_last" if cl else "contiguous",
+                            "cached",
+                            "network only, batch 1",
+                            f"{med:.4f}",
+                            f"{1 / med:.0f}",
+                        ]
+                    )
                     print(f"  {rows[-1]}", file=sys.stderr)
-    print(f"AdaIN stylization latency - {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
-          f"{hardware_summary()}, median of {args.repeats or 'default'} runs\n")
-    print(markdown_table(["device", "size", "precision", "memory format", "style features", "what",
-                          "median s", "images/s"], rows))
+    print(
+        f"AdaIN stylization latency - {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{hardware_summary()}, median of {args.repeats or 'default'} runs\n"
+    )
+    print(
+        markdown_table(
+            ["device", "size", "precision", "memory format", "style features", "what", "median s", "images/s"], rows
+        )
+    )
     return 0
 
 

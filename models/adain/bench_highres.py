@@ -1,4 +1,4 @@
-"""`python -m models.bench adain --highres`: full-resolution AdaIN — time, memory, exactness and seams of the tiled path.
+"""`python -m models.bench adain --highres`: full-resolution AdaIN — time, memory, exactness, seams (tiled path).
 
 Two tables, one run (a script, not a test):
 
@@ -15,12 +15,12 @@ Two tables, one run (a script, not a test):
 Targets (issue 33): PSNR >= 35 dB and seam score in [0.95, 1.05] at 2048x1536; peak RSS <= 2 GB up to 100 MP;
 s/MP at 96 MP <= 1.35x s/MP at 1 MP untiled.
 """
+
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -44,7 +44,7 @@ SCALING_MP = (1, 12, 24, 48, 96)
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
-    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def seam_score(img: np.ndarray, rows: list[int], cols: list[int], offsets: tuple[int, ...] = (-8, 8)) -> float:
@@ -117,8 +117,10 @@ def _photos(folder: Path | None, n: int) -> list[tuple[str, Image.Image]]:
 
     if folder is None:
         folder = assets_dir() / "examples"
-        print(f"note: no --photos; using the bundled examples in {folder} (small: upscaled to the test size)",
-              file=sys.stderr)
+        print(
+            f"note: no --photos; using the bundled examples in {folder} (small: upscaled to the test size)",
+            file=sys.stderr,
+        )
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)[:n]
     if not files:
         raise SystemExit(f"error: no images in {folder}")
@@ -139,17 +141,20 @@ def _stylizer(checkpoint: Path | None, **tile_kw):
     from models.adain.tiled import TileConfig
     from models.common.assets import assets_dir
 
-    return Stylizer.from_checkpoint(checkpoint or assets_dir() / "adain_instance.safetensors",
-                                    tiles=TileConfig(**tile_kw))
+    return Stylizer.from_checkpoint(
+        checkpoint or assets_dir() / "adain_instance.safetensors", tiles=TileConfig(**tile_kw)
+    )
 
 
 def exactness(args) -> list[list[str]]:
     from models.adain.tiled import CELL, Grid
 
     style = Image.open(args.style).convert("RGB")
-    untiled, exact, thumb = (_stylizer(args.checkpoint, tile=1 << 20),
-                             _stylizer(args.checkpoint, tile=args.tile),
-                             _stylizer(args.checkpoint, tile=args.tile, stats="thumbnail"))
+    untiled, exact, thumb = (
+        _stylizer(args.checkpoint, tile=1 << 20),
+        _stylizer(args.checkpoint, tile=args.tile),
+        _stylizer(args.checkpoint, tile=args.tile, stats="thumbnail"),
+    )
     grid = Grid(EXACT_SIZE[1], EXACT_SIZE[0], args.tile, 32)
     rows_b = sorted({r0 * CELL for r0, _, _, _ in grid.cores()} - {0})
     cols_b = sorted({c0 * CELL for _, _, c0, _ in grid.cores()} - {0})
@@ -167,27 +172,45 @@ def exactness(args) -> list[list[str]]:
             seam = seam_score(results[label], rows_b, cols_b)
             plain = seam_score(results[label], rows_b, cols_b, offsets=(-16, -8, 8, 16))
             per[label].append((p, seam, seconds, plain))
-            print(f"  {name} {label}: PSNR {p:.1f} dB, seam {seam:.3f} (plain {plain:.3f}), {seconds:.1f} s",
-                  file=sys.stderr)
+            print(
+                f"  {name} {label}: PSNR {p:.1f} dB, seam {seam:.3f} (plain {plain:.3f}), {seconds:.1f} s",
+                file=sys.stderr,
+            )
     for label, vals in per.items():
         ps = [v[0] for v in vals]
         # The score depends on the content along the border lines too (0.90-1.0 untiled); dividing by the untiled
         # result's score at the same lines isolates what tiling adds.
         rel = [v[1] / u[1] for v, u in zip(vals, per["untiled"])]
-        table.append([label if label != "untiled" else "untiled (one tile)",
-                      f"{len(vals)}", "–" if label == "untiled" else f"{min(ps):.1f} / {statistics.mean(ps):.1f}",
-                      f"{statistics.mean(v[1] for v in vals):.3f} ({min(v[1] for v in vals):.3f}–"
-                      f"{max(v[1] for v in vals):.3f})",
-                      "–" if label == "untiled" else f"{min(rel):.3f}–{max(rel):.3f}",
-                      f"{min(v[3] for v in vals):.3f}–{max(v[3] for v in vals):.3f}",
-                      f"{statistics.mean(v[2] for v in vals):.1f}"])
+        table.append(
+            [
+                label if label != "untiled" else "untiled (one tile)",
+                f"{len(vals)}",
+                "–" if label == "untiled" else f"{min(ps):.1f} / {statistics.mean(ps):.1f}",
+                f"{statistics.mean(v[1] for v in vals):.3f} ({min(v[1] for v in vals):.3f}–"
+                f"{max(v[1] for v in vals):.3f})",
+                "–" if label == "untiled" else f"{min(rel):.3f}–{max(rel):.3f}",
+                f"{min(v[3] for v in vals):.3f}–{max(v[3] for v in vals):.3f}",
+                f"{statistics.mean(v[2] for v in vals):.1f}",
+            ]
+        )
     return table
 
 
 def _scaling_row(mp: float, args) -> dict:
     """Run one scaling row in a fresh process (its own peak memory)."""
-    cmd = [sys.executable, "-m", "models.adain.bench_highres", "--one", str(mp), "--tile", str(args.tile),
-           "--style", str(args.style), "--source", str(args.source)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "models.adain.bench_highres",
+        "--one",
+        str(mp),
+        "--tile",
+        str(args.tile),
+        "--style",
+        str(args.style),
+        "--source",
+        str(args.source),
+    ]
     if args.checkpoint:
         cmd += ["--checkpoint", str(args.checkpoint)]
     if args.untiled_one:
@@ -229,17 +252,29 @@ def _peak_mib() -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m models.bench adain --highres", description=__doc__.split("\n\n")[0],
-                                formatter_class=HelpFormatter)
-    p.add_argument("--photos", type=Path, default=None,
-                   help="folder of photos for the exactness table (default: the bundled examples)")
+    p = argparse.ArgumentParser(
+        prog="python -m models.bench adain --highres",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument(
+        "--photos",
+        type=Path,
+        default=None,
+        help="folder of photos for the exactness table (default: the bundled examples)",
+    )
     p.add_argument("--n-photos", type=int, default=6, help="photos to use from --photos")
     p.add_argument("--style", type=Path, default=None, help="style image (default: assets/examples/starry_night.jpg)")
-    p.add_argument("--source", type=Path, default=None,
-                   help="photo upscaled for the scaling rows (default: the first of --photos)")
+    p.add_argument(
+        "--source", type=Path, default=None, help="photo upscaled for the scaling rows (default: the first of --photos)"
+    )
     p.add_argument("--megapixels", type=float, nargs="+", default=list(SCALING_MP), help="scaling rows")
-    p.add_argument("--untiled-upto", type=float, default=12,
-                   help="also time the untiled path (one tile) up to this many MP in the scaling table")
+    p.add_argument(
+        "--untiled-upto",
+        type=float,
+        default=12,
+        help="also time the untiled path (one tile) up to this many MP in the scaling table",
+    )
     p.add_argument("--tile", type=int, default=None, help="tile side (default: TileConfig's)")
     p.add_argument("--checkpoint", type=Path, default=None, help="adain .safetensors (default: the shipped instance)")
     p.add_argument("--skip-exactness", action="store_true")
@@ -265,17 +300,31 @@ def main(argv: list[str] | None = None) -> int:
     bf16 = cpu_has_bf16()
     peak = conv_peak(bf16)
     fpp = flops_per_pixel(_stylizer(args.checkpoint).net)
-    print(f"Full-resolution AdaIN - {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {hardware_summary()}; "
-          f"{'bf16 + channels_last' if bf16 else 'fp32'}; tile {args.tile} px, margin 32 px; network "
-          f"{fpp / 1e6:.2f} MFLOP per output pixel; 3x3 conv peak here {peak:.0f} GFLOP/s\n")
+    print(
+        f"Full-resolution AdaIN - {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {hardware_summary()}; "
+        f"{'bf16 + channels_last' if bf16 else 'fp32'}; tile {args.tile} px, margin 32 px; network "
+        f"{fpp / 1e6:.2f} MFLOP per output pixel; 3x3 conv peak here {peak:.0f} GFLOP/s\n"
+    )
     if not args.skip_exactness:
         table = exactness(args)
-        print(f"Exactness at {EXACT_SIZE[0]}x{EXACT_SIZE[1]} (style {args.style.name}; PSNR against the untiled "
-              "result; seam score = border gradient / other gradient on the same image)\n")
-        print(markdown_table(["path", "photos", "PSNR vs untiled, min / mean (dB)",
-                              "seam score, lines ±8 px: mean (range)", "seam score ÷ untiled's (range)",
-                              "seam score, lines ±8, ±16 px (range)", "mean s"],
-                             table))
+        print(
+            f"Exactness at {EXACT_SIZE[0]}x{EXACT_SIZE[1]} (style {args.style.name}; PSNR against the untiled "
+            "result; seam score = border gradient / other gradient on the same image)\n"
+        )
+        print(
+            markdown_table(
+                [
+                    "path",
+                    "photos",
+                    "PSNR vs untiled, min / mean (dB)",
+                    "seam score, lines ±8 px: mean (range)",
+                    "seam score ÷ untiled's (range)",
+                    "seam score, lines ±8, ±16 px (range)",
+                    "mean s",
+                ],
+                table,
+            )
+        )
         print()
     rows = []
     base = None
@@ -288,14 +337,38 @@ def main(argv: list[str] | None = None) -> int:
             if base is None and untiled:
                 base = spm
             gflops = fpp * r["w"] * r["h"] / r["seconds"] / 1e9
-            rows.append([f"{r['w']}x{r['h']}", f"{mpx:.1f}", "untiled (one tile)" if untiled else "tiled, exact",
-                         f"{r['seconds']:.1f}", f"{spm:.2f}", f"{spm / base:.2f}x" if base else "–",
-                         f"{r['peak_mib'] / 1024:.2f}", f"{gflops:.0f} ({100 * gflops / peak:.0f} %)"])
+            rows.append(
+                [
+                    f"{r['w']}x{r['h']}",
+                    f"{mpx:.1f}",
+                    "untiled (one tile)" if untiled else "tiled, exact",
+                    f"{r['seconds']:.1f}",
+                    f"{spm:.2f}",
+                    f"{spm / base:.2f}x" if base else "–",
+                    f"{r['peak_mib'] / 1024:.2f}",
+                    f"{gflops:.0f} ({100 * gflops / peak:.0f} %)",
+                ]
+            )
             print(f"  {rows[-1]}", file=sys.stderr)
-    print(f"Scaling (`Stylizer.stylize_file`, JPEG out, input upscaled from {Path(args.source).name}; each row a fresh "
-          "process)\n")
-    print(markdown_table(["size", "MP", "path", "seconds", "s/MP", "s/MP vs 1 MP untiled", "peak RSS (GiB)",
-                          "GFLOP/s (share of conv peak)"], rows))
+    print(
+        f"Scaling (`Stylizer.stylize_file`, JPEG out, input upscaled from {Path(args.source).name}; each row a fresh "
+        "process)\n"
+    )
+    print(
+        markdown_table(
+            [
+                "size",
+                "MP",
+                "path",
+                "seconds",
+                "s/MP",
+                "s/MP vs 1 MP untiled",
+                "peak RSS (GiB)",
+                "GFLOP/s (share of conv peak)",
+            ],
+            rows,
+        )
+    )
     return 0
 
 

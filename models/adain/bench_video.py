@@ -7,6 +7,7 @@
 2. **Memory over a long stream**: resident memory every N frames while one ``VideoStylizer`` stylizes a long
    generated stream (default 14 400 frames = 10 minutes at 24 frames/s, at 128 px): flat means no per-frame leak.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,9 @@ def _rss_mib() -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m models.bench video", description=__doc__.split("\n\n")[0],
-                                formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m models.bench video", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
     p.add_argument("--frames", type=int, default=24, help="frames per throughput row")
     p.add_argument("--long-frames", type=int, default=14_400, help="frames of the memory stream (0: skip)")
     p.add_argument("--long-size", type=int, default=128, help="long side of the memory stream's frames")
@@ -53,14 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     from models.common.video import output_size
 
     args = build_parser().parse_args(argv)
-    st = (Stylizer.from_checkpoint(args.checkpoint) if args.checkpoint else Stylizer.for_norm("instance"))
+    st = Stylizer.from_checkpoint(args.checkpoint) if args.checkpoint else Stylizer.for_norm("instance")
     style = load_image(assets_dir() / "examples" / "starry_night.jpg")
     photo = np.asarray(load_image(assets_dir() / "examples" / "coffee.jpg"), dtype=np.float32)
     peak = conv_peak(cpu_has_bf16())
     fpp = flops_per_pixel(st.net)
-    print(f"Video stylization - {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {hardware_summary()}; "
-          f"{'bf16 + channels_last' if st.bf16 else 'fp32'}; network {fpp / 1e6:.2f} MFLOP per output pixel; 3x3 "
-          f"conv peak here {peak:.0f} GFLOP/s\n")
+    print(
+        f"Video stylization - {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {hardware_summary()}; "
+        f"{'bf16 + channels_last' if st.bf16 else 'fp32'}; network {fpp / 1e6:.2f} MFLOP per output pixel; 3x3 "
+        f"conv peak here {peak:.0f} GFLOP/s\n"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for long_side, label in SIZES:
@@ -69,18 +73,33 @@ def main(argv: list[str] | None = None) -> int:
             write_clip(src, clip_frames([photo], "pan", (w, h), frames=args.frames))
             limit = peak * 1e9 / (fpp * w * h)
             base = None
-            for name, cfg in (("frame-by-frame", VideoConfig.frame_by_frame(size=long_side)),
-                              ("stabilized (default)", VideoConfig(size=long_side))):
+            for name, cfg in (
+                ("frame-by-frame", VideoConfig.frame_by_frame(size=long_side)),
+                ("stabilized (default)", VideoConfig(size=long_side)),
+            ):
                 stylize_video(st, src, [style], Path(tmp) / "warm.mp4", config=cfg, max_frames=args.frames)
                 r = stylize_video(st, src, [style], Path(tmp) / "out.mp4", config=cfg)
                 fps = r["fps"]
                 base = base or fps
-                rows.append([label, f"{w}x{h}", name, f"{fps:.2f}", f"{limit:.2f}", f"{100 * fps / limit:.0f} %",
-                             f"{base / fps:.2f}x"])
+                rows.append(
+                    [
+                        label,
+                        f"{w}x{h}",
+                        name,
+                        f"{fps:.2f}",
+                        f"{limit:.2f}",
+                        f"{100 * fps / limit:.0f} %",
+                        f"{base / fps:.2f}x",
+                    ]
+                )
                 print(f"  {rows[-1]}", file=sys.stderr)
     print(f"Throughput, end to end ({args.frames} frames of a generated pan; decode + flow + stylize + H.264 encode)\n")
-    print(markdown_table(["clip", "frame", "method", "frames/s", "limit at conv peak", "share of limit",
-                          "time vs frame-by-frame"], rows))
+    print(
+        markdown_table(
+            ["clip", "frame", "method", "frames/s", "limit at conv peak", "share of limit", "time vs frame-by-frame"],
+            rows,
+        )
+    )
     if args.long_frames:
         w, h = output_size(16, 9, args.long_size)
         vs = VideoStylizer(st, [style], config=VideoConfig(size=None))
@@ -94,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
             if (i + 1) % every == 0:
                 samples.append((i + 1, _rss_mib()))
         seconds = time.perf_counter() - t0
-        print(f"\nMemory over a {args.long_frames}-frame stream at {w}x{h} ({seconds / 60:.1f} min, "
-              f"{args.long_frames / seconds:.1f} frames/s; resident MiB after N frames)\n")
+        print(
+            f"\nMemory over a {args.long_frames}-frame stream at {w}x{h} ({seconds / 60:.1f} min, "
+            f"{args.long_frames / seconds:.1f} frames/s; resident MiB after N frames)\n"
+        )
         print(markdown_table(["frames", "RSS (MiB)"], [[n, f"{m:.0f}"] for n, m in samples]))
         first, last = samples[0][1], samples[-1][1]
         print(f"\nchange from the first sample to the last: {last - first:+.0f} MiB")

@@ -8,6 +8,7 @@ Photos: ``--photos`` (a folder), by default the Debian package ``lomiri-wallpape
 photos; fetched with ``apt-get download`` into ``--debs``, never installed). No Debian or PyPI package we checked
 ships real footage under a free licence (see docs/video.md), so all clips are generated.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,11 +65,9 @@ def render(photo: np.ndarray, motion: Motion, t: float, size: tuple[int, int]) -
     scale = motion.zoom(t) * pw / w  # photo pixels per frame pixel
     a = math.radians(motion.angle(t))
     # frame pixel p -> photo point: centre + R(a) * scale * (p - frame centre)
-    m = np.array([[scale * math.cos(a), -scale * math.sin(a), 0.0],
-                  [scale * math.sin(a), scale * math.cos(a), 0.0]])
+    m = np.array([[scale * math.cos(a), -scale * math.sin(a), 0.0], [scale * math.sin(a), scale * math.cos(a), 0.0]])
     m[:, 2] = np.array([cx * pw, cy * ph]) - m[:, :2] @ np.array([w / 2, h / 2])
-    out = cv2.warpAffine(photo, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                         borderMode=cv2.BORDER_REFLECT)
+    out = cv2.warpAffine(photo, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
     return out * motion.gain(t)
 
 
@@ -89,8 +88,9 @@ def _object(photo: np.ndarray, frame: np.ndarray, t: float) -> np.ndarray:
     return frame * (1 - mask) + layer * mask
 
 
-def clip_frames(photos: list[np.ndarray], kind: str, size: tuple[int, int], frames: int = FRAMES,
-                seed: int = 0) -> list[np.ndarray]:
+def clip_frames(
+    photos: list[np.ndarray], kind: str, size: tuple[int, int], frames: int = FRAMES, seed: int = 0
+) -> list[np.ndarray]:
     """The frames ``(h, w, 3)`` uint8 of one generated clip. ``kind``: a :data:`MOTIONS` name, ``object`` (a
     cut-out of the second photo crossing the first, still camera) or ``cut`` (a pan on the first photo, then a zoom on
     the second)."""
@@ -166,8 +166,9 @@ def build(out: Path, photos: list[np.ndarray], frames: int = FRAMES, log=print) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m models.adain.clips", description=__doc__.split("\n\n")[0],
-                                formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m models.adain.clips", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
     p.add_argument("--out", type=Path, default=Path("data/clips"))
     p.add_argument("--photos", type=Path, default=None, help="folder of photos (default: lomiri wallpapers)")
     p.add_argument("--debs", type=Path, default=Path("data/debs"), help="where downloaded .deb files are kept")

@@ -129,60 +129,165 @@ def _py(module: str, rel: str, role: str, licence: str) -> Source:
 
 
 def _gcompris(activity: str, role: str = "content", kind: str = "photo", name: str | None = None, **kw) -> Source:
-    return Source(name or f"gcompris-{activity.replace('_', '-')}", "gcompris-qt-data", role, kind,
-                  GCOMPRIS_LICENCE, (f"{GCOMPRIS_DIR}/{activity}.rcc",), **kw)
+    return Source(
+        name or f"gcompris-{activity.replace('_', '-')}",
+        "gcompris-qt-data",
+        role,
+        kind,
+        GCOMPRIS_LICENCE,
+        (f"{GCOMPRIS_DIR}/{activity}.rcc",),
+        **kw,
+    )
 
 
 _WP = "usr/share/wordpress/wp-content/themes"
 SOURCES: tuple[Source, ...] = (
     # ---------------------------------------------------------------- content: photos
-    Source("endless-sky", "endless-sky-data", "content", "photo",
-           "public domain (morguefile/unsplash), some CC-BY-SA-3.0/4.0",
-           ("usr/share/games/endless-sky/images/land/*.jpg",)),
-    Source("kphotoalbum", "kphotoalbum", "content", "photo", "GPL-2+ (KPhotoAlbum demo album)",
-           ("usr/share/kphotoalbum/demo/*.jpg",), exclude=r"qt-logo\.jpg$",
-           angles="usr/share/kphotoalbum/demo/index.xml"),
+    Source(
+        "endless-sky",
+        "endless-sky-data",
+        "content",
+        "photo",
+        "public domain (morguefile/unsplash), some CC-BY-SA-3.0/4.0",
+        ("usr/share/games/endless-sky/images/land/*.jpg",),
+    ),
+    Source(
+        "kphotoalbum",
+        "kphotoalbum",
+        "content",
+        "photo",
+        "GPL-2+ (KPhotoAlbum demo album)",
+        ("usr/share/kphotoalbum/demo/*.jpg",),
+        exclude=r"qt-logo\.jpg$",
+        angles="usr/share/kphotoalbum/demo/index.xml",
+    ),
     Source("tuxpaint", "tuxpaint-data", "content", "photo", "GPL-2+", ("usr/share/tuxpaint/templates/*.jpg",)),
     Source("tuxtype", "tuxtype-data", "content", "photo", "GPL-2", ("usr/share/tuxtype/images/kcas*.jpg",)),
-    Source("lomiri", "lomiri-wallpapers-16.04", "content", "photo", "CC-BY-4.0 / CC-BY-SA-3.0/4.0",
-           ("usr/share/backgrounds/*.jpg",), exclude=r"(analogpattern|greentock|umang)_"),  # abstract art
-    *(_gcompris(a, include=r"\.(webp|jpg|png)$") for a in (
-        "explore_monuments", "erase", "explore_world_animals", "explore_farm_animals", "clickgame",
-        "explore_world_music", "categorization")),
+    Source(
+        "lomiri",
+        "lomiri-wallpapers-16.04",
+        "content",
+        "photo",
+        "CC-BY-4.0 / CC-BY-SA-3.0/4.0",
+        ("usr/share/backgrounds/*.jpg",),
+        exclude=r"(analogpattern|greentock|umang)_",
+    ),  # abstract art
+    *(
+        _gcompris(a, include=r"\.(webp|jpg|png)$")
+        for a in (
+            "explore_monuments",
+            "erase",
+            "explore_world_animals",
+            "explore_farm_animals",
+            "clickgame",
+            "explore_world_music",
+            "categorization",
+        )
+    ),
     _gcompris("details", include=r"_background\.webp$", exclude=VAN_GOGH),
-    Source("opencv", "opencv-doc", "content", "photo", "OpenCV sample data (BSD/Apache terms)",
-           tuple(f"{OPENCV_DIR.relative_to('/').as_posix()}/{n}" for n in OPENCV_PHOTOS),
-           exclude=r"/(Blender_Suzanne\d|blox|pca_test1)\."),  # renders and a test chart, not photos
+    Source(
+        "opencv",
+        "opencv-doc",
+        "content",
+        "photo",
+        "OpenCV sample data (BSD/Apache terms)",
+        tuple(f"{OPENCV_DIR.relative_to('/').as_posix()}/{n}" for n in OPENCV_PHOTOS),
+        exclude=r"/(Blender_Suzanne\d|blox|pca_test1)\.",
+    ),  # renders and a test chart, not photos
     *(_py(*row) for row in PY_IMAGES if row[2] == "content"),
     # ---------------------------------------------------------------- style: textures, paintings, illustrations
-    Source("gimp", "gimp-data", "style", "texture", "GPL-3+ / LGPL-3+ (GIMP)",
-           ("usr/share/gimp/2.0/patterns/**/*.pat",), tile=True),
-    Source("gimp-extras", "gimp-data-extras", "style", "texture", "GPL-2+ (gimp-data-extras)",
-           ("usr/share/gimp/2.0/patterns/**/*.pat",), tile=True),
-    Source("etr-terrain", "extremetuxracer-data", "style", "texture", "GPL-2+ (some CC0)",
-           ("usr/share/games/etr/terrains/*.png",)),
-    Source("etr-sky", "extremetuxracer-data", "style", "render", "GPL-2+ (some CC0)",
-           ("usr/share/games/etr/env/*/*/*.png",)),
-    Source("projectm", "projectm-data", "style", "texture", "LGPL-2.1+",
-           ("usr/share/projectM/presets/presets_tryptonaut/*.jpg",)),
-    Source("wp-twentytwentyone", "wordpress-theme-twentytwentyone", "style", "painting",
-           "public domain (Berthe Morisot; theme readme)", (f"{_WP}/twentytwentyone/assets/images/*.jpg",)),
-    Source("wp-twentytwentytwo", "wordpress-theme-twentytwentytwo", "style", "illustration",
-           "public domain / CC0 (Gould, Hashiguchi; theme readme)",
-           (f"{_WP}/twentytwentytwo/assets/images/bird-on-*.jpg", f"{_WP}/twentytwentytwo/assets/images/ducks.jpg")),
-    _gcompris("details", role="style", kind="painting", name="gcompris-vangogh",
-              include=VAN_GOGH + r"[^/]*_background\.webp$"),
+    Source(
+        "gimp",
+        "gimp-data",
+        "style",
+        "texture",
+        "GPL-3+ / LGPL-3+ (GIMP)",
+        ("usr/share/gimp/2.0/patterns/**/*.pat",),
+        tile=True,
+    ),
+    Source(
+        "gimp-extras",
+        "gimp-data-extras",
+        "style",
+        "texture",
+        "GPL-2+ (gimp-data-extras)",
+        ("usr/share/gimp/2.0/patterns/**/*.pat",),
+        tile=True,
+    ),
+    Source(
+        "etr-terrain",
+        "extremetuxracer-data",
+        "style",
+        "texture",
+        "GPL-2+ (some CC0)",
+        ("usr/share/games/etr/terrains/*.png",),
+    ),
+    Source(
+        "etr-sky",
+        "extremetuxracer-data",
+        "style",
+        "render",
+        "GPL-2+ (some CC0)",
+        ("usr/share/games/etr/env/*/*/*.png",),
+    ),
+    Source(
+        "projectm",
+        "projectm-data",
+        "style",
+        "texture",
+        "LGPL-2.1+",
+        ("usr/share/projectM/presets/presets_tryptonaut/*.jpg",),
+    ),
+    Source(
+        "wp-twentytwentyone",
+        "wordpress-theme-twentytwentyone",
+        "style",
+        "painting",
+        "public domain (Berthe Morisot; theme readme)",
+        (f"{_WP}/twentytwentyone/assets/images/*.jpg",),
+    ),
+    Source(
+        "wp-twentytwentytwo",
+        "wordpress-theme-twentytwentytwo",
+        "style",
+        "illustration",
+        "public domain / CC0 (Gould, Hashiguchi; theme readme)",
+        (f"{_WP}/twentytwentytwo/assets/images/bird-on-*.jpg", f"{_WP}/twentytwentytwo/assets/images/ducks.jpg"),
+    ),
+    _gcompris(
+        "details", role="style", kind="painting", name="gcompris-vangogh", include=VAN_GOGH + r"[^/]*_background\.webp$"
+    ),
     # The babyshapes paintings have holes where the pieces go: paste the pieces back.
     _gcompris("babyshapes", role="style", kind="painting", include=r"_background\.webp$", assemble="shapes"),
-    Source("gcompris-paintings", "gcompris-qt-data", "style", "painting",
-           "GPL-3.0-or-later (WebMuseum scans via GCompris)", (GCOMPRIS_RCC.relative_to("/").as_posix(),),
-           assemble="paintings"),
-    Source("opencv-art", "opencv-doc", "style", "painting", "public domain (Van Gogh, 1889)",
-           tuple(f"{OPENCV_DIR.relative_to('/').as_posix()}/{n}" for n in OPENCV_PAINTINGS)),
+    Source(
+        "gcompris-paintings",
+        "gcompris-qt-data",
+        "style",
+        "painting",
+        "GPL-3.0-or-later (WebMuseum scans via GCompris)",
+        (GCOMPRIS_RCC.relative_to("/").as_posix(),),
+        assemble="paintings",
+    ),
+    Source(
+        "opencv-art",
+        "opencv-doc",
+        "style",
+        "painting",
+        "public domain (Van Gogh, 1889)",
+        tuple(f"{OPENCV_DIR.relative_to('/').as_posix()}/{n}" for n in OPENCV_PAINTINGS),
+    ),
     *(_py(*row) for row in PY_IMAGES if row[2] == "style"),
     # ---------------------------------------------------------------- cheap add-ons (DATA-SOURCES.md, in order)
-    Source("mypaint", "mypaint-data", "style", "texture", "CC0 / public domain / GPL (MyPaint backgrounds)",
-           ("usr/share/mypaint/backgrounds/*.png", "usr/share/mypaint/backgrounds/*.jpg"), tile=True, addon=True),
+    Source(
+        "mypaint",
+        "mypaint-data",
+        "style",
+        "texture",
+        "CC0 / public domain / GPL (MyPaint backgrounds)",
+        ("usr/share/mypaint/backgrounds/*.png", "usr/share/mypaint/backgrounds/*.jpg"),
+        tile=True,
+        addon=True,
+    ),
 )
 
 # Holdout preference per role: whole sources, taken in this order until the fraction is reached and every
@@ -226,7 +331,7 @@ def read_gimp_pat(data: bytes) -> tuple[str, Image.Image]:
         raise ValueError(f"bad GIMP pattern header size {header_size}")
     name = data[24:header_size].split(b"\0", 1)[0].decode("utf-8", "replace")
     need = width * height * bpp
-    pixels = data[header_size:header_size + need]
+    pixels = data[header_size : header_size + need]
     if len(pixels) < need:
         raise ValueError(f"truncated GIMP pattern: {len(pixels)} of {need} pixel bytes")
     return name, Image.frombytes(_PAT_MODES[bpp], (width, height), pixels)
@@ -266,8 +371,9 @@ def transparent_fraction(img: Image.Image) -> float:
     return float((alpha < 128).mean())
 
 
-def prepare_image(img: Image.Image, *, angle: int = 0, tile: bool = False, min_side: int = 256,
-                  max_side: int = MAX_SIDE) -> tuple[Image.Image | None, str]:
+def prepare_image(
+    img: Image.Image, *, angle: int = 0, tile: bool = False, min_side: int = 256, max_side: int = MAX_SIDE
+) -> tuple[Image.Image | None, str]:
     """Upright, opaque, big-enough RGB image, downscaled to ``max_side``: ``(image, "")`` or ``(None, reason)``."""
     img = ImageOps.exif_transpose(img) or img
     if angle % 360:
@@ -337,8 +443,11 @@ def dep5_licence(stanzas: list[tuple[list[str], str]], installed_path: str) -> s
     """Licence of an installed file: the last stanza whose glob matches the tail of its path wins."""
     found = None
     for globs, licence in stanzas:
-        if any(fnmatch.fnmatchcase(installed_path, g) or fnmatch.fnmatchcase(installed_path, "*/" + g)
-               for g in globs if not g.startswith("debian/")):
+        if any(
+            fnmatch.fnmatchcase(installed_path, g) or fnmatch.fnmatchcase(installed_path, "*/" + g)
+            for g in globs
+            if not g.startswith("debian/")
+        ):
             found = licence
     return found
 
@@ -443,8 +552,10 @@ class Fetcher:
             module = package.split(":", 1)[1]
             pip = {"skimage": "scikit-image", "sklearn": "scikit-learn"}.get(module, module)
             return f"pip install {pip}"
-        return (f"apt-get update && (mkdir -p {self.debs_dir} && cd {self.debs_dir} && apt-get download {package})"
-                f" && dpkg -x {self.debs_dir}/{package}_*.deb {self.cache_root}/{package}")
+        return (
+            f"apt-get update && (mkdir -p {self.debs_dir} && cd {self.debs_dir} && apt-get download {package})"
+            f" && dpkg -x {self.debs_dir}/{package}_*.deb {self.cache_root}/{package}"
+        )
 
 
 def _run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -494,13 +605,14 @@ def _safe(text: str) -> str:
 def _stem(pattern: str, rel: str) -> str:
     """File stem from the part of the path below the pattern's fixed folder (keeps sky moods, pattern groups)."""
     fixed = pattern.split("*", 1)[0].rsplit("/", 1)[0]
-    tail = rel[len(fixed):].lstrip("/") if rel.startswith(fixed) else rel.rsplit("/", 1)[-1]
+    tail = rel[len(fixed) :].lstrip("/") if rel.startswith(fixed) else rel.rsplit("/", 1)[-1]
     return _safe(tail.rsplit(".", 1)[0])
 
 
 def _filtered(src: Source, rel: str) -> bool:
-    return bool((src.include is None or re.search(src.include, rel)) and
-                not (src.exclude and re.search(src.exclude, rel)))
+    return bool(
+        (src.include is None or re.search(src.include, rel)) and not (src.exclude and re.search(src.exclude, rel))
+    )
 
 
 def _open(data: bytes, suffix: str) -> Image.Image:
@@ -530,8 +642,14 @@ def candidates(src: Source, tree: Tree, log: Log = print) -> Iterator[Candidate]
                 yield from _rcc_candidates(src, path, origin, log)
             elif path.suffix.lower() in IMAGE_SUFFIXES and _filtered(src, rel):
                 licence = dep5_licence(stanzas, origin) or src.licence
-                yield Candidate(src, origin, _stem(pattern, rel), licence,
-                                lambda p=path: _open(p.read_bytes(), p.suffix.lower()), angles.get(path.name, 0))
+                yield Candidate(
+                    src,
+                    origin,
+                    _stem(pattern, rel),
+                    licence,
+                    lambda p=path: _open(p.read_bytes(), p.suffix.lower()),
+                    angles.get(path.name, 0),
+                )
 
 
 def _copyright(package: str, tree: Tree) -> list[tuple[list[str], str]]:
@@ -551,8 +669,13 @@ def _rcc_candidates(src: Source, path: Path, origin: str, log: Log) -> Iterator[
     for member in sorted(members):
         if member.lower().endswith(IMAGE_SUFFIXES) and _filtered(src, member):
             stem = _safe(member.split("/resource/", 1)[-1].rsplit(".", 1)[0])
-            yield Candidate(src, f"{origin}!{member}", stem, src.licence,
-                            lambda b=members[member], s=Path(member).suffix.lower(): _open(b, s))
+            yield Candidate(
+                src,
+                f"{origin}!{member}",
+                stem,
+                src.licence,
+                lambda b=members[member], s=Path(member).suffix.lower(): _open(b, s),
+            )
 
 
 _BOARD_ITEM = re.compile(r"\{[^{}]*\}")
@@ -580,8 +703,9 @@ def reassemble_shapes(files: dict[str, bytes]) -> list[tuple[str, Image.Image]]:
         canvas = Image.open(io.BytesIO(files[background])).convert("RGBA")
         for member, x, y in pieces:
             piece = Image.open(io.BytesIO(files[member])).convert("RGBA")
-            canvas.paste(piece, (round(x * canvas.width - piece.width / 2),
-                                 round(y * canvas.height - piece.height / 2)), piece)
+            canvas.paste(
+                piece, (round(x * canvas.width - piece.width / 2), round(y * canvas.height - piece.height / 2)), piece
+            )
         out.append((background, canvas))
     return out
 
@@ -609,8 +733,9 @@ def _painting_candidates(src: Source, path: Path, origin: str, log: Log) -> Iter
 
 
 # --------------------------------------------------------------------------------------------------- holdout
-def choose_holdout(counts: dict[str, int], kinds: dict[str, str], order: Sequence[str], fraction: float,
-                   need_kinds: Sequence[str] = ()) -> list[str]:
+def choose_holdout(
+    counts: dict[str, int], kinds: dict[str, str], order: Sequence[str], fraction: float, need_kinds: Sequence[str] = ()
+) -> list[str]:
     """Whole sources to hold out: ``order`` first, then the smallest others, until at least ``fraction`` of the
     images are held out and every kind in ``need_kinds`` is among them. Deterministic; never all sources."""
     total = sum(counts.values())
@@ -627,8 +752,10 @@ def choose_holdout(counts: dict[str, int], kinds: dict[str, str], order: Sequenc
             continue  # enough images already: only a source of a missing kind may still join
         chosen.append(name)
     if sum(counts[c] for c in chosen) >= total:
-        raise BuildError(f"cannot hold out {fraction:.0%} by source and still train: only "
-                         f"{len(counts)} source(s) ({', '.join(sorted(counts))})")
+        raise BuildError(
+            f"cannot hold out {fraction:.0%} by source and still train: only "
+            f"{len(counts)} source(s) ({', '.join(sorted(counts))})"
+        )
     return chosen
 
 
@@ -665,17 +792,31 @@ class Summary:
         return sum(self.counts[role].values())
 
     def line(self) -> str:
-        parts = [f"{self.total(r)} {r} ({self.counts[r]['train']} train / {self.counts[r]['holdout']} holdout)"
-                 for r in ROLES]
-        return (f"wrote {parts[0]} and {parts[1]} images to {self.out}; downloaded "
-                f"{self.downloaded_bytes / 1e6:.1f} MB; {len(self.missing)} package(s) missing; "
-                f"{self.seconds:.0f} s")
+        parts = [
+            f"{self.total(r)} {r} ({self.counts[r]['train']} train / {self.counts[r]['holdout']} holdout)"
+            for r in ROLES
+        ]
+        return (
+            f"wrote {parts[0]} and {parts[1]} images to {self.out}; downloaded "
+            f"{self.downloaded_bytes / 1e6:.1f} MB; {len(self.missing)} package(s) missing; "
+            f"{self.seconds:.0f} s"
+        )
 
 
-def build_dataset(out: Path, *, debs_dir: Path | None = None, holdout: float = 0.06, min_side: int = 256,
-                  log: Log = print, sources: Sequence[Source] | None = None, roots: Sequence[Path] = (),
-                  use_system: bool = True, fetch: bool = True, targets: dict[str, int] | None = None,
-                  progress: bool | None = None) -> Summary:
+def build_dataset(
+    out: Path,
+    *,
+    debs_dir: Path | None = None,
+    holdout: float = 0.06,
+    min_side: int = 256,
+    log: Log = print,
+    sources: Sequence[Source] | None = None,
+    roots: Sequence[Path] = (),
+    use_system: bool = True,
+    fetch: bool = True,
+    targets: dict[str, int] | None = None,
+    progress: bool | None = None,
+) -> Summary:
     """Collect, clean, deduplicate, split and write the training set under ``out`` (see the module docstring).
 
     ``sources``, ``roots`` (folders of per-package trees ``<root>/<package>/usr/...``), ``use_system`` (look
@@ -723,8 +864,10 @@ def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise BuildError(f"output '{out}' exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
-        raise BuildError(f"output folder '{out}' is not empty and holds no earlier build (manifest.json); "
-                         "choose an empty or new folder")
+        raise BuildError(
+            f"output folder '{out}' is not empty and holds no earlier build (manifest.json); "
+            "choose an empty or new folder"
+        )
 
 
 def _batches(sources: Sequence[Source], kept: list[Record], targets: dict[str, int]) -> Iterator[list[Source]]:
@@ -735,8 +878,15 @@ def _batches(sources: Sequence[Source], kept: list[Record], targets: dict[str, i
             yield [src]
 
 
-def _process(batch: Sequence[Source], fetcher: Fetcher, kept: list[Record], dropped: list[dict[str, str]],
-             min_side: int, log: Log, progress: bool | None) -> None:
+def _process(
+    batch: Sequence[Source],
+    fetcher: Fetcher,
+    kept: list[Record],
+    dropped: list[dict[str, str]],
+    min_side: int,
+    log: Log,
+    progress: bool | None,
+) -> None:
     from tqdm import tqdm
 
     items: list[Candidate] = []
@@ -747,6 +897,7 @@ def _process(batch: Sequence[Source], fetcher: Fetcher, kept: list[Record], drop
     names = {r.file for r in kept}
     bar = tqdm(items, desc="images", unit="img", disable=None if progress is None else not progress)
     for item in bar:
+
         def drop(reason: str, item: Candidate = item) -> None:
             dropped.append({"source": item.source.name, "origin": item.origin, "reason": reason})
 
@@ -771,12 +922,14 @@ def _process(batch: Sequence[Source], fetcher: Fetcher, kept: list[Record], drop
         if twin is not None:  # keep the larger copy (splits are not chosen yet, so this cannot leak)
             old = kept.pop(twin)
             names.discard(old.file)
-            dropped.append({"source": old.source.name, "origin": old.origin,
-                            "reason": f"duplicate of {item.origin} (smaller)"})
+            dropped.append(
+                {"source": old.source.name, "origin": old.origin, "reason": f"duplicate of {item.origin} (smaller)"}
+            )
         file = _unique(f"{item.source.name}_{item.stem}", names)
-        kept.insert(len(kept) if twin is None else twin,
-                    Record(item.source, item.origin, item.licence, file, img.size, buf.getvalue(), fp,
-                           tiled, item.angle))
+        kept.insert(
+            len(kept) if twin is None else twin,
+            Record(item.source, item.origin, item.licence, file, img.size, buf.getvalue(), fp, tiled, item.angle),
+        )
     bar.close()
 
 
@@ -797,16 +950,25 @@ def _split(kept: list[Record], fraction: float) -> dict[str, list[str]]:
             if r.source.role == role:
                 counts[r.source.name] = counts.get(r.source.name, 0) + 1
                 kinds[r.source.name] = r.source.kind
-        chosen[role] = choose_holdout(counts, kinds, HOLDOUT_ORDER[role], fraction, HOLDOUT_KINDS[role]) \
-            if counts else []
+        chosen[role] = (
+            choose_holdout(counts, kinds, HOLDOUT_ORDER[role], fraction, HOLDOUT_KINDS[role]) if counts else []
+        )
     for r in kept:
         r.split = "holdout" if r.source.name in chosen[r.source.role] else "train"
     return chosen
 
 
-def _write(out: Path, kept: list[Record], dropped: list[dict[str, str]], used: dict[str, Source],
-           chosen: dict[str, list[str]], fetcher: Fetcher, fraction: float, min_side: int,
-           started: float) -> Summary:
+def _write(
+    out: Path,
+    kept: list[Record],
+    dropped: list[dict[str, str]],
+    used: dict[str, Source],
+    chosen: dict[str, list[str]],
+    fetcher: Fetcher,
+    fraction: float,
+    min_side: int,
+    started: float,
+) -> Summary:
     for role in ROLES:  # a rebuild replaces the previous one (stale files would leak into a split)
         shutil.rmtree(out / role, ignore_errors=True)
         for split in SPLITS:
@@ -815,8 +977,18 @@ def _write(out: Path, kept: list[Record], dropped: list[dict[str, str]], used: d
         (out / r.source.role / r.split / r.file).write_bytes(r.jpeg)
 
     counts = {role: {split: 0 for split in SPLITS} for role in ROLES}
-    per_source = {name: {"package": src.package, "role": src.role, "kind": src.kind, "licence": src.licence,
-                         "train": 0, "holdout": 0, "dropped": {}} for name, src in used.items()}
+    per_source = {
+        name: {
+            "package": src.package,
+            "role": src.role,
+            "kind": src.kind,
+            "licence": src.licence,
+            "train": 0,
+            "holdout": 0,
+            "dropped": {},
+        }
+        for name, src in used.items()
+    }
     for r in kept:
         counts[r.source.role][r.split] += 1
         per_source[r.source.name][r.split] += 1
@@ -824,16 +996,38 @@ def _write(out: Path, kept: list[Record], dropped: list[dict[str, str]], used: d
         reason = "duplicate" if d["reason"].startswith("duplicate") else d["reason"]
         tally = per_source[d["source"]]["dropped"]
         tally[reason] = tally.get(reason, 0) + 1
-    summary = Summary(out, counts, per_source, chosen, dict(fetcher.missing), fetcher.downloaded_bytes,
-                      time.perf_counter() - started)
-    files = [{"file": f"{r.source.role}/{r.split}/{r.file}", "role": r.source.role, "split": r.split,
-              "source": r.source.name, "package": r.source.package, "origin": r.origin, "licence": r.licence,
-              "width": r.size[0], "height": r.size[1], "tiled": r.tiled, "rotated": r.rotated} for r in kept]
+    summary = Summary(
+        out, counts, per_source, chosen, dict(fetcher.missing), fetcher.downloaded_bytes, time.perf_counter() - started
+    )
+    files = [
+        {
+            "file": f"{r.source.role}/{r.split}/{r.file}",
+            "role": r.source.role,
+            "split": r.split,
+            "source": r.source.name,
+            "package": r.source.package,
+            "origin": r.origin,
+            "licence": r.licence,
+            "width": r.size[0],
+            "height": r.size[1],
+            "tiled": r.tiled,
+            "rotated": r.rotated,
+        }
+        for r in kept
+    ]
     manifest = {
-        "format": 1, "built": time.strftime("%Y-%m-%d %H:%M:%S"), "min_side": min_side, "max_side": MAX_SIDE,
-        "jpeg_quality": JPEG_QUALITY, "holdout": {"fraction": fraction, "sources": chosen},
-        "counts": counts, "sources": per_source, "missing": summary.missing,
-        "downloaded_bytes": summary.downloaded_bytes, "files": files, "dropped": dropped,
+        "format": 1,
+        "built": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "min_side": min_side,
+        "max_side": MAX_SIDE,
+        "jpeg_quality": JPEG_QUALITY,
+        "holdout": {"fraction": fraction, "sources": chosen},
+        "counts": counts,
+        "sources": per_source,
+        "missing": summary.missing,
+        "downloaded_bytes": summary.downloaded_bytes,
+        "files": files,
+        "dropped": dropped,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     (out / "SOURCES.md").write_text(_sources_md(summary, files, fraction, min_side))
@@ -843,27 +1037,46 @@ def _write(out: Path, kept: list[Record], dropped: list[dict[str, str]], used: d
 def _sources_md(summary: Summary, files: list[dict], fraction: float, min_side: int) -> str:
     held = {role: ", ".join(summary.holdout_sources[role]) or "none" for role in ROLES}
     lines = [
-        "# normlab AdaIN training set", "",
-        ("Built offline by `normlab data build` from Debian packages (taken from `/` when installed, otherwise "
-         "fetched with `apt-get download` and unpacked with `dpkg -x`; never installed) and images bundled with "
-         "installed Python packages. `plasma-workspace-wallpapers` and `palapeli-data` are reserved for "
-         "evaluation and were not used."), "",
-        (f"Every image is RGB JPEG (quality {JPEG_QUALITY}), long side <= {MAX_SIDE} px, short side >= "
-         f"{min_side} px (seamless textures were tiled up to that), upright, opaque, and deduplicated."), "",
-        (f"Holdout (>= {fraction:.0%} per role, whole sources never seen in training): content: "
-         f"{held['content']}; style: {held['style']}."), "",
-        "## Counts", "", "| role | train | holdout | total |", "|---|---:|---:|---:|",
+        "# normlab AdaIN training set",
+        "",
+        (
+            "Built offline by `normlab data build` from Debian packages (taken from `/` when installed, otherwise "
+            "fetched with `apt-get download` and unpacked with `dpkg -x`; never installed) and images bundled with "
+            "installed Python packages. `plasma-workspace-wallpapers` and `palapeli-data` are reserved for "
+            "evaluation and were not used."
+        ),
+        "",
+        (
+            f"Every image is RGB JPEG (quality {JPEG_QUALITY}), long side <= {MAX_SIDE} px, short side >= "
+            f"{min_side} px (seamless textures were tiled up to that), upright, opaque, and deduplicated."
+        ),
+        "",
+        (
+            f"Holdout (>= {fraction:.0%} per role, whole sources never seen in training): content: "
+            f"{held['content']}; style: {held['style']}."
+        ),
+        "",
+        "## Counts",
+        "",
+        "| role | train | holdout | total |",
+        "|---|---:|---:|---:|",
     ]
     for role in ROLES:
         c = summary.counts[role]
         lines.append(f"| {role} | {c['train']} | {c['holdout']} | {c['train'] + c['holdout']} |")
-    lines += ["", "## Per source", "",
-              "| source | package | role | kind | licence | train | holdout | dropped |",
-              "|---|---|---|---|---|---:|---:|---|"]
+    lines += [
+        "",
+        "## Per source",
+        "",
+        "| source | package | role | kind | licence | train | holdout | dropped |",
+        "|---|---|---|---|---|---:|---:|---|",
+    ]
     for name, row in sorted(summary.per_source.items(), key=lambda kv: (kv[1]["role"], kv[0])):
         dropped = ", ".join(f"{k} {v}" for k, v in sorted(row["dropped"].items())) or "-"
-        lines.append(f"| {name} | {row['package']} | {row['role']} | {row['kind']} | {row['licence']} | "
-                     f"{row['train']} | {row['holdout']} | {dropped} |")
+        lines.append(
+            f"| {name} | {row['package']} | {row['role']} | {row['kind']} | {row['licence']} | "
+            f"{row['train']} | {row['holdout']} | {dropped} |"
+        )
     if summary.missing:
         lines += ["", "## Missing sources", ""] + [f"- {p}: {why}" for p, why in sorted(summary.missing.items())]
     lines += ["", "## Files", "", "| file | package | original path | licence |", "|---|---|---|---|"]

@@ -41,8 +41,11 @@ def find_images(roots: Path | str | Iterable[Path | str]) -> list[Path]:
             found.append(root)
             continue
         for path in root.rglob("*"):
-            if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file() and not any(
-                    part.startswith(".") for part in path.relative_to(root).parts):
+            if (
+                path.suffix.lower() in IMAGE_EXTENSIONS
+                and path.is_file()
+                and not any(part.startswith(".") for part in path.relative_to(root).parts)
+            ):
                 found.append(path)
     return sorted(set(found))
 
@@ -57,8 +60,11 @@ class DataSummary:
     skipped_examples: list[str]
 
     def line(self) -> str:
-        extra = f", skipped {self.skipped} unreadable/too small (e.g. {', '.join(self.skipped_examples)})" \
-            if self.skipped else ""
+        extra = (
+            f", skipped {self.skipped} unreadable/too small (e.g. {', '.join(self.skipped_examples)})"
+            if self.skipped
+            else ""
+        )
         return f"{self.root}: {self.images} images{extra}"
 
 
@@ -74,8 +80,14 @@ class ImageFolder(Dataset):
             are first downscaled so their short side is ``load_size``.
     """
 
-    def __init__(self, roots: Path | str | Sequence[Path | str], size: int = 256, load_size: int | None = None,
-                 flip: bool = True, preload: bool | None = None) -> None:
+    def __init__(
+        self,
+        roots: Path | str | Sequence[Path | str],
+        size: int = 256,
+        load_size: int | None = None,
+        flip: bool = True,
+        preload: bool | None = None,
+    ) -> None:
         if size < 16:
             raise ValueError(f"crop size must be >= 16 px, got {size}")
         self.size = size
@@ -84,8 +96,9 @@ class ImageFolder(Dataset):
         label = roots if isinstance(roots, (str, Path)) else ", ".join(map(str, roots))
         candidates = find_images(roots)
         self.paths: list[Path] = []
-        self.images: list[torch.Tensor] | None = [] if (preload if preload is not None
-                                                         else len(candidates) <= PRELOAD_LIMIT) else None
+        self.images: list[torch.Tensor] | None = (
+            [] if (preload if preload is not None else len(candidates) <= PRELOAD_LIMIT) else None
+        )
         skipped: list[str] = []
         for path in candidates:
             try:
@@ -102,8 +115,10 @@ class ImageFolder(Dataset):
                 self.images.append(pil_to_uint8(self._shrink(img)))
         self.summary = DataSummary(str(label), len(self.paths), len(skipped), skipped[:3])
         if not self.paths:
-            raise ValueError(f"no readable images (jpg/png/webp/bmp) found in {label}"
-                             + (f"; {len(skipped)} files could not be read" if skipped else ""))
+            raise ValueError(
+                f"no readable images (jpg/png/webp/bmp) found in {label}"
+                + (f"; {len(skipped)} files could not be read" if skipped else "")
+            )
 
     @property
     def skipped(self) -> int:
@@ -122,8 +137,9 @@ class ImageFolder(Dataset):
         if short <= self.load_size:
             return img
         scale = self.load_size / short
-        return img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                          Image.Resampling.LANCZOS)
+        return img.resize(
+            (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS
+        )
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -144,7 +160,7 @@ class ImageFolder(Dataset):
         if (nh, nw) != (h, w):
             x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False, antialias=scale < 1)
         top, left = rng.randint(0, nh - self.size), rng.randint(0, nw - self.size)
-        x = x[0, :, top:top + self.size, left:left + self.size]
+        x = x[0, :, top : top + self.size, left : left + self.size]
         if self.flip and rng.random() < 0.5:
             x = x.flip(-1)
         return x.clamp_(0, 1).contiguous()

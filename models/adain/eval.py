@@ -76,12 +76,20 @@ class EvalResult(dict):
         ref = self["content unchanged"]["style"]
         for method, m in self.items():
             style = m.get("style")  # None: not a stylization (the self-reconstruction diagnostic)
-            rows.append([method, "—" if style is None else float(style),
-                         "—" if style is None else f"{style / ref:.2f}x", float(m["structure"])])
+            rows.append(
+                [
+                    method,
+                    "—" if style is None else float(style),
+                    "—" if style is None else f"{style / ref:.2f}x",
+                    float(m["structure"]),
+                ]
+            )
         table = markdown_table(["method", "style loss", "vs unchanged", "structure distance"], rows)
         r = self.ratio_summary()
-        return (table + f"\n\nPer-pair style ratio (network / unchanged): mean {r['mean']:.3f}, worst 10 % "
-                        f"(90th percentile) {r['p90']:.3f}, worst pair {r['worst']:.3f}.")
+        return (
+            table + f"\n\nPer-pair style ratio (network / unchanged): mean {r['mean']:.3f}, worst 10 % "
+            f"(90th percentile) {r['p90']:.3f}, worst pair {r['worst']:.3f}."
+        )
 
     def verdict(self) -> list[str]:
         net = self["network"]
@@ -122,8 +130,13 @@ def flat_graphic(kind: str, size: int = 512) -> Image.Image:
             for col in range(-1, size // int(1.75 * r) + 2):
                 cx = col * 1.75 * r + (row % 2) * 0.875 * r
                 cy = row * 1.5 * r
-                pts = [(cx + 0.9 * r * math.cos(math.radians(60 * k + 30)),
-                        cy + 0.9 * r * math.sin(math.radians(60 * k + 30))) for k in range(6)]
+                pts = [
+                    (
+                        cx + 0.9 * r * math.cos(math.radians(60 * k + 30)),
+                        cy + 0.9 * r * math.sin(math.radians(60 * k + 30)),
+                    )
+                    for k in range(6)
+                ]
                 draw.polygon(pts, fill=(240, 120, 20) if (row + col) % 3 else (40, 150, 60))
     elif kind == "stripes":
         colours = [(200, 30, 140), (20, 30, 90), (250, 210, 30)]
@@ -162,7 +175,6 @@ def evaluate(stylizer, contents: list[Image.Image], styles: list[Image.Image], s
         s["style"] += style_v
         s["structure"] += struct_v
 
-
     with torch.inference_mode():
         for ci, content_img in enumerate(contents):
             content_img = resize_long_side(content_img, size)
@@ -184,8 +196,11 @@ def evaluate(stylizer, contents: list[Image.Image], styles: list[Image.Image], s
                     losses[method] = float(style_loss({k: fo[k] for k in STYLE_LAYERS}, fs, scales, eps))
                     add(method, losses[method], float(structure_distance(fo[STRUCTURE_LAYER], fc[STRUCTURE_LAYER])[0]))
                 ratios.append(losses["network"] / max(losses["content unchanged"], 1e-12))
-                add("unrelated image", float(style_loss({k: f_other[k] for k in STYLE_LAYERS}, fs, scales, eps)),
-                    float(structure_distance(f_other[STRUCTURE_LAYER], fc[STRUCTURE_LAYER])[0]))
+                add(
+                    "unrelated image",
+                    float(style_loss({k: f_other[k] for k in STYLE_LAYERS}, fs, scales, eps)),
+                    float(structure_distance(f_other[STRUCTURE_LAYER], fc[STRUCTURE_LAYER])[0]),
+                )
                 pairs += 1
     result = EvalResult({m: {k: v / pairs for k, v in d.items()} for m, d in sums.items()})
     result["network, self-reconstruction"] = {"style": None, "structure": recon_sum / len(contents)}
@@ -205,22 +220,43 @@ def update_card(card: Path, section: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m models.eval adain", description=__doc__.split("\n\n")[0],
-                                formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m models.eval adain", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
     p.add_argument("--checkpoint", type=Path, default=None, help="adain .safetensors (default: shipped for --norm)")
     p.add_argument("--norm", default="instance", help="shipped model to evaluate when --checkpoint is not given")
-    p.add_argument("--data", type=Path, default=Path("data/starter"),
-                   help="starter-set folder with content/ and style/ (see `normlab data starter`)")
-    p.add_argument("--content-dir", type=Path, default=None,
-                   help="content images (default: DATA/content; a `normlab data build` set: DATA/content/holdout)")
-    p.add_argument("--style-dir", type=Path, default=None,
-                   help="style images (default: DATA/style; a `normlab data build` set: DATA/style/holdout)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path("data/starter"),
+        help="starter-set folder with content/ and style/ (see `normlab data starter`)",
+    )
+    p.add_argument(
+        "--content-dir",
+        type=Path,
+        default=None,
+        help="content images (default: DATA/content; a `normlab data build` set: DATA/content/holdout)",
+    )
+    p.add_argument(
+        "--style-dir",
+        type=Path,
+        default=None,
+        help="style images (default: DATA/style; a `normlab data build` set: DATA/style/holdout)",
+    )
     p.add_argument("--contents", type=int, default=6, help="number of content images (fixed choice)")
     p.add_argument("--styles", type=int, default=3, help="number of style images (fixed choice)")
-    p.add_argument("--photo-styles", type=int, default=2,
-                   help="also use this many content photos (not among the evaluated contents) as styles")
-    p.add_argument("--graphic-styles", type=int, default=1,
-                   help="also use this many generated flat graphics as styles (hexagons, stripes)")
+    p.add_argument(
+        "--photo-styles",
+        type=int,
+        default=2,
+        help="also use this many content photos (not among the evaluated contents) as styles",
+    )
+    p.add_argument(
+        "--graphic-styles",
+        type=int,
+        default=1,
+        help="also use this many generated flat graphics as styles (hexagons, stripes)",
+    )
     p.add_argument("--size", type=int, default=256, help="long side of the evaluated images")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--card", type=Path, default=None, help="write the table into this model card's Evaluation section")
@@ -237,8 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     content_dir = args.content_dir or default("content")
     style_dir = args.style_dir or default("style")
     if not content_dir.is_dir() or not style_dir.is_dir():
-        print(f"error: {args.data} has no content/ and style/ folders; build it with "
-              f"`normlab data starter --out {args.data}`", file=sys.stderr)
+        print(
+            f"error: {args.data} has no content/ and style/ folders; build it with "
+            f"`normlab data starter --out {args.data}`",
+            file=sys.stderr,
+        )
         return 2
     try:
         path = args.checkpoint or checkpoint_for("adain", args.norm)
@@ -250,13 +289,19 @@ def main(argv: list[str] | None = None) -> int:
     chosen = _spread(all_contents, args.contents)
     contents = [img for _, img in chosen]
     rest = [item for item in all_contents if item not in chosen]
-    styles_named = (_spread(_load_set(style_dir, 10_000), args.styles) + _spread(rest, args.photo_styles)
-                    + [(f"graphic:{k}", flat_graphic(k)) for k in ("hexagons", "stripes")[:args.graphic_styles]])
+    styles_named = (
+        _spread(_load_set(style_dir, 10_000), args.styles)
+        + _spread(rest, args.photo_styles)
+        + [(f"graphic:{k}", flat_graphic(k)) for k in ("hexagons", "stripes")[: args.graphic_styles]]
+    )
     if len(contents) < 2 or not styles_named:
         print(f"error: need >= 2 content and >= 1 style images under {args.data}", file=sys.stderr)
         return 2
-    print(f"evaluating {path} on {len(contents)} contents x {len(styles_named)} styles "
-          f"({', '.join(n for n, _ in styles_named)}) at {args.size}px ...", file=sys.stderr)
+    print(
+        f"evaluating {path} on {len(contents)} contents x {len(styles_named)} styles "
+        f"({', '.join(n for n, _ in styles_named)}) at {args.size}px ...",
+        file=sys.stderr,
+    )
     result = evaluate(stylizer, contents, [img for _, img in styles_named], size=args.size)
     table = result.table()
     verdict = result.verdict()
@@ -265,19 +310,30 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(verdict))
     print(f"\n{result.pairs} pairs, {result.seconds:.0f}s")
     if args.card:
-        section = (f"`python -m models.eval adain --checkpoint {path} --content-dir {content_dir} --style-dir "
-                   f"{style_dir} --contents {args.contents} --styles {args.styles} --size {args.size}` on "
-                   f"{result.pairs} fixed pairs ({len(contents)} contents x {len(styles_named)} styles: "
-                   f"{', '.join(n for n, _ in styles_named)}), {args.size}px. Style loss: the paper's mean/std loss "
-                   f"over relu1_1-relu4_1 (per-layer scaled); structure distance: MSE of instance-normalised "
-                   f"relu3_1 to the content's; self-reconstruction = the network with the content as its own "
-                   f"style (the decoder's fidelity floor).\n\n{table}\n\n" + "\n".join(f"- {v}" for v in verdict))
+        section = (
+            f"`python -m models.eval adain --checkpoint {path} --content-dir {content_dir} --style-dir "
+            f"{style_dir} --contents {args.contents} --styles {args.styles} --size {args.size}` on "
+            f"{result.pairs} fixed pairs ({len(contents)} contents x {len(styles_named)} styles: "
+            f"{', '.join(n for n, _ in styles_named)}), {args.size}px. Style loss: the paper's mean/std loss "
+            f"over relu1_1-relu4_1 (per-layer scaled); structure distance: MSE of instance-normalised "
+            f"relu3_1 to the content's; self-reconstruction = the network with the content as its own "
+            f"style (the decoder's fidelity floor).\n\n{table}\n\n" + "\n".join(f"- {v}" for v in verdict)
+        )
         update_card(args.card, section)
         print(f"updated {args.card}", file=sys.stderr)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"pairs": result.pairs, "metrics": dict(result),
-                                         "style_ratio": result.ratio_summary(), "ratios": result.ratios}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "pairs": result.pairs,
+                    "metrics": dict(result),
+                    "style_ratio": result.ratio_summary(),
+                    "ratios": result.ratios,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -24,12 +24,21 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from models.adain.net import CONTENT_LAYER, AdaINConfig, AdaINNet
-from models.adain.tiled import (CELL, ArraySink, ContentReader, FeatureStore, FileSink, Grid, Progress,
-                                RawImageFile, TileConfig, feature_mask)
+from models.adain.tiled import (
+    CELL,
+    ArraySink,
+    ContentReader,
+    FeatureStore,
+    FileSink,
+    Grid,
+    Progress,
+    RawImageFile,
+    TileConfig,
+    feature_mask,
+)
 from models.common.accel import autocast_for, fast_bf16_default
 from models.common.assets import checkpoint_for
 from models.common.checkpoint import CheckpointError, load_checkpoint
@@ -38,8 +47,18 @@ from models.common.linalg import sqrtm_psd
 from models.common.memory import trim
 from norms.stats import Moments, empty, merge, moments
 
-__all__ = ["Stylizer", "stylize_features", "match_color_covariance", "PRESERVE_COLOR_MODES", "prepare_mask",
-           "style_side", "STROKE_REFERENCE", "STROKE_RANGE", "PixelStats", "pixel_stats"]
+__all__ = [
+    "Stylizer",
+    "stylize_features",
+    "match_color_covariance",
+    "PRESERVE_COLOR_MODES",
+    "prepare_mask",
+    "style_side",
+    "STROKE_REFERENCE",
+    "STROKE_RANGE",
+    "PixelStats",
+    "pixel_stats",
+]
 
 PRESERVE_COLOR_MODES = (None, "covariance", "luminance")
 _STYLE_CACHE_SIZE = 8
@@ -100,13 +119,12 @@ class PixelStats:
 def pixel_stats(x: torch.Tensor | ContentReader) -> PixelStats:
     """:class:`PixelStats` of an image ``(3, H, W)`` or of a reader's image (strip by strip)."""
     ps = PixelStats()
-    for strip in (x.strips() if isinstance(x, ContentReader) else [x]):
+    for strip in x.strips() if isinstance(x, ContentReader) else [x]:
         ps.add(strip)
     return ps
 
 
-def match_color_covariance(style: torch.Tensor, content: torch.Tensor | PixelStats, eps: float = 1e-5
-                           ) -> torch.Tensor:
+def match_color_covariance(style: torch.Tensor, content: torch.Tensor | PixelStats, eps: float = 1e-5) -> torch.Tensor:
     """Recolour ``style`` so its RGB mean and covariance equal ``content``'s (Gatys et al. 2017, "colour histogram
     matching", linear variant).
 
@@ -126,10 +144,15 @@ def match_color_covariance(style: torch.Tensor, content: torch.Tensor | PixelSta
     return out.reshape(style.shape).to(style.dtype).clamp(0, 1)
 
 
-def stylize_features(net: AdaINNet, content_feat: torch.Tensor, styles: Sequence[torch.Tensor | Moments],
-                     weights: Sequence[float] | None = None, alpha: float = 1.0,
-                     mask: torch.Tensor | None = None,
-                     content_stats: Moments | Sequence[Moments] | None = None) -> torch.Tensor:
+def stylize_features(
+    net: AdaINNet,
+    content_feat: torch.Tensor,
+    styles: Sequence[torch.Tensor | Moments],
+    weights: Sequence[float] | None = None,
+    alpha: float = 1.0,
+    mask: torch.Tensor | None = None,
+    content_stats: Moments | Sequence[Moments] | None = None,
+) -> torch.Tensor:
     """Combine relu4_1 features into the decoder's input ``t``.
 
     - no mask: ``t = Σ_i w_i · AdaIN(f_c, f_s_i)`` (weights sum to 1);
@@ -151,12 +174,16 @@ def stylize_features(net: AdaINNet, content_feat: torch.Tensor, styles: Sequence
             if min(areas) == 0:  # the mask covers everything or nothing: a single style, no region statistics
                 return stylize_features(net, content_feat, [style_stats[0 if areas[0] > 0 else 1]], alpha=alpha)
             content_stats = [moments(content_feat, mask=r) for r in regions]
-        t = sum(r * net.adain(content_feat, None, content_mask=r, content_stats=cs, style_stats=ss)
-                for r, cs, ss in zip(regions, content_stats, style_stats))
+        t = sum(
+            r * net.adain(content_feat, None, content_mask=r, content_stats=cs, style_stats=ss)
+            for r, cs, ss in zip(regions, content_stats, style_stats)
+        )
     else:
         ws = [1.0 / len(style_stats)] * len(style_stats) if weights is None else list(weights)
-        t = sum(w * net.adain(content_feat, None, content_stats=content_stats, style_stats=ss)
-                for w, ss in zip(ws, style_stats))
+        t = sum(
+            w * net.adain(content_feat, None, content_stats=content_stats, style_stats=ss)
+            for w, ss in zip(ws, style_stats)
+        )
     return alpha * t + (1.0 - alpha) * content_feat
 
 
@@ -205,8 +232,14 @@ class Stylizer:
         tiles: how large images are cut up (:class:`~models.adain.tiled.TileConfig`).
     """
 
-    def __init__(self, net: AdaINNet, device: str | torch.device | None = None, bf16: bool | None = None,
-                 channels_last: bool | None = None, tiles: TileConfig | None = None) -> None:
+    def __init__(
+        self,
+        net: AdaINNet,
+        device: str | torch.device | None = None,
+        bf16: bool | None = None,
+        channels_last: bool | None = None,
+        tiles: TileConfig | None = None,
+    ) -> None:
         self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
         fast_bf16 = fast_bf16_default(self.device)
         self.bf16 = fast_bf16 if bf16 is None else bf16
@@ -261,9 +294,17 @@ class Stylizer:
         with self._autocast():
             return self.net.encoder.forward_to(self._batch(x), CONTENT_LAYER)
 
-    def _encode_grid(self, reader: ContentReader, grid: Grid, store: FeatureStore | None,
-                     mask: torch.Tensor | None, progress: Progress | None, total: int, done: int = 0,
-                     stage: str = "statistics") -> list[Moments]:
+    def _encode_grid(
+        self,
+        reader: ContentReader,
+        grid: Grid,
+        store: FeatureStore | None,
+        mask: torch.Tensor | None,
+        progress: Progress | None,
+        total: int,
+        done: int = 0,
+        stage: str = "statistics",
+    ) -> list[Moments]:
         """Pass 1: encode every core (with its margin), merge the core features' moments (one per mask region) and
         keep the core features in ``store``. Returns ``[moments]`` or ``[moments in mask, moments outside]``."""
         n_regions = 1 if mask is None else 2
@@ -272,7 +313,7 @@ class Stylizer:
             r0, r1, c0, c1 = core
             e0, e1, f0, f1 = grid.expand(core)
             x = reader.pixels(e0 * CELL, e1 * CELL, f0 * CELL, f1 * CELL)
-            feat = self.encode_content(x)[..., r0 - e0:r1 - e0, c0 - f0:c1 - f0].cpu()
+            feat = self.encode_content(x)[..., r0 - e0 : r1 - e0, c0 - f0 : c1 - f0].cpu()
             if mask is None:
                 acc[0] = merge(acc[0], moments(feat))
             else:
@@ -320,10 +361,18 @@ class Stylizer:
         return self._encode_grid(ContentReader(thumb, luminance), grid, None, mask, None, 0)
 
     # -------------------------------------------------------------------------------------------- public
-    def stylize(self, content: Image.Image, styles: Sequence[Image.Image], weights: Sequence[float] | None = None,
-                alpha: float = 1.0, preserve_color: str | None = None,
-                mask: Image.Image | np.ndarray | None = None, size: int | None = 512, stroke: float = 1.0,
-                progress: Progress | None = None) -> Image.Image:
+    def stylize(
+        self,
+        content: Image.Image,
+        styles: Sequence[Image.Image],
+        weights: Sequence[float] | None = None,
+        alpha: float = 1.0,
+        preserve_color: str | None = None,
+        mask: Image.Image | np.ndarray | None = None,
+        size: int | None = 512,
+        stroke: float = 1.0,
+        progress: Progress | None = None,
+    ) -> Image.Image:
         """Stylize ``content`` with one or more ``styles``; returns an RGB PIL image.
 
         Args:
@@ -347,17 +396,37 @@ class Stylizer:
             content = resize_long_side(content.convert("RGB"), size) if isinstance(content, Image.Image) else content
             self._validate(content, styles, weights, alpha, preserve_color, mask, size, stroke)
             sink = ArraySink(content.height, content.width)
-            self._run(content, styles, weights, alpha, preserve_color, mask, stroke, sink, progress,
-                      self._thumbnail(content) if self.tiles.stats == "thumbnail" else None)
+            self._run(
+                content,
+                styles,
+                weights,
+                alpha,
+                preserve_color,
+                mask,
+                stroke,
+                sink,
+                progress,
+                self._thumbnail(content) if self.tiles.stats == "thumbnail" else None,
+            )
             return sink.image()
         finally:
             if sink is not None:
                 sink.close()
 
-    def stylize_file(self, content: Image.Image, styles: Sequence[Image.Image], target: str | os.PathLike,
-                     weights: Sequence[float] | None = None, alpha: float = 1.0, preserve_color: str | None = None,
-                     mask: Image.Image | np.ndarray | None = None, size: int | None = 512, stroke: float = 1.0,
-                     progress: Progress | None = None, **save_kw) -> tuple[int, int]:
+    def stylize_file(
+        self,
+        content: Image.Image,
+        styles: Sequence[Image.Image],
+        target: str | os.PathLike,
+        weights: Sequence[float] | None = None,
+        alpha: float = 1.0,
+        preserve_color: str | None = None,
+        mask: Image.Image | np.ndarray | None = None,
+        size: int | None = 512,
+        stroke: float = 1.0,
+        progress: Progress | None = None,
+        **save_kw,
+    ) -> tuple[int, int]:
         """Like :meth:`stylize`, but the output goes to ``target`` through a raw file on disk, not a full-size array
         in memory (for outputs of tens of megapixels). The file appears at ``target`` only when complete; temporary
         files are removed on errors and on Ctrl-C. Returns the output's ``(width, height)``.
@@ -385,9 +454,19 @@ class Stylizer:
             if raw is not None:
                 raw.close()
 
-    def _run(self, content: Image.Image | RawImageFile, styles: Sequence[Image.Image], weights, alpha: float,
-             preserve_color: str | None, mask, stroke: float, sink, progress: Progress | None,
-             thumb: Image.Image | None = None) -> None:
+    def _run(
+        self,
+        content: Image.Image | RawImageFile,
+        styles: Sequence[Image.Image],
+        weights,
+        alpha: float,
+        preserve_color: str | None,
+        mask,
+        stroke: float,
+        sink,
+        progress: Progress | None,
+        thumb: Image.Image | None = None,
+    ) -> None:
         """Both passes over ``content`` (already at the output size), writing into ``sink``; ``thumb``: the content's
         thumbnail for ``stats="thumbnail"``."""
         styles = [styles] if isinstance(styles, Image.Image) else list(styles)
@@ -420,20 +499,37 @@ class Stylizer:
                     style_stats, m, mask_img = [style_stats[0 if covered else 1]], None, None
             cores = grid.cores()
             total = 2 * len(cores)
-            disk = self.tiles.store == "disk" or (self.tiles.store == "auto" and FeatureStore.nbytes(
-                grid.cells, self.net.adain.num_features, self.feature_dtype) > self.tiles.store_ram_mb * 2**20)
-            with FeatureStore(grid.cells, self.net.adain.num_features, self.feature_dtype, disk,
-                              self.tiles.tmp_dir) as store:
+            disk = self.tiles.store == "disk" or (
+                self.tiles.store == "auto"
+                and FeatureStore.nbytes(grid.cells, self.net.adain.num_features, self.feature_dtype)
+                > self.tiles.store_ram_mb * 2**20
+            )
+            with FeatureStore(
+                grid.cells, self.net.adain.num_features, self.feature_dtype, disk, self.tiles.tmp_dir
+            ) as store:
                 content_stats = self._encode_grid(reader, grid, store, m, progress, total)
                 if thumb is not None and not grid.single:
                     content_stats = self._thumbnail_stats(thumb, luminance, mask_img)
                 cs = content_stats if m is not None else content_stats[0]
-                self._decode_grid(reader, grid, store, style_stats, weights, float(alpha), m, cs, sink,
-                                  progress, total, len(cores))
+                self._decode_grid(
+                    reader, grid, store, style_stats, weights, float(alpha), m, cs, sink, progress, total, len(cores)
+                )
 
-    def _decode_grid(self, reader: ContentReader, grid: Grid, store: FeatureStore, style_stats: list[Moments],
-                     weights, alpha: float, mask: torch.Tensor | None, content_stats, sink,
-                     progress: Progress | None, total: int, done: int) -> None:
+    def _decode_grid(
+        self,
+        reader: ContentReader,
+        grid: Grid,
+        store: FeatureStore,
+        style_stats: list[Moments],
+        weights,
+        alpha: float,
+        mask: torch.Tensor | None,
+        content_stats,
+        sink,
+        progress: Progress | None,
+        total: int,
+        done: int,
+    ) -> None:
         """Pass 2: AdaIN on each core's features (plus margin) with the global statistics, decode, write the core."""
         h, w = grid.height, grid.width
         for core in grid.cores():
@@ -448,10 +544,9 @@ class Stylizer:
                 out = self.net.decode(t)
             py0, px0 = (r0 - e0) * CELL, (c0 - f0) * CELL
             rows, cols = min(r1 * CELL, h) - r0 * CELL, min(c1 * CELL, w) - c0 * CELL
-            out = out.float()[0, :, py0:py0 + rows, px0:px0 + cols].clamp(0, 1).cpu()
+            out = out.float()[0, :, py0 : py0 + rows, px0 : px0 + cols].clamp(0, 1).cpu()
             if reader.luminance:
-                out = _recombine_luminance(out, reader.chroma(r0 * CELL, r0 * CELL + rows, c0 * CELL,
-                                                              c0 * CELL + cols))
+                out = _recombine_luminance(out, reader.chroma(r0 * CELL, r0 * CELL + rows, c0 * CELL, c0 * CELL + cols))
             sink.write(r0 * CELL, c0 * CELL, out.mul(255).round().byte().permute(1, 2, 0).numpy())
             del feat, t, out
             if not grid.single:
@@ -490,8 +585,9 @@ class Stylizer:
             raise ValueError(f"preserve_color must be one of None, 'covariance', 'luminance'; got {preserve_color!r}")
         if mask is not None:
             if len(styles) != 2:
-                raise ValueError(f"a mask needs exactly 2 styles (bright region -> first, dark -> second), "
-                                 f"got {len(styles)}")
+                raise ValueError(
+                    f"a mask needs exactly 2 styles (bright region -> first, dark -> second), got {len(styles)}"
+                )
             if weights is not None:
                 raise ValueError("weights cannot be combined with a mask: the mask decides where each style goes")
         if size is not None and (not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 16):
@@ -499,8 +595,9 @@ class Stylizer:
         try:
             style_side(512, float(stroke))
         except (TypeError, ValueError) as err:
-            raise ValueError(str(err) if isinstance(err, ValueError) else f"stroke size must be a number, "
-                             f"got {stroke!r}") from None
+            raise ValueError(
+                str(err) if isinstance(err, ValueError) else f"stroke size must be a number, got {stroke!r}"
+            ) from None
         return styles
 
 

@@ -41,10 +41,14 @@ class AdaINConfig:
     decoder_act: str = "relu"  # decoder activation
     layer_scales: tuple[float, ...] = DEFAULT_LAYER_SCALES  # per-layer feature scale, relu1_1..relu4_1
     content_weight: float = option(1.0, "weight of the relu4_1 content loss")
-    style_weight: float = option(10.0, "weight of the mean/std style loss (losses are on a per-layer normalised "
-                                       "scale; the paper: 10)")
-    identity_weight: float = option(0.0, "weight of the identity term: stylizing a content image with itself must "
-                                         "give it back (10 x pixel L1 + relu4_1 MSE); keeps structure")
+    style_weight: float = option(
+        10.0, "weight of the mean/std style loss (losses are on a per-layer normalised scale; the paper: 10)"
+    )
+    identity_weight: float = option(
+        0.0,
+        "weight of the identity term: stylizing a content image with itself must "
+        "give it back (10 x pixel L1 + relu4_1 MSE); keeps structure",
+    )
     eps: float = 1e-5  # std epsilon for the statistics
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,8 +86,16 @@ class AdaINDecoder(nn.Module):
     """
 
     # (in, out, upsample after) per conv, following the encoder backwards.
-    PLAN = ((512, 256, True), (256, 256, False), (256, 256, False), (256, 256, False), (256, 128, True),
-            (128, 128, False), (128, 64, True), (64, 64, False))
+    PLAN = (
+        (512, 256, True),
+        (256, 256, False),
+        (256, 256, False),
+        (256, 256, False),
+        (256, 128, True),
+        (128, 128, False),
+        (128, 64, True),
+        (64, 64, False),
+    )
 
     def __init__(self, norm: norms.NormSpec = "none", act: str = "relu", in_scale: float = 1.0) -> None:
         super().__init__()
@@ -111,8 +123,12 @@ def content_loss(out_feat: torch.Tensor, target: torch.Tensor, scale: float = 1.
     return _scaled_mse(out_feat, target, scale)
 
 
-def style_loss(out_feats: dict[str, torch.Tensor], style_feats: dict[str, torch.Tensor],
-               scales: dict[str, float] | None = None, eps: float = 1e-5) -> torch.Tensor:
+def style_loss(
+    out_feats: dict[str, torch.Tensor],
+    style_feats: dict[str, torch.Tensor],
+    scales: dict[str, float] | None = None,
+    eps: float = 1e-5,
+) -> torch.Tensor:
     """Σ over layers of MSE(μ) + MSE(σ) of per-sample, per-channel spatial statistics (the paper's style loss).
 
     ``out_feats``/``style_feats``: ``{layer: (B, C, H, W)}`` (spatial sizes may differ); ``scales`` divides each layer.
@@ -140,8 +156,10 @@ class AdaINNet(nn.Module):
         super().__init__()
         self.config = config = config or AdaINConfig()
         if len(config.layer_scales) != len(STYLE_LAYERS):
-            raise ValueError(f"layer_scales needs {len(STYLE_LAYERS)} values ({', '.join(STYLE_LAYERS)}), "
-                             f"got {len(config.layer_scales)}")
+            raise ValueError(
+                f"layer_scales needs {len(STYLE_LAYERS)} values ({', '.join(STYLE_LAYERS)}), "
+                f"got {len(config.layer_scales)}"
+            )
         self.scales = dict(zip(STYLE_LAYERS, (float(s) for s in config.layer_scales)))
         self.encoder = encoder if encoder is not None else VGG19Features(STYLE_LAYERS)
         self.adain = norms.AdaIN(512, norm=config.norm, eps=config.eps)
@@ -158,8 +176,10 @@ class AdaINNet(nn.Module):
             missing = sorted(set(own) - set(state))
             unexpected = sorted(set(state) - set(own))
             if missing or unexpected:
-                raise ValueError(f"checkpoint does not match this AdaIN network (config {self.config.to_json()}): "
-                                 f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+                raise ValueError(
+                    f"checkpoint does not match this AdaIN network (config {self.config.to_json()}): "
+                    f"missing {missing[:5]}, unexpected {unexpected[:5]}"
+                )
         self.load_state_dict({**self.encoder_state(), **state}, strict=strict)
 
     def encoder_state(self) -> dict[str, torch.Tensor]:
@@ -193,7 +213,7 @@ class AdaINNet(nn.Module):
             if content.shape == style.shape:  # one encoder pass for both: better use of small batches
                 both = self.encode(torch.cat([content, style]))
                 fc = both[CONTENT_LAYER][: content.shape[0]]
-                style_feats = {k: v[content.shape[0]:] for k, v in both.items()}
+                style_feats = {k: v[content.shape[0] :] for k, v in both.items()}
             else:
                 fc = self.encode(content)[CONTENT_LAYER]
                 style_feats = self.encode(style)
@@ -211,7 +231,13 @@ class AdaINNet(nn.Module):
         if use_id:
             recon = out_all[b:]
             lid = 10.0 * F.l1_loss(recon.float(), content.float()) + content_loss(
-                feats_all[CONTENT_LAYER][b:], t_all[b:], self.scales[CONTENT_LAYER])
+                feats_all[CONTENT_LAYER][b:], t_all[b:], self.scales[CONTENT_LAYER]
+            )
             loss = loss + self.config.identity_weight * lid
-        return {"loss": loss, "content": lc.detach(), "style": ls.detach(), "identity": lid.detach(),
-                "output": out.detach()}
+        return {
+            "loss": loss,
+            "content": lc.detach(),
+            "style": ls.detach(),
+            "identity": lid.detach(),
+            "output": out.detach(),
+        }

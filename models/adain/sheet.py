@@ -7,6 +7,7 @@ column headed with its label. Used for the campaign's before/after sheet in ``do
         --checkpoint assets/adain_instance.safetensors --label "after part 2" \\
         --data data/full --pairs 4 --size 512 --out docs/adain_before_after.png
 """
+
 from __future__ import annotations
 
 import sys
@@ -39,8 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", action="append", required=True, help="an adain .safetensors (repeat: columns)")
     p.add_argument("--label", action="append", default=None, help="column header per --checkpoint")
     p.add_argument("--data", type=Path, required=True, help="a `normlab data build` folder (its holdout split)")
-    p.add_argument("--pairs", type=int, default=4, help="rows: held-out photos, each with another held-out style "
-                                                        "(the last row a flat graphic) (default 4)")
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=4,
+        help="rows: held-out photos, each with another held-out style (the last row a flat graphic) (default 4)",
+    )
     p.add_argument("--size", type=int, default=512, help="stylization size, long side (default 512)")
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
     args = p.parse_args(argv)

@@ -31,10 +31,33 @@ GCOMPRIS_RCC = Path("/usr/share/gcompris-qt/rcc/paintings.rcc")
 
 # Natural colour photos among OpenCV's sample data (the rest are charts, logos, text and calibration boards).
 OPENCV_PHOTOS = (
-    "aero1.jpg", "aero3.jpg", "aloeL.jpg", "apple.jpg", "baboon.jpg", "blox.jpg", "building.jpg", "butterfly.jpg",
-    "ela_original.jpg", "fruits.jpg", "HappyFish.jpg", "home.jpg", "left.jpg", "leuvenA.jpg", "leuvenB.jpg",
-    "licenseplate_motion.jpg", "messi5.jpg", "orange.jpg", "pca_test1.jpg", "rubberwhale1.png", "smarties.png",
-    "squirrel_cls.jpg", "stuff.jpg", "graf1.png", "graf3.png", "Blender_Suzanne1.jpg", "lena.jpg",
+    "aero1.jpg",
+    "aero3.jpg",
+    "aloeL.jpg",
+    "apple.jpg",
+    "baboon.jpg",
+    "blox.jpg",
+    "building.jpg",
+    "butterfly.jpg",
+    "ela_original.jpg",
+    "fruits.jpg",
+    "HappyFish.jpg",
+    "home.jpg",
+    "left.jpg",
+    "leuvenA.jpg",
+    "leuvenB.jpg",
+    "licenseplate_motion.jpg",
+    "messi5.jpg",
+    "orange.jpg",
+    "pca_test1.jpg",
+    "rubberwhale1.png",
+    "smarties.png",
+    "squirrel_cls.jpg",
+    "stuff.jpg",
+    "graf1.png",
+    "graf3.png",
+    "Blender_Suzanne1.jpg",
+    "lena.jpg",
 )
 OPENCV_PAINTINGS = ("starry_night.jpg",)
 
@@ -185,8 +208,9 @@ def _iter_sources(log: Callable[[str], None]) -> Iterator[StarterImage]:
             log(f"skip gcompris-qt-data: could not read {GCOMPRIS_RCC}: {err}")
             paintings = []
         for title, img in paintings:
-            yield StarterImage("style", "gcompris", _slug(title), "GPL-3.0-or-later (WebMuseum scans via GCompris)",
-                               lambda im=img: im)
+            yield StarterImage(
+                "style", "gcompris", _slug(title), "GPL-3.0-or-later (WebMuseum scans via GCompris)", lambda im=img: im
+            )
     else:
         log(f"skip gcompris-qt-data: {GCOMPRIS_RCC} not found (apt-get install gcompris-qt-data)")
 
@@ -199,8 +223,10 @@ def _iter_sources(log: Callable[[str], None]) -> Iterator[StarterImage]:
             yield StarterImage(role, module, path.stem, lic, lambda p=path: Image.open(p))
     missing = [m for m in ("skimage", "sklearn", "matplotlib") if importlib.util.find_spec(m) is None]
     if missing:
-        log(f"skip python packages not installed: {', '.join(missing)} "
-            "(pip install scikit-image scikit-learn matplotlib)")
+        log(
+            f"skip python packages not installed: {', '.join(missing)} "
+            "(pip install scikit-image scikit-learn matplotlib)"
+        )
 
 
 def build_starter(out: Path | str, max_side: int = 768, log: Callable[[str], None] = print) -> dict[str, int]:

@@ -12,6 +12,7 @@ Frame-by-frame AdaIN flickers for two reasons, and each has its own remedy here:
    frames (DIS, :mod:`models.common.flow`) and blends it into the pixels the forward-backward check trusts; occluded
    and newly visible pixels take the new frame as it is.
 """
+
 from __future__ import annotations
 
 import math

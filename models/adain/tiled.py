@@ -21,6 +21,7 @@ tiles run at the same speed per pixel here (better cache use), and peak memory g
 URST's *thumbnail instance normalization* (Chen et al., AAAI 2022: content statistics from a 1024-px thumbnail) is
 available as ``stats="thumbnail"`` for comparison; it is approximate by construction.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,8 +36,18 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-__all__ = ["TileConfig", "Grid", "ContentReader", "FeatureStore", "ArraySink", "RawImageFile", "FileSink", "Progress",
-           "STATS_MODES", "feature_mask"]
+__all__ = [
+    "TileConfig",
+    "Grid",
+    "ContentReader",
+    "FeatureStore",
+    "ArraySink",
+    "RawImageFile",
+    "FileSink",
+    "Progress",
+    "STATS_MODES",
+    "feature_mask",
+]
 
 STATS_MODES = ("exact", "thumbnail")
 CELL = 8  # px per relu4_1 cell (three 2x2 poolings)
@@ -97,8 +108,9 @@ class Grid:
     def cores(self) -> list[tuple[int, int, int, int]]:
         """``(r0, r1, c0, c1)`` in cells, row-major."""
         rows, cols = self._splits(self.cells[0]), self._splits(self.cells[1])
-        return [(rows[i], rows[i + 1], cols[j], cols[j + 1]) for i in range(len(rows) - 1)
-                for j in range(len(cols) - 1)]
+        return [
+            (rows[i], rows[i + 1], cols[j], cols[j + 1]) for i in range(len(rows) - 1) for j in range(len(cols) - 1)
+        ]
 
     def expand(self, core: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
         """The core plus the margin, clipped to the image, in cells."""
@@ -183,8 +195,9 @@ class FeatureStore:
     store as a context manager).
     """
 
-    def __init__(self, cells: tuple[int, int], channels: int, dtype: torch.dtype, disk: bool,
-                 tmp_dir: str | None = None) -> None:
+    def __init__(
+        self, cells: tuple[int, int], channels: int, dtype: torch.dtype, disk: bool, tmp_dir: str | None = None
+    ) -> None:
         self.cells, self.channels, self.dtype = cells, channels, dtype
         self.itemsize = torch.empty((), dtype=dtype).element_size()
         self.path: str | None = None
@@ -208,7 +221,7 @@ class FeatureStore:
         """``feat`` ``(1, C, h, w)`` -> cells ``[r0, r0 + h) x [c0, c0 + w)``."""
         rows = feat[0].permute(1, 2, 0).to(self.dtype)  # (h, w, C)
         if self._ram is not None:
-            self._ram[r0:r0 + rows.shape[0], c0:c0 + rows.shape[1]] = rows
+            self._ram[r0 : r0 + rows.shape[0], c0 : c0 + rows.shape[1]] = rows
             return
         data = rows.contiguous().view(torch.uint8).numpy()
         for i in range(data.shape[0]):
@@ -223,7 +236,7 @@ class FeatureStore:
             buf = bytearray(row_bytes * (r1 - r0))
             view = memoryview(buf)
             for i in range(r1 - r0):
-                got = os.preadv(self._fd, [view[i * row_bytes:(i + 1) * row_bytes]], self._offset(r0 + i, c0))
+                got = os.preadv(self._fd, [view[i * row_bytes : (i + 1) * row_bytes]], self._offset(r0 + i, c0))
                 if got != row_bytes:
                     raise OSError(f"feature store {self.path}: short read ({got} of {row_bytes} bytes)")
             block = torch.frombuffer(buf, dtype=torch.uint8).view(self.dtype).view(r1 - r0, c1 - c0, self.channels)
@@ -252,7 +265,7 @@ class ArraySink:
         self.array = np.empty((height, width, 3), dtype=np.uint8)
 
     def write(self, r0: int, c0: int, block: np.ndarray) -> None:
-        self.array[r0:r0 + block.shape[0], c0:c0 + block.shape[1]] = block
+        self.array[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]] = block
 
     def image(self) -> Image.Image:
         return Image.fromarray(self.array, "RGB")
@@ -305,7 +318,7 @@ class RawImageFile:
         buf = bytearray(row * (r1 - r0))
         view = memoryview(buf)
         for i in range(r1 - r0):
-            got = os.preadv(self._fd, [view[i * row:(i + 1) * row]], ((r0 + i) * self.width + c0) * 3)
+            got = os.preadv(self._fd, [view[i * row : (i + 1) * row]], ((r0 + i) * self.width + c0) * 3)
             if got != row:
                 raise OSError(f"{self.path}: short read ({got} of {row} bytes)")
         return np.frombuffer(buf, dtype=np.uint8).reshape(r1 - r0, c1 - c0, 3)
@@ -369,5 +382,5 @@ def feature_mask(mask: Image.Image, padded: tuple[int, int], rows: int = 1024) -
     for r in range(0, hp, rows):
         strip = np.asarray(big.crop((0, r, wp, min(hp, r + rows))), dtype=np.uint8) >= 128
         cells = strip.reshape(strip.shape[0] // CELL, CELL, wp // CELL, CELL).mean(axis=(1, 3))
-        out[r // CELL:r // CELL + cells.shape[0]] = cells >= 0.5
+        out[r // CELL : r // CELL + cells.shape[0]] = cells >= 0.5
     return torch.from_numpy(out)[None, None]

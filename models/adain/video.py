@@ -4,6 +4,7 @@
 ``stylize_video(src, styles, dst)`` streams a clip through it (decode -> stylize -> encode, audio copied).
 The stabilization (``models/adain/temporal.py``) and its measured effect are described in docs/video.md.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +18,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models.adain.infer import (PRESERVE_COLOR_MODES, Stylizer, _luminance_style, _recombine_luminance,
-                                match_color_covariance, pixel_stats, stylize_features, style_side)
+from models.adain.infer import (
+    PRESERVE_COLOR_MODES,
+    Stylizer,
+    _luminance_style,
+    _recombine_luminance,
+    match_color_covariance,
+    pixel_stats,
+    stylize_features,
+    style_side,
+)
 from models.adain.temporal import FlowBlender, StatsTracker, to_tensor, to_uint8
 from models.common.imageio import pil_to_tensor, resize_long_side
 from models.common.video import VideoError, VideoReader, VideoWriter, output_size, probe
@@ -61,8 +70,9 @@ class VideoConfig:
         if not 0.0 <= self.alpha <= 1.0 or math.isnan(self.alpha):
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
         if self.preserve_color not in PRESERVE_COLOR_MODES:
-            raise ValueError(f"preserve_color must be one of None, 'covariance', 'luminance'; "
-                             f"got {self.preserve_color!r}")
+            raise ValueError(
+                f"preserve_color must be one of None, 'covariance', 'luminance'; got {self.preserve_color!r}"
+            )
         style_side(512, self.stroke)
         if not 0.0 <= self.stats_decay < 1.0:
             raise ValueError(f"statistics decay must be in [0, 1), got {self.stats_decay}")
@@ -87,12 +97,25 @@ class VideoStylizer:
         config: :class:`VideoConfig`.
     """
 
-    def __init__(self, stylizer: Stylizer, styles: Sequence[Image.Image], weights: Sequence[float] | None = None,
-                 config: VideoConfig | None = None) -> None:
+    def __init__(
+        self,
+        stylizer: Stylizer,
+        styles: Sequence[Image.Image],
+        weights: Sequence[float] | None = None,
+        config: VideoConfig | None = None,
+    ) -> None:
         self.st = stylizer
         self.cfg = config or VideoConfig()
-        self.styles = Stylizer._validate(Image.new("RGB", (8, 8)), styles, weights, self.cfg.alpha,
-                                         self.cfg.preserve_color, None, None, self.cfg.stroke)
+        self.styles = Stylizer._validate(
+            Image.new("RGB", (8, 8)),
+            styles,
+            weights,
+            self.cfg.alpha,
+            self.cfg.preserve_color,
+            None,
+            None,
+            self.cfg.stroke,
+        )
         if weights is not None:
             total = float(sum(weights))
             weights = [float(w) / total for w in weights]
@@ -144,8 +167,9 @@ class VideoStylizer:
     def render(self, feat: torch.Tensor, stats, ycc: torch.Tensor | None = None) -> np.ndarray:
         """Decode ``feat`` normalized with the content statistics ``stats`` ``(1, C)`` -> ``(H, W, 3)`` uint8."""
         with self.st._autocast():
-            t = stylize_features(self.st.net, feat.float(), self._style_stats, self.weights, self.cfg.alpha, None,
-                                 stats)
+            t = stylize_features(
+                self.st.net, feat.float(), self._style_stats, self.weights, self.cfg.alpha, None, stats
+            )
             if self.st.channels_last:
                 t = t.contiguous(memory_format=torch.channels_last)
             out = self.st.net.decode(t)
@@ -179,17 +203,25 @@ class VideoStylizer:
         return result
 
 
-def stylize_video(stylizer: Stylizer, src: str | os.PathLike, styles: Sequence[Image.Image], dst: str | os.PathLike,
-                  weights: Sequence[float] | None = None, config: VideoConfig | None = None,
-                  progress: Progress | None = None, max_frames: int = MAX_FRAMES) -> dict:
+def stylize_video(
+    stylizer: Stylizer,
+    src: str | os.PathLike,
+    styles: Sequence[Image.Image],
+    dst: str | os.PathLike,
+    weights: Sequence[float] | None = None,
+    config: VideoConfig | None = None,
+    progress: Progress | None = None,
+    max_frames: int = MAX_FRAMES,
+) -> dict:
     """Stylize the clip ``src`` into the MP4 ``dst`` (H.264, the input's timing, audio copied). Returns a summary:
     ``{"frames", "seconds", "fps", "size", "cuts"}``. :class:`VideoError` for unreadable or too long clips; the
     output appears only when complete."""
     cfg = config or VideoConfig()
     info = probe(src)
     if info.frames > max_frames:
-        raise VideoError(f"'{Path(src).name}' has about {info.frames} frames; the limit is {max_frames} "
-                         f"(--max-frames raises it)")
+        raise VideoError(
+            f"'{Path(src).name}' has about {info.frames} frames; the limit is {max_frames} (--max-frames raises it)"
+        )
     long_side = cfg.size if cfg.size is not None else min(info.long_side, MAX_VIDEO_SIDE)
     size = output_size(info.width, info.height, long_side)
     vs = VideoStylizer(stylizer, styles, weights, cfg)
@@ -207,5 +239,10 @@ def stylize_video(stylizer: Stylizer, src: str | os.PathLike, styles: Sequence[I
             if progress is not None:
                 progress(n, info.frames, time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
-    return {"frames": n, "seconds": seconds, "fps": n / seconds if seconds else 0.0, "size": size,
-            "cuts": vs.tracker.cuts}
+    return {
+        "frames": n,
+        "seconds": seconds,
+        "fps": n / seconds if seconds else 0.0,
+        "size": size,
+        "cuts": vs.tracker.cuts,
+    }

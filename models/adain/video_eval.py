@@ -13,6 +13,7 @@ frame-by-frame AdaIN, (a) tracked statistics, (b) flow blending, (a)+(b) — the
 The four methods share each frame's encoding (the statistics only change what is decoded, and the flow blend is
 applied to a decoded frame), so one pass costs about 1.5 stylizations per frame.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,7 @@ from models.common.imageio import load_image, pil_to_tensor, resize_long_side
 from models.common.video import VideoReader, output_size, probe
 from norms.stats import Moments, moments
 
+
 def real_clips() -> list[Path]:
     """Real footage that an installed package ships: Gradio's sample clip of the night-side Earth turning
     (``gradio/media_assets/videos/b.mp4``, 480x270, 150 frames at 30 frames/s; Gradio is a dependency). Debian's
@@ -54,8 +56,9 @@ def real_clips() -> list[Path]:
 METHODS = ("frame-by-frame", "(a) tracked statistics", "(b) flow blend", "(a) + (b)")
 
 
-def clip_warping_error(frames: list[np.ndarray], outputs: list[np.ndarray], flow: FlowEstimator | None = None,
-                       flows: list | None = None) -> float:
+def clip_warping_error(
+    frames: list[np.ndarray], outputs: list[np.ndarray], flow: FlowEstimator | None = None, flows: list | None = None
+) -> float:
     """Mean warping error (/255) of ``outputs`` over a clip whose input ``frames`` give the flow (or pass
     precomputed ``flows``: ``[(flow, mask)]`` per consecutive pair). With ``outputs = frames`` it is the floor."""
     flow = flow or FlowEstimator("medium")
@@ -78,8 +81,15 @@ def _style_losses(net, images: list[np.ndarray], style_feats: dict) -> list[floa
     return out
 
 
-def evaluate_clip(stylizer: Stylizer, path: Path, style, size: int | None = None, decay: float = 0.9,
-                  strength: float = 0.6, ratio_every: int = 8) -> dict:
+def evaluate_clip(
+    stylizer: Stylizer,
+    path: Path,
+    style,
+    size: int | None = None,
+    decay: float = 0.9,
+    strength: float = 0.6,
+    ratio_every: int = 8,
+) -> dict:
     """All four methods on one clip; returns ``{method: {"warp", "ratio", "ms"}, "input": {"warp"}, ...}``."""
     info = probe(path)
     wh = output_size(info.width, info.height, size)
@@ -118,28 +128,44 @@ def evaluate_clip(stylizer: Stylizer, path: Path, style, size: int | None = None
     flow = FlowEstimator("medium")
     flows = [flow_pair(flow, frames[t], frames[t - 1]) for t in range(1, n)]
     with torch.inference_mode():
-        style_feats = {k: v for k, v in stylizer.net.encoder(pil_to_tensor(
-            resize_long_side(style, max(wh)))[None]).items() if k in STYLE_LAYERS}
-    ms = {METHODS[0]: t_enc + t_dec, METHODS[1]: t_enc + t_dec + t_track, METHODS[2]: t_enc + t_dec + t_flow,
-          METHODS[3]: t_enc + t_dec + t_track + t_flow}
+        style_feats = {
+            k: v
+            for k, v in stylizer.net.encoder(pil_to_tensor(resize_long_side(style, max(wh)))[None]).items()
+            if k in STYLE_LAYERS
+        }
+    ms = {
+        METHODS[0]: t_enc + t_dec,
+        METHODS[1]: t_enc + t_dec + t_track,
+        METHODS[2]: t_enc + t_dec + t_flow,
+        METHODS[3]: t_enc + t_dec + t_track + t_flow,
+    }
     name = f"{path.parent.parent.parent.name}:{path.name}" if path in real_clips() else path.stem
-    result = {"clip": name, "size": list(wh), "frames": n, "cuts": vs.tracker.cuts,
-              "input": {"warp": clip_warping_error(frames, frames, flows=flows)}}
+    result = {
+        "clip": name,
+        "size": list(wh),
+        "frames": n,
+        "cuts": vs.tracker.cuts,
+        "input": {"warp": clip_warping_error(frames, frames, flows=flows)},
+    }
     sample = range(0, n, ratio_every)
     unchanged = _style_losses(stylizer.net, [frames[t] for t in sample], style_feats)
     for m in METHODS:
         losses = _style_losses(stylizer.net, [outs[m][t] for t in sample], style_feats)
-        result[m] = {"warp": clip_warping_error(frames, outs[m], flows=flows),
-                     "ratio": float(np.mean([a / max(b, 1e-12) for a, b in zip(losses, unchanged)])),
-                     "ms": 1000 * ms[m] / n}
+        result[m] = {
+            "warp": clip_warping_error(frames, outs[m], flows=flows),
+            "ratio": float(np.mean([a / max(b, 1e-12) for a, b in zip(losses, unchanged)])),
+            "ms": 1000 * ms[m] / n,
+        }
     return result
 
 
 def summarize(results: list[dict]) -> str:
     rows = []
     for r in results:
-        rows.append([r["clip"], f"{r['size'][0]}x{r['size'][1]}", r["frames"], r["cuts"], f"{r['input']['warp']:.2f}"]
-                    + [f"{r[m]['warp']:.2f}" for m in METHODS])
+        rows.append(
+            [r["clip"], f"{r['size'][0]}x{r['size'][1]}", r["frames"], r["cuts"], f"{r['input']['warp']:.2f}"]
+            + [f"{r[m]['warp']:.2f}" for m in METHODS]
+        )
     table = markdown_table(["clip", "size", "frames", "cuts found", "input (floor)"] + list(METHODS), rows)
     fbf = METHODS[0]
     summary = []
@@ -149,20 +175,46 @@ def summarize(results: list[dict]) -> str:
         ratio_rel = statistics.mean(r[m]["ratio"] / r[fbf]["ratio"] for r in results)
         ms = statistics.mean(r[m]["ms"] for r in results)
         ms_rel = statistics.mean(r[m]["ms"] / r[fbf]["ms"] for r in results)
-        summary.append([m, f"{statistics.mean(r[m]['warp'] for r in results):.2f}", f"{rel:.2f}x",
-                        f"{ratio:.3f}", f"{ratio_rel:.2f}x", f"{ms:.0f}", f"{ms_rel:.2f}x"])
+        summary.append(
+            [
+                m,
+                f"{statistics.mean(r[m]['warp'] for r in results):.2f}",
+                f"{rel:.2f}x",
+                f"{ratio:.3f}",
+                f"{ratio_rel:.2f}x",
+                f"{ms:.0f}",
+                f"{ms_rel:.2f}x",
+            ]
+        )
     floor = statistics.mean(r["input"]["warp"] for r in results)
-    return (f"Warping error (/255) per clip\n\n{table}\n\nSummary over {len(results)} clips (input floor "
-            f"{floor:.2f})\n\n" + markdown_table(["method", "warping error", "vs frame-by-frame", "style ratio",
-                                                 "vs frame-by-frame", "ms/frame (stylize)", "vs frame-by-frame"],
-                                                summary))
+    return (
+        f"Warping error (/255) per clip\n\n{table}\n\nSummary over {len(results)} clips (input floor "
+        f"{floor:.2f})\n\n"
+        + markdown_table(
+            [
+                "method",
+                "warping error",
+                "vs frame-by-frame",
+                "style ratio",
+                "vs frame-by-frame",
+                "ms/frame (stylize)",
+                "vs frame-by-frame",
+            ],
+            summary,
+        )
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m models.eval video", description=__doc__.split("\n\n")[0],
-                                formatter_class=HelpFormatter)
-    p.add_argument("--clips", type=Path, default=Path("data/clips"),
-                   help="folder of clips (built by `python -m models.adain.clips` when missing)")
+    p = argparse.ArgumentParser(
+        prog="python -m models.eval video", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
+    p.add_argument(
+        "--clips",
+        type=Path,
+        default=Path("data/clips"),
+        help="folder of clips (built by `python -m models.adain.clips` when missing)",
+    )
     p.add_argument("--photos", type=Path, default=None, help="photos for building the clips (default: lomiri)")
     p.add_argument("--style", type=Path, default=None, help="style image (default: assets/examples/starry_night.jpg)")
     p.add_argument("--checkpoint", type=Path, default=None, help="adain .safetensors (default: the shipped instance)")
@@ -170,8 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decay", type=float, default=0.9, help="(a): statistics decay")
     p.add_argument("--strength", type=float, default=0.6, help="(b): flow blend strength")
     p.add_argument("--limit", type=int, default=0, help="only the first N clips (0: all)")
-    p.add_argument("--real", choices=("with", "without", "only"), default="with",
-                   help="the real footage of :func:`real_clips` with the generated set, without it, or alone")
+    p.add_argument(
+        "--real",
+        choices=("with", "without", "only"),
+        default="with",
+        help="the real footage of :func:`real_clips` with the generated set, without it, or alone",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the per-clip results here")
     return p
 
@@ -187,21 +243,24 @@ def main(argv: list[str] | None = None) -> int:
         photos = [a for _, a in clipset.load_photos(args.photos, Path("data/debs"))]
         paths = clipset.build(args.clips, photos, log=lambda m: print(m, file=sys.stderr))
     if args.limit:
-        paths = paths[:args.limit]
+        paths = paths[: args.limit]
     if args.real == "only":
         paths = real_clips()
     elif args.real == "with":
         paths = paths + real_clips()
-    stylizer = (Stylizer.from_checkpoint(args.checkpoint) if args.checkpoint
-                else Stylizer.for_norm("instance"))
+    stylizer = Stylizer.from_checkpoint(args.checkpoint) if args.checkpoint else Stylizer.for_norm("instance")
     style = load_image(args.style or assets_dir() / "examples" / "starry_night.jpg")
     results = []
     for path in paths:
         t0 = time.perf_counter()
         r = evaluate_clip(stylizer, path, style, args.size, args.decay, args.strength)
         results.append(r)
-        print(f"  {r['clip']}: input {r['input']['warp']:.2f}, " + ", ".join(
-            f"{m} {r[m]['warp']:.2f}" for m in METHODS) + f" ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+        print(
+            f"  {r['clip']}: input {r['input']['warp']:.2f}, "
+            + ", ".join(f"{m} {r[m]['warp']:.2f}" for m in METHODS)
+            + f" ({time.perf_counter() - t0:.0f} s)",
+            file=sys.stderr,
+        )
     print(summarize(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

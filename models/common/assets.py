@@ -8,6 +8,7 @@ Two folders:
   (``~/.local/share/normlab/models``): where ``train.py`` exports by default. The CLI and the app scan it too and
   name its checkpoints ``my-<norm>`` (``my-group``), so a fresh 1-step run never hides or replaces a shipped one.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,22 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ASSETS_DIR", "DEFAULT_NORMS", "MINE_PREFIX", "NORM_ORDER", "CheckpointError", "CheckpointInfo",
-           "assets_dir", "available_checkpoints", "models_dir", "checkpoint_for", "default_norm", "describe_checkpoint", "header_metadata",
-           "list_checkpoints"]
+__all__ = [
+    "ASSETS_DIR",
+    "DEFAULT_NORMS",
+    "MINE_PREFIX",
+    "NORM_ORDER",
+    "CheckpointError",
+    "CheckpointInfo",
+    "assets_dir",
+    "available_checkpoints",
+    "models_dir",
+    "checkpoint_for",
+    "default_norm",
+    "describe_checkpoint",
+    "header_metadata",
+    "list_checkpoints",
+]
 
 KINDS = ("adain", "spade")
 
@@ -61,7 +75,7 @@ def _scan(kind: str, folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
     prefix = f"{kind}_"
-    return dict(sorted((p.stem[len(prefix):], p) for p in folder.glob(f"{prefix}*.safetensors")))
+    return dict(sorted((p.stem[len(prefix) :], p) for p in folder.glob(f"{prefix}*.safetensors")))
 
 
 def available_checkpoints(kind: str, folder: str | os.PathLike | None = None, mine: bool = True) -> dict[str, Path]:
@@ -83,8 +97,10 @@ def checkpoint_for(kind: str, norm: str, folder: str | os.PathLike | None = None
     found = available_checkpoints(kind, folder)
     if norm not in found:
         have = ", ".join(found) or "none"
-        raise CheckpointError(f"no {kind} checkpoint for norm {norm!r} in {folder} or {models_dir()} (yours, named "
-                              f"{MINE_PREFIX}<norm>); available: {have}")
+        raise CheckpointError(
+            f"no {kind} checkpoint for norm {norm!r} in {folder} or {models_dir()} (yours, named "
+            f"{MINE_PREFIX}<norm>); available: {have}"
+        )
     return found[norm]
 
 
@@ -183,8 +199,11 @@ def describe_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
         trained = m.group(1).strip() if m else ""
         section = re.search(r"^## Evaluation\s*$(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
         if section:
-            evaluation = [line[2:].strip() for line in section.group(1).splitlines()
-                          if line.startswith("- ") and re.search(r"PASS|FAIL|mIoU|ratio|distance", line)]
+            evaluation = [
+                line[2:].strip()
+                for line in section.group(1).splitlines()
+                if line.startswith("- ") and re.search(r"PASS|FAIL|mIoU|ratio|distance", line)
+            ]
     return CheckpointInfo(path, kind, norm, meta.get("normlab_steps", "?"), trained, evaluation)
 
 

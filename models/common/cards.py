@@ -47,6 +47,7 @@ def format_duration(seconds: float) -> str:
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     """A GitHub markdown table; floats with 4 significant digits."""
+
     def fmt(v: Any) -> str:
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
@@ -55,24 +56,51 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_model_card(path: Path, *, title: str, kind: str, norm: str, weights: Path, data: str, steps: int,
-                     wall_seconds: float, hardware: str, losses: dict[str, float], config: dict[str, Any],
-                     command: str | None = None, grid: Path | None = None, eval_table: str | None = None,
-                     notes: Iterable[str] = (), extra_sections: dict[str, str] | None = None) -> Path:
+def write_model_card(
+    path: Path,
+    *,
+    title: str,
+    kind: str,
+    norm: str,
+    weights: Path,
+    data: str,
+    steps: int,
+    wall_seconds: float,
+    hardware: str,
+    losses: dict[str, float],
+    config: dict[str, Any],
+    command: str | None = None,
+    grid: Path | None = None,
+    eval_table: str | None = None,
+    notes: Iterable[str] = (),
+    extra_sections: dict[str, str] | None = None,
+) -> Path:
     """Markdown model card next to the weights: what was trained on what, for how long, how well."""
     path = Path(path)
-    lines = [f"# {title}", "", f"- **kind**: `{kind}`  ", f"- **normalizer**: `{norm}`  ",
-             f"- **weights**: `{weights.name}` ({weights.stat().st_size / 2**20:.1f} MiB)" if weights.exists()
-             else f"- **weights**: `{weights.name}`", f"- **trained**: {_dt.date.today().isoformat()}, {steps} steps, "
-             f"{format_duration(wall_seconds)} wall time", f"- **hardware**: {hardware}", f"- **data**: {data}"]
+    lines = [
+        f"# {title}",
+        "",
+        f"- **kind**: `{kind}`  ",
+        f"- **normalizer**: `{norm}`  ",
+        f"- **weights**: `{weights.name}` ({weights.stat().st_size / 2**20:.1f} MiB)"
+        if weights.exists()
+        else f"- **weights**: `{weights.name}`",
+        f"- **trained**: {_dt.date.today().isoformat()}, {steps} steps, {format_duration(wall_seconds)} wall time",
+        f"- **hardware**: {hardware}",
+        f"- **data**: {data}",
+    ]
     if command:
         lines += ["", "## Command", "", "```", command, "```"]
     notes = list(notes)
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     if losses:
-        lines += ["", "## Final training losses (smoothed)", "",
-                  markdown_table(["term", "value"], [[k, float(v)] for k, v in losses.items()])]
+        lines += [
+            "",
+            "## Final training losses (smoothed)",
+            "",
+            markdown_table(["term", "value"], [[k, float(v)] for k, v in losses.items()]),
+        ]
     if eval_table:
         lines += ["", "## Evaluation", "", eval_table]
     if grid is not None:

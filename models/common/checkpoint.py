@@ -3,6 +3,7 @@
 Metadata keys: ``normlab_kind`` (``"adain"`` | ``"spade"``), ``normlab_config`` (JSON of the config dataclass),
 ``normlab_format`` (version of this layout). Shipped files live in ``assets/{kind}_{norm}.safetensors``.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,15 +20,28 @@ from models.common.assets import (
     checkpoint_for,
 )
 
-__all__ = ["ASSETS_DIR", "CheckpointError", "FORMAT_VERSION", "available_checkpoints", "checkpoint_for",
-           "load_checkpoint", "read_metadata", "save_checkpoint"]
+__all__ = [
+    "ASSETS_DIR",
+    "CheckpointError",
+    "FORMAT_VERSION",
+    "available_checkpoints",
+    "checkpoint_for",
+    "load_checkpoint",
+    "read_metadata",
+    "save_checkpoint",
+]
 
 FORMAT_VERSION = "1"
 
 
-def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], config: dict[str, Any],
-                    kind: str, dtype: torch.dtype | None = torch.float16,
-                    extra_metadata: dict[str, str] | None = None) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike,
+    state_dict: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    kind: str,
+    dtype: torch.dtype | None = torch.float16,
+    extra_metadata: dict[str, str] | None = None,
+) -> Path:
     """Write ``state_dict`` (floating tensors cast to ``dtype``; None keeps them) with the config embedded."""
     from safetensors.torch import save_file
 
@@ -39,8 +53,12 @@ def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor]
         if dtype is not None and value.is_floating_point():
             value = value.to(dtype)
         tensors[key] = value.contiguous()
-    metadata = {"normlab_kind": kind, "normlab_config": json.dumps(config, sort_keys=True),
-                "normlab_format": FORMAT_VERSION, **(extra_metadata or {})}
+    metadata = {
+        "normlab_kind": kind,
+        "normlab_config": json.dumps(config, sort_keys=True),
+        "normlab_format": FORMAT_VERSION,
+        **(extra_metadata or {}),
+    }
     tmp = path.with_suffix(path.suffix + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
     os.chmod(tmp, 0o644)  # shipped files must be readable by everyone, whatever the writer's umask

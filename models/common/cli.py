@@ -2,6 +2,7 @@
 
 No torch here: the command line reports argument and file errors before anything heavy is imported.
 """
+
 from __future__ import annotations
 
 import argparse

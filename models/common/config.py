@@ -16,6 +16,7 @@ namespace. Fields without ``option`` metadata are not exposed (they keep their d
 >>> config_from_args(Demo, p.parse_args(["--batch-size", "4", "--fast"]))
 Demo(batch_size=4, fast=True)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,10 +30,20 @@ __all__ = ["option", "add_config_args", "config_from_args", "norm_arg", "export_
 _MISSING = dataclasses.MISSING
 
 
-def option(default: Any = _MISSING, help: str = "", *, flag: str | None = None, type: Callable | None = None,
-           nargs: str | None = None, action: str | None = None, metavar: str | None = None,
-           default_text: str | None = None, required: bool = False, dest: str | None = None,
-           **field_kw: Any) -> Any:
+def option(
+    default: Any = _MISSING,
+    help: str = "",
+    *,
+    flag: str | None = None,
+    type: Callable | None = None,
+    nargs: str | None = None,
+    action: str | None = None,
+    metavar: str | None = None,
+    default_text: str | None = None,
+    required: bool = False,
+    dest: str | None = None,
+    **field_kw: Any,
+) -> Any:
     """A dataclass field that is also a command-line flag.
 
     ``dest`` names the parsed attribute when two configs of one command share a field name (``--d-norm``).
@@ -40,8 +51,17 @@ def option(default: Any = _MISSING, help: str = "", *, flag: str | None = None, 
     ``default_text`` replaces the shown default (e.g. ``"2x --size"`` for a computed one); a mutable default
     (list) is copied per instance.
     """
-    meta = {"help": help, "flag": flag, "type": type, "nargs": nargs, "action": action, "metavar": metavar,
-            "default_text": default_text, "required": required, "dest": dest}
+    meta = {
+        "help": help,
+        "flag": flag,
+        "type": type,
+        "nargs": nargs,
+        "action": action,
+        "metavar": metavar,
+        "default_text": default_text,
+        "required": required,
+        "dest": dest,
+    }
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda d=default: list(d), metadata={"cli": meta}, **field_kw)
     if default is _MISSING:
@@ -68,8 +88,12 @@ def _field_default(f: dataclasses.Field) -> Any:
     return None
 
 
-def add_config_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
-                    defaults: dict[str, Any] | None = None, exclude: tuple[str, ...] = ()) -> None:
+def add_config_args(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    cls: type,
+    defaults: dict[str, Any] | None = None,
+    exclude: tuple[str, ...] = (),
+) -> None:
     """Add one flag per ``option`` field of dataclass ``cls`` (``defaults`` overrides shown and used defaults)."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
@@ -93,8 +117,9 @@ def add_config_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup, c
         if meta["required"]:
             kw["required"] = True
             kw.pop("default")
-        shown = meta["default_text"] or ("" if default in (None, [], ()) or base is bool or meta["required"]
-                                         else str(default))
+        shown = meta["default_text"] or (
+            "" if default in (None, [], ()) or base is bool or meta["required"] else str(default)
+        )
         kw["help"] = meta["help"] + (f" (default: {shown})" if shown else "")
         parser.add_argument(flag, **kw)
 

@@ -1,4 +1,5 @@
 """Writing files so that readers never see a half-written one: a temporary name beside the target, then a rename."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,9 @@ def temp_beside(target: str | os.PathLike, suffix: str | None = None) -> Path:
     """An empty temporary file in ``target``'s folder (hidden, same suffix unless given): same file system, so
     :func:`publish` is an atomic rename."""
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix if suffix is None else suffix,
-                               dir=target.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.stem}-", suffix=target.suffix if suffix is None else suffix, dir=target.parent
+    )
     os.close(fd)
     return Path(tmp)
 

@@ -8,6 +8,7 @@ Conventions: frames are ``(H, W, 3)`` uint8 RGB or ``(H, W)`` uint8 grey; a flow
 for every pixel ``p`` of the *target* frame, the displacement ``(dx, dy)`` to where it is in the *source* frame, so
 ``warp(source, flow)[p] = source[p + flow[p]]``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,8 +37,11 @@ class FlowEstimator:
         if preset not in PRESETS:
             raise ValueError(f"unknown flow preset {preset!r}; choose from {', '.join(PRESETS)}")
         cv2 = _cv2()
-        code = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}[preset]
+        code = {
+            "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+            "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+            "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+        }[preset]
         self._dis = cv2.DISOpticalFlow_create(code)
 
     def __call__(self, target: np.ndarray, source: np.ndarray) -> np.ndarray:
@@ -51,12 +55,17 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     cv2 = _cv2()
     h, w = flow.shape[:2]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], interpolation=cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(
+        image, gx + flow[..., 0], gy + flow[..., 1], interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
-def consistency_mask(backward: np.ndarray, forward: np.ndarray, alpha: float = 0.01, beta: float = 0.5,
-                     ) -> np.ndarray:
+def consistency_mask(
+    backward: np.ndarray,
+    forward: np.ndarray,
+    alpha: float = 0.01,
+    beta: float = 0.5,
+) -> np.ndarray:
     """Non-occluded pixels of the target frame, by the forward-backward check of Sundaram et al. (ECCV 2010), as
     used by Ruder et al. and Lai et al.: a pixel is trusted when following ``backward`` (target -> source) and then
     ``forward`` (source -> target) returns to it:
@@ -67,7 +76,7 @@ def consistency_mask(backward: np.ndarray, forward: np.ndarray, alpha: float = 0
     h, w = backward.shape[:2]
     f_at = warp(forward, backward)
     round_trip = backward + f_at
-    ok = (round_trip ** 2).sum(-1) <= alpha * ((backward ** 2).sum(-1) + (f_at ** 2).sum(-1)) + beta
+    ok = (round_trip**2).sum(-1) <= alpha * ((backward**2).sum(-1) + (f_at**2).sum(-1)) + beta
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     x, y = gx + backward[..., 0], gy + backward[..., 1]
     inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)

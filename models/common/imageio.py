@@ -4,6 +4,7 @@ Whatever comes in (path, bytes, PIL image, numpy array; JPEG/PNG/WebP/BMP/GIF/TI
 CMYK, 16-bit; EXIF-rotated; animated) leaves as an upright 8-bit RGB ``PIL.Image`` — or as an
 :class:`ImageLoadError` whose one-line message says what was wrong.
 """
+
 from __future__ import annotations
 
 import io
@@ -36,8 +37,9 @@ def _describe(src: ImageSource) -> str:
 
 def _too_large(name: str, w: int, h: int, max_pixels: int, limit_flag: str | None) -> ImageLoadError:
     advice = f"raise the limit with {limit_flag}" if limit_flag else "downscale it first"
-    return ImageLoadError(f"{name}: {w}x{h} is too large ({w * h / 1e6:.1f} MP; the limit is "
-                          f"{max_pixels / 1e6:.1f} MP) — {advice}")
+    return ImageLoadError(
+        f"{name}: {w}x{h} is too large ({w * h / 1e6:.1f} MP; the limit is {max_pixels / 1e6:.1f} MP) — {advice}"
+    )
 
 
 def open_image(src: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS, limit_flag: str | None = None) -> Image.Image:
@@ -126,8 +128,13 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV, RGBX ...
 
 
-def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               min_side: int = DEFAULT_MIN_SIDE, limit_flag: str | None = None) -> Image.Image:
+def load_image(
+    src: ImageSource,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int = DEFAULT_MIN_SIDE,
+    limit_flag: str | None = None,
+) -> Image.Image:
     """Load ``src`` as an upright 8-bit RGB image.
 
     Raises:

@@ -1,4 +1,5 @@
 """Small linear-algebra helpers shared by the models (colour matching in AdaIN, the Fréchet distance in SPADE eval)."""
+
 from __future__ import annotations
 
 import torch

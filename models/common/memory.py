@@ -49,8 +49,12 @@ def tune_allocator(mmap_threshold: int = MMAP_THRESHOLD, arena_max: int = ARENA_
     if libc is None:
         return False
     ok = bool(libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(libc.mallopt(M_ARENA_MAX, arena_max))
-    log.info("glibc malloc: mmap threshold %d B, at most %d arenas (%s)", mmap_threshold, arena_max,
-             "set" if ok else "refused")
+    log.info(
+        "glibc malloc: mmap threshold %d B, at most %d arenas (%s)",
+        mmap_threshold,
+        arena_max,
+        "set" if ok else "refused",
+    )
     return ok
 
 

@@ -88,6 +88,8 @@ def rerun_argv(command: str, png: str | os.PathLike, extra: list[str]) -> list[s
     files = {*IMAGE_EXTENSIONS, ".safetensors", ".mp4", ".webm", ".mov", ".gif"}
     missing = [p for p in out if not p.startswith("-") and Path(p).suffix.lower() in files and not Path(p).exists()]
     if missing:
-        raise ValueError(f"{png} names input files that are not here: {', '.join(missing)} (run from the folder it "
-                         "was made in, or give them again)")
+        raise ValueError(
+            f"{png} names input files that are not here: {', '.join(missing)} (run from the folder it "
+            "was made in, or give them again)"
+        )
     return [command, *out, *extra]

@@ -1,4 +1,5 @@
 """Contact sheets: rows of images under a header of column labels (the before/after figures in docs/)."""
+
 from __future__ import annotations
 
 from PIL import Image, ImageDraw

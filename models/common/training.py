@@ -46,9 +46,22 @@ from models.common.config import export_arg, option
 from models.common.imageio import save_png
 
 __all__ = [
-    "BudgetProgressBar", "LoopConfig", "auto_precision", "build_trainer", "RunDir", "SampleGridCallback", "TrainStats",
-    "export_problem", "export_target", "export_weights", "finish_run", "resolve_resume", "quiet_lightning", "silence_harmless_warnings",
-    "default_workers", "command_line",
+    "BudgetProgressBar",
+    "LoopConfig",
+    "auto_precision",
+    "build_trainer",
+    "RunDir",
+    "SampleGridCallback",
+    "TrainStats",
+    "export_problem",
+    "export_target",
+    "export_weights",
+    "finish_run",
+    "resolve_resume",
+    "quiet_lightning",
+    "silence_harmless_warnings",
+    "default_workers",
+    "command_line",
 ]
 
 
@@ -59,29 +72,41 @@ class LoopConfig:
 
     max_steps: int = option(10_000, "optimizer steps (iterations) to run")
     max_minutes: float | None = option(
-        None, "also stop after this much wall time (then export as usual); a budget for shared machines. It counts "
-              "the whole run: after --resume, the time of the earlier parts is included")
+        None,
+        "also stop after this much wall time (then export as usual); a budget for shared machines. It counts "
+        "the whole run: after --resume, the time of the earlier parts is included",
+    )
     threads: int | None = option(None, "torch CPU threads", default_text="torch's choice")
     seed: int = option(0, "random seed")
     accelerator: str = option("auto", "Lightning accelerator: auto | cpu | gpu")
     devices: str = option("auto", "Lightning devices, e.g. 1, 4 or 0,1")
     num_nodes: int = option(1, "Lightning num_nodes for multi-node DDP")
     strategy: str = option("auto", "Lightning strategy, e.g. ddp")
-    precision: str | None = option(None, "Lightning precision (bf16-mixed on a CPU with AMX/AVX512-BF16 is about 2x "
-                                         "faster)", default_text="bf16-mixed on GPU, 32-true on CPU")
+    precision: str | None = option(
+        None,
+        "Lightning precision (bf16-mixed on a CPU with AMX/AVX512-BF16 is about 2x faster)",
+        default_text="bf16-mixed on GPU, 32-true on CPU",
+    )
     num_workers: int | None = option(None, "data loader workers", default_text="min(4, CPUs - 1)")
-    run_dir: Path | None = option(None, "where logs, samples and checkpoints go",
-                                  default_text="runs/<kind>_<norm>_<time>")
+    run_dir: Path | None = option(
+        None, "where logs, samples and checkpoints go", default_text="runs/<kind>_<norm>_<time>"
+    )
     resume: str | None = option(None, "resume from a Lightning .ckpt, or 'last' for RUN_DIR/checkpoints/last.ckpt")
     sample_every: int = option(500, "write a sample grid every N steps (0 = never)")
     ckpt_every: int = option(250, "save a resumable checkpoint every N steps")
     log_every: int = option(25, "log losses every N steps")
     export: Path | str | None = option(
-        None, "where to write the weights and model card at the end; 'none' skips the export", type=export_arg,
+        None,
+        "where to write the weights and model card at the end; 'none' skips the export",
+        type=export_arg,
         default_text="your models folder, ~/.local/share/normlab/models/<kind>_<norm>.safetensors ($NORMLAB_MODELS "
-                     "moves it), which `normlab` and the app also read, as my-<norm>")
-    force: bool = option(False, "let the export replace an existing file or write into the bundled assets/ "
-                                "folder (refused otherwise, before training starts)")
+        "moves it), which `normlab` and the app also read, as my-<norm>",
+    )
+    force: bool = option(
+        False,
+        "let the export replace an existing file or write into the bundled assets/ "
+        "folder (refused otherwise, before training starts)",
+    )
     no_progress: bool = option(False, "hide the progress bar (logs still written)")
     quiet: bool = option(False, "silence Lightning's informational messages")
 
@@ -95,8 +120,11 @@ def auto_precision(accelerator: str, requested: str | None, warn: bool = True) -
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     if requested:
         if warn and requested.startswith("bf16") and not on_gpu and not cpu_has_bf16():
-            warnings.warn(f"--precision {requested} on a CPU without AMX/AVX512-BF16: torch emulates bf16 there "
-                          "and it runs several times slower than fp32; use --precision 32-true", stacklevel=2)
+            warnings.warn(
+                f"--precision {requested} on a CPU without AMX/AVX512-BF16: torch emulates bf16 there "
+                "and it runs several times slower than fp32; use --precision 32-true",
+                stacklevel=2,
+            )
         return requested
     return "bf16-mixed" if on_gpu else "32-true"
 
@@ -178,8 +206,10 @@ def resolve_resume(resume: str | None, run_dir: Path | None) -> str | None:
     else:
         path = Path(resume)
     if not path.is_file():
-        raise FileNotFoundError(f"--resume: checkpoint {path} does not exist"
-                                + (" (pass the same --run-dir as the interrupted run)" if resume == "last" else ""))
+        raise FileNotFoundError(
+            f"--resume: checkpoint {path} does not exist"
+            + (" (pass the same --run-dir as the interrupted run)" if resume == "last" else "")
+        )
     return str(path)
 
 
@@ -293,8 +323,9 @@ class BudgetProgressBar(TQDMProgressBar):
         bar = self._train_progress_bar
         if timer is None or bar is None:
             return
-        total = self.budget_total(batch_idx + 1, time.monotonic() - self._t0, timer.time_remaining("train"),
-                                  self.total_train_batches)
+        total = self.budget_total(
+            batch_idx + 1, time.monotonic() - self._t0, timer.time_remaining("train"), self.total_train_batches
+        )
         if total is not None and total != bar.total:
             bar.total = total
             bar.refresh()
@@ -315,8 +346,14 @@ def _log_version(logs: Path) -> str:
     return f"part{n}"
 
 
-def build_trainer(loop: LoopConfig, run: RunDir, callbacks: list | None = None, *,
-                  optimizer_steps_per_iteration: int = 1, **overrides: Any) -> "pl.Trainer":
+def build_trainer(
+    loop: LoopConfig,
+    run: RunDir,
+    callbacks: list | None = None,
+    *,
+    optimizer_steps_per_iteration: int = 1,
+    **overrides: Any,
+) -> "pl.Trainer":
     """A ``lightning.pytorch.Trainer`` from the loop config.
 
     ``optimizer_steps_per_iteration``: Lightning's ``global_step`` counts every optimizer step, so a GAN (one G
@@ -338,17 +375,33 @@ def build_trainer(loop: LoopConfig, run: RunDir, callbacks: list | None = None, 
 
         loggers.append(TensorBoardLogger(str(run.root), name="tb", version=""))
     cbs = list(callbacks or [])
-    cbs.append(ModelCheckpoint(dirpath=str(run.checkpoints), every_n_train_steps=k * max(1, loop.ckpt_every),
-                               save_last=True, save_top_k=1, monitor=None))
+    cbs.append(
+        ModelCheckpoint(
+            dirpath=str(run.checkpoints),
+            every_n_train_steps=k * max(1, loop.ckpt_every),
+            save_last=True,
+            save_top_k=1,
+            monitor=None,
+        )
+    )
     if not loop.no_progress:
         cbs.append(BudgetProgressBar(refresh_rate=1))
     kw: dict[str, Any] = dict(
-        accelerator=loop.accelerator, devices=loop.devices, num_nodes=loop.num_nodes, strategy=loop.strategy,
-        precision=auto_precision(loop.accelerator, loop.precision), max_steps=k * loop.max_steps, logger=loggers,
-        callbacks=cbs, log_every_n_steps=max(1, loop.log_every),  # (counted in batches, i.e. iterations)
+        accelerator=loop.accelerator,
+        devices=loop.devices,
+        num_nodes=loop.num_nodes,
+        strategy=loop.strategy,
+        precision=auto_precision(loop.accelerator, loop.precision),
+        max_steps=k * loop.max_steps,
+        logger=loggers,
+        callbacks=cbs,
+        log_every_n_steps=max(1, loop.log_every),  # (counted in batches, i.e. iterations)
         enable_progress_bar=not loop.no_progress,
-        enable_model_summary=not loop.quiet, default_root_dir=str(run.root), num_sanity_val_steps=0,
-        limit_val_batches=0, benchmark=torch.cuda.is_available(),
+        enable_model_summary=not loop.quiet,
+        default_root_dir=str(run.root),
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        benchmark=torch.cuda.is_available(),
         **({"max_time": {"minutes": loop.max_minutes}} if loop.max_minutes else {}),
     )
     kw.update(overrides)
@@ -381,18 +434,28 @@ def export_problem(loop: LoopConfig, kind: str, norm: str) -> str | None:
         return None
     bundled = {REPO_ASSETS, assets_dir()}
     if any(_inside(target, folder) for folder in bundled):
-        return (f"--export {target} is in the bundled weights folder ({target.parent}); training never replaces "
-                f"shipped weights unless you pass --force. Leave --export out to write to your models folder "
-                f"({models_dir()}), or pass another path")
+        return (
+            f"--export {target} is in the bundled weights folder ({target.parent}); training never replaces "
+            f"shipped weights unless you pass --force. Leave --export out to write to your models folder "
+            f"({models_dir()}), or pass another path"
+        )
     if target.exists() and loop.resume is None:  # a resumed run may replace its own earlier export
-        return (f"the export would replace {target}; pass --force to replace it, --export PATH to write elsewhere, "
-                f"or --export none")
+        return (
+            f"the export would replace {target}; pass --force to replace it, --export PATH to write elsewhere, "
+            f"or --export none"
+        )
     return None
 
 
-def export_weights(state_dict: dict[str, torch.Tensor], config: dict[str, Any], kind: str, norm: str,
-                   path: Path | None = None, dtype: torch.dtype = torch.float16,
-                   extra_metadata: dict[str, str] | None = None) -> Path:
+def export_weights(
+    state_dict: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    kind: str,
+    norm: str,
+    path: Path | None = None,
+    dtype: torch.dtype = torch.float16,
+    extra_metadata: dict[str, str] | None = None,
+) -> Path:
     """Write the learned weights to ``path`` (default: the user's models folder) with the config embedded."""
     target = Path(path) if path is not None else models_dir() / f"{kind}_{norm}.safetensors"
     return save_checkpoint(target, state_dict, config, kind, dtype=dtype, extra_metadata=extra_metadata)
@@ -407,10 +470,24 @@ def _free_name(target: Path) -> Path:
     return candidate
 
 
-def finish_run(trainer: "pl.Trainer", run: RunDir, loop: LoopConfig, *, kind: str, norm: str,
-               state_dict: dict[str, torch.Tensor], config: dict[str, Any], card_config: dict[str, Any] | None = None,
-               steps: int, stats: TrainStats, title: str, data: str, command: str, notes: Iterable[str] = (),
-               extra_sections: dict[str, str] | None = None) -> Path | None:
+def finish_run(
+    trainer: "pl.Trainer",
+    run: RunDir,
+    loop: LoopConfig,
+    *,
+    kind: str,
+    norm: str,
+    state_dict: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    card_config: dict[str, Any] | None = None,
+    steps: int,
+    stats: TrainStats,
+    title: str,
+    data: str,
+    command: str,
+    notes: Iterable[str] = (),
+    extra_sections: dict[str, str] | None = None,
+) -> Path | None:
     """The end of every training run: export the weights, copy the latest sample grid next to them, write the
     model card. Returns the weights' path, or None when ``--export none`` (or not rank 0)."""
     target = export_target(loop, kind, norm)
@@ -419,20 +496,30 @@ def finish_run(trainer: "pl.Trainer", run: RunDir, loop: LoopConfig, *, kind: st
     if not loop.force and loop.resume is None and target.exists():
         # the start-up check passed, so the file appeared during the run: keep both rather than lose either
         free = _free_name(target)
-        print(f"warning: {target} appeared during training; exporting to {free} instead",
-              file=sys.stderr)
+        print(f"warning: {target} appeared during training; exporting to {free} instead", file=sys.stderr)
         target = free
-    weights = export_weights(state_dict, config, kind, norm, path=target,
-                             extra_metadata={"normlab_steps": str(steps)})
+    weights = export_weights(state_dict, config, kind, norm, path=target, extra_metadata={"normlab_steps": str(steps)})
     grid = None
     if (run.samples / "latest.png").is_file():
         grid = weights.with_name(weights.stem + "_samples.png")
         write_atomic(grid, (run.samples / "latest.png").read_bytes())
     precision = auto_precision(loop.accelerator, loop.precision, warn=False)
     card = write_model_card(
-        weights.with_suffix(".md"), title=title, kind=kind, norm=norm, weights=weights, data=data, steps=steps,
-        wall_seconds=stats.wall, hardware=f"{hardware_summary()}; precision {precision}", losses=stats.ema,
-        config=card_config if card_config is not None else config, grid=grid, command=command,
-        notes=[*notes, f"run folder: {run.root}"], extra_sections=extra_sections)
+        weights.with_suffix(".md"),
+        title=title,
+        kind=kind,
+        norm=norm,
+        weights=weights,
+        data=data,
+        steps=steps,
+        wall_seconds=stats.wall,
+        hardware=f"{hardware_summary()}; precision {precision}",
+        losses=stats.ema,
+        config=card_config if card_config is not None else config,
+        grid=grid,
+        command=command,
+        notes=[*notes, f"run folder: {run.root}"],
+        extra_sections=extra_sections,
+    )
     print(f"trained {steps} steps; exported {weights} and {card}", file=sys.stderr)
     return weights

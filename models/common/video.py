@@ -7,6 +7,7 @@ and timestamps, so variable-frame-rate clips keep their timing.
 Output is always MP4 (H.264, yuv420p, CRF 18) written to a temporary file beside the target and renamed into place
 when complete: an error or Ctrl-C leaves no half-written file at the output path.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -73,8 +74,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         s = c.streams.video[0]
         ctx = s.codec_context
         if not ctx.width or not ctx.height:
-            raise VideoError(f"'{Path(path).name}': the video stream has no frame size (unsupported codec "
-                             f"{ctx.name!r}?)")
+            raise VideoError(
+                f"'{Path(path).name}': the video stream has no frame size (unsupported codec {ctx.name!r}?)"
+            )
         fps = s.average_rate or s.guessed_rate or Fraction(25)
         duration = float(s.duration * s.time_base) if s.duration else (c.duration or 0) / 1e6
         frames = s.frames or (round(duration * float(fps)) if duration else 0)
@@ -89,8 +91,10 @@ def output_size(width: int, height: int, long_side: int | None, multiple: int = 
     ((856, 480), (856, 480), (144, 256))
     """
     scale = 1.0 if long_side is None else long_side / max(width, height)
-    return (max(multiple, multiple * round(width * scale / multiple)),
-            max(multiple, multiple * round(height * scale / multiple)))
+    return (
+        max(multiple, multiple * round(width * scale / multiple)),
+        max(multiple, multiple * round(height * scale / multiple)),
+    )
 
 
 @dataclasses.dataclass
@@ -166,8 +170,15 @@ class VideoWriter:
 
     TIME_BASE = Fraction(1, 90000)
 
-    def __init__(self, path: str | os.PathLike, size: tuple[int, int], fps: Fraction, audio_template=None,
-                 crf: int = 18, preset: str = "veryfast") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        size: tuple[int, int],
+        fps: Fraction,
+        audio_template=None,
+        crf: int = 18,
+        preset: str = "veryfast",
+    ) -> None:
         import av
 
         self.path = Path(path)

@@ -1,4 +1,5 @@
 """``python -m models.landscape docs/landscapes.png [N] [SIZE]``: a contact sheet of procedural landscapes."""
+
 from __future__ import annotations
 
 import sys

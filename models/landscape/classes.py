@@ -91,8 +91,10 @@ def class_records() -> list[dict]:
     >>> class_records()[0]
     {'id': 0, 'name': 'sky', 'color': '#5a96eb', 'rgb': [90, 150, 235]}
     """
-    return [{"id": int(c.id), "name": c.name, "color": "#%02x%02x%02x" % tuple(c.color), "rgb": list(c.color)}
-            for c in CLASSES]
+    return [
+        {"id": int(c.id), "name": c.name, "color": "#%02x%02x%02x" % tuple(c.color), "rgb": list(c.color)}
+        for c in CLASSES
+    ]
 
 
 def class_id(name: str) -> int:
@@ -123,8 +125,9 @@ def ids_to_color(ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def _nearest_fill(values: np.ndarray, known: np.ndarray,
-                  max_dist: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _nearest_fill(
+    values: np.ndarray, known: np.ndarray, max_dist: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Copy each unknown pixel's value from the nearest known pixel.
 
     Returns the filled map and a mask of the pixels that were filled (those within ``max_dist`` if
@@ -211,9 +214,7 @@ def mask_to_ids(rgb: np.ndarray, alpha_threshold: int = 128, background: int | N
     matched = painted & (d2.min(-1) <= MATCH_TOLERANCE**2)
     if not matched.any():
         names = ", ".join(f"{c.name} {c.color}" for c in CLASSES)
-        raise ValueError(
-            "mask matches no class colour; paint with the class colours (see `normlab classes`): " + names
-        )
+        raise ValueError("mask matches no class colour; paint with the class colours (see `normlab classes`): " + names)
     # photo check with a tighter tolerance: masks (even blurred and JPEG-saved) keep > 90 % of their pixels
     # within it, photos and renders < 40 % (measured on lomiri photos and procedural renders)
     n_painted = int(painted.sum())

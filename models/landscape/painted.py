@@ -31,12 +31,31 @@ _ID = {c.name: c.id for c in CLASSES}
 PAINTED_EVAL_SEED = 900_000_000
 
 # Where a class usually lands (y in [0, 1], top = 0): the range a mark's centre is drawn from when it "fits".
-_PLACE = {"sky": (0.0, 0.5), "cloud": (0.0, 0.4), "mountain": (0.15, 0.6), "rock": (0.4, 1.0),
-          "snow": (0.1, 0.5), "water": (0.5, 1.0), "sand": (0.55, 1.0), "grass": (0.5, 1.0),
-          "tree": (0.35, 1.0), "dirt": (0.6, 1.0)}
+_PLACE = {
+    "sky": (0.0, 0.5),
+    "cloud": (0.0, 0.4),
+    "mountain": (0.15, 0.6),
+    "rock": (0.4, 1.0),
+    "snow": (0.1, 0.5),
+    "water": (0.5, 1.0),
+    "sand": (0.55, 1.0),
+    "grass": (0.5, 1.0),
+    "tree": (0.35, 1.0),
+    "dirt": (0.6, 1.0),
+}
 # How often each class is painted as a mark (mountains, trees, water and grass most: what the palette invites).
-_MARK_WEIGHT = {"sky": 0.5, "cloud": 1.2, "mountain": 2.0, "rock": 0.8, "snow": 0.6, "water": 1.5, "sand": 0.7,
-                "grass": 1.5, "tree": 1.5, "dirt": 0.7}
+_MARK_WEIGHT = {
+    "sky": 0.5,
+    "cloud": 1.2,
+    "mountain": 2.0,
+    "rock": 0.8,
+    "snow": 0.6,
+    "water": 1.5,
+    "sand": 0.7,
+    "grass": 1.5,
+    "tree": 1.5,
+    "dirt": 0.7,
+}
 _GROUND = ("grass", "grass", "grass", "sand", "dirt", "water", "rock")
 
 

@@ -121,8 +121,9 @@ def _col(rgb: Sequence[float], device) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 
 
-def generate_batch(seeds: Sequence[int] | torch.Tensor, size: int = 256,
-                   device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def generate_batch(
+    seeds: Sequence[int] | torch.Tensor, size: int = 256, device=None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Generate one landscape per seed.
 
     Args:
@@ -199,8 +200,9 @@ def _render(r: dict, S: int, dev: torch.device) -> tuple[torch.Tensor, torch.Ten
 
     # forest band along hill tops (far trees) with a bumpy upper edge
     band_h = 0.015 + 0.05 * tree_density * (f_forest.clamp(-1, 1) * 0.5 + 0.5)
-    forest = ((y >= ground_top - band_h) & (y < ground_top + 0.02 + 0.03 * tree_density)
-              & (f_forest > 0.4 - tree_density))
+    forest = (
+        (y >= ground_top - band_h) & (y < ground_top + 0.02 + 0.03 * tree_density) & (f_forest > 0.4 - tree_density)
+    )
     forest &= water_kind.expand_as(forest) != 2
 
     # ---- water --------------------------------------------------------------------------------
@@ -212,7 +214,7 @@ def _render(r: dict, S: int, dev: torch.device) -> tuple[torch.Tensor, torch.Ten
     lake = (water_kind == 1) & (lake_d < 1.0) & (y >= horizon + 0.005)
     water = sea | lake
     beach_w = 0.03 + 0.12 * v(15)
-    sand = ((water_kind == 2) & (y >= shore) & (y < shore + beach_w * (1 + 0.3 * f_ground)))
+    sand = (water_kind == 2) & (y >= shore) & (y < shore + beach_w * (1 + 0.3 * f_ground))
     sand |= (water_kind == 1) & (lake_d < 1.0 + 0.9 * v(16) * (v(17) < 0.6).float()) & ~lake & ground
     dirt = ground & ~sand & (f_ground + 0.35 * f_tex > 1.45 - 0.8 * dirt_amount)
     label[dirt] = DIRT
@@ -265,13 +267,53 @@ def _render(r: dict, S: int, dev: torch.device) -> tuple[torch.Tensor, torch.Ten
     cloud = (label == SKY) & (cf > 0.8 - 1.0 * cloud_cover)
     label[cloud] = CLOUD
 
-    img = _paint(label, r, sc, v, x, y, S, dev, horizon, ground_top, depth, alt, mtn_near, mtn_far,
-                 fields, tree_id, cf, cloud_cover, shore, water_kind)
+    img = _paint(
+        label,
+        r,
+        sc,
+        v,
+        x,
+        y,
+        S,
+        dev,
+        horizon,
+        ground_top,
+        depth,
+        alt,
+        mtn_near,
+        mtn_far,
+        fields,
+        tree_id,
+        cf,
+        cloud_cover,
+        shore,
+        water_kind,
+    )
     return img, label[:, 0]
 
 
-def _paint(label, r, sc, v, x, y, S, dev, horizon, ground_top, depth, alt, mtn_near, mtn_far,
-           fields, tree_id, cf, cloud_cover, shore, water_kind) -> torch.Tensor:
+def _paint(
+    label,
+    r,
+    sc,
+    v,
+    x,
+    y,
+    S,
+    dev,
+    horizon,
+    ground_top,
+    depth,
+    alt,
+    mtn_near,
+    mtn_far,
+    fields,
+    tree_id,
+    cf,
+    cloud_cover,
+    shore,
+    water_kind,
+) -> torch.Tensor:
     """Colour every class with gradients, noise textures, shading, haze and reflections."""
     B = label.shape[0]
     f_cloud, f_ground, f_rock, f_tex, f_mtn, f_lake, f_forest = fields.split(1, dim=1)
@@ -333,8 +375,17 @@ def _paint(label, r, sc, v, x, y, S, dev, horizon, ground_top, depth, alt, mtn_n
     hz = 0.35 * near**3
     grass, sand, dirt, tree = (_lerp(c, haze_col, hz) for c in (grass, sand, dirt, tree))
 
-    by = {"sky": sky, "cloud": cloud, "mountain": mountain, "rock": rock, "snow": snow,
-          "sand": sand, "grass": grass, "tree": tree, "dirt": dirt}
+    by = {
+        "sky": sky,
+        "cloud": cloud,
+        "mountain": mountain,
+        "rock": rock,
+        "snow": snow,
+        "sand": sand,
+        "grass": grass,
+        "tree": tree,
+        "dirt": dirt,
+    }
     img = torch.zeros(B, 3, S, S, device=dev)
     for c in CLASSES:
         if c.name in by:
@@ -345,8 +396,9 @@ def _paint(label, r, sc, v, x, y, S, dev, horizon, ground_top, depth, alt, mtn_n
     src_y = (2 * horizon - y).clamp(0, 1)
     gx = (x * 2 - 1 + ripple).expand(B, 1, S, S)
     gy = (src_y * 2 - 1).expand(B, 1, S, S)
-    refl = F.grid_sample(img, torch.cat([gx, gy], 1).permute(0, 2, 3, 1), mode="bilinear",
-                         padding_mode="border", align_corners=True)
+    refl = F.grid_sample(
+        img, torch.cat([gx, gy], 1).permute(0, 2, 3, 1), mode="bilinear", padding_mode="border", align_corners=True
+    )
     deep = _col((0.05, 0.18, 0.28), dev) + jit(58, 0.06)
     fres = (0.25 + 0.6 * depth).clamp(0, 0.9)
     water = _lerp(refl * 0.85, deep, fres) + 0.04 * (torch.sin(y * S * 1.7 + 6 * f_lake) > 0.9).float()
@@ -441,8 +493,28 @@ def render_layout(ids: torch.Tensor, seeds: Sequence[int] | torch.Tensor, device
     tree_id = (fields[:, 6:7] * 3).round()
     water_kind = torch.ones(B, 1, 1, 1, device=dev)  # lake: no sea-shore darkening of the sand
     mtn_far = torch.zeros_like(g["mtn"])
-    img = _paint(label, r, sc, v, x, y, S, dev, horizon, horizon, g["depth"], g["alt"], g["mtn"], mtn_far,
-                 fields, tree_id, cf, v(7), horizon + 0.3, water_kind)
+    img = _paint(
+        label,
+        r,
+        sc,
+        v,
+        x,
+        y,
+        S,
+        dev,
+        horizon,
+        horizon,
+        g["depth"],
+        g["alt"],
+        g["mtn"],
+        mtn_far,
+        fields,
+        tree_id,
+        cf,
+        v(7),
+        horizon + 0.3,
+        water_kind,
+    )
     return img
 
 
@@ -464,5 +536,5 @@ def contact_sheet(seeds, size: int = 128, columns: int = 6) -> np.ndarray:
     tiles = [np.concatenate([img[i], ids_to_color(ids[i].numpy())], 0) for i in range(len(seeds))]
     while len(tiles) % columns:
         tiles.append(np.zeros_like(tiles[0]))
-    rows = [np.concatenate(tiles[r:r + columns], 1) for r in range(0, len(tiles), columns)]
+    rows = [np.concatenate(tiles[r : r + columns], 1) for r in range(0, len(tiles), columns)]
     return np.concatenate(rows, 0)

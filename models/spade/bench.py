@@ -62,8 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--quick", action="store_true", help="fewer repeats and sizes (smoke test)")
-    p.add_argument("--highres", action="store_true", help="native 1024-2048 px synthesis in windows instead: time, "
-                   "peak memory, seam score; see `python -m models.bench spade --highres --help`")
+    p.add_argument(
+        "--highres",
+        action="store_true",
+        help="native 1024-2048 px synthesis in windows instead: time, "
+        "peak memory, seam score; see `python -m models.bench spade --highres --help`",
+    )
     return p
 
 
@@ -122,22 +126,34 @@ def main(argv: list[str] | None = None) -> int:
         native = f"crop, native {c.native_range[0]}-{c.native_range[1]}" if c.arch == "crop" else f"grid {c.size}²"
         for size in sizes:
             s = _time(lambda size=size: syn.synthesize(mask, seed=1, size=size), rep)
-            rows.append((f"synthesize {size}² from a 512² mask, shipped `{c.norm}` model ({native}, ngf {c.ngf}), CPU",
-                         f"{s * 1000:.0f} ms", _target(s, limits[size])))
+            rows.append(
+                (
+                    f"synthesize {size}² from a 512² mask, shipped `{c.norm}` model ({native}, ngf {c.ngf}), CPU",
+                    f"{s * 1000:.0f} ms",
+                    _target(s, limits[size]),
+                )
+            )
 
     widths = [("train.py default", 32, 64), ("CPU campaign", 16, 32)]
     modes = [("fp32", {"bf16": False, "channels_last": False})]
     if cpu_has_bf16():
         modes.insert(0, ("bf16 + channels_last (the default on this CPU)", {"bf16": True, "channels_last": True}))
     for name, ngf, hidden in widths[:1] if args.quick else widths:
-        crop_g = build_generator(GenConfig(ngf=ngf, spade_hidden=hidden, z_dim=64, native=[256, 512], size=256,
-                                           spectral=False)).eval()
+        crop_g = build_generator(
+            GenConfig(ngf=ngf, spade_hidden=hidden, z_dim=64, native=[256, 512], size=256, spectral=False)
+        ).eval()
         for label, kw in modes:
             syn_c = Synthesizer(copy.deepcopy(crop_g), "cpu", **kw)
             for size in sizes:
                 s = _time(lambda size=size, syn_c=syn_c: syn_c.synthesize(mask, seed=1, size=size), rep)
-                rows.append((f"synthesize {size}², crop architecture at the {name} width (ngf {ngf}, hidden {hidden}), "
-                             f"CPU, {label}", f"{s * 1000:.0f} ms", _target(s, limits[size])))
+                rows.append(
+                    (
+                        f"synthesize {size}², crop architecture at the {name} width (ngf {ngf}, hidden {hidden}), "
+                        f"CPU, {label}",
+                        f"{s * 1000:.0f} ms",
+                        _target(s, limits[size]),
+                    )
+                )
 
     if torch.cuda.is_available():
         dev = torch.device("cuda")
@@ -145,16 +161,28 @@ def main(argv: list[str] | None = None) -> int:
         segb = one_hot(torch.from_numpy(mask[::2, ::2].copy())[None], g.cfg.label_nc).to(dev).repeat(16, 1, 1, 1)
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
             s = _time(lambda: g(segb), rep, warmup=3, sync=torch.cuda.synchronize)
-        rows.append((f"crop generator 256², batch 16, bf16, {torch.cuda.get_device_name(0)}", f"{16 / s:.0f} img/s", ""))
+        rows.append(
+            (f"crop generator 256², batch 16, bf16, {torch.cuda.get_device_name(0)}", f"{16 / s:.0f} img/s", "")
+        )
 
     # -- training speed: the 64 px grid trainer vs the crop trainer, same run -------------------------
     pictures, pic_ids = procedural_batch(torch.arange(4), 256)
     crop_batch = random_crops(pictures, pic_ids, 128, 64, random.Random(0))
     grid_batch = procedural_batch(torch.arange(4), 64)
-    trainers = [("64² grid trainer (the earlier checkpoints' recipe: ngf 16, hidden 32), batch 4",
-                 GenConfig(arch="grid", size=64, ngf=16, spade_hidden=32, z_dim=64), grid_batch, 64 * 64 * 4),
-                ("crop trainer, 128² windows of 256/512² pictures (ngf 16, hidden 32), batch 4",
-                 GenConfig(ngf=16, spade_hidden=32, z_dim=64, native=[256, 512], size=256), crop_batch, 128 * 128 * 4)]
+    trainers = [
+        (
+            "64² grid trainer (the earlier checkpoints' recipe: ngf 16, hidden 32), batch 4",
+            GenConfig(arch="grid", size=64, ngf=16, spade_hidden=32, z_dim=64),
+            grid_batch,
+            64 * 64 * 4,
+        ),
+        (
+            "crop trainer, 128² windows of 256/512² pictures (ngf 16, hidden 32), batch 4",
+            GenConfig(ngf=16, spade_hidden=32, z_dim=64, native=[256, 512], size=256),
+            crop_batch,
+            128 * 128 * 4,
+        ),
+    ]
     precisions = [("fp32", contextlib.nullcontext)]
     if cpu_has_bf16():
         precisions.append(("bf16 autocast", lambda: torch.autocast("cpu", dtype=torch.bfloat16)))
@@ -164,29 +192,47 @@ def main(argv: list[str] | None = None) -> int:
             m = SPADEModule(gcfg.to_dict(), asdict(DiscConfig(ndf=32, n_layers=3)), asdict(TrainConfig(crop=128)))
             s = _time(_train_step(m, batch, ctx), max(2, rep // 2))
             speeds[(gcfg.arch, label)] = pixels / s
-            rows.append((f"training iteration (G+D, VGG loss), {name}, CPU, {label}", f"{1 / s:.2f} it/s",
-                         f"{s:.2f} s/it, {pixels / s / 1e3:.0f} kpx/s"))
+            rows.append(
+                (
+                    f"training iteration (G+D, VGG loss), {name}, CPU, {label}",
+                    f"{1 / s:.2f} it/s",
+                    f"{s:.2f} s/it, {pixels / s / 1e3:.0f} kpx/s",
+                )
+            )
     fast = precisions[-1][0]
     if ("grid", fast) in speeds and ("crop", fast) in speeds:
-        rows.append((f"crop trainer vs 64² grid trainer, pixels/s ({fast})",
-                     f"{speeds[('crop', fast)] / speeds[('grid', fast)]:.2f}x", "same run"))
+        rows.append(
+            (
+                f"crop trainer vs 64² grid trainer, pixels/s ({fast})",
+                f"{speeds[('crop', fast)] / speeds[('grid', fast)]:.2f}x",
+                "same run",
+            )
+        )
 
     # -- data -----------------------------------------------------------------------------------
-    for size in ((64,) if args.quick else (64, 256, 512)):
+    for size in (64,) if args.quick else (64, 256, 512):
         n = 8
         s = _time(lambda size=size: procedural_batch(torch.arange(n), size), max(2, rep // 2))
         rows.append((f"procedural landscapes {size}², batch {n}, CPU", f"{n / s:.1f} samples/s", ""))
         if torch.cuda.is_available():
             n = 64
-            s = _time(lambda size=size: procedural_batch(torch.arange(n), size, device="cuda"), rep,
-                      sync=torch.cuda.synchronize)
+            s = _time(
+                lambda size=size: procedural_batch(torch.arange(n), size, device="cuda"),
+                rep,
+                sync=torch.cuda.synchronize,
+            )
             rows.append((f"procedural landscapes {size}², batch {n}, GPU", f"{n / s:.0f} samples/s", ""))
     with tempfile.TemporaryDirectory() as tmp:
         pool = RenderPool(tmp, 256, 16, progress=False)
         stream = iter(PoolCrops([pool], 4, 128))
         s = _time(lambda: next(stream), rep * 4)
-        rows.append(("crop batches (4 x 128² windows + thumbnails) from a 256² render pool, CPU",
-                     f"{1 / s:.0f} batches/s", "what the CPU trainer reads per iteration"))
+        rows.append(
+            (
+                "crop batches (4 x 128² windows + thumbnails) from a 256² render pool, CPU",
+                f"{1 / s:.0f} batches/s",
+                "what the CPU trainer reads per iteration",
+            )
+        )
 
     print(f"\nthreads: {torch.get_num_threads()}, torch {torch.__version__}\n")
     print("| benchmark | result | note |")

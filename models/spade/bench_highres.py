@@ -40,8 +40,11 @@ def _child(size: int, checkpoint: str | None, seed: int, threads: int | None) ->
     from models.landscape.render import generate_sample
     from models.spade.windows import seam_score, window_grid
 
-    syn = Synthesizer.from_checkpoint(checkpoint) if checkpoint else Synthesizer.from_checkpoint(
-        Synthesizer.default_path())
+    syn = (
+        Synthesizer.from_checkpoint(checkpoint)
+        if checkpoint
+        else Synthesizer.from_checkpoint(Synthesizer.default_path())
+    )
     _, ids = generate_sample(ProceduralSeeds.EVAL_OFFSET + 10_000 + seed, 512)
     syn.synthesize(ids[:128, :128], seed=seed)  # warm-up
     windows = []
@@ -50,10 +53,12 @@ def _child(size: int, checkpoint: str | None, seed: int, threads: int | None) ->
     seconds = time.perf_counter() - t0
     peak = _peak_mib()
     (H, W), windowed = syn.render_plan((size, size))
-    cuts_y = [s0 + k0 for s0, _, k0, _ in window_grid(H, min(H, (syn.window - 2 * syn.margin) // 16 * 16),
-                                                         syn.margin, 16)][1:]
-    cuts_x = [s0 + k0 for s0, _, k0, _ in window_grid(W, min(W, (syn.window - 2 * syn.margin) // 16 * 16),
-                                                         syn.margin, 16)][1:]
+    cuts_y = [
+        s0 + k0 for s0, _, k0, _ in window_grid(H, min(H, (syn.window - 2 * syn.margin) // 16 * 16), syn.margin, 16)
+    ][1:]
+    cuts_x = [
+        s0 + k0 for s0, _, k0, _ in window_grid(W, min(W, (syn.window - 2 * syn.margin) // 16 * 16), syn.margin, 16)
+    ][1:]
     arr = torch.from_numpy(np.asarray(img, dtype=np.float32)).permute(2, 0, 1)
     seam = seam_score(arr, cuts_y, cuts_x) if windowed else float("nan")
     bare = float("nan")
@@ -61,14 +66,28 @@ def _child(size: int, checkpoint: str | None, seed: int, threads: int | None) ->
         syn.window, syn.margin = syn.window - 2 * syn.margin, 0
         raw = syn.synthesize(ids, seed=seed, size=size)
         bare = seam_score(torch.from_numpy(np.asarray(raw, dtype=np.float32)).permute(2, 0, 1), cuts_y, cuts_x)
-    print(json.dumps({"size": size, "seconds": seconds, "peak_mib": peak, "windows": windows[-1] if windows else 1,
-                      "seam": seam, "seam_no_margin": bare, "windowed": windowed}))
+    print(
+        json.dumps(
+            {
+                "size": size,
+                "seconds": seconds,
+                "peak_mib": peak,
+                "windows": windows[-1] if windows else 1,
+                "seam": seam,
+                "seam_no_margin": bare,
+                "windowed": windowed,
+            }
+        )
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m models.bench spade --highres", description=__doc__.split("\n\n")[0],
-                                formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m models.bench spade --highres",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048], help="output long sides")
     p.add_argument("--checkpoint", default=None, help="spade .safetensors (default: the shipped default)")
     p.add_argument("--seed", type=int, default=0, help="held-out layout and style seed")
@@ -84,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for size in args.sizes:
         cmd = [sys.executable, "-m", "models.spade.bench_highres", "--child", str(size), "--seed", str(args.seed)]
-        cmd += (["--checkpoint", args.checkpoint] if args.checkpoint else [])
-        cmd += (["--threads", str(args.threads)] if args.threads else [])
+        cmd += ["--checkpoint", args.checkpoint] if args.checkpoint else []
+        cmd += ["--threads", str(args.threads)] if args.threads else []
         print(f"rendering {size} px in a fresh process...", file=sys.stderr)
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode:
@@ -97,10 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         path = "windows" if r["windowed"] else "one pass (native size)"
         seam = "—" if not r["windowed"] else f"{r['seam']:.3f} ({r['seam_no_margin']:.3f})"
-        print(f"| {r['size']} px | {path} | {r['windows']} | {r['seconds']:.1f} | {r['peak_mib'] / 1024:.2f} GiB "
-              f"| {seam} |")
-    print(f"\n(targets of issue 37: peak <= 2 GB, seam score in [0.95, 1.05]; torch threads "
-          f"{args.threads or torch.get_num_threads()})")
+        print(
+            f"| {r['size']} px | {path} | {r['windows']} | {r['seconds']:.1f} | {r['peak_mib'] / 1024:.2f} GiB "
+            f"| {seam} |"
+        )
+    print(
+        f"\n(targets of issue 37: peak <= 2 GB, seam score in [0.95, 1.05]; torch threads "
+        f"{args.threads or torch.get_num_threads()})"
+    )
     return 0
 
 

@@ -30,14 +30,27 @@ from torch.utils.data import IterableDataset
 
 from models.spade.data import ProceduralSeeds, procedural_batch
 
-__all__ = ["CropSeeds", "POOL_KINDS", "PoolCrops", "RenderPool", "painted_renders", "random_crops",
-           "renderer_fingerprint"]
+__all__ = [
+    "CropSeeds",
+    "POOL_KINDS",
+    "PoolCrops",
+    "RenderPool",
+    "painted_renders",
+    "random_crops",
+    "renderer_fingerprint",
+]
 
 POOL_SEED_BASE = 200_000_000  # pool layouts: far from the eval (>= 1e9) and segmentation-net (5e8) seeds
 
 
-def random_crops(images: torch.Tensor, ids: torch.Tensor, crop: int, thumb: int = 64,
-                 rng: random.Random | None = None, flip: bool = True) -> tuple[torch.Tensor, ...]:
+def random_crops(
+    images: torch.Tensor,
+    ids: torch.Tensor,
+    crop: int,
+    thumb: int = 64,
+    rng: random.Random | None = None,
+    flip: bool = True,
+) -> tuple[torch.Tensor, ...]:
     """Cut one random ``crop x crop`` window from each whole picture (after a random horizontal flip).
 
     Args:
@@ -62,8 +75,8 @@ def random_crops(images: torch.Tensor, ids: torch.Tensor, crop: int, thumb: int 
         ids = torch.where(flips[:, None, None], ids.flip(-1), ids)
     tops = [rng.randint(0, H - crop) for _ in range(B)]
     lefts = [rng.randint(0, W - crop) for _ in range(B)]
-    real = torch.stack([images[i, :, t:t + crop, l:l + crop] for i, (t, l) in enumerate(zip(tops, lefts))])
-    lab = torch.stack([ids[i, t:t + crop, l:l + crop] for i, (t, l) in enumerate(zip(tops, lefts))])
+    real = torch.stack([images[i, :, t : t + crop, l : l + crop] for i, (t, l) in enumerate(zip(tops, lefts))])
+    lab = torch.stack([ids[i, t : t + crop, l : l + crop] for i, (t, l) in enumerate(zip(tops, lefts))])
     box = torch.tensor([[t, l, H, W] for t, l in zip(tops, lefts)], dtype=torch.float32, device=images.device)
     th = F.interpolate(images.float(), size=(thumb, thumb), mode="area").to(images.dtype)
     return real.contiguous(), lab.contiguous(), box, th
@@ -117,8 +130,15 @@ class RenderPool:
     :data:`POOL_SEED_BASE` (painted: :data:`PAINTED_SEED_BASE`) on, so no evaluation layout is ever in a pool.
     """
 
-    def __init__(self, root: str | Path, side: int, count: int, chunk: int = 8, progress: bool | None = None,
-                 kind: str = "procedural") -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        side: int,
+        count: int,
+        chunk: int = 8,
+        progress: bool | None = None,
+        kind: str = "procedural",
+    ) -> None:
         if side < 16 or count < 1:
             raise ValueError(f"a render pool needs side >= 16 and count >= 1, got {side} and {count}")
         if kind not in POOL_KINDS:
@@ -138,7 +158,10 @@ class RenderPool:
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """``(images (N, S, S, 3), ids (N, S, S))`` uint8, memory-mapped (opened on first use in each process)."""
         if self._arrays is None:
-            self._arrays = (np.load(self.dir / "images.npy", mmap_mode="r"), np.load(self.dir / "ids.npy", mmap_mode="r"))
+            self._arrays = (
+                np.load(self.dir / "images.npy", mmap_mode="r"),
+                np.load(self.dir / "ids.npy", mmap_mode="r"),
+            )
         return self._arrays
 
     @property
@@ -153,24 +176,30 @@ class RenderPool:
         self.dir.mkdir(parents=True, exist_ok=True)
         S, N = self.side, self.count
         need = N * S * S * 4 / 2**20
-        print(f"rendering {N} {self.kind} pictures at {S} px into {self.dir} ({need:.0f} MiB, once; later runs "
-              "reuse them)", file=sys.stderr)
+        print(
+            f"rendering {N} {self.kind} pictures at {S} px into {self.dir} ({need:.0f} MiB, once; later runs "
+            "reuse them)",
+            file=sys.stderr,
+        )
         images = np.lib.format.open_memmap(self.dir / "images.npy", mode="w+", dtype=np.uint8, shape=(N, S, S, 3))
         ids = np.lib.format.open_memmap(self.dir / "ids.npy", mode="w+", dtype=np.uint8, shape=(N, S, S))
-        bar = tqdm(total=N, desc=f"{self.kind} pool {S}px", unit="img", disable=None if progress is None else not progress)
+        bar = tqdm(
+            total=N, desc=f"{self.kind} pool {S}px", unit="img", disable=None if progress is None else not progress
+        )
         for i in range(0, N, chunk):
             n = min(chunk, N - i)
             seeds = torch.arange(n) + self.first_seed + i
             img, lab = procedural_batch(seeds, S) if self.kind == "procedural" else painted_renders(seeds.tolist(), S)
-            images[i:i + n] = ((img + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-            ids[i:i + n] = lab.numpy().astype(np.uint8)
+            images[i : i + n] = ((img + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+            ids[i : i + n] = lab.numpy().astype(np.uint8)
             bar.update(n)
         bar.close()
         images.flush()
         ids.flush()
         del images, ids
-        (self.dir / "done.json").write_text(json.dumps({"side": S, "count": N, "first_seed": self.first_seed,
-                                                           "kind": self.kind}))
+        (self.dir / "done.json").write_text(
+            json.dumps({"side": S, "count": N, "first_seed": self.first_seed, "kind": self.kind})
+        )
 
     def __len__(self) -> int:
         return self.count
@@ -190,8 +219,15 @@ class PoolCrops(IterableDataset):
     (default: equal) — then ``batch_size`` of its pictures and one random window (and flip) in each.
     """
 
-    def __init__(self, pools: Sequence[RenderPool], batch_size: int, crop: int, thumb: int = 64,
-                 seed: int = 0, weights: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        pools: Sequence[RenderPool],
+        batch_size: int,
+        crop: int,
+        thumb: int = 64,
+        seed: int = 0,
+        weights: Sequence[float] | None = None,
+    ) -> None:
         if not pools:
             raise ValueError("PoolCrops needs at least one render pool")
         weights = [1.0] * len(pools) if weights is None else [float(w) for w in weights]

@@ -34,7 +34,6 @@ from models.landscape.render import generate_batch
 __all__ = ["ProceduralSeeds", "SegFolder", "load_classes", "procedural_batch"]
 
 
-
 def procedural_batch(seeds: torch.Tensor, size: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Render landscapes for ``seeds (B,)`` on ``device``: ``(images (B, 3, S, S) in [-1, 1], ids (B, S, S))``."""
 
@@ -110,8 +109,11 @@ class SegFolder(Dataset):
         self.classes = load_classes(root)
         self.size, self.train, self.ignore_index = size, train, ignore_index
         labels = {p.stem: p for p in (root / "labels").glob("*.png")}
-        self.items = [(p, labels[p.stem]) for p in sorted((root / "images").iterdir())
-                      if p.suffix.lower() in IMAGE_EXTENSIONS and p.stem in labels]
+        self.items = [
+            (p, labels[p.stem])
+            for p in sorted((root / "images").iterdir())
+            if p.suffix.lower() in IMAGE_EXTENSIONS and p.stem in labels
+        ]
         if not self.items:
             raise ValueError(f"no image/label pairs in {root}: images/NAME.jpg needs labels/NAME.png")
 
@@ -138,8 +140,10 @@ class SegFolder(Dataset):
         ids = np.asarray(lbl.crop(box).resize((self.size, self.size), Image.NEAREST)).astype(np.int64)
         bad = (ids >= len(self.classes)) & (ids != self.ignore_index)
         if bad.any():
-            raise ValueError(f"{lbl_path}: label values {np.unique(ids[bad])[:5].tolist()} exceed the "
-                             f"{len(self.classes)} classes (ignore label is {self.ignore_index})")
+            raise ValueError(
+                f"{lbl_path}: label values {np.unique(ids[bad])[:5].tolist()} exceed the "
+                f"{len(self.classes)} classes (ignore label is {self.ignore_index})"
+            )
         ids = np.where(ids == self.ignore_index, IGNORE_INDEX, ids)
         t = torch.from_numpy(np.asarray(img, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
         lab = torch.from_numpy(ids)

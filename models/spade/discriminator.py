@@ -33,8 +33,14 @@ class DiscConfig:
     ndf: int = option(32, "discriminator width: channels of the first layer (doubling, capped at 8x)")
     n_layers: int = option(4, "conv layers per discriminator scale", flag="--d-layers")
     num_d: int = 2  # number of scales
-    norm: str = option("instance", "the discriminator's normalizer when it should differ from --norm",
-                       flag="--d-norm", dest="d_norm", type=norm_arg, default_text="--norm")
+    norm: str = option(
+        "instance",
+        "the discriminator's normalizer when it should differ from --norm",
+        flag="--d-norm",
+        dest="d_norm",
+        type=norm_arg,
+        default_text="--norm",
+    )
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -68,8 +68,14 @@ class SegNet(nn.Module):
         super().__init__()
 
         def block(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
-                                 nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(),
+                nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(),
+            )
 
         w = width
         self.enc = nn.ModuleList([block(3, w), block(w, 2 * w), block(2 * w, 4 * w), block(4 * w, 8 * w)])
@@ -152,23 +158,31 @@ def detail_energy(imgs: torch.Tensor, factor: int = 4) -> float:
     """
     x = imgs.float()
     h, w = x.shape[-2:]
-    low = F.interpolate(F.interpolate(x, size=(max(1, h // factor), max(1, w // factor)), mode="area"),
-                        size=(h, w), mode="bilinear", align_corners=False)
+    low = F.interpolate(
+        F.interpolate(x, size=(max(1, h // factor), max(1, w // factor)), mode="area"),
+        size=(h, w),
+        mode="bilinear",
+        align_corners=False,
+    )
     return float((x - low).var(dim=(1, 2, 3)).mean())
 
 
 def _synthesized(syn: Synthesizer, ids: torch.Tensor, seeds: list[int], size: int) -> torch.Tensor:
-    """``syn.synthesize`` of each layout ``ids (N, S, S)`` with its seed, at ``size``: ``(N, 3, size, size)`` in [-1, 1]."""
-    out = [torch.from_numpy(np.array(syn.synthesize(ids[i].numpy(), seed=s, size=size))).permute(2, 0, 1)
-           for i, s in enumerate(seeds)]
+    """``syn.synthesize`` of each layout ``ids (N, S, S)`` with its seed, at ``size``: ``(N, 3, size, size)``,
+    in [-1, 1]."""
+    out = [
+        torch.from_numpy(np.array(syn.synthesize(ids[i].numpy(), seed=s, size=size))).permute(2, 0, 1)
+        for i, s in enumerate(seeds)
+    ]
     return torch.stack(out).float() / 127.5 - 1
 
 
 LAYOUTS = ("procedural", "painted")
 
 
-def _renders(seeds: torch.Tensor, size: int, chunk: int = 16,
-             layouts: str = "procedural") -> tuple[torch.Tensor, torch.Tensor]:
+def _renders(
+    seeds: torch.Tensor, size: int, chunk: int = 16, layouts: str = "procedural"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Held-out pictures in chunks (a 512 px batch of 128 would need gigabytes at once): ``(images in [-1, 1], ids)``.
 
     ``procedural``: :func:`procedural_batch` of ``seeds``; ``painted``: painted layouts of ``seeds`` textured by
@@ -181,7 +195,7 @@ def _renders(seeds: torch.Tensor, size: int, chunk: int = 16,
             return painted_renders((s - EVAL_SEED + PAINTED_EVAL_SEED).tolist(), size)
         return procedural_batch(s, size)
 
-    parts = [one(seeds[i:i + chunk]) for i in range(0, len(seeds), chunk)]
+    parts = [one(seeds[i : i + chunk]) for i in range(0, len(seeds), chunk)]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
@@ -197,7 +211,7 @@ def seed_spread(syn: Synthesizer, ids: torch.Tensor, size: int, n_seeds: int = 1
     k = syn.num_classes
     diffs, rdiffs, fds, floors = [], [], [], []
     for i in range(ids.shape[0]):
-        lab = ids[i:i + 1].expand(n_seeds, -1, -1)
+        lab = ids[i : i + 1].expand(n_seeds, -1, -1)
         fake = (_synthesized(syn, lab, [10**7 + j for j in range(n_seeds)], size) + 1) / 2
         looks = render_layout(lab, [7_000 + j for j in range(n_seeds)])
         looks2 = render_layout(lab, [8_000 + j for j in range(n_seeds)])
@@ -207,8 +221,12 @@ def seed_spread(syn: Synthesizer, ids: torch.Tensor, size: int, n_seeds: int = 1
         fds.append(spread_distance(class_colour_stats(fake, lab, k), f_real))
         floors.append(spread_distance(class_colour_stats(looks2, lab, k), f_real))
     mean = lambda v: float(np.mean(v))  # noqa: E731
-    return {"spread_diff": mean(diffs), "spread_real_diff": mean(rdiffs), "spread_fd": mean(fds),
-            "spread_fd_floor": mean(floors)}
+    return {
+        "spread_diff": mean(diffs),
+        "spread_real_diff": mean(rdiffs),
+        "spread_fd": mean(fds),
+        "spread_fd_floor": mean(floors),
+    }
 
 
 def segnet_for(num_classes: int, size: int, steps: int, cache_dir: Path, log=print) -> SegNet:
@@ -226,9 +244,16 @@ def segnet_for(num_classes: int, size: int, steps: int, cache_dir: Path, log=pri
     return net
 
 
-def measure(syn: Synthesizer, net: SegNet, num: int, size: int | None = None,
-            net_size: int | None = None, layouts: str = "procedural", n_seeds: int = 16,
-            spread_layouts: int = 8) -> dict[str, float | None]:
+def measure(
+    syn: Synthesizer,
+    net: SegNet,
+    num: int,
+    size: int | None = None,
+    net_size: int | None = None,
+    layouts: str = "procedural",
+    n_seeds: int = 16,
+    spread_layouts: int = 8,
+) -> dict[str, float | None]:
     """The evaluation's numbers on ``num`` held-out layouts at output ``size`` (default: the generator's size).
 
     Images come from ``syn.synthesize`` (what the CLI, the app and the API return), two seeds per layout.
@@ -261,7 +286,7 @@ def measure(syn: Synthesizer, net: SegNet, num: int, size: int | None = None,
 
     with torch.no_grad():
         for prefix, imgs in (("real_", real), ("", fake)):
-            pred = torch.cat([net(at_net(imgs[i:i + 16])).argmax(1) for i in range(0, num, 16)])
+            pred = torch.cat([net(at_net(imgs[i : i + 16])).argmax(1) for i in range(0, num, 16)])
             out[prefix + "miou"], out[prefix + "acc"] = scores(confusion(pred, seg_ids, k))
         vgg = VGG19Features(("relu4_1",))
         f_real = _pooled_vgg(vgg, real)
@@ -277,15 +302,18 @@ def measure(syn: Synthesizer, net: SegNet, num: int, size: int | None = None,
 
 
 def _pooled_vgg(vgg: nn.Module, imgs: torch.Tensor, batch: int = 8) -> torch.Tensor:
-    feats = [vgg((imgs[i:i + batch] + 1) / 2)["relu4_1"].mean((2, 3)) for i in range(0, len(imgs), batch)]
+    feats = [vgg((imgs[i : i + batch] + 1) / 2)["relu4_1"].mean((2, 3)) for i in range(0, len(imgs), batch)]
     return torch.cat(feats) * CAFFE_TO_TORCHVISION  # torchvision-VGG scale: readable numbers
 
 
 def table(results: dict[int, dict], name: str) -> str:
     """The evaluation table: one row per output size (see :func:`measure` for the numbers)."""
-    out = ["| layouts | output | mIoU real | mIoU synthesized (x real) | pixel acc. real / synth. | VGG-FD (floor) "
-           "| detail vs real | periodicity synth. / real (x) | seed diff (real diff) | 16-seed diff (renders) "
-           "| spread FD (floor) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| layouts | output | mIoU real | mIoU synthesized (x real) | pixel acc. real / synth. | VGG-FD (floor) "
+        "| detail vs real | periodicity synth. / real (x) | seed diff (real diff) | 16-seed diff (renders) "
+        "| spread FD (floor) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for key, m in results.items():
         kind, size = key if isinstance(key, tuple) else ("procedural", key)
         seed = "—" if m["seed_diff"] is None else f"{m['seed_diff']:.1f} ({m['real_diff']:.1f})"
@@ -294,29 +322,52 @@ def table(results: dict[int, dict], name: str) -> str:
         if m.get("spread_diff") is not None:
             spread = f"{m['spread_diff']:.1f} ({m['spread_real_diff']:.1f})"
             fd = f"{m['spread_fd']:.3f} ({m['spread_fd_floor']:.3f})"
-        out.append(f"| {kind} | {size} px | {m['real_miou']:.3f} | {m['miou']:.3f} "
-                   f"({m['miou'] / max(m['real_miou'], 1e-9):.2f}x) "
-                   f"| {m['real_acc']:.3f} / {m['acc']:.3f} | {m['vgg_fd']:.1f} ({m['vgg_fd_floor']:.1f}) "
-                   f"| {m['detail']:.2f}x | {period} | {seed} | {spread} | {fd} |")
-    return "\n".join(out) + (f"\n\n({name}; targets of issue 37: mIoU >= 0.9x real (painted 0.85x), detail >= 0.7x "
-                             "(painted 0.6x), periodicity <= 1.5x real, 16-seed diff >= 20)")
+        out.append(
+            f"| {kind} | {size} px | {m['real_miou']:.3f} | {m['miou']:.3f} "
+            f"({m['miou'] / max(m['real_miou'], 1e-9):.2f}x) "
+            f"| {m['real_acc']:.3f} / {m['acc']:.3f} | {m['vgg_fd']:.1f} ({m['vgg_fd_floor']:.1f}) "
+            f"| {m['detail']:.2f}x | {period} | {seed} | {spread} | {fd} |"
+        )
+    return "\n".join(out) + (
+        f"\n\n({name}; targets of issue 37: mIoU >= 0.9x real (painted 0.85x), detail >= 0.7x "
+        "(painted 0.6x), periodicity <= 1.5x real, 16-seed diff >= 20)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m models.eval spade", description=__doc__.split("\n\n")[0],
-                                formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m models.eval spade", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
     p.add_argument("--checkpoint", default=None, help="spade .safetensors (default: the shipped one for --norm)")
-    p.add_argument("--norm", default=None, help="shipped generator to evaluate when --checkpoint is not given "
-                   "(unset: the norm of models.common.assets.DEFAULT_NORMS)")
-    p.add_argument("--sizes", type=int, nargs="+", default=[256, 512],
-                   help="output sizes to evaluate at, each through synthesize() as the CLI and the app run it")
+    p.add_argument(
+        "--norm",
+        default=None,
+        help="shipped generator to evaluate when --checkpoint is not given "
+        "(unset: the norm of models.common.assets.DEFAULT_NORMS)",
+    )
+    p.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[256, 512],
+        help="output sizes to evaluate at, each through synthesize() as the CLI and the app run it",
+    )
     p.add_argument("-n", "--num", type=int, default=128, help="held-out layouts per size")
-    p.add_argument("--layouts", nargs="+", choices=LAYOUTS, default=["procedural", "painted"],
-                   help="held-out layout kinds: procedural scenes and/or hand-painted-style layouts")
+    p.add_argument(
+        "--layouts",
+        nargs="+",
+        choices=LAYOUTS,
+        default=["procedural", "painted"],
+        help="held-out layout kinds: procedural scenes and/or hand-painted-style layouts",
+    )
     p.add_argument("--seeds", type=int, default=16, help="seeds per layout for the seed spread (0: skip it)")
     p.add_argument("--spread-layouts", type=int, default=8, help="layouts the seed spread is measured on")
-    p.add_argument("--segnet-size", type=int, default=256,
-                   help="the segmentation net's size; larger outputs are area-resized to it for the mIoU")
+    p.add_argument(
+        "--segnet-size",
+        type=int,
+        default=256,
+        help="the segmentation net's size; larger outputs are area-resized to it for the mIoU",
+    )
     p.add_argument("--segnet-steps", type=int, default=500, help="training steps if the segmentation net is not cached")
     p.add_argument("--cache-dir", default="runs/spade_eval")
     p.add_argument("--update-card", action="store_true", help="write the table into the checkpoint's model card")
@@ -356,8 +407,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if [c["name"] for c in syn.config.classes] != [c.name for c in CLASSES]:
-        print("error: this evaluation uses procedural landscapes; the checkpoint has another class set",
-              file=sys.stderr)
+        print(
+            "error: this evaluation uses procedural landscapes; the checkpoint has another class set", file=sys.stderr
+        )
         return 2
 
     t0 = time.time()
@@ -366,25 +418,41 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes:
             net_size = min(size, args.segnet_size)
             net = segnet_for(syn.num_classes, net_size, args.segnet_steps, Path(args.cache_dir))
-            print(f"measuring {kind} layouts at {size} px ({args.num} layouts, two seeds each; "
-                  f"{args.seeds} seeds on {args.spread_layouts})...", file=sys.stderr)
-            results[(kind, size)] = measure(syn, net, args.num, size=size, net_size=net_size, layouts=kind,
-                                            n_seeds=args.seeds, spread_layouts=args.spread_layouts)
+            print(
+                f"measuring {kind} layouts at {size} px ({args.num} layouts, two seeds each; "
+                f"{args.seeds} seeds on {args.spread_layouts})...",
+                file=sys.stderr,
+            )
+            results[(kind, size)] = measure(
+                syn,
+                net,
+                args.num,
+                size=size,
+                net_size=net_size,
+                layouts=kind,
+                n_seeds=args.seeds,
+                spread_layouts=args.spread_layouts,
+            )
     cfg = syn.config
-    native = (f"renders natively at {cfg.native_range[0]}-{cfg.native_range[1]} px" if cfg.arch == "crop"
-              else f"renders at {cfg.size} px, resized to the output")
-    header = (f"{args.num} held-out layouts per kind and output size ({' and '.join(args.layouts)}; painted ones "
-              "textured by render_layout as the real reference), each synthesized through `synthesize()` (as "
-              f"the CLI, the app and the API return it) with two random seeds; `{path.name}` ({cfg.arch} generator, "
-              f"{native}). mIoU: a U-Net trained {args.segnet_steps} steps on procedural images at "
-              f"{min(args.segnet_size, max(args.sizes))} px (larger outputs area-resized to it). VGG-FD: Fréchet "
-              "distance of pooled VGG-19 relu4_1 features at the output size (not Inception FID), floor = real vs "
-              "disjoint real. Detail: variance above 1/4 of the resolution, synthesized over real. Seed diff: mean "
-              "|difference| of two seeds on one layout, 8-bit levels (real diff: two real images of different layouts). "
-              "Periodicity: autocorrelation peak at 5-20 px of the high-pass residual in one-class 48 px windows. "
-              f"16-seed diff / spread FD: {args.seeds} seeds on each of the first {args.spread_layouts} layouts vs "
-              f"{args.seeds} renders of the same layout (FD of class-region colour statistics; floor: renders vs "
-              "other renders).")
+    native = (
+        f"renders natively at {cfg.native_range[0]}-{cfg.native_range[1]} px"
+        if cfg.arch == "crop"
+        else f"renders at {cfg.size} px, resized to the output"
+    )
+    header = (
+        f"{args.num} held-out layouts per kind and output size ({' and '.join(args.layouts)}; painted ones "
+        "textured by render_layout as the real reference), each synthesized through `synthesize()` (as "
+        f"the CLI, the app and the API return it) with two random seeds; `{path.name}` ({cfg.arch} generator, "
+        f"{native}). mIoU: a U-Net trained {args.segnet_steps} steps on procedural images at "
+        f"{min(args.segnet_size, max(args.sizes))} px (larger outputs area-resized to it). VGG-FD: Fréchet "
+        "distance of pooled VGG-19 relu4_1 features at the output size (not Inception FID), floor = real vs "
+        "disjoint real. Detail: variance above 1/4 of the resolution, synthesized over real. Seed diff: mean "
+        "|difference| of two seeds on one layout, 8-bit levels (real diff: two real images of different layouts). "
+        "Periodicity: autocorrelation peak at 5-20 px of the high-pass residual in one-class 48 px windows. "
+        f"16-seed diff / spread FD: {args.seeds} seeds on each of the first {args.spread_layouts} layouts vs "
+        f"{args.seeds} renders of the same layout (FD of class-region colour statistics; floor: renders vs "
+        "other renders)."
+    )
     text = table(results, path.name)
     print()
     print(header)
@@ -392,9 +460,16 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print(f"\n({time.time() - t0:.0f}s; command: python -m models.eval spade {' '.join(argv or sys.argv[1:])})")
     if args.json:
-        Path(args.json).write_text(json.dumps({"checkpoint": str(path), "num": args.num,
-                                               "results": {f"{k[0]}_{k[1]}": v for k, v in results.items()}},
-                                              indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "checkpoint": str(path),
+                    "num": args.num,
+                    "results": {f"{k[0]}_{k[1]}": v for k, v in results.items()},
+                },
+                indent=1,
+            )
+        )
     if args.update_card:
         card = path.with_suffix(".md")
         _write_card_section(card, f"## Evaluation\n\n{header}\n\n{text}\n\n")

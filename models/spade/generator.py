@@ -40,8 +40,19 @@ from models.common.config import norm_arg, option
 from models.landscape.classes import CLASSES
 from norms import SPADE, get_norm, norm_act
 
-__all__ = ["ARCHS", "CropSPADEGenerator", "GenConfig", "SPADEGenerator", "StyleEncoder", "SPADEResBlock",
-           "bake_spectral_norm", "baked_state_dict", "build_generator", "one_hot", "position_channels"]
+__all__ = [
+    "ARCHS",
+    "CropSPADEGenerator",
+    "GenConfig",
+    "SPADEGenerator",
+    "StyleEncoder",
+    "SPADEResBlock",
+    "bake_spectral_norm",
+    "baked_state_dict",
+    "build_generator",
+    "one_hot",
+    "position_channels",
+]
 
 ARCHS = ("crop", "grid")
 
@@ -64,21 +75,31 @@ def _default_classes() -> list[dict]:
 class GenConfig:
     """Generator hyper-parameters; stored in checkpoints so a file rebuilds its network."""
 
-    arch: str = option("crop", "'crop': fully convolutional, position-conditioned, trained on crops of large renders; "
-                               "'grid': the fixed-size generator of the earlier checkpoints", type=arch_arg)
-    size: int = option(128, "grid: output side, a power of two >= 32; crop: the smallest native side "
-                            "(set from --full-sizes by train.py)")
+    arch: str = option(
+        "crop",
+        "'crop': fully convolutional, position-conditioned, trained on crops of large renders; "
+        "'grid': the fixed-size generator of the earlier checkpoints",
+        type=arch_arg,
+    )
+    size: int = option(
+        128,
+        "grid: output side, a power of two >= 32; crop: the smallest native side (set from --full-sizes by train.py)",
+    )
     ngf: int = option(32, "generator width: channels of the last block (earlier blocks up to 16x)")
-    norm: str = option("instance", "SPADE's parameter-free normalizer (and the discriminator's unless --d-norm)",
-                       type=norm_arg)
+    norm: str = option(
+        "instance", "SPADE's parameter-free normalizer (and the discriminator's unless --d-norm)", type=norm_arg
+    )
     spade_hidden: int = option(64, "channels of SPADE's shared label-map embedding conv (the paper: 128)")
     use_vae: bool = option(True, "no style encoder: deterministic output, no --seed/--style", flag="--no-vae")
     z_dim: int = option(256, "size of the style code z")
     depth: int = option(4, "crop: upsamplings after the start grid (outputs are multiples of 2**depth px)")
     z_ch: int = option(16, "crop: channels of z's projection that every SPADE sees")
-    noise: bool = option(True, "crop: no per-pixel noise injection (the generators before it); without noise a "
-                               "uniform region can only repeat a texture with the start grid's period",
-                         flag="--no-noise")
+    noise: bool = option(
+        True,
+        "crop: no per-pixel noise injection (the generators before it); without noise a "
+        "uniform region can only repeat a texture with the start grid's period",
+        flag="--no-noise",
+    )
     enc_size: int = 64  # crop: side of the whole-picture thumbnail the style encoder reads
     native: list[int] = field(default_factory=list)  # crop: picture sides trained on (outputs outside are resized)
     spectral: bool = True  # spectral norm on the generator's convs (baked into plain weights at export)
@@ -161,8 +182,9 @@ class SPADEResBlock(nn.Module):
     Shape: ``forward(x (B, C_in, H, W), seg (B, K, h, w), noise (B, 2, H, W) | None) -> (B, C_out, H, W)``.
     """
 
-    def __init__(self, c_in: int, c_out: int, label_nc: int, norm, hidden: int, spectral: bool,
-                 noise: bool = False) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, label_nc: int, norm, hidden: int, spectral: bool, noise: bool = False
+    ) -> None:
         super().__init__()
         mid = min(c_in, c_out)
         self.learned_shortcut = c_in != c_out
@@ -263,8 +285,13 @@ class SPADEGenerator(_EncodesStyle):
         res = [self.s0 * 2**i for i in range(cfg.num_up + 1)]
         return [cfg.ngf * min(16, cfg.size // r) for r in res]
 
-    def forward(self, seg: torch.Tensor, z: torch.Tensor | None = None,
-                out_size: tuple[int, int] | None = None, box: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        seg: torch.Tensor,
+        z: torch.Tensor | None = None,
+        out_size: tuple[int, int] | None = None,
+        box: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``out_size=(H, W)`` (multiples of ``2**num_up``) renders another aspect ratio; default ``size x size``.
 
         ``box`` is accepted for a common signature with :class:`CropSPADEGenerator` and ignored."""
@@ -293,8 +320,16 @@ class SPADEGenerator(_EncodesStyle):
 SCALE_REF = 256  # the picture side whose scale channel is 0 (512 px: 1)
 
 
-def position_channels(box: torch.Tensor | None, batch: int, h: int, w: int, stride: int = 1,
-                      device=None, dtype=torch.float32, max_scale: float | None = None) -> torch.Tensor:
+def position_channels(
+    box: torch.Tensor | None,
+    batch: int,
+    h: int,
+    w: int,
+    stride: int = 1,
+    device=None,
+    dtype=torch.float32,
+    max_scale: float | None = None,
+) -> torch.Tensor:
     """Where each cell of an ``h x w`` grid lies in the whole picture: ``(B, 3, h, w)`` = (y, x, scale).
 
     ``box (B, 4)`` = ``(top, left, picture height, picture width)`` in output pixels of the crop that the grid
@@ -321,8 +356,9 @@ def position_channels(box: torch.Tensor | None, batch: int, h: int, w: int, stri
     scale = torch.log2(torch.maximum(height, width) / SCALE_REF)
     if max_scale is not None:
         scale = scale.clamp(max=max_scale)
-    out = torch.stack([ys[:, :, None].expand(-1, h, w), xs[:, None, :].expand(-1, h, w),
-                       scale[:, None, None].expand(-1, h, w)], 1)
+    out = torch.stack(
+        [ys[:, :, None].expand(-1, h, w), xs[:, None, :].expand(-1, h, w), scale[:, None, None].expand(-1, h, w)], 1
+    )
     return out.to(dtype)
 
 
@@ -361,14 +397,16 @@ class CropSPADEGenerator(_EncodesStyle):
         self.z_proj = nn.Linear(cfg.z_dim, self.z_ch) if cfg.use_vae else None
         self.encoder = StyleEncoder(cfg.enc_size, max(8, cfg.ngf), cfg.z_dim, norm, sn) if cfg.use_vae else None
 
-    def condition(self, seg: torch.Tensor, z_map: torch.Tensor | None, box: torch.Tensor | None,
-                  stride: int) -> torch.Tensor:
+    def condition(
+        self, seg: torch.Tensor, z_map: torch.Tensor | None, box: torch.Tensor | None, stride: int
+    ) -> torch.Tensor:
         """The conditioning map at 1/``stride`` of ``seg``'s size: ``(B, cond_nc, H/stride, W/stride)``."""
         B, _, H, W = seg.shape
         h, w = H // stride, W // stride
-        parts = [seg if stride == 1 else F.interpolate(seg, size=(h, w), mode="nearest"),
-                 position_channels(box, B, h, w, stride, device=seg.device, dtype=seg.dtype,
-                                   max_scale=self.max_scale)]
+        parts = [
+            seg if stride == 1 else F.interpolate(seg, size=(h, w), mode="nearest"),
+            position_channels(box, B, h, w, stride, device=seg.device, dtype=seg.dtype, max_scale=self.max_scale),
+        ]
         if z_map is not None:
             parts.append(z_map[:, :, None, None].expand(-1, -1, h, w).to(seg.dtype))
         return torch.cat(parts, 1)
@@ -376,12 +414,14 @@ class CropSPADEGenerator(_EncodesStyle):
     def noise_shapes(self, height: int, width: int) -> list[tuple[int, int, int]]:
         """``(2, h, w)`` of each block's noise map for an ``height x width`` output: head, middle, then each up."""
         f = self.cfg.multiple
-        sides = [(height // f, width // f)] * 2 + [(height * 2 ** (i + 1) // f, width * 2 ** (i + 1) // f)
-                                                    for i in range(self.cfg.depth)]
+        sides = [(height // f, width // f)] * 2 + [
+            (height * 2 ** (i + 1) // f, width * 2 ** (i + 1) // f) for i in range(self.cfg.depth)
+        ]
         return [(2, h, w) for h, w in sides]
 
-    def make_noise(self, batch: int, height: int, width: int, generator: torch.Generator | None = None,
-                   device=None) -> list[torch.Tensor] | None:
+    def make_noise(
+        self, batch: int, height: int, width: int, generator: torch.Generator | None = None, device=None
+    ) -> list[torch.Tensor] | None:
         """Standard normal noise maps for every block (None when the generator has no noise inputs).
 
         Drawn on the CPU from ``generator`` so a seed gives the same picture on every device; a window of a larger
@@ -389,10 +429,18 @@ class CropSPADEGenerator(_EncodesStyle):
         """
         if not self.cfg.noise:
             return None
-        return [torch.randn(batch, *shape, generator=generator).to(device) for shape in self.noise_shapes(height, width)]
+        return [
+            torch.randn(batch, *shape, generator=generator).to(device) for shape in self.noise_shapes(height, width)
+        ]
 
-    def forward(self, seg: torch.Tensor, z: torch.Tensor | None = None, box: torch.Tensor | None = None,
-                out_size: tuple[int, int] | None = None, noise: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        seg: torch.Tensor,
+        z: torch.Tensor | None = None,
+        box: torch.Tensor | None = None,
+        out_size: tuple[int, int] | None = None,
+        noise: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """``out_size`` must equal ``seg``'s size if given (accepted for a common signature with ``grid``).
 
         ``noise``: one ``(B, 2, h, w)`` map per block (:meth:`make_noise`); None draws fresh noise."""

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from models.common.accel import autocast_for, fast_bf16_default
@@ -49,8 +48,13 @@ class Synthesizer:
         channels_last: channels_last memory format (default: same as ``bf16``).
     """
 
-    def __init__(self, generator: torch.nn.Module, device: str | torch.device | None = None,
-                 bf16: bool | None = None, channels_last: bool | None = None) -> None:
+    def __init__(
+        self,
+        generator: torch.nn.Module,
+        device: str | torch.device | None = None,
+        bf16: bool | None = None,
+        channels_last: bool | None = None,
+    ) -> None:
         self.device = torch.device(device or "cpu")
         fast = fast_bf16_default(self.device)
         self.bf16 = fast if bf16 is None else bf16
@@ -74,8 +78,7 @@ class Synthesizer:
         return self.config.label_nc
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device | None = None,
-                        **kw) -> "Synthesizer":
+    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device | None = None, **kw) -> "Synthesizer":
         """Load a ``spade`` safetensors checkpoint (raises :class:`CheckpointError` with a clear message)."""
         state, cfg = load_checkpoint(path, kind="spade")
         state, prior = split_prior(state)
@@ -109,7 +112,6 @@ class Synthesizer:
         short = max(f, round(S * min(h, w) / max(h, w) / f) * f)
         return (S, short) if h >= w else (short, S)
 
-
     def render_plan(self, shape: tuple[int, int]) -> tuple[tuple[int, int], bool]:
         """``(generator size, windowed)`` for an output of ``shape``: a crop generator renders outputs larger than
         its largest native side at their own size (rounded to its grid) in windows; otherwise :meth:`native_size`.
@@ -136,8 +138,14 @@ class Synthesizer:
         return sample_from_prior(self.prior, self.config.z_dim, generator).to(self.device)
 
     @torch.inference_mode()
-    def synthesize(self, label_ids: np.ndarray, seed: int = 0, style: Image.Image | None = None,
-                   size: int | None = None, progress=None) -> Image.Image:
+    def synthesize(
+        self,
+        label_ids: np.ndarray,
+        seed: int = 0,
+        style: Image.Image | None = None,
+        size: int | None = None,
+        progress=None,
+    ) -> Image.Image:
         """Synthesize an image for an ``(H, W)`` integer label map.
 
         Args:
@@ -183,8 +191,15 @@ class Synthesizer:
             extra["noise"] = self.generator.make_noise(1, *gen_size, generator=g, device=self.device)
         with autocast_for(self.device, self.bf16):
             if windowed:  # larger than any trained picture: overlapping windows, one style code, no seams
-                out = synthesize_windows(self.generator, seg, z, window=self.window, margin=self.margin,
-                                         noise=extra.get("noise"), progress=progress)[0]
+                out = synthesize_windows(
+                    self.generator,
+                    seg,
+                    z,
+                    window=self.window,
+                    margin=self.margin,
+                    noise=extra.get("noise"),
+                    progress=progress,
+                )[0]
             else:
                 out = self.generator(seg, z, out_size=gen_size, **extra)[0]
         out = ((out.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
@@ -195,7 +210,7 @@ class Synthesizer:
 
     @staticmethod
     def default_path(norm: str | None = None) -> Path:
-        """The shipped checkpoint for ``norm`` (None: the default one; CheckpointError listing what exists otherwise)."""
+        """The shipped checkpoint for ``norm`` (None: the default; CheckpointError listing what exists otherwise)."""
 
         return checkpoint_for("spade", norm or default_norm("spade"))
 
@@ -208,7 +223,6 @@ def load_mask(src, *, alpha_threshold: int = 128, background: int | None = None,
     one-line message.
     """
     from PIL import ImageOps
-
 
     img = open_image(src)
     try:

@@ -11,8 +11,15 @@ from torch import nn
 
 from models.common.vgg import VGG19Features
 
-__all__ = ["VGGLoss", "feature_matching_loss", "hinge_d_loss", "hinge_g_loss", "kl_loss", "mode_seeking_loss",
-           "CAFFE_TO_TORCHVISION"]
+__all__ = [
+    "VGGLoss",
+    "feature_matching_loss",
+    "hinge_d_loss",
+    "hinge_g_loss",
+    "kl_loss",
+    "mode_seeking_loss",
+    "CAFFE_TO_TORCHVISION",
+]
 
 # Our VGG (models/common/vgg.py) works on the raw Caffe scale (inputs 0..255 minus the mean), the SPADE
 # reference on torchvision's (inputs divided by std ~0.226); ReLU nets are ~homogeneous, so dividing
@@ -45,8 +52,9 @@ def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
 
 
-def mode_seeking_loss(fake1: torch.Tensor, fake2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor,
-                      eps: float = 1e-5) -> torch.Tensor:
+def mode_seeking_loss(
+    fake1: torch.Tensor, fake2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5
+) -> torch.Tensor:
     """Mode-seeking loss (Mao et al., CVPR 2019): ``1 / (mean|fake1 - fake2| / mean|z1 - z2| + eps)``.
 
     Two images ``(B, 3, H, W)`` of the same layouts from codes ``(B, Z)``; small when the images differ as
@@ -68,7 +76,6 @@ class VGGLoss(nn.Module):
     def __init__(self, vgg: nn.Module | None = None) -> None:
         super().__init__()
         if vgg is None:
-
             vgg = VGG19Features(self.LAYERS)
         self.vgg = vgg
 

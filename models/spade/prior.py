@@ -38,7 +38,7 @@ def fit_style_prior(generator: torch.nn.Module, images: torch.Tensor, batch: int
     generator.eval()
     mus, variances = [], []
     for i in range(0, images.shape[0], batch):
-        mu, logvar = generator.encode(images[i:i + batch].float())
+        mu, logvar = generator.encode(images[i : i + batch].float())
         mus.append(mu.double())
         variances.append(logvar.double().exp())
     generator.train(was_training)
@@ -55,8 +55,8 @@ def prior_pictures(count: int = 256, size: int = 128) -> torch.Tensor:
 
     half = max(1, count // 2)
     seeds = torch.arange(half) + PRIOR_SEED_BASE
-    parts = [procedural_batch(seeds[i:i + 32], size)[0] for i in range(0, half, 32)]
-    parts += [painted_renders((seeds[i:i + 32] + half).tolist(), size)[0] for i in range(0, count - half, 32)]
+    parts = [procedural_batch(seeds[i : i + 32], size)[0] for i in range(0, half, 32)]
+    parts += [painted_renders((seeds[i : i + 32] + half).tolist(), size)[0] for i in range(0, count - half, 32)]
     return torch.cat(parts)
 
 

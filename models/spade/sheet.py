@@ -7,6 +7,7 @@ The before/after figure of ``docs/spade.md``::
     python -m models.spade.sheet --checkpoint before.safetensors --label before \\
         --checkpoint assets/spade_instance.safetensors --label after --size 512 --out docs/spade_512.jpg
 """
+
 from __future__ import annotations
 
 import sys

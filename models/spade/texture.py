@@ -34,7 +34,8 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def _autocorrelation(patches: torch.Tensor) -> torch.Tensor:
-    """Normalised, non-circular autocorrelation of ``(N, P, P)`` zero-mean patches: ``(N, 2P-1, 2P-1)``, 1 at the centre."""
+    """Normalised, non-circular autocorrelation of ``(N, P, P)`` zero-mean patches: ``(N, 2P-1, 2P-1)``, 1 at the
+    centre."""
     N, P, _ = patches.shape
     size = 2 * P
     f = torch.fft.rfft2(patches, s=(size, size))
@@ -46,16 +47,18 @@ def _autocorrelation(patches: torch.Tensor) -> torch.Tensor:
     return ac / ac[:, P - 1 : P, P - 1 : P].clamp(min=1e-12)
 
 
-def periodicity(images: torch.Tensor, ids: torch.Tensor, patch: int = 48, lags: tuple[int, int] = (5, 20),
-                sigma: float = 3.0) -> tuple[float, int]:
+def periodicity(
+    images: torch.Tensor, ids: torch.Tensor, patch: int = 48, lags: tuple[int, int] = (5, 20), sigma: float = 3.0
+) -> tuple[float, int]:
     """Texture periodicity of ``images (B, 3, H, W)`` in [0, 1] (or [-1, 1]: only the residual matters) with their
     label maps ``ids (B, H, W)``: ``(mean peak autocorrelation at lags in [lags], number of windows)``.
 
     Windows are the non-overlapping ``patch`` grid cells whose labels are all one class; ``(nan, 0)`` if none.
     """
     if images.dim() != 4 or ids.shape != (images.shape[0], *images.shape[2:]):
-        raise ValueError(f"periodicity needs images (B, 3, H, W) and ids (B, H, W), got {tuple(images.shape)} "
-                         f"and {tuple(ids.shape)}")
+        raise ValueError(
+            f"periodicity needs images (B, 3, H, W) and ids (B, H, W), got {tuple(images.shape)} and {tuple(ids.shape)}"
+        )
     grey = images.double().mean(1, keepdim=True)
     resid = (grey - _gaussian_blur(grey, sigma))[:, 0]
     B, H, W = resid.shape
@@ -63,9 +66,9 @@ def periodicity(images: torch.Tensor, ids: torch.Tensor, patch: int = 48, lags: 
     for b in range(B):
         for top in range(0, H - patch + 1, patch):
             for left in range(0, W - patch + 1, patch):
-                lab = ids[b, top:top + patch, left:left + patch]
+                lab = ids[b, top : top + patch, left : left + patch]
                 if bool((lab == lab[0, 0]).all()):
-                    picks.append(resid[b, top:top + patch, left:left + patch])
+                    picks.append(resid[b, top : top + patch, left : left + patch])
     if not picks:
         return float("nan"), 0
     p = torch.stack(picks)

@@ -61,24 +61,39 @@ from models.spade.losses import (
     mode_seeking_loss,
 )
 
-__all__ = ["SPADEDataModule", "SPADEModule", "TrainConfig", "build_parser", "export_generator", "init_generator",
-           "iterations_done", "main"]
+__all__ = [
+    "SPADEDataModule",
+    "SPADEModule",
+    "TrainConfig",
+    "build_parser",
+    "export_generator",
+    "init_generator",
+    "iterations_done",
+    "main",
+]
 
 
 @dataclass
 class TrainConfig:
     """Optimisation settings of ``train.py spade`` (the networks have their own configs); saved in checkpoints."""
 
-    data: str = option("procedural", "'procedural' or a folder with images/, labels/ and classes.json "
-                                     "(see models/spade/data.py)")
+    data: str = option(
+        "procedural", "'procedural' or a folder with images/, labels/ and classes.json (see models/spade/data.py)"
+    )
     batch_size: int = option(8, "batch size")
     crop: int = option(128, "crop arch: side of the training windows, a multiple of 2**--depth")
-    full_sizes: list[int] = option([256, 512], "crop arch: sides of the whole pictures the windows are cut from "
-                                               "(the generator's native sizes)", nargs="+")
+    full_sizes: list[int] = option(
+        [256, 512],
+        "crop arch: sides of the whole pictures the windows are cut from (the generator's native sizes)",
+        nargs="+",
+    )
     pool_size: int = option(1000, "crop arch on a CPU: pictures per side rendered once into the render pool")
     pool_dir: str = option("data/spade_renders", "crop arch on a CPU: where render pools are kept")
-    painted_share: float = option(0.0, "crop arch on a CPU: share of batches cut from hand-painted-style layouts "
-                                       "(models/landscape/painted.py) instead of procedural scenes, 0-1")
+    painted_share: float = option(
+        0.0,
+        "crop arch on a CPU: share of batches cut from hand-painted-style layouts "
+        "(models/landscape/painted.py) instead of procedural scenes, 0-1",
+    )
     painted_pool_size: int = option(600, "crop arch on a CPU: painted layouts per side rendered once into the pool")
     lr_g: float = option(1e-4, "generator learning rate (TTUR: the discriminator learns 4x faster)")
     lr_d: float = option(4e-4, "discriminator learning rate")
@@ -87,10 +102,14 @@ class TrainConfig:
     lambda_feat: float = option(10.0, "discriminator feature matching weight")
     lambda_vgg: float = option(10.0, "VGG perceptual loss weight (0: no VGG)")
     lambda_kld: float = option(0.05, "KL weight of the style encoder")
-    lambda_ms: float = option(0.0, "mode-seeking weight (Mao et al. 2019; try 0.1-1): pushes seeds apart, at a "
-                                   "cost in realism - see docs/spade.md")
-    d_warmup: int | None = option(None, "iterations that update only the discriminator",
-                                  default_text="200 with --init, else 0")
+    lambda_ms: float = option(
+        0.0,
+        "mode-seeking weight (Mao et al. 2019; try 0.1-1): pushes seeds apart, at a "
+        "cost in realism - see docs/spade.md",
+    )
+    d_warmup: int | None = option(
+        None, "iterations that update only the discriminator", default_text="200 with --init, else 0"
+    )
     ema_decay: float = option(0.999, "EMA of the exported generator")
     proxy_weight_decay: float = option(1e-4, "weight decay of Proxy Norm's proxy parameters, when G or D has any")
 
@@ -105,13 +124,17 @@ class TrainConfig:
 class RunOptions:
     """What a ``train.py spade`` run starts from and notes; not part of the saved hyper-parameters."""
 
-    init: Path | None = option(None, "fine-tune: start the generator from this exported spade .safetensors "
-                                     "(same architecture flags)")
+    init: Path | None = option(
+        None, "fine-tune: start the generator from this exported spade .safetensors (same architecture flags)"
+    )
     note: list[str] = option([], "extra line for the model card (repeatable)", action="append")
-    noise_init: float | None = option(None, "set every noise input's weight to this at the start (not on --resume): "
-                                            "a generator fine-tuned from one without noise starts with texture "
-                                            "that varies (0.05 removes the 16 px repetition untrained; "
-                                            "docs/spade.md)")
+    noise_init: float | None = option(
+        None,
+        "set every noise input's weight to this at the start (not on --resume): "
+        "a generator fine-tuned from one without noise starts with texture "
+        "that varies (0.05 removes the 16 px repetition untrained; "
+        "docs/spade.md)",
+    )
 
 
 def iterations_done(global_step: int, d_warmup: int) -> int:
@@ -163,10 +186,12 @@ class SPADEModule(pl.LightningModule):
     def configure_optimizers(self):
         t = self.tcfg
         # Proxy Norm's proxy parameters (if any) are weight-decayed toward 0, as in Labatie et al. 2021.
-        opt_g = torch.optim.Adam(norms.proxy_param_groups(self.G, t.proxy_weight_decay), lr=t.lr_g,
-                                 betas=(t.beta1, t.beta2))
-        opt_d = torch.optim.Adam(norms.proxy_param_groups(self.D, t.proxy_weight_decay), lr=t.lr_d,
-                                 betas=(t.beta1, t.beta2))
+        opt_g = torch.optim.Adam(
+            norms.proxy_param_groups(self.G, t.proxy_weight_decay), lr=t.lr_g, betas=(t.beta1, t.beta2)
+        )
+        opt_d = torch.optim.Adam(
+            norms.proxy_param_groups(self.D, t.proxy_weight_decay), lr=t.lr_d, betas=(t.beta1, t.beta2)
+        )
         return [opt_g, opt_d]
 
     def d_condition(self, seg: torch.Tensor, box: torch.Tensor | None) -> torch.Tensor:
@@ -176,8 +201,9 @@ class SPADEModule(pl.LightningModule):
         B, _, h, w = seg.shape
         return torch.cat([seg, position_channels(box, B, h, w, device=seg.device, dtype=seg.dtype)], 1)
 
-    def generator_losses(self, real: torch.Tensor, seg: torch.Tensor, box: torch.Tensor | None = None,
-                         thumb: torch.Tensor | None = None) -> tuple[torch.Tensor, dict, torch.Tensor]:
+    def generator_losses(
+        self, real: torch.Tensor, seg: torch.Tensor, box: torch.Tensor | None = None, thumb: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict, torch.Tensor]:
         """Total generator loss, its parts, and the fake batch for D (encoded-code fakes, then random-code ones).
 
         With the encoder on and ``lambda_ms > 0``, two more fakes per layout come from random codes
@@ -216,8 +242,9 @@ class SPADEModule(pl.LightningModule):
             parts["g_vgg"] = self.vgg_loss(fake, real) * t.lambda_vgg
         return sum(parts.values()), parts, fake_d
 
-    def discriminator_loss(self, real: torch.Tensor, seg: torch.Tensor, fake: torch.Tensor,
-                           box: torch.Tensor | None = None) -> torch.Tensor:
+    def discriminator_loss(
+        self, real: torch.Tensor, seg: torch.Tensor, fake: torch.Tensor, box: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Hinge loss of D on ``real (B, ...)`` vs ``fake (kB, ...)`` (``generator_losses``' fakes, detached)."""
         cond = self.d_condition(seg, box)
         cond_fake = cond.repeat(fake.shape[0] // seg.shape[0], 1, 1, 1)
@@ -328,17 +355,22 @@ def exported_state(module: SPADEModule, prior_pictures: int = 256) -> dict[str, 
     return state
 
 
-def export_generator(module: SPADEModule, path: str | Path | None = None, training_info: dict | None = None,
-                     steps: int | None = None) -> Path:
+def export_generator(
+    module: SPADEModule, path: str | Path | None = None, training_info: dict | None = None, steps: int | None = None
+) -> Path:
     """Save the EMA generator (spectral norm baked into the weights) as a normlab ``spade`` checkpoint.
 
     ``path`` defaults to ``assets/spade_<norm>.safetensors``. The config records ``spectral: False``
     (the weights are already normalized) plus a ``training`` summary.
     """
-    return export_weights(exported_state(module), export_config(module, training_info), "spade",
-                          module.gcfg.norm,
-                          path=Path(path) if path is not None else None,
-                          extra_metadata={"normlab_steps": str(module.iteration if steps is None else steps)})
+    return export_weights(
+        exported_state(module),
+        export_config(module, training_info),
+        "spade",
+        module.gcfg.norm,
+        path=Path(path) if path is not None else None,
+        extra_metadata={"normlab_steps": str(module.iteration if steps is None else steps)},
+    )
 
 
 def init_generator(module: SPADEModule, path: str | Path) -> str | None:
@@ -362,8 +394,10 @@ def init_generator(module: SPADEModule, path: str | Path) -> str | None:
     keys += ("size",) if ours.arch == "grid" else ("depth", "z_ch", "enc_size")
     for key in keys:
         if getattr(saved, key) != getattr(ours, key):
-            return (f"--init {path} was trained with {key}={getattr(saved, key)!r}, this run uses "
-                    f"{getattr(ours, key)!r}; pass the matching flag")
+            return (
+                f"--init {path} was trained with {key}={getattr(saved, key)!r}, this run uses "
+                f"{getattr(ours, key)!r}; pass the matching flag"
+            )
     target = module.G.state_dict()
     suffix = ".parametrizations.weight.original"
     mapped: dict[str, torch.Tensor] = {}
@@ -392,22 +426,30 @@ def card_details(module: SPADEModule) -> tuple[list[str], dict[str, str]]:
     g, d, t = module.gcfg, module.dcfg, module.tcfg
     if g.arch == "crop":
         lo, hi = g.native_range
-        shape = (f"crop generator (fully convolutional; labels + position + style code in every SPADE), depth "
-                 f"{g.depth}, native {lo}-{hi} px, trained on {t.crop} px windows of {'/'.join(map(str, g.native))} px "
-                 f"pictures")
+        shape = (
+            f"crop generator (fully convolutional; labels + position + style code in every SPADE), depth "
+            f"{g.depth}, native {lo}-{hi} px, trained on {t.crop} px windows of {'/'.join(map(str, g.native))} px "
+            f"pictures"
+        )
     else:
         shape = f"{g.size}x{g.size}"
-    arch = (f"generator: {shape}, ngf {g.ngf}, SPADE hidden {g.spade_hidden}, style encoder "
-            f"{'on (z ' + str(g.z_dim) + ')' if g.use_vae else 'off'}, SPADE norm `{g.norm}`; discriminator: "
-            f"{d.num_d} scales x {d.n_layers} layers, ndf {d.ndf}, norm `{d.norm}`, spectral norm"
-            f"{', sees labels + window position' if g.arch == 'crop' else ''}")
+    arch = (
+        f"generator: {shape}, ngf {g.ngf}, SPADE hidden {g.spade_hidden}, style encoder "
+        f"{'on (z ' + str(g.z_dim) + ')' if g.use_vae else 'off'}, SPADE norm `{g.norm}`; discriminator: "
+        f"{d.num_d} scales x {d.n_layers} layers, ndf {d.ndf}, norm `{d.norm}`, spectral norm"
+        f"{', sees labels + window position' if g.arch == 'crop' else ''}"
+    )
     ms = f" + mode seeking x{t.lambda_ms:g}" if g.use_vae and t.lambda_ms > 0 else ""
-    recipe = (f"hinge GAN + feature matching x{t.lambda_feat:g} + VGG-19 perceptual x{t.lambda_vgg:g} + KL "
-              f"x{t.lambda_kld:g}{ms}; Adam TTUR (G {t.lr_g:g}, D {t.lr_d:g}, betas {t.beta1:g}/{t.beta2:g}); EMA "
-              f"generator (decay {t.ema_decay:g}) exported with spectral norm baked in, fp16")
-    use = ("```\nnormlab classes\nnormlab synthesize MASK.png -o out.png --seed 3 "
-           f"--norm {g.norm}\n```\nSample grid columns: label map | real procedural image | "
-           "EMA generator with two random style seeds.")
+    recipe = (
+        f"hinge GAN + feature matching x{t.lambda_feat:g} + VGG-19 perceptual x{t.lambda_vgg:g} + KL "
+        f"x{t.lambda_kld:g}{ms}; Adam TTUR (G {t.lr_g:g}, D {t.lr_d:g}, betas {t.beta1:g}/{t.beta2:g}); EMA "
+        f"generator (decay {t.ema_decay:g}) exported with spectral norm baked in, fp16"
+    )
+    use = (
+        "```\nnormlab classes\nnormlab synthesize MASK.png -o out.png --seed 3 "
+        f"--norm {g.norm}\n```\nSample grid columns: label map | real procedural image | "
+        "EMA generator with two random style seeds."
+    )
     return [arch, recipe], {"Use": use}
 
 
@@ -420,8 +462,17 @@ class SPADEDataModule(pl.LightningDataModule):
     folder's images are cropped after transfer. ``fixed_batch`` is the 6 layouts of the sample grid.
     """
 
-    def __init__(self, cfg: TrainConfig, size: int, start: int, workers: int, on_gpu: bool,
-                 dataset: SegFolder | None = None, crop: int | None = None, thumb: int = 64) -> None:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        size: int,
+        start: int,
+        workers: int,
+        on_gpu: bool,
+        dataset: SegFolder | None = None,
+        crop: int | None = None,
+        thumb: int = 64,
+    ) -> None:
         super().__init__()
         self.cfg, self.size, self.start, self.workers, self.on_gpu = cfg, size, start, workers, on_gpu
         self.dataset, self.crop, self.thumb = dataset, crop, thumb
@@ -430,18 +481,26 @@ class SPADEDataModule(pl.LightningDataModule):
 
     def describe(self) -> str:
         if self.crop is not None and self.dataset is None:
-            where = ("rendered on the GPU every step" if self.on_gpu else
-                     f"{self.cfg.pool_size} per side rendered once into {self.cfg.pool_dir}")
+            where = (
+                "rendered on the GPU every step"
+                if self.on_gpu
+                else f"{self.cfg.pool_size} per side rendered once into {self.cfg.pool_dir}"
+            )
             painted = ""
             if self.cfg.painted_share > 0 and not self.on_gpu:
-                painted = (f"; {self.cfg.painted_share:.0%} of batches from {self.cfg.painted_pool_size} painted-style "
-                           "layouts per side (models/landscape/painted.py) textured by render_layout")
-            return (f"procedural landscapes (models/landscape/render.py), whole pictures of "
-                    f"{'/'.join(map(str, self.cfg.full_sizes))} px ({where}), random {self.crop} px windows + flips"
-                    f"{painted}")
+                painted = (
+                    f"; {self.cfg.painted_share:.0%} of batches from {self.cfg.painted_pool_size} painted-style "
+                    "layouts per side (models/landscape/painted.py) textured by render_layout"
+                )
+            return (
+                f"procedural landscapes (models/landscape/render.py), whole pictures of "
+                f"{'/'.join(map(str, self.cfg.full_sizes))} px ({where}), random {self.crop} px windows + flips"
+                f"{painted}"
+            )
         if self.dataset is None:
-            return (f"procedural landscapes (models/landscape/render.py), {self.size}x{self.size}, "
-                    "fresh layouts every step")
+            return (
+                f"procedural landscapes (models/landscape/render.py), {self.size}x{self.size}, fresh layouts every step"
+            )
         crops = f", random {self.crop} px windows" if self.crop else ""
         return f"{self.cfg.data}: {len(self.dataset)} labelled images, random square crops at {self.size}{crops}"
 
@@ -453,24 +512,33 @@ class SPADEDataModule(pl.LightningDataModule):
             else:
                 share = self.cfg.painted_share
                 if not self.pools:
-                    self.pools = [RenderPool(self.cfg.pool_dir, side, self.cfg.pool_size)
-                                  for side in self.cfg.full_sizes]
+                    self.pools = [
+                        RenderPool(self.cfg.pool_dir, side, self.cfg.pool_size) for side in self.cfg.full_sizes
+                    ]
                     if share > 0:
-                        self.pools += [RenderPool(self.cfg.pool_dir, side, self.cfg.painted_pool_size, kind="painted")
-                                       for side in self.cfg.full_sizes]
+                        self.pools += [
+                            RenderPool(self.cfg.pool_dir, side, self.cfg.painted_pool_size, kind="painted")
+                            for side in self.cfg.full_sizes
+                        ]
                 n = len(self.cfg.full_sizes)
                 weights = [(1 - share) / n] * n + ([share / n] * n if share > 0 else [])
-                ds = PoolCrops(self.pools, self.cfg.batch_size, self.crop, self.thumb, seed=self.start,
-                               weights=weights)
-            return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=self.workers,
-                                               persistent_workers=persistent)
+                ds = PoolCrops(self.pools, self.cfg.batch_size, self.crop, self.thumb, seed=self.start, weights=weights)
+            return torch.utils.data.DataLoader(
+                ds, batch_size=None, num_workers=self.workers, persistent_workers=persistent
+            )
         if self.dataset is None:
-            ds = ProceduralSeeds(self.cfg.batch_size, start=self.start,
-                                 render_size=None if self.on_gpu else self.size)
-            return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=self.workers,
-                                               persistent_workers=persistent)
-        return torch.utils.data.DataLoader(self.dataset, batch_size=self.cfg.batch_size, shuffle=True,
-                                           drop_last=True, num_workers=self.workers, persistent_workers=persistent)
+            ds = ProceduralSeeds(self.cfg.batch_size, start=self.start, render_size=None if self.on_gpu else self.size)
+            return torch.utils.data.DataLoader(
+                ds, batch_size=None, num_workers=self.workers, persistent_workers=persistent
+            )
+        return torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=self.cfg.batch_size,
+            shuffle=True,
+            drop_last=True,
+            num_workers=self.workers,
+            persistent_workers=persistent,
+        )
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if isinstance(batch, torch.Tensor) and batch.dim() == 1:  # seeds: render here, on the training device
@@ -501,8 +569,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(p.add_argument_group("optimisation"), TrainConfig)
     add_config_args(p.add_argument_group("fine-tuning and notes"), RunOptions)
     # --max-steps counts iterations (one G and one D update each)
-    add_config_args(p.add_argument_group("training loop (shared)"), LoopConfig,
-                    defaults={"max_steps": 20_000, "sample_every": 500, "ckpt_every": 250})
+    add_config_args(
+        p.add_argument_group("training loop (shared)"),
+        LoopConfig,
+        defaults={"max_steps": 20_000, "sample_every": 500, "ckpt_every": 250},
+    )
     return p
 
 
@@ -512,8 +583,10 @@ def _crop_setup(gcfg: GenConfig, tcfg: TrainConfig) -> int | None:
         return None
     sides = sorted(set(tcfg.full_sizes))
     if gcfg.size not in (GenConfig.size, sides[0]):  # an explicit --size would be silently overridden
-        raise ValueError(f"--size is a grid-generator flag; the crop generator's picture sizes are --full-sizes "
-                         f"(got --size {gcfg.size}; did you mean --full-sizes {gcfg.size}?)")
+        raise ValueError(
+            f"--size is a grid-generator flag; the crop generator's picture sizes are --full-sizes "
+            f"(got --size {gcfg.size}; did you mean --full-sizes {gcfg.size}?)"
+        )
     f = gcfg.multiple
     if tcfg.crop < f or tcfg.crop % f:
         raise ValueError(f"--crop must be a multiple of {f} (2**--depth), got {tcfg.crop}")
@@ -522,8 +595,9 @@ def _crop_setup(gcfg: GenConfig, tcfg: TrainConfig) -> int | None:
     if not 0 <= tcfg.painted_share <= 1:
         raise ValueError(f"--painted-share must be between 0 and 1, got {tcfg.painted_share}")
     if tcfg.painted_share > 0 and tcfg.painted_pool_size < tcfg.batch_size:
-        raise ValueError(f"--painted-pool-size must be at least --batch-size ({tcfg.batch_size}), "
-                         f"got {tcfg.painted_pool_size}")
+        raise ValueError(
+            f"--painted-pool-size must be at least --batch-size ({tcfg.batch_size}), got {tcfg.painted_pool_size}"
+        )
     if tcfg.pool_size < tcfg.batch_size:
         raise ValueError(f"--pool-size must be at least --batch-size ({tcfg.batch_size}), got {tcfg.pool_size}")
     gcfg.native, gcfg.size = sides, sides[0]
@@ -578,8 +652,13 @@ def main(argv: list[str] | None = None) -> int:
     module.grid_batch = data.fixed_batch()
     stats = TrainStats(keys=("g", "d", "g_gan", "g_feat", "g_vgg", "kld", "g_ms"))
     grid_cb = SampleGridCallback(loop.sample_every, run.samples)
-    trainer = build_trainer(loop, run, callbacks=[stats, grid_cb], optimizer_steps_per_iteration=2,
-                            max_steps=optimizer_steps_for(loop.max_steps, tcfg.d_warmup))
+    trainer = build_trainer(
+        loop,
+        run,
+        callbacks=[stats, grid_cb],
+        optimizer_steps_per_iteration=2,
+        max_steps=optimizer_steps_for(loop.max_steps, tcfg.d_warmup),
+    )
     print(f"run folder: {run.root}  (resume with --resume last --run-dir {run.root})", file=sys.stderr)
     trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
 
@@ -587,17 +666,43 @@ def main(argv: list[str] | None = None) -> int:
     card_notes, sections = card_details(module)
     g = module.gcfg
     finish_run(
-        trainer, run, loop, kind="spade", norm=g.norm, state_dict=exported_state(module),
-        config=export_config(module, {"steps": steps, "minutes": round(stats.wall / 60, 1),
-                                      "device": hardware_summary(), "batch_size": tcfg.batch_size}),
+        trainer,
+        run,
+        loop,
+        kind="spade",
+        norm=g.norm,
+        state_dict=exported_state(module),
+        config=export_config(
+            module,
+            {
+                "steps": steps,
+                "minutes": round(stats.wall / 60, 1),
+                "device": hardware_summary(),
+                "batch_size": tcfg.batch_size,
+            },
+        ),
         card_config={k: v for k, v in export_config(module).items() if k != "training"}  # (in the notes)
-        | {"classes": [c["name"] for c in g.classes]}, steps=steps, stats=stats,
-        title=f"SPADE generator - norm `{g.norm}`", data=data.describe(),
+        | {"classes": [c["name"] for c in g.classes]},
+        steps=steps,
+        stats=stats,
+        title=f"SPADE generator - norm `{g.norm}`",
+        data=data.describe(),
         command=command_line("python train.py spade", argv),
-        notes=[*card_notes, f"batch {tcfg.batch_size}",
-               *([f"fine-tuned from {opts.init} (its own card lists the earlier steps); the discriminator restarted "
-                  f"from scratch ({tcfg.d_warmup} D-only warm-up iterations)"] if opts.init else []), *opts.note],
-        extra_sections=sections)
+        notes=[
+            *card_notes,
+            f"batch {tcfg.batch_size}",
+            *(
+                [
+                    f"fine-tuned from {opts.init} (its own card lists the earlier steps); the discriminator restarted "
+                    f"from scratch ({tcfg.d_warmup} D-only warm-up iterations)"
+                ]
+                if opts.init
+                else []
+            ),
+            *opts.note,
+        ],
+        extra_sections=sections,
+    )
     return 0
 
 

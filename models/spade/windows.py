@@ -55,9 +55,15 @@ def window_grid(length: int, core: int, margin: int, multiple: int) -> list[tupl
     return out
 
 
-def synthesize_windows(generator: torch.nn.Module, seg: torch.Tensor, z: torch.Tensor | None, window: int = 512,
-                       margin: int = 128, noise: list[torch.Tensor] | None = None,
-                       progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+def synthesize_windows(
+    generator: torch.nn.Module,
+    seg: torch.Tensor,
+    z: torch.Tensor | None,
+    window: int = 512,
+    margin: int = 128,
+    noise: list[torch.Tensor] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
     """Render ``seg (1, K, H, W)`` (one-hot, sides multiples of the generator's grid) window by window.
 
     Args:
@@ -88,9 +94,9 @@ def synthesize_windows(generator: torch.nn.Module, seg: torch.Tensor, z: torch.T
                 nz = []
                 for n in noise:
                     r = n.shape[-1] / W  # cells per output pixel of this map
-                    nz.append(n[..., round(y0 * r):round(y1 * r), round(x0 * r):round(x1 * r)].to(seg.device))
+                    nz.append(n[..., round(y0 * r) : round(y1 * r), round(x0 * r) : round(x1 * r)].to(seg.device))
             img = generator(seg[:, :, y0:y1, x0:x1], z, box=box, noise=nz)
-            out[:, :, y0 + ky0:y0 + ky1, x0 + kx0:x0 + kx1] = img[:, :, ky0:ky1, kx0:kx1].float()
+            out[:, :, y0 + ky0 : y0 + ky1, x0 + kx0 : x0 + kx1] = img[:, :, ky0:ky1, kx0:kx1].float()
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -117,10 +123,16 @@ def smooth_label_upscale(ids: torch.Tensor, size: tuple[int, int], num_classes: 
     t = torch.arange(-r, r + 1, dtype=big.dtype)
     k = torch.exp(-(t**2) / (2 * sigma**2))
     k = (k / k.sum()).to(big.device)
-    big = F.conv2d(F.pad(big, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).expand(num_classes, 1, 1, -1),
-                   groups=num_classes)
-    big = F.conv2d(F.pad(big, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1).expand(num_classes, 1, -1, 1),
-                   groups=num_classes)
+    big = F.conv2d(
+        F.pad(big, (r, r, 0, 0), mode="replicate"),
+        k.view(1, 1, 1, -1).expand(num_classes, 1, 1, -1),
+        groups=num_classes,
+    )
+    big = F.conv2d(
+        F.pad(big, (0, 0, r, r), mode="replicate"),
+        k.view(1, 1, -1, 1).expand(num_classes, 1, -1, 1),
+        groups=num_classes,
+    )
     smooth = big[0].argmax(0)
     bad = F.interpolate((~valid)[None, None].float(), size=size, mode="nearest")[0, 0] > 0
     return torch.where(bad, nearest, smooth)

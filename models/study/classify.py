@@ -13,6 +13,7 @@ the same data; report test accuracy (eval mode: batch norm's running statistics)
 >>> 0.0 <= result.accuracy <= 1.0 and result.steps == 8
 True
 """
+
 from __future__ import annotations
 
 import functools
@@ -69,8 +70,7 @@ class _Block(nn.Module):
         self.na1 = norms.norm_act(norm, c_out, act="relu", **kw)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
         self.n2 = norms.build_norm(norm, c_out, **kw)
-        self.skip = (nn.Identity() if stride == 1 and c_in == c_out
-                     else nn.Conv2d(c_in, c_out, 1, stride, bias=False))
+        self.skip = nn.Identity() if stride == 1 and c_in == c_out else nn.Conv2d(c_in, c_out, 1, stride, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.n2(self.conv2(self.na1(self.conv1(x)))) + self.skip(x))
@@ -84,10 +84,14 @@ class SmallResNet(nn.Module):
 
     def __init__(self, norm: str = "batch", width: int = 16, **norm_kw) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, width, 3, 1, 1, bias=False),
-                                  norms.norm_act(norm, width, act="relu", **norm_kw))
-        self.stages = nn.Sequential(_Block(width, width, 1, norm, norm_kw), _Block(width, 2 * width, 2, norm, norm_kw),
-                                    _Block(2 * width, 4 * width, 2, norm, norm_kw))
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, width, 3, 1, 1, bias=False), norms.norm_act(norm, width, act="relu", **norm_kw)
+        )
+        self.stages = nn.Sequential(
+            _Block(width, width, 1, norm, norm_kw),
+            _Block(width, 2 * width, 2, norm, norm_kw),
+            _Block(2 * width, 4 * width, 2, norm, norm_kw),
+        )
         self.head = nn.Linear(4 * width, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -161,9 +165,19 @@ def run_cell(cell: CellSpec, width: int = 16) -> CellResult:
     net.eval()
     with torch.no_grad():
         acc = 0.0 if diverged else float((net(x_test).argmax(1) == y_test).float().mean())
-    tail = losses[-max(1, len(losses) // 10):] or [float("nan")]
-    return CellResult(cell.norm, cell.batch_size, cell.seed, cell.samples, len(losses), acc, float(np.mean(tail)),
-                      1000 * elapsed / max(1, len(losses)), saved / 2**20, diverged)
+    tail = losses[-max(1, len(losses) // 10) :] or [float("nan")]
+    return CellResult(
+        cell.norm,
+        cell.batch_size,
+        cell.seed,
+        cell.samples,
+        len(losses),
+        acc,
+        float(np.mean(tail)),
+        1000 * elapsed / max(1, len(losses)),
+        saved / 2**20,
+        diverged,
+    )
 
 
 def _saved_bytes(forward) -> tuple[int, torch.Tensor]:

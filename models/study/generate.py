@@ -6,6 +6,7 @@ step changes, then scores it with the metrics of ``python -m models.eval spade``
 mIoU of a segmentation net on synthesized images of held-out layouts, VGG Fréchet distance to real renders, seed
 diversity). Finished cells are appended to ``OUT/generative.csv`` at once, so a resumed run skips them.
 """
+
 from __future__ import annotations
 
 import csv
@@ -62,8 +63,9 @@ class GenResult:
     train_s: float
 
 
-def gen_grid(minutes: float = 3.0, norms_: tuple[str, ...] = GEN_NORMS,
-             batch_sizes: tuple[int, ...] = GEN_BATCH_SIZES, **kw) -> list[GenCell]:
+def gen_grid(
+    minutes: float = 3.0, norms_: tuple[str, ...] = GEN_NORMS, batch_sizes: tuple[int, ...] = GEN_BATCH_SIZES, **kw
+) -> list[GenCell]:
     """The declared cells, in a fixed order (batch sizes inside norms)."""
     return [GenCell(n, b, minutes, **kw) for n in norms_ for b in batch_sizes]
 
@@ -73,12 +75,49 @@ def train_command(cell: GenCell, out: Path) -> list[str]:
 
     The study's numbers were measured with the fixed-size ``grid`` generator, so its cells keep that architecture.
     """
-    return [sys.executable, str(ROOT / "train.py"), "spade", "--arch", "grid", "--norm", cell.norm, "--d-norm", "instance",
-            "--batch-size", str(cell.batch_size), "--size", str(cell.size), "--ngf", str(cell.ngf),
-            "--spade-hidden", "32", "--z-dim", "32", "--ndf", "16", "--d-layers", "3",
-            "--max-minutes", f"{cell.minutes:g}", "--max-steps", str(cell.max_steps), "--threads", "1",
-            "--num-workers", "0", "--sample-every", "1000000", "--ckpt-every", "1000000", "--no-progress",
-            "--quiet", "--run-dir", str(out / "runs" / cell.name()), "--export", str(out / f"{cell.name()}.safetensors")]
+    return [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "spade",
+        "--arch",
+        "grid",
+        "--norm",
+        cell.norm,
+        "--d-norm",
+        "instance",
+        "--batch-size",
+        str(cell.batch_size),
+        "--size",
+        str(cell.size),
+        "--ngf",
+        str(cell.ngf),
+        "--spade-hidden",
+        "32",
+        "--z-dim",
+        "32",
+        "--ndf",
+        "16",
+        "--d-layers",
+        "3",
+        "--max-minutes",
+        f"{cell.minutes:g}",
+        "--max-steps",
+        str(cell.max_steps),
+        "--threads",
+        "1",
+        "--num-workers",
+        "0",
+        "--sample-every",
+        "1000000",
+        "--ckpt-every",
+        "1000000",
+        "--no-progress",
+        "--quiet",
+        "--run-dir",
+        str(out / "runs" / cell.name()),
+        "--export",
+        str(out / f"{cell.name()}.safetensors"),
+    ]
 
 
 def run_gen_cell(cell: GenCell, out: Path, eval_num: int = 128, segnet_steps: int = 500) -> GenResult:
@@ -104,16 +143,28 @@ def run_gen_cell(cell: GenCell, out: Path, eval_num: int = 128, segnet_steps: in
     net = segnet_for(syn.num_classes, cell.size, segnet_steps, out / "segnet", log=lambda *_: None)
     m = measure(syn, net, eval_num)
     steps = int(read_metadata(path).get("normlab_steps", 0) or 0)
-    return GenResult(cell.norm, cell.batch_size, cell.minutes, steps, m["miou"], m["real_miou"], m["vgg_fd"],
-                     m["vgg_fd_floor"], m["seed_diff"] or 0.0, train_s)
+    return GenResult(
+        cell.norm,
+        cell.batch_size,
+        cell.minutes,
+        steps,
+        m["miou"],
+        m["real_miou"],
+        m["vgg_fd"],
+        m["vgg_fd_floor"],
+        m["seed_diff"] or 0.0,
+        train_s,
+    )
 
 
 def _done(csv_path: Path) -> dict[str, dict]:
     if not csv_path.is_file():
         return {}
     with csv_path.open() as f:
-        return {f"{r['norm']}|b{r['batch_size']}|m{float(r['minutes']):g}|s{r.get('size', 32)}": r
-                for r in csv.DictReader(f)}
+        return {
+            f"{r['norm']}|b{r['batch_size']}|m{float(r['minutes']):g}|s{r.get('size', 32)}": r
+            for r in csv.DictReader(f)
+        }
 
 
 def run_gen_grid(cells: list[GenCell], out: Path, jobs: int = 1, progress: bool = True, **kw) -> list[dict]:
@@ -123,8 +174,12 @@ def run_gen_grid(cells: list[GenCell], out: Path, jobs: int = 1, progress: bool 
     done = _done(csv_path)
     todo = [c for c in cells if c.key() not in done]
     new_file = not csv_path.is_file()
-    with csv_path.open("a", newline="") as f, tqdm(total=len(cells), initial=len(cells) - len(todo),
-                                                    desc="generative", unit="cell", disable=not progress) as bar:
+    with (
+        csv_path.open("a", newline="") as f,
+        tqdm(
+            total=len(cells), initial=len(cells) - len(todo), desc="generative", unit="cell", disable=not progress
+        ) as bar,
+    ):
         writer = csv.DictWriter(f, fieldnames=[x.name for x in fields(GenResult)])
         if new_file:
             writer.writeheader()
@@ -148,11 +203,21 @@ def summarize_gen(rows: list[dict]) -> str:
         line = [norm]
         for b in sizes:
             r = by.get((norm, b))
-            line += ([f"{float(r['miou']):.3f}", f"{float(r['vgg_fd']):.1f}", f"{float(r['seed_diff']):.1f}",
-                      str(r["steps"])] if r else ["", "", "", ""])
+            line += (
+                [
+                    f"{float(r['miou']):.3f}",
+                    f"{float(r['vgg_fd']):.1f}",
+                    f"{float(r['seed_diff']):.1f}",
+                    str(r["steps"]),
+                ]
+                if r
+                else ["", "", "", ""]
+            )
         table.append(line)
     header = ["G norm"] + [f"b{b} {m}" for b in sizes for m in ("mIoU", "VGG-FD", "seed diff", "iterations")]
     real = statistics.fmean(float(r["real_miou"]) for r in rows) if rows else float("nan")
     floor = statistics.fmean(float(r["vgg_fd_floor"]) for r in rows) if rows else float("nan")
-    return (markdown_table(header, table) + f"\n\nReal renders: mIoU {real:.3f}; VGG-FD real vs disjoint real "
-            f"(floor) {floor:.1f}. Seed diff: mean |difference| of two style codes on one layout, of 255.")
+    return (
+        markdown_table(header, table) + f"\n\nReal renders: mIoU {real:.3f}; VGG-FD real vs disjoint real "
+        f"(floor) {floor:.1f}. Seed diff: mean |difference| of two style codes on one layout, of 255."
+    )

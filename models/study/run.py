@@ -5,6 +5,7 @@ seeds, each cell trained on the same number of samples. ``--quick`` runs a minut
 appended to ``OUT/results.csv`` at once, so an interrupted study resumes where it stopped (finished cells are not
 re-run); ``OUT/accuracy_vs_batch.png`` and ``OUT/summary.md`` are rewritten at the end.
 """
+
 from __future__ import annotations
 
 import csv
@@ -26,21 +27,32 @@ BATCH_SIZES = (1, 2, 8, 32)
 QUICK_NORMS = ("batch", "group")
 
 
-def grid(quick: bool = False, seeds: int = 5, samples: int = 3_000, norms_: tuple[str, ...] | None = None,
-         batch_sizes: tuple[int, ...] | None = None) -> list[CellSpec]:
+def grid(
+    quick: bool = False,
+    seeds: int = 5,
+    samples: int = 3_000,
+    norms_: tuple[str, ...] | None = None,
+    batch_sizes: tuple[int, ...] | None = None,
+) -> list[CellSpec]:
     """The declared cells, in a fixed order."""
     names = norms_ or (QUICK_NORMS if quick else tuple(NORM_VARIANTS))
     sizes = batch_sizes or ((2, 32) if quick else BATCH_SIZES)
-    return [CellSpec(n, b, s, 2_000 if quick else samples) for s in range(1 if quick else seeds)
-            for n in names for b in sizes]
+    return [
+        CellSpec(n, b, s, 2_000 if quick else samples)
+        for s in range(1 if quick else seeds)
+        for n in names
+        for b in sizes
+    ]
 
 
 def _done(csv_path: Path) -> dict[str, dict]:
     if not csv_path.is_file():
         return {}
     with csv_path.open() as f:
-        return {CellSpec(r["norm"], int(r["batch_size"]), int(r["seed"]), int(r["samples"])).key(): r
-                for r in csv.DictReader(f)}
+        return {
+            CellSpec(r["norm"], int(r["batch_size"]), int(r["seed"]), int(r["samples"])).key(): r
+            for r in csv.DictReader(f)
+        }
 
 
 def _run_one(cell: CellSpec) -> CellResult:
@@ -58,13 +70,14 @@ def run_grid(cells: list[CellSpec], out: Path, jobs: int = 1, progress: bool = T
     todo = [c for c in cells if c.key() not in done]
     columns = [f.name for f in fields(CellResult)]
     new_file = not csv_path.is_file()
-    with csv_path.open("a", newline="") as f, tqdm(total=len(cells), initial=len(cells) - len(todo),
-                                                    desc="study", unit="cell", disable=not progress) as bar:
+    with (
+        csv_path.open("a", newline="") as f,
+        tqdm(total=len(cells), initial=len(cells) - len(todo), desc="study", unit="cell", disable=not progress) as bar,
+    ):
         writer = csv.DictWriter(f, fieldnames=columns)
         if new_file:
             writer.writeheader()
-        results = (map(_run_one, todo) if jobs <= 1 else
-                   ProcessPoolExecutor(max_workers=jobs).map(_run_one, todo))
+        results = map(_run_one, todo) if jobs <= 1 else ProcessPoolExecutor(max_workers=jobs).map(_run_one, todo)
         for result in results:
             writer.writerow(result.row())
             f.flush()  # a crash or Ctrl-C keeps every finished cell
@@ -94,7 +107,9 @@ def summarize(rows: list[dict]) -> tuple[str, dict]:
             std = statistics.pstdev(accs) if len(accs) > 1 else 0.0
             stats[(norm, b)] = (mean, std, len(accs))
             spread = f" ± {100 * std:.1f}" if len(accs) > 1 else " (1 seed)"
-            line.append(f"{100 * mean:.1f}{spread}" + (" (div.)" if any(str(r["diverged"]) == "True" for r in group) else ""))
+            line.append(
+                f"{100 * mean:.1f}{spread}" + (" (div.)" if any(str(r["diverged"]) == "True" for r in group) else "")
+            )
         group = [r for (n, _), g in cells.items() if n == norm for r in g]
         line.append(f"{statistics.fmean(float(r['ms_per_step']) for r in group):.1f}")
         line.append(f"{statistics.fmean(float(r['saved_mb']) for r in group):.2f}")
@@ -135,15 +150,26 @@ def main(argv: list[str] | None = None, prog: str = "normlab study") -> int:
     p.add_argument("--out", type=Path, default=Path("runs/study"), help="results folder (default: runs/study)")
     p.add_argument("--quick", action="store_true", help="a minutes-long subset: 2 norms x batch 2, 32, one seed")
     p.add_argument("--seeds", type=int, default=5, help="seeds per cell (default: 5)")
-    p.add_argument("--samples", type=int, default=3_000,
-                   help="training samples per cell (default: 3000, about 2 epochs: long enough to learn, short "
-                        "enough that the normalizers differ; at 20000 every one reaches about 99.5 %%)")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=3_000,
+        help="training samples per cell (default: 3000, about 2 epochs: long enough to learn, short "
+        "enough that the normalizers differ; at 20000 every one reaches about 99.5 %%)",
+    )
     p.add_argument("--norms", nargs="+", default=None, help=f"subset of: {', '.join(NORM_VARIANTS)}")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="cells run at once, one core each")
-    p.add_argument("--generative", action="store_true",
-                   help="instead: the generative check (SPADE's norm x batch 1, 8; equal time per cell)")
-    p.add_argument("--gen-minutes", type=float, default=3.0,
-                   help="--generative: training minutes per cell (default 3; --quick: 0.3)")
+    p.add_argument(
+        "--generative",
+        action="store_true",
+        help="instead: the generative check (SPADE's norm x batch 1, 8; equal time per cell)",
+    )
+    p.add_argument(
+        "--gen-minutes",
+        type=float,
+        default=3.0,
+        help="--generative: training minutes per cell (default 3; --quick: 0.3)",
+    )
     args = p.parse_args(argv)
     if args.generative:
         return _generative(args)
@@ -156,8 +182,9 @@ def main(argv: list[str] | None = None, prog: str = "normlab study") -> int:
     rows = run_grid(cells, args.out, jobs=args.jobs, progress=sys.stderr.isatty())
     table, stats = summarize(rows)
     plot(stats, args.out / "accuracy_vs_batch.png")
-    (args.out / "summary.md").write_text(f"# Normalizer study: classification\n\n{table}\n\n"
-                                         f"![accuracy vs batch size](accuracy_vs_batch.png)\n")
+    (args.out / "summary.md").write_text(
+        f"# Normalizer study: classification\n\n{table}\n\n![accuracy vs batch size](accuracy_vs_batch.png)\n"
+    )
     print(table)
     print(f"\n{len(rows)} cells in {args.out / 'results.csv'}; plot {args.out / 'accuracy_vs_batch.png'}")
     return 0
@@ -174,8 +201,9 @@ def _generative(args) -> int:
     if args.gen_minutes <= 0 or args.jobs < 1:
         return user_error("--gen-minutes and --jobs must be positive")
     cells = gen_grid(0.3 if args.quick else args.gen_minutes, names)
-    rows = run_gen_grid(cells, args.out, jobs=args.jobs, progress=sys.stderr.isatty(),
-                        **({"eval_num": 32} if args.quick else {}))
+    rows = run_gen_grid(
+        cells, args.out, jobs=args.jobs, progress=sys.stderr.isatty(), **({"eval_num": 32} if args.quick else {})
+    )
     table = summarize_gen(rows)
     (args.out / "generative.md").write_text(f"# Normalizer study: generative check (SPADE)\n\n{table}\n")
     print(table)

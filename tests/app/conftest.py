@@ -29,7 +29,10 @@ def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "ignore:.*no_silent_downcasting.*")
     config.addinivalue_line("filterwarnings", "ignore:The copy keyword is deprecated")
 
-ARTIFACTS = Path(os.environ.get("NORMLAB_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "runs" / "test-artifacts"))
+
+ARTIFACTS = Path(
+    os.environ.get("NORMLAB_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "runs" / "test-artifacts")
+)
 TEST_MAX_PIXELS = 4_000_000  # small limit so the "too large" file stays cheap to make
 
 
@@ -69,11 +72,30 @@ class FakeStylizer:
         self.norm = Path(path).stem.split("_", 1)[1]
         self.calls: list[dict] = []
 
-    def stylize(self, content, styles, weights=None, alpha=1.0, preserve_color=None, mask=None, size=512,
-                stroke=1.0, progress=None):
-        self.calls.append({"n_styles": len(styles), "weights": weights, "alpha": alpha,
-                           "preserve_color": preserve_color, "mask": mask, "size": size, "stroke": stroke,
-                           "progress": progress})
+    def stylize(
+        self,
+        content,
+        styles,
+        weights=None,
+        alpha=1.0,
+        preserve_color=None,
+        mask=None,
+        size=512,
+        stroke=1.0,
+        progress=None,
+    ):
+        self.calls.append(
+            {
+                "n_styles": len(styles),
+                "weights": weights,
+                "alpha": alpha,
+                "preserve_color": preserve_color,
+                "mask": mask,
+                "size": size,
+                "stroke": stroke,
+                "progress": progress,
+            }
+        )
         if progress is not None:  # one tile: the statistics pass, then the decode pass (as the real Stylizer)
             progress(1, 2, "statistics")
             progress(2, 2, "decode")
@@ -134,8 +156,9 @@ def app_config(tmp_path_factory, model_source) -> AppConfig:
         assets = DEFAULT_ASSETS_DIR
     else:
         assets = make_random_checkpoints(tmp_path_factory.mktemp("assets"))
-    return AppConfig(assets_dir=assets, max_input_pixels=TEST_MAX_PIXELS, max_size=512, default_size=128,
-                     canvas_size=256)
+    return AppConfig(
+        assets_dir=assets, max_input_pixels=TEST_MAX_PIXELS, max_size=512, default_size=128, canvas_size=256
+    )
 
 
 @pytest.fixture(scope="session")
@@ -168,8 +191,14 @@ def server(demo, app_config):
     """The app, launched once for the whole session on a free port; yields its URL."""
     from app.web.ui import launch_kwargs
 
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                show_error=True, **launch_kwargs(app_config))
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        prevent_thread_lock=True,
+        quiet=True,
+        show_error=True,
+        **launch_kwargs(app_config),
+    )
     yield demo.local_url
     demo.close()
 
@@ -264,8 +293,14 @@ def mask(tmp_path) -> Path:
 CLIP_FRAMES, CLIP_SIZE, CLIP_FPS = 6, (64, 48), 24  # clip.mp4: 0.25 s, a few frames/s of work at 64 px
 
 
-def write_clip(path: Path, frames: int = CLIP_FRAMES, size: tuple[int, int] = CLIP_SIZE, fps: int = CLIP_FPS,
-               codec: str = "libx264", fmt: str | None = None) -> Path:
+def write_clip(
+    path: Path,
+    frames: int = CLIP_FRAMES,
+    size: tuple[int, int] = CLIP_SIZE,
+    fps: int = CLIP_FPS,
+    codec: str = "libx264",
+    fmt: str | None = None,
+) -> Path:
     """A short clip of 8 px blocks sliding right (H.264 in MP4 by default); ``frames=0`` leaves the stream empty."""
     import av
 
@@ -306,8 +341,11 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     """Named sample clips: a good one, and the bad inputs the Video tab must explain."""
     d = tmp_path_factory.mktemp("clips")
     good = write_clip(d / "clip.mp4")
-    out = {"clip.mp4": good, "tone.mp4": write_tone(d / "tone.mp4"),
-           "empty.avi": write_clip(d / "empty.avi", frames=0, codec="mpeg4", fmt="avi")}  # a stream, no frames
+    out = {
+        "clip.mp4": good,
+        "tone.mp4": write_tone(d / "tone.mp4"),
+        "empty.avi": write_clip(d / "empty.avi", frames=0, codec="mpeg4", fmt="avi"),
+    }  # a stream, no frames
     (d / "text.mp4").write_text("hello, I am a text file pretending to be a video\n" * 8)
     (d / "corrupt.mp4").write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # cut before its index
     out.update({name: d / name for name in ("text.mp4", "corrupt.mp4")})

@@ -26,15 +26,21 @@ def test_stylize_video_is_advertised_with_its_parameters_and_defaults(client, ap
     assert list(params) == ["video", "style", "alpha", "norm", "size", "preserve_color", "stroke", "stabilize"]
     assert not params["video"]["parameter_has_default"] and not params["style"]["parameter_has_default"]
     defaults = {k: params[k]["parameter_default"] for k in ("alpha", "size", "stroke", "stabilize", "preserve_color")}
-    assert defaults == {"alpha": 1.0, "size": app_config.video_size, "stroke": 1.0, "stabilize": "flow",
-                        "preserve_color": "none"}
+    assert defaults == {
+        "alpha": 1.0,
+        "size": app_config.video_size,
+        "stroke": 1.0,
+        "stabilize": "flow",
+        "preserve_color": "none",
+    }
 
 
 def test_a_clip_comes_back_as_a_playable_mp4_with_every_frame(client, demo, clips, files):
     from app.web.retention import video_folder
 
-    job = client.submit(video=handle_file(clips["clip.mp4"]), style=handle_file(files["style.jpg"]), size=64,
-                        api_name="/stylize_video")
+    job = client.submit(
+        video=handle_file(clips["clip.mp4"]), style=handle_file(files["style.jpg"]), size=64, api_name="/stylize_video"
+    )
     path = _video_path(job.result(timeout=TIMEOUT_S))
     assert path.suffix == ".mp4" and path.read_bytes()[4:8] == b"ftyp"  # an MP4 file
     info = probe(path)
@@ -46,19 +52,28 @@ def test_a_clip_comes_back_as_a_playable_mp4_with_every_frame(client, demo, clip
     assert served and all(p.parent.parent == video_folder() for p in served)
 
 
-@pytest.mark.parametrize("name, extra, message", [
-    ("text.mp4", {}, r"Video: 'text.mp4' is not a readable video \(corrupt, or not a video file\)\."),
-    ("tone.mp4", {}, r"Video: 'tone.mp4' has no video stream \(audio only\)\."),
-    ("clip.mp4", {"size": 4000}, r"video size must be a whole number of pixels from 16 to 512, got 4000"),
-    ("clip.mp4", {"stabilize": "wobbly"}, r"stabilize must be one of 'flow', 'stats', 'both', 'none'"),
-])
-def test_bad_clips_and_settings_get_specific_errors_and_the_server_keeps_serving(client, clips, files, name, extra,
-                                                                                message):
+@pytest.mark.parametrize(
+    "name, extra, message",
+    [
+        ("text.mp4", {}, r"Video: 'text.mp4' is not a readable video \(corrupt, or not a video file\)\."),
+        ("tone.mp4", {}, r"Video: 'tone.mp4' has no video stream \(audio only\)\."),
+        ("clip.mp4", {"size": 4000}, r"video size must be a whole number of pixels from 16 to 512, got 4000"),
+        ("clip.mp4", {"stabilize": "wobbly"}, r"stabilize must be one of 'flow', 'stats', 'both', 'none'"),
+    ],
+)
+def test_bad_clips_and_settings_get_specific_errors_and_the_server_keeps_serving(
+    client, clips, files, name, extra, message
+):
     with pytest.raises(AppError, match=message):
-        client.submit(video=handle_file(clips[name]), style=handle_file(files["style.jpg"]),
-                      api_name="/stylize_video", **({"size": 64} | extra)).result(timeout=TIMEOUT_S)
-    ok = client.submit(content=handle_file(files["content.png"]), style=handle_file(files["style.jpg"]), size=64,
-                       api_name="/stylize")
+        client.submit(
+            video=handle_file(clips[name]),
+            style=handle_file(files["style.jpg"]),
+            api_name="/stylize_video",
+            **({"size": 64} | extra),
+        ).result(timeout=TIMEOUT_S)
+    ok = client.submit(
+        content=handle_file(files["content.png"]), style=handle_file(files["style.jpg"]), size=64, api_name="/stylize"
+    )
     assert Path(ok.result(timeout=TIMEOUT_S)).is_file()
 
 

@@ -13,8 +13,9 @@ def test_defaults_allow_large_outputs_but_keep_the_upload_limits():
     assert config.max_input_pixels == 40_000_000 and config.max_upload_mb == 50
 
 
-@pytest.mark.parametrize("max_size, top", [(1024, [768, 1024]), (4096, [3072, 4096]), (8192, [6144, 8192]),
-                                           (5000, [4096, 5000])])
+@pytest.mark.parametrize(
+    "max_size, top", [(1024, [768, 1024]), (4096, [3072, 4096]), (8192, [6144, 8192]), (5000, [4096, 5000])]
+)
 def test_size_steps_go_up_to_max_size(max_size, top):
     # the reported bug: with --max-size 4096 the menu stopped at 2048
     choices = AppConfig(max_size=max_size).size_choices
@@ -57,17 +58,24 @@ def test_the_pixel_limit_stops_at_the_tiled_stylizers_limit():
 def test_video_limits_default_to_a_minute_of_4k_in_200_mb():
     config = AppConfig()
     assert (config.max_video_seconds, config.max_video_side, config.max_video_mb, config.max_video_frames) == (
-        60, 3840, 200, 3600)
+        60,
+        3840,
+        200,
+        3600,
+    )
     assert config.upload_limit_mb == 200  # the server takes the larger of the image and video limits
     assert AppConfig(max_video_mb=10).upload_limit_mb == 50 and AppConfig(max_video_mb=0.5).upload_limit_mb == 50
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("max_video_seconds", 0, "max_video_seconds must be > 0, got 0"),
-    ("max_video_frames", -1, "max_video_frames must be > 0, got -1"),
-    ("max_video_mb", float("nan"), "max_video_mb must be > 0, got nan"),
-    ("max_video_size", 4000, "max_video_size must be between 16 and 1920 px, got 4000"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("max_video_seconds", 0, "max_video_seconds must be > 0, got 0"),
+        ("max_video_frames", -1, "max_video_frames must be > 0, got -1"),
+        ("max_video_mb", float("nan"), "max_video_mb must be > 0, got nan"),
+        ("max_video_size", 4000, "max_video_size must be between 16 and 1920 px, got 4000"),
+    ],
+)
 def test_bad_video_limits_are_refused(field, value, message):
     with pytest.raises(ValueError, match=message):
         AppConfig(**{field: value})

@@ -1,5 +1,6 @@
 """One contract for both front ends: `normlab synthesize` and the web API's /synthesize accept and refuse the same
 seeds and sizes, at the exact boundaries, with the same words (app/limits.py)."""
+
 import gradio as gr
 import numpy as np
 import pytest
@@ -21,16 +22,30 @@ GOOD_SEEDS = [0, SEED_MAX, "7", 3.0]
 @pytest.fixture
 def cli_synthesize(tmp_path, mask, capsys):
     cfg = GenConfig(arch="grid", size=32, ngf=4, spade_hidden=8, z_dim=8)
-    ckpt = save_checkpoint(tmp_path / "g.safetensors", baked_state_dict(SPADEGenerator(cfg)),
-                           cfg.to_dict() | {"spectral": False}, kind="spade")
+    ckpt = save_checkpoint(
+        tmp_path / "g.safetensors",
+        baked_state_dict(SPADEGenerator(cfg)),
+        cfg.to_dict() | {"spectral": False},
+        kind="spade",
+    )
 
     def run(seed=0, size=None, fill=None, mask_path=None) -> str | None:
-        argv = ["synthesize", str(mask_path or mask), "-o", str(tmp_path / "o.png"), "--checkpoint", str(ckpt),
-                "--seed", str(seed), *(["--size", str(size)] if size is not None else []),
-                *(["--background", fill] if fill else [])]
+        argv = [
+            "synthesize",
+            str(mask_path or mask),
+            "-o",
+            str(tmp_path / "o.png"),
+            "--checkpoint",
+            str(ckpt),
+            "--seed",
+            str(seed),
+            *(["--size", str(size)] if size is not None else []),
+            *(["--background", fill] if fill else []),
+        ]
         code = cli.main(argv)
         err = capsys.readouterr().err
         return None if code == 0 else err
+
     return run
 
 
@@ -45,6 +60,7 @@ def api_synthesize(fake_assets, fake_loaders, mask):
         except gr.Error as err:
             return err.message
         return None
+
     return run
 
 

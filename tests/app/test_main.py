@@ -32,8 +32,15 @@ def test_bad_arguments_exit_2_with_one_line(capsys, tmp_path):
     assert capsys.readouterr().err.startswith("error: default_size must lie in")
 
 
-@pytest.mark.parametrize("value, why", [("101", "at most 100"), ("0", "more than 0"), ("nan", "at most 100"),
-                                       ("lots", "must be a number of megapixels, got 'lots'")])
+@pytest.mark.parametrize(
+    "value, why",
+    [
+        ("101", "at most 100"),
+        ("0", "more than 0"),
+        ("nan", "at most 100"),
+        ("lots", "must be a number of megapixels, got 'lots'"),
+    ],
+)
 def test_max_input_megapixels_above_the_tiled_limit_is_refused(capsys, value, why):
     with pytest.raises(SystemExit) as info:
         main(["--max-input-megapixels", value])
@@ -74,8 +81,9 @@ def test_python_m_app_starts_and_serves_on_loopback(artifacts, tmp_path):
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", "GRADIO_TEMP_DIR": str(cache)}
     log = artifacts / "python_m_app.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "app", "--port", str(port)], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "--port", str(port)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     t0 = time.perf_counter()
     try:
         page = None
@@ -87,8 +95,9 @@ def test_python_m_app_starts_and_serves_on_loopback(artifacts, tmp_path):
                 time.sleep(0.25)
         elapsed = time.perf_counter() - t0
         assert page is not None, f"server did not come up (exit code {proc.poll()}); see {log}"
-        print(f"python -m app answered after {elapsed:.1f} s (target <= 15 s on an idle machine; "
-              f"see tools/app_bench.py)")
+        print(
+            f"python -m app answered after {elapsed:.1f} s (target <= 15 s on an idle machine; see tools/app_bench.py)"
+        )
         assert "normlab" in page
         assert f"http://127.0.0.1:{port}" in log.read_text()  # bound to loopback, not 0.0.0.0
         # SIGTERM stops it cleanly and quickly (exit code 0, the stop is logged)
@@ -104,18 +113,40 @@ def test_python_m_app_starts_and_serves_on_loopback(artifacts, tmp_path):
 
 
 def test_video_limit_flags_set_the_config():
-    args = build_parser().parse_args(["--max-video-seconds", "90", "--max-video-frames", "5400", "--max-video-side",
-                                      "1920", "--max-video-mb", "500", "--max-video-size", "1280"])
+    args = build_parser().parse_args(
+        [
+            "--max-video-seconds",
+            "90",
+            "--max-video-frames",
+            "5400",
+            "--max-video-side",
+            "1920",
+            "--max-video-mb",
+            "500",
+            "--max-video-size",
+            "1280",
+        ]
+    )
     config = config_from_args(args)
-    assert (config.max_video_seconds, config.max_video_frames, config.max_video_side, config.max_video_mb,
-            config.max_video_size) == (90, 5400, 1920, 500, 1280)
+    assert (
+        config.max_video_seconds,
+        config.max_video_frames,
+        config.max_video_side,
+        config.max_video_mb,
+        config.max_video_size,
+    ) == (90, 5400, 1920, 500, 1280)
     assert config.upload_limit_mb == 500
     assert config_from_args(build_parser().parse_args([])).max_video_seconds == 60
 
 
-@pytest.mark.parametrize("argv, why", [(["--max-video-seconds", "0"], "must be more than 0, got 0"),
-                                       (["--max-video-frames", "2.5"], "must be a whole number, got '2.5'"),
-                                       (["--max-video-mb", "lots"], "must be a number, got 'lots'")])
+@pytest.mark.parametrize(
+    "argv, why",
+    [
+        (["--max-video-seconds", "0"], "must be more than 0, got 0"),
+        (["--max-video-frames", "2.5"], "must be a whole number, got '2.5'"),
+        (["--max-video-mb", "lots"], "must be a number, got 'lots'"),
+    ],
+)
 def test_bad_video_limit_flags_exit_2(capsys, argv, why):
     with pytest.raises(SystemExit) as info:
         main(argv)
@@ -155,8 +186,13 @@ def test_a_server_with_a_login_refuses_anonymous_api_calls_and_serves_with_crede
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
     log = artifacts / "python_m_app_auth.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "app", "--port", str(port), "--auth-file", str(users)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "--port", str(port), "--auth-file", str(users)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}/"
     try:
         t0 = time.perf_counter()
@@ -200,11 +236,15 @@ def test_with_exit_with_parent_the_server_process_stops_when_its_parent_dies(tmp
     import signal as sig
 
     marker = tmp_path / "child.pid"
-    child_code = ("import os, signal, sys, time; from app.__main__ import exit_with_parent; "
-                  "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); "
-                  f"ok = exit_with_parent(); open({str(marker)!r}, 'w').write(str(os.getpid())); time.sleep(60)")
-    parent_code = (f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {child_code!r}], "
-                   f"cwd={str(ROOT)!r}); time.sleep(60)")
+    child_code = (
+        "import os, signal, sys, time; from app.__main__ import exit_with_parent; "
+        "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); "
+        f"ok = exit_with_parent(); open({str(marker)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    )
+    parent_code = (
+        f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {child_code!r}], "
+        f"cwd={str(ROOT)!r}); time.sleep(60)"
+    )
     parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=ROOT)
     try:
         t0 = time.perf_counter()

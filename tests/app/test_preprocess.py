@@ -62,8 +62,11 @@ def test_check_size_takes_the_original_size_for_style_transfer_only(value):
 def test_check_size_for_style_transfer_still_refuses_other_sizes():
     assert check_size(512, CFG, allow_original=True) == 512
     for bad in (8, 4096, "big", False):
-        with pytest.raises(InputError, match=r"size must be .* from 16 to 1024, got .* \(or 0 for the content's "
-                                             r"original size\)"):
+        with pytest.raises(
+            InputError,
+            match=r"size must be .* from 16 to 1024, got .* \(or 0 for the content's "
+            r"original size\)",
+        ):
             check_size(bad, CFG, allow_original=True)
 
 
@@ -72,13 +75,16 @@ def test_check_stroke_accepts_the_stroke_range(value, expected):
     assert check_stroke(value) == expected
 
 
-@pytest.mark.parametrize("value, message", [
-    (5, "stroke size must be between 0.25 and 4, got 5."),
-    (0.1, "stroke size must be between 0.25 and 4, got 0.1."),
-    (float("nan"), "stroke size must be between 0.25 and 4, got nan."),
-    ("big", "stroke size must be a number between 0.25 and 4, got 'big'."),
-    (None, "stroke size must be a number between 0.25 and 4, got None."),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (5, "stroke size must be between 0.25 and 4, got 5."),
+        (0.1, "stroke size must be between 0.25 and 4, got 0.1."),
+        (float("nan"), "stroke size must be between 0.25 and 4, got nan."),
+        ("big", "stroke size must be a number between 0.25 and 4, got 'big'."),
+        (None, "stroke size must be a number between 0.25 and 4, got None."),
+    ],
+)
 def test_check_stroke_names_the_input_and_the_range(value, message):
     with pytest.raises(InputError) as info:
         check_stroke(value)
@@ -96,12 +102,17 @@ def test_outputs_over_the_pixel_limit_are_refused_with_the_flag():
     check_output_pixels((100, 100), 2000, CFG)  # 4.0 MP: at the limit
     with pytest.raises(InputError) as info:
         check_output_pixels((100, 100), 2048, CFG)
-    assert str(info.value) == ("The output would be 2048x2048 (4.2 MP), over this server's limit of 4 MP: choose a "
-                               "smaller output size, or start the server with --max-input-megapixels to raise it "
-                               "(up to 100).")
+    assert str(info.value) == (
+        "The output would be 2048x2048 (4.2 MP), over this server's limit of 4 MP: choose a "
+        "smaller output size, or start the server with --max-input-megapixels to raise it "
+        "(up to 100)."
+    )
     top = AppConfig(max_input_pixels=100_000_000)  # already at the most the flag allows: no flag advice
-    with pytest.raises(InputError, match=r"limit of 100 MP: choose a smaller output size \(100 MP is this "
-                                         r"server's top\)\.$"):
+    with pytest.raises(
+        InputError,
+        match=r"limit of 100 MP: choose a smaller output size \(100 MP is this "
+        r"server's top\)\.$",
+    ):
         check_output_pixels((10_001, 10_000), None, top)
 
 
@@ -181,10 +192,17 @@ def test_labels_from_rgba_rejects_a_tiny_map():
 
 
 # --- uploads -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name, size", [
-    ("animated.gif", (64, 48)), ("cmyk.jpg", (96, 64)), ("sixteen.png", (96, 64)),
-    ("transparent.png", (96, 64)), ("gray.png", (96, 64)), ("content.png", (96, 64)),
-])
+@pytest.mark.parametrize(
+    "name, size",
+    [
+        ("animated.gif", (64, 48)),
+        ("cmyk.jpg", (96, 64)),
+        ("sixteen.png", (96, 64)),
+        ("transparent.png", (96, 64)),
+        ("gray.png", (96, 64)),
+        ("content.png", (96, 64)),
+    ],
+)
 def test_awkward_formats_load_as_rgb(files, name, size):
     img = load_user_image(files[name], "content", CFG)
     assert img.mode == "RGB" and img.size == size
@@ -195,13 +213,16 @@ def test_animated_gif_uses_the_first_frame_and_rgba_composites_on_white(files):
     assert load_user_image(files["transparent.png"], "content", CFG).getpixel((5, 5)) == (255, 255, 255)
 
 
-@pytest.mark.parametrize("name, message", [
-    ("corrupt.png", r"Style image: 'corrupt.png': (corrupt|not a readable)"),
-    ("not_an_image.png", r"Style image: 'not_an_image.png': not a readable image"),
-    ("empty.png", r"Style image: .*empty"),
-    ("tiny.png", r"Style image: .*12x40 is too small"),
-    ("huge.png", r"Style image: .*2100x2000 is too large"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("corrupt.png", r"Style image: 'corrupt.png': (corrupt|not a readable)"),
+        ("not_an_image.png", r"Style image: 'not_an_image.png': not a readable image"),
+        ("empty.png", r"Style image: .*empty"),
+        ("tiny.png", r"Style image: .*12x40 is too small"),
+        ("huge.png", r"Style image: .*2100x2000 is too large"),
+    ],
+)
 def test_bad_uploads_name_the_input_and_the_problem(files, name, message):
     with pytest.raises(InputError, match=message) as info:
         load_user_image(files[name], "style", CFG)
@@ -211,9 +232,11 @@ def test_bad_uploads_name_the_input_and_the_problem(files, name, message):
 def test_a_too_large_upload_names_the_limit_and_the_server_flag(files):
     with pytest.raises(InputError) as info:
         load_user_image(files["huge.png"], "content", CFG)
-    assert str(info.value) == ("Content image: 'huge.png': 2100x2000 is too large (4.2 MP; the limit is 4.0 MP) — "
-                               "downscale it first, or start the server with --max-input-megapixels to raise it "
-                               "(up to 100)")
+    assert str(info.value) == (
+        "Content image: 'huge.png': 2100x2000 is too large (4.2 MP; the limit is 4.0 MP) — "
+        "downscale it first, or start the server with --max-input-megapixels to raise it "
+        "(up to 100)"
+    )
 
 
 def test_missing_upload():
@@ -231,11 +254,15 @@ def test_load_label_file_keeps_alpha_and_reads_integer_maps(files, tmp_path):
     assert tuple(colours[15, 0, :3]) == CLASSES[7].color and tuple(colours[0, 0, :3]) == CLASSES[0].color
 
 
-@pytest.mark.parametrize("name, message", [
-    ("corrupt.png", "Mask image: corrupt or truncated image"), ("empty.png", "Mask file is empty"),
-    ("tiny.png", r"too small \(each side must be >= 16 px\)"),
-    ("huge.png", "limit is 4 MP: downscale it first, or start the server with --max-input-megapixels"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("corrupt.png", "Mask image: corrupt or truncated image"),
+        ("empty.png", "Mask file is empty"),
+        ("tiny.png", r"too small \(each side must be >= 16 px\)"),
+        ("huge.png", "limit is 4 MP: downscale it first, or start the server with --max-input-megapixels"),
+    ],
+)
 def test_load_label_file_errors(files, name, message):
     with pytest.raises(InputError, match=message):
         load_label_file(files[name], CFG)
@@ -255,9 +282,12 @@ def test_images_over_the_image_upload_limit_are_refused_though_the_server_takes_
     import dataclasses
 
     tight = dataclasses.replace(CFG, max_upload_mb=0)
-    with pytest.raises(InputError, match=r"^Style image: 'style.jpg' is 0.\d+ MB, over this server's limit of 0 MB "
-                                         r"for images: downscale or compress it first, or start the server with "
-                                         r"--max-input-megapixels to raise it"):
+    with pytest.raises(
+        InputError,
+        match=r"^Style image: 'style.jpg' is 0.\d+ MB, over this server's limit of 0 MB "
+        r"for images: downscale or compress it first, or start the server with "
+        r"--max-input-megapixels to raise it",
+    ):
         load_user_image(str(files["style.jpg"]), "style", tight)
     assert load_user_image(str(files["style.jpg"]), "style", CFG).size == (80, 80)  # within 50 MB: fine
 
@@ -293,8 +323,9 @@ def _header_only_png(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+    )
 
 
 def test_sizes_are_accepted_up_to_the_limit_and_refused_one_above():

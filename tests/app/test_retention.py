@@ -17,17 +17,23 @@ def test_uploads_and_results_older_than_the_retention_are_deleted(tmp_path, file
 
     from app.web.ui import build_demo, launch_kwargs
 
-    config = AppConfig(assets_dir=make_random_checkpoints(tmp_path / "assets"), cache_minutes=0, default_size=128,
-                       canvas_size=64)
+    config = AppConfig(
+        assets_dir=make_random_checkpoints(tmp_path / "assets"), cache_minutes=0, default_size=128, canvas_size=64
+    )
     assert config.delete_cache == (5, 10)  # sweep every 5 s, delete files older than 10 s
     demo = build_demo(config)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                **launch_kwargs(config))
+    demo.launch(
+        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **launch_kwargs(config)
+    )
     try:
         kept = {p for s in demo.temp_file_sets for p in s}  # the page's own files (examples) before any request
         client = Client(demo.local_url, verbose=False, download_files=str(tmp_path / "downloads"))
-        client.predict(content=handle_file(files["content.png"]), style=handle_file(files["style.jpg"]), size=64,
-                       api_name="/stylize")
+        client.predict(
+            content=handle_file(files["content.png"]),
+            style=handle_file(files["style.jpg"]),
+            size=64,
+            api_name="/stylize",
+        )
         made = {p for s in demo.temp_file_sets for p in s} - kept
         assert made and all(Path(p).is_file() for p in made), made  # the uploads and the result, on disk
         deadline = time.monotonic() + 30

@@ -15,7 +15,6 @@ from app.preprocess import InputError
 from app.services import Engine, ModelCache, StyleRequest, scan_checkpoints
 
 
-
 class CountingLoader:
     def __init__(self, factory, delay: float = 0.0) -> None:
         self.factory, self.delay, self.paths = factory, delay, []
@@ -82,7 +81,9 @@ def test_models_load_once_even_under_concurrent_first_use(assets, FakeStylizer):
 def test_missing_checkpoints_give_clear_messages(tmp_path, assets, FakeStylizer, FakeSynthesizer):
     with pytest.raises(InputError, match=r"No AdaIN checkpoint found: expected files named adain_<norm>"):
         ModelCache("adain", tmp_path / "nothing", FakeStylizer).get(None)
-    with pytest.raises(InputError, match=r"No SPADE checkpoint for normalizer 'proxy'; available: batch, instance, group"):
+    with pytest.raises(
+        InputError, match=r"No SPADE checkpoint for normalizer 'proxy'; available: batch, instance, group"
+    ):
         ModelCache("spade", assets, FakeSynthesizer).get("proxy")
 
 
@@ -143,8 +144,9 @@ def test_spatial_control_needs_two_styles(assets, fake_loaders):
 def test_synthesize_then_stylize_names_both_models(assets, fake_loaders):
     eng = _engine(assets, fake_loaders)
     labels = np.zeros((32, 32), np.int64)
-    res = eng.synthesize(labels, seed=3, size=32, norm="group", then_style=Image.new("RGB", (16, 16)),
-                         then_norm="batch", then_alpha=0.5)
+    res = eng.synthesize(
+        labels, seed=3, size=32, norm="group", then_style=Image.new("RGB", (16, 16)), then_norm="batch", then_alpha=0.5
+    )
     assert res.model == "spade" and res.norm == "group"
     assert "then AdaIN (batch norm, α=0.5)" in res.caption
 
@@ -185,13 +187,25 @@ def test_menu_entries_carry_the_cards_facts_and_flag_tiny_runs(tmp_path, monkeyp
     mine = tmp_path / "mine"
     monkeypatch.setenv("NORMLAB_MODELS", str(mine))
     bundled = tmp_path / "bundled"
-    good = save_checkpoint(bundled / "adain_instance.safetensors", {"w": torch.ones(1)}, {"norm": "instance"},
-                           "adain", extra_metadata={"normlab_steps": "838"})
-    good.with_suffix(".md").write_text("# AdaIN\n\n- **trained**: 38,304 steps in all (2026-12-03)\n\n## Evaluation\n\n"
-                                       "- mean per-pair style ratio = 0.199 (target <= 0.20): PASS\n\n"
-                                       "![samples](adain_instance_samples.png)\n")
-    save_checkpoint(mine / "adain_group.safetensors", {"w": torch.ones(1)}, {"norm": "group"}, "adain",
-                    extra_metadata={"normlab_steps": "1"})
+    good = save_checkpoint(
+        bundled / "adain_instance.safetensors",
+        {"w": torch.ones(1)},
+        {"norm": "instance"},
+        "adain",
+        extra_metadata={"normlab_steps": "838"},
+    )
+    good.with_suffix(".md").write_text(
+        "# AdaIN\n\n- **trained**: 38,304 steps in all (2026-12-03)\n\n## Evaluation\n\n"
+        "- mean per-pair style ratio = 0.199 (target <= 0.20): PASS\n\n"
+        "![samples](adain_instance_samples.png)\n"
+    )
+    save_checkpoint(
+        mine / "adain_group.safetensors",
+        {"w": torch.ones(1)},
+        {"norm": "group"},
+        "adain",
+        extra_metadata={"normlab_steps": "1"},
+    )
     (mine / "adain_group.md").write_text("# AdaIN\n\n- **trained**: 2026-12-05, 1 steps, 0m 03s wall time\n")
     cache = ModelCache("adain", bundled)
     entries = cache.choices(min_steps=200)

@@ -1,4 +1,5 @@
 """models.gpu_run: the prepared GPU run, its time plan, its bundle, and the same path on the CPU (--dry-run)."""
+
 import json
 
 import numpy as np

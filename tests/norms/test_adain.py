@@ -1,4 +1,5 @@
 """AdaIN: the output carries the style's channel statistics; masks restrict them."""
+
 import pytest
 import torch
 
@@ -45,8 +46,9 @@ def test_masked_statistics_transfer_per_region():
     style_a, style_b = torch.randn(1, 4, 8, 8) * 3 + 4, torch.randn(1, 4, 8, 8) * 0.5 - 4
     mask = torch.zeros(1, 1, 8, 8)
     mask[..., :, :4] = 1
-    out = mask * norms.adain(content, style_a, 0.0, content_mask=mask) \
-        + (1 - mask) * norms.adain(content, style_b, 0.0, content_mask=1 - mask)
+    out = mask * norms.adain(content, style_a, 0.0, content_mask=mask) + (1 - mask) * norms.adain(
+        content, style_b, 0.0, content_mask=1 - mask
+    )
     left, right = out[..., :4], out[..., 4:]
     for got, want in zip(_stats(left), _stats(style_a)):
         torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
@@ -58,8 +60,9 @@ def test_mask_errors_are_clear():
     with pytest.raises(ValueError, match="selects no pixels"):
         norms.mean_std(torch.randn(1, 2, 4, 4), mask=torch.zeros(1, 1, 4, 4))
     with pytest.raises(ValueError, match="requires the 'instance'"):
-        norms.AdaIN(2, norm="layer")(torch.randn(1, 2, 4, 4), torch.randn(1, 2, 4, 4),
-                                     content_mask=torch.ones(1, 1, 4, 4))
+        norms.AdaIN(2, norm="layer")(
+            torch.randn(1, 2, 4, 4), torch.randn(1, 2, 4, 4), content_mask=torch.ones(1, 1, 4, 4)
+        )
     with pytest.raises(ValueError, match="must share"):
         norms.adain(torch.randn(1, 2, 4, 4), torch.randn(1, 3, 4, 4))
 
@@ -78,7 +81,7 @@ def _tile_moments(x, cut_rows=(3, 9), cut_cols=(5,)):
     total = stats.empty(x.shape[:2])
     for i in range(len(r) - 1):
         for j in range(len(c) - 1):
-            total = stats.merge(total, stats.moments(x[..., r[i]:r[i + 1], c[j]:c[j + 1]]))
+            total = stats.merge(total, stats.moments(x[..., r[i] : r[i + 1], c[j] : c[j + 1]]))
     return total
 
 
@@ -100,8 +103,9 @@ def test_adain_module_tile_with_merged_statistics_equals_the_whole(name, kw):
     c, s = torch.randn(1, 6, 12, 11) * 2 + 1, torch.randn(1, 6, 9, 7) * 5 - 3
     want = layer(c, s)
     merged = _tile_moments(c)
-    torch.testing.assert_close(layer(c[..., 3:9, 5:], s, content_stats=merged), want[..., 3:9, 5:],
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        layer(c[..., 3:9, 5:], s, content_stats=merged), want[..., 3:9, 5:], rtol=1e-5, atol=1e-5
+    )
 
 
 def test_adain_module_without_per_sample_statistics_applies_its_norm_as_is():

@@ -1,4 +1,5 @@
 """Parity of the torch-backed norms with torch.nn.functional, in train and eval mode."""
+
 import pytest
 import torch
 import torch.nn.functional as F

@@ -98,8 +98,13 @@ def test_forward_backward_match_reference_over_batches(ecm, shape):
         torch.testing.assert_close(norm.bias.grad.double(), b_ref.grad, rtol=1e-4, atol=1e-5)
         norm.weight.grad = norm.bias.grad = None
         for name in ("m", "var", "u", "v"):
-            torch.testing.assert_close(getattr(norm, name).double(), getattr(ref, name), rtol=1e-5, atol=1e-6,
-                                       msg=f"state {name}, batch {step}")
+            torch.testing.assert_close(
+                getattr(norm, name).double(),
+                getattr(ref, name),
+                rtol=1e-5,
+                atol=1e-6,
+                msg=f"state {name}, batch {step}",
+            )
         clamped_somewhere |= bool((out_ref.detach().abs() >= clamp_val).any())
     assert torch.count_nonzero(norm.v) > 0 and torch.count_nonzero(norm.u) > 0
     if ecm == "ac":
@@ -119,8 +124,9 @@ def test_long_batch_matches_the_loop_forward_backward_and_all_four_buffers(n):
     y.backward(grad)
     torch.testing.assert_close(x.grad, ref.backward(grad).reshape(shape), rtol=1e-8, atol=1e-9)
     for name in ("m", "var", "u", "v"):
-        torch.testing.assert_close(getattr(norm, name).double(), getattr(ref, name), rtol=1e-8, atol=1e-10,
-                                   msg=f"buffer {name}")
+        torch.testing.assert_close(
+            getattr(norm, name).double(), getattr(ref, name), rtol=1e-8, atol=1e-10, msg=f"buffer {name}"
+        )
     assert torch.count_nonzero(norm.u) > 0 and torch.count_nonzero(norm.v) > 0
 
 

@@ -74,7 +74,7 @@ def _gaussian_moments_by_integration(act, gamma, beta, pgamma, pbeta):
     """E and Var of act(gamma * ((1 + pgamma) z + pbeta) + beta) for z ~ N(0, 1), by the trapezoid rule on a fine
     grid: independent of the module's quantile proxy."""
     z = torch.linspace(-12, 12, 200_001, dtype=torch.float64)
-    density = torch.exp(-z**2 / 2) / SQRT2PI
+    density = torch.exp(-(z**2) / 2) / SQRT2PI
     vals = act(gamma[:, None] * ((1 + pgamma[:, None]) * z + pbeta[:, None]) + beta[:, None])
     mean = torch.trapezoid(vals * density, z, dim=-1)
     var = torch.trapezoid((vals - mean[:, None]) ** 2 * density, z, dim=-1)
@@ -208,9 +208,25 @@ def test_pn_act_function_equals_the_module(act):
             p.copy_(torch.randn(8, dtype=torch.float64) * 0.5)
     x = torch.randn(2, 8, 5, 5, dtype=torch.float64)
     y = F.group_norm(x, 2, eps=layer.eps)
-    want = pn_act(y, layer.weight, layer.bias, layer.proxy_weight, layer.proxy_bias, layer.quantiles.double(),
-                  activation_fn(act), layer.proxy_eps)
+    want = pn_act(
+        y,
+        layer.weight,
+        layer.bias,
+        layer.proxy_weight,
+        layer.proxy_bias,
+        layer.quantiles.double(),
+        activation_fn(act),
+        layer.proxy_eps,
+    )
     assert torch.allclose(layer(x), want, atol=1e-10)
-    shifted = pn_act(y, layer.weight, layer.bias + 1.0, layer.proxy_weight, layer.proxy_bias,
-                     layer.quantiles.double(), activation_fn(act), layer.proxy_eps)
+    shifted = pn_act(
+        y,
+        layer.weight,
+        layer.bias + 1.0,
+        layer.proxy_weight,
+        layer.proxy_bias,
+        layer.quantiles.double(),
+        activation_fn(act),
+        layer.proxy_eps,
+    )
     assert not torch.allclose(shifted, want, atol=1e-3)  # the bias matters

@@ -102,9 +102,14 @@ def test_norm_act_every_norm(name, act):
     else:
         # norm then activation: compare against the norm alone (eval mode: deterministic and state-free)
         block.eval()
-        acts = {"relu": torch.relu, "leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, 0.2),
-                "silu": torch.nn.functional.silu, "gelu": torch.nn.functional.gelu, "tanh": torch.tanh,
-                "identity": lambda t: t}
+        acts = {
+            "relu": torch.relu,
+            "leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, 0.2),
+            "silu": torch.nn.functional.silu,
+            "gelu": torch.nn.functional.gelu,
+            "tanh": torch.tanh,
+            "identity": lambda t: t,
+        }
         with torch.no_grad():
             torch.testing.assert_close(block(x), acts[act](block[0](x)))
 
@@ -156,8 +161,10 @@ def test_online_is_batch_independent_in_eval_and_streams_in_training():
     assert not torch.allclose(second[2], first[2])
 
 
-@pytest.mark.parametrize("name, kw", [("online", {"ecm": "ls"}), ("online", {"ecm": None}),
-                                      ("proxy", {"groups": 4}), ("group", {"groups": 8})])
+@pytest.mark.parametrize(
+    "name, kw",
+    [("online", {"ecm": "ls"}), ("online", {"ecm": None}), ("proxy", {"groups": 4}), ("group", {"groups": 8})],
+)
 def test_variant_keywords_reach_the_class(name, kw):
     # the variants promised in DESIGN.md: keywords go through the registry to the class
     norm = build_norm(name, C, **kw)

@@ -1,4 +1,5 @@
 """SPADE: the conditional norm works with every registry norm and follows its formula."""
+
 import pytest
 import torch
 import torch.nn.functional as F

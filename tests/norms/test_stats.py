@@ -1,4 +1,5 @@
 """The statistics core: merged moments of pieces equal the whole tensor's; exponential and distributed merges."""
+
 import os
 import tempfile
 
@@ -16,7 +17,7 @@ def _tiles(x, rows, cols):
     """Uneven tiles of the last two dims at the given split points."""
     r = [0, *rows, x.shape[-2]]
     c = [0, *cols, x.shape[-1]]
-    return [x[..., r[i]:r[i + 1], c[j]:c[j + 1]] for i in range(len(r) - 1) for j in range(len(c) - 1)]
+    return [x[..., r[i] : r[i + 1], c[j] : c[j + 1]] for i in range(len(r) - 1) for j in range(len(c) - 1)]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -124,7 +125,7 @@ def test_ema_with_unit_counts_is_online_norms_forward_update():
     layer(x)
     state = Moments(torch.ones(3, dtype=torch.float64), m0.double(), var0.double())
     for n in range(x.shape[0]):
-        new = moments(x[n:n + 1]).select(0)
+        new = moments(x[n : n + 1]).select(0)
         state = merge(stats.scale(state, a_f), stats.scale(new, (1 - a_f) / new.count))
     torch.testing.assert_close(state.mean.float(), layer.m, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(state.m2.float(), layer.var, rtol=1e-5, atol=1e-6)
@@ -158,7 +159,7 @@ def _worker(rank, world, init_file, x, out_dir):
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        piece = x[:, :, rank * 3:(rank + 1) * 3 + rank]  # uneven: rows 0-2 and 3-6
+        piece = x[:, :, rank * 3 : (rank + 1) * 3 + rank]  # uneven: rows 0-2 and 3-6
         merged = stats.all_reduce(moments(piece))
         torch.save(tuple(merged), os.path.join(out_dir, f"r{rank}.pt"))
     finally:

@@ -1,4 +1,5 @@
 """Weight standardization: standardized filters, drop-in for Conv2d, correct gradients."""
+
 import torch
 import torch.nn.functional as F
 

@@ -55,6 +55,7 @@ def test_run_soak_calls_every_request_once_and_reports(tmp_path):
                 seen.append(i)
             if kind.bad:
                 raise type("AppError", (Exception,), {})("refused")
+
         return call
 
     outcomes, wall, samples, files_mid = run_soak(factory, kinds, 3, os.getpid(), tmp_path, max_seconds=60)

@@ -1,4 +1,5 @@
 """`normlab stylize` / `normlab data starter`: success path on a tiny checkpoint, clean one-line errors otherwise."""
+
 import numpy as np
 import pytest
 import torch
@@ -30,16 +31,37 @@ def _run(capsys, *argv):
 
 def test_stylize_writes_png(files, capsys):
     out = files / "out.png"
-    code, err = _run(capsys, "stylize", files / "c.png", files / "s1.png", files / "s2.png", "-o", out,
-                     "--weights", "1", "3", "--alpha", "0.7", "--size", "40", "--checkpoint",
-                     files / "adain_instance.safetensors", "--preserve-color")
+    code, err = _run(
+        capsys,
+        "stylize",
+        files / "c.png",
+        files / "s1.png",
+        files / "s2.png",
+        "-o",
+        out,
+        "--weights",
+        "1",
+        "3",
+        "--alpha",
+        "0.7",
+        "--size",
+        "40",
+        "--checkpoint",
+        files / "adain_instance.safetensors",
+        "--preserve-color",
+    )
     assert code == 0, err
     assert Image.open(out).size == (40, 30)
     from models.common.settings import read_png_settings
 
     st = read_png_settings(out)  # the settings travel with the picture...
-    assert (st["command"], st["alpha"], st["weights"], st["size"], st["norm"]) == ("stylize", 0.7, [1.0, 3.0], 40,
-                                                                                  "instance")
+    assert (st["command"], st["alpha"], st["weights"], st["size"], st["norm"]) == (
+        "stylize",
+        0.7,
+        [1.0, 3.0],
+        40,
+        "instance",
+    )
     assert st["content"] == "c.png" and st["preserve_color"] == "covariance"
     again = files / "again.png"  # ...and re-run into the same picture
     code, err = _run(capsys, "stylize", "--from-png", out, "-o", again)
@@ -49,19 +71,35 @@ def test_stylize_writes_png(files, capsys):
 
 def test_stylize_with_mask(files, capsys):
     out = files / "mask_out.png"
-    code, err = _run(capsys, "stylize", files / "c.png", files / "s1.png", files / "s2.png", "-o", out,
-                     "--mask", files / "m.png", "--size", "0", "--checkpoint", files / "adain_instance.safetensors")
+    code, err = _run(
+        capsys,
+        "stylize",
+        files / "c.png",
+        files / "s1.png",
+        files / "s2.png",
+        "-o",
+        out,
+        "--mask",
+        files / "m.png",
+        "--size",
+        "0",
+        "--checkpoint",
+        files / "adain_instance.safetensors",
+    )
     assert code == 0, err
     assert Image.open(out).size == (32, 24)
 
 
-@pytest.mark.parametrize("extra, needle", [
-    (["--alpha", "1.5"], "--alpha must be in [0, 1]"),
-    (["--weights", "1", "2"], "one weight per style"),
-    (["--mask", "MASK"], "exactly 2 styles"),
-    (["--norm", "syncbatch"], "available"),
-    (["--size", "3"], "--size"),
-])
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--alpha", "1.5"], "--alpha must be in [0, 1]"),
+        (["--weights", "1", "2"], "one weight per style"),
+        (["--mask", "MASK"], "exactly 2 styles"),
+        (["--norm", "syncbatch"], "available"),
+        (["--size", "3"], "--size"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(files, capsys, extra, needle):
     extra = [str(files / "m.png") if e == "MASK" else e for e in extra]
     argv = ["stylize", files / "c.png", files / "s1.png", "-o", files / "x.png", *extra]
@@ -73,13 +111,22 @@ def test_bad_input_exits_2_with_one_line(files, capsys, extra, needle):
 
 
 def test_unreadable_image_and_bad_output(files, capsys):
-    code, err = _run(capsys, "stylize", files / "bad.png", files / "s1.png", "-o", files / "x.png",
-                     "--checkpoint", files / "adain_instance.safetensors")
+    code, err = _run(
+        capsys,
+        "stylize",
+        files / "bad.png",
+        files / "s1.png",
+        "-o",
+        files / "x.png",
+        "--checkpoint",
+        files / "adain_instance.safetensors",
+    )
     assert code == 2 and err.startswith("error: ") and "bad.png" in err
     code, err = _run(capsys, "stylize", files / "c.png", files / "s1.png", "-o", files / "x.gif")
     assert code == 2 and ".png" in err
-    code, err = _run(capsys, "stylize", files / "c.png", files / "s1.png", "-o", files / "x.png",
-                     "--checkpoint", files / "c.png")
+    code, err = _run(
+        capsys, "stylize", files / "c.png", files / "s1.png", "-o", files / "x.png", "--checkpoint", files / "c.png"
+    )
     assert code == 2 and err.startswith("error: ")
 
 
@@ -119,16 +166,26 @@ def test_data_starter_suggests_sources_only_when_one_was_missing(tmp_path, capsy
     assert "more images:" not in out and "every known source was found" in out
 
 
-def test_a_content_folder_is_stylized_into_an_output_folder_and_a_bad_file_does_not_stop_it(files, tmp_path,
-                                                                                             capsys):
+def test_a_content_folder_is_stylized_into_an_output_folder_and_a_bad_file_does_not_stop_it(files, tmp_path, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()
     for name in ("a.png", "b.png"):
         (folder / name).write_bytes((files / "c.png").read_bytes())
     (folder / "broken.jpg").write_bytes(b"not an image")
     out = tmp_path / "styled"  # created (its parent exists)
-    code = main(["stylize", str(folder), str(files / "s1.png"), "-o", str(out), "--checkpoint",
-                 str(files / "adain_instance.safetensors"), "--size", "32"])
+    code = main(
+        [
+            "stylize",
+            str(folder),
+            str(files / "s1.png"),
+            "-o",
+            str(out),
+            "--checkpoint",
+            str(files / "adain_instance.safetensors"),
+            "--size",
+            "32",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "wrote 2 of 3 images" in err and "broken.jpg" in err  # one bad file: reported, exit 1
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
@@ -136,6 +193,15 @@ def test_a_content_folder_is_stylized_into_an_output_folder_and_a_bad_file_does_
     from models.common.settings import read_png_settings
 
     assert read_png_settings(out / "b.png")["argv"][1] == str(folder / "b.png")  # each remembers its own photo
-    code = main(["stylize", str(folder), str(files / "s1.png"), "-o", str(tmp_path / "x.png"), "--checkpoint",
-                 str(files / "adain_instance.safetensors")])
+    code = main(
+        [
+            "stylize",
+            str(folder),
+            str(files / "s1.png"),
+            "-o",
+            str(tmp_path / "x.png"),
+            "--checkpoint",
+            str(files / "adain_instance.safetensors"),
+        ]
+    )
     assert code == 2 and "-o must be an output folder" in capsys.readouterr().err

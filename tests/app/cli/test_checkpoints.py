@@ -1,4 +1,5 @@
 """`normlab checkpoints` and the shipped checkpoints' metadata vs their model cards."""
+
 import json
 import re
 
@@ -11,10 +12,17 @@ from models.common.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_lists_kind_norm_steps_training_and_eval_from_the_card(tmp_path, capsys):
-    path = save_checkpoint(tmp_path / "adain_group.safetensors", {"w": torch.ones(2)}, {"norm": "group"}, "adain",
-                           extra_metadata={"normlab_steps": "42"})
-    path.with_suffix(".md").write_text("# card\n\n- **trained**: 2026-12-01, 42 steps, 1m 00s wall time\n\n"
-                                       "## Evaluation\n\n| a | b |\n\n- mean per-pair style ratio = 0.150: PASS\n")
+    path = save_checkpoint(
+        tmp_path / "adain_group.safetensors",
+        {"w": torch.ones(2)},
+        {"norm": "group"},
+        "adain",
+        extra_metadata={"normlab_steps": "42"},
+    )
+    path.with_suffix(".md").write_text(
+        "# card\n\n- **trained**: 2026-12-01, 42 steps, 1m 00s wall time\n\n"
+        "## Evaluation\n\n| a | b |\n\n- mean per-pair style ratio = 0.150: PASS\n"
+    )
     (tmp_path / "spade_x.safetensors").write_bytes(b"not a checkpoint")  # skipped, not a crash
     assert cli.main(["checkpoints", "--assets", str(tmp_path), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -30,10 +38,17 @@ def test_lists_kind_norm_steps_training_and_eval_from_the_card(tmp_path, capsys)
 
 
 def test_total_steps_come_from_the_card_not_the_last_parts_counter(tmp_path, capsys):
-    path = save_checkpoint(tmp_path / "adain_instance.safetensors", {"w": torch.ones(2)}, {"norm": "instance"},
-                           "adain", extra_metadata={"normlab_steps": "838"})
-    path.with_suffix(".md").write_text("# card\n\n- **trained**: 38,304 steps in all, on CPUs: 3000 steps "
-                                       "(2026-11-22), part 8: 838 steps (2026-12-03)\n")
+    path = save_checkpoint(
+        tmp_path / "adain_instance.safetensors",
+        {"w": torch.ones(2)},
+        {"norm": "instance"},
+        "adain",
+        extra_metadata={"normlab_steps": "838"},
+    )
+    path.with_suffix(".md").write_text(
+        "# card\n\n- **trained**: 38,304 steps in all, on CPUs: 3000 steps "
+        "(2026-11-22), part 8: 838 steps (2026-12-03)\n"
+    )
     assert cli.main(["checkpoints", "--assets", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "38,304 steps, last part 2026-12-03" in out and "838 steps" not in out
@@ -44,7 +59,10 @@ def test_total_steps_come_from_the_card_not_the_last_parts_counter(tmp_path, cap
 @pytest.mark.parametrize("info", list_checkpoints(REPO_ASSETS), ids=lambda i: i.path.name)
 def test_every_shipped_checkpoint_loads_and_matches_its_card(info):
     state, config = load_checkpoint(info.path, info.kind)
-    assert state and info.path.name == f"{info.kind}_{info.norm}.safetensors" == f"{info.kind}_{config['norm']}.safetensors"
+    assert (
+        state
+        and info.path.name == f"{info.kind}_{info.norm}.safetensors" == f"{info.kind}_{config['norm']}.safetensors"
+    )
     card = info.path.with_suffix(".md").read_text()
     assert f"- **normalizer**: `{info.norm}`" in card and f"- **kind**: `{info.kind}`" in card
     steps = header_metadata(info.path)["normlab_steps"]

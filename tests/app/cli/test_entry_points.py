@@ -1,4 +1,5 @@
 """The dispatchers: `normlab`, `train.py`, `python -m models.eval|bench` route and fail cleanly."""
+
 import json
 import subprocess
 import sys
@@ -48,17 +49,18 @@ def test_eval_bench_dispatch_rejects_unknown(module):
     assert out.returncode == 2 and "choose one of: adain, spade" in out.stderr
 
 
-@pytest.mark.parametrize("argv", [
-    ["synthesize", "missing.png", "-o", "out.png"],
-    ["synthesize", "missing.png", "-o", "out.png", "--background", "lava"],
-    ["stylize", "missing.jpg", "style.jpg", "-o", "out.png"],
-    ["stylize", "a.jpg", "b.jpg", "-o", "out.txt"],
-    ["checkpoints", "--assets", "no/such/folder"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["synthesize", "missing.png", "-o", "out.png"],
+        ["synthesize", "missing.png", "-o", "out.png", "--background", "lava"],
+        ["stylize", "missing.jpg", "style.jpg", "-o", "out.png"],
+        ["stylize", "a.jpg", "b.jpg", "-o", "out.txt"],
+        ["checkpoints", "--assets", "no/such/folder"],
+    ],
+)
 def test_argument_and_file_errors_come_before_torch_is_imported(argv, tmp_path):
-    code = ("import sys; from app.cli import main; rc = main(sys.argv[1:]); "
-            "print('torch' in sys.modules); sys.exit(rc)")
-    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60,
-                         cwd=tmp_path)
+    code = "import sys; from app.cli import main; rc = main(sys.argv[1:]); print('torch' in sys.modules); sys.exit(rc)"
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.startswith("error: "), out.stderr
     assert out.stdout.strip() == "False"  # no torch: the error costs a fraction of a second, not 3-7 s

@@ -1,4 +1,5 @@
 """`normlab classes` and `normlab synthesize`: output formats and clean failures."""
+
 import json
 
 import numpy as np
@@ -14,8 +15,12 @@ from models.spade.generator import GenConfig, SPADEGenerator, baked_state_dict
 @pytest.fixture
 def ckpt(tmp_path):
     cfg = GenConfig(arch="grid", size=32, ngf=4, spade_hidden=8, z_dim=8)
-    return save_checkpoint(tmp_path / "g.safetensors", baked_state_dict(SPADEGenerator(cfg)),
-                           cfg.to_dict() | {"spectral": False}, kind="spade")
+    return save_checkpoint(
+        tmp_path / "g.safetensors",
+        baked_state_dict(SPADEGenerator(cfg)),
+        cfg.to_dict() | {"spectral": False},
+        kind="spade",
+    )
 
 
 def test_classes_table_and_json(capsys):
@@ -37,8 +42,10 @@ def test_synthesize_writes_image_of_mask_size_and_seed_matters(tmp_path, ckpt, m
     ia, ib = np.asarray(Image.open(a), np.float32), np.asarray(Image.open(b), np.float32)
     assert ia.shape == (24, 36, 3) and np.abs(ia - ib).mean() > 0.1
     c = tmp_path / "c.png"
-    assert cli.main(["synthesize", str(mask), "-o", str(c), "--checkpoint", str(ckpt), "--size", "72",
-                     "--style", str(a)]) == 0
+    assert (
+        cli.main(["synthesize", str(mask), "-o", str(c), "--checkpoint", str(ckpt), "--size", "72", "--style", str(a)])
+        == 0
+    )
     assert Image.open(c).size == (72, 48)
 
 
@@ -67,11 +74,13 @@ def test_bad_inputs_exit_cleanly(tmp_path, ckpt, mask, capsys):
     assert cli.main(["synthesize", str(mask), "-o", str(tmp_path / "x" / "o.png"), *ck]) == 0
     assert (tmp_path / "x" / "o.png").is_file()
     capsys.readouterr()
-    assert "does not exist" in _run_err(capsys, ["synthesize", str(mask), "-o", str(tmp_path / "y" / "z" / "o.png"),
-                                                 *ck])
+    assert "does not exist" in _run_err(
+        capsys, ["synthesize", str(mask), "-o", str(tmp_path / "y" / "z" / "o.png"), *ck]
+    )
     assert "--size" in _run_err(capsys, ["synthesize", str(mask), "-o", out, "--size", "3", *ck])
-    assert "checkpoint" in _run_err(capsys, ["synthesize", str(mask), "-o", out, "--checkpoint",
-                                             str(tmp_path / "nope.safetensors")])
+    assert "checkpoint" in _run_err(
+        capsys, ["synthesize", str(mask), "-o", out, "--checkpoint", str(tmp_path / "nope.safetensors")]
+    )
     err = _run_err(capsys, ["synthesize", str(mask), "-o", out, "--norm", "proxy"])  # none ships for proxy
     assert "no spade checkpoint for norm 'proxy'" in err and "available: " in err
     err = _run_err(capsys, ["synthesize", str(mask), "-o", out, "--background", "lava", *ck])

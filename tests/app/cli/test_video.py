@@ -1,4 +1,5 @@
 """`normlab stylize-video`: a short clip end to end (audio kept), a folder, and one-line errors for bad input."""
+
 from fractions import Fraction
 
 import numpy as np
@@ -55,8 +56,18 @@ def _run(capsys, *argv):
 
 def test_clip_end_to_end_keeps_audio_and_rate(files, capsys):
     out = files / "out.mp4"
-    code, err = _run(capsys, "stylize-video", files / "clip.mp4", files / "s.png", "-o", out, "--size", "0",
-                     "--checkpoint", files / "adain_instance.safetensors")
+    code, err = _run(
+        capsys,
+        "stylize-video",
+        files / "clip.mp4",
+        files / "s.png",
+        "-o",
+        out,
+        "--size",
+        "0",
+        "--checkpoint",
+        files / "adain_instance.safetensors",
+    )
     assert code == 0, err
     assert "5 frames, 72x48" in err
     info = probe(out)
@@ -66,28 +77,51 @@ def test_clip_end_to_end_keeps_audio_and_rate(files, capsys):
 @pytest.mark.parametrize("mode", ["none", "stats", "flow"])
 def test_stabilize_modes(files, capsys, mode):
     out = files / f"out_{mode}.mp4"
-    code, err = _run(capsys, "stylize-video", files / "clip.mp4", files / "s.png", "-o", out, "--size", "48",
-                     "--stabilize", mode, "--checkpoint", files / "adain_instance.safetensors")
+    code, err = _run(
+        capsys,
+        "stylize-video",
+        files / "clip.mp4",
+        files / "s.png",
+        "-o",
+        out,
+        "--size",
+        "48",
+        "--stabilize",
+        mode,
+        "--checkpoint",
+        files / "adain_instance.safetensors",
+    )
     assert code == 0, err
     assert (probe(out).width, probe(out).height) == (48, 32)
 
 
 def test_folder(files, capsys, tmp_path):
-    code, err = _run(capsys, "stylize-video", files / "folder", files / "s.png", "-o", tmp_path / "styled",
-                     "--checkpoint", files / "adain_instance.safetensors")
+    code, err = _run(
+        capsys,
+        "stylize-video",
+        files / "folder",
+        files / "s.png",
+        "-o",
+        tmp_path / "styled",
+        "--checkpoint",
+        files / "adain_instance.safetensors",
+    )
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "styled").iterdir()) == ["a.mp4"]
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["corrupt.mp4", "s.png", "-o", "x.mp4"], "not a readable video"),
-    (["missing.mp4", "s.png", "-o", "x.mp4"], "video 'missing.mp4': no such file"),
-    (["clip.mp4", "s.png", "-o", "x.gif"], "must end in .mp4"),
-    (["clip.mp4", "s.png", "-o", "x.mp4", "--size", "4000"], "--size must be 16 to 1920"),
-    (["clip.mp4", "s.png", "-o", "x.mp4", "--stats-decay", "1"], "--stats-decay must be in [0, 1)"),
-    (["clip.mp4", "s.png", "-o", "x.mp4", "--max-frames", "2"], "the limit is 2"),
-    (["clip.mp4", "s.png", "-o", "x.mp4", "--norm", "nope"], "nope"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["corrupt.mp4", "s.png", "-o", "x.mp4"], "not a readable video"),
+        (["missing.mp4", "s.png", "-o", "x.mp4"], "video 'missing.mp4': no such file"),
+        (["clip.mp4", "s.png", "-o", "x.gif"], "must end in .mp4"),
+        (["clip.mp4", "s.png", "-o", "x.mp4", "--size", "4000"], "--size must be 16 to 1920"),
+        (["clip.mp4", "s.png", "-o", "x.mp4", "--stats-decay", "1"], "--stats-decay must be in [0, 1)"),
+        (["clip.mp4", "s.png", "-o", "x.mp4", "--max-frames", "2"], "the limit is 2"),
+        (["clip.mp4", "s.png", "-o", "x.mp4", "--norm", "nope"], "nope"),
+    ],
+)
 def test_errors_are_one_line(files, capsys, monkeypatch, argv, message):
     monkeypatch.chdir(files)
     if "--norm" not in argv:

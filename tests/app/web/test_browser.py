@@ -79,8 +79,13 @@ def fresh_page(page, app_config):
     from tests.app.conftest import free_port
 
     demo = build_demo(app_config)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                **launch_kwargs(app_config))
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        prevent_thread_lock=True,
+        quiet=True,
+        **launch_kwargs(app_config),
+    )
     try:
         open_app(page, demo.local_url)
         yield page
@@ -94,8 +99,10 @@ def test_pick_a_named_class_paint_and_the_live_preview_follows(fresh_page, artif
     page.get_by_role("tab", name="Paint to image").click()
     page.locator("#class-picker label").filter(has_text="snow").first.wait_for()  # the swatches carry names
     page.get_by_role("button", name="Load preset").click()  # a full layout, so the stroke's class is what changes
-    page.wait_for_function("() => (document.querySelector('#synthesize-caption') || {}).innerText"
-                           "?.startsWith('Live preview')", timeout=60_000)  # the preset alone re-synthesizes
+    page.wait_for_function(
+        "() => (document.querySelector('#synthesize-caption') || {}).innerText?.startsWith('Live preview')",
+        timeout=60_000,
+    )  # the preset alone re-synthesizes
     ui_browser._wait_for_new_output(page, "synthesize-output", "", 60_000)  # the preview image is decoded
     before = ui_browser.output_pixels_mean(page, "synthesize-output")
     # a water band through the middle (the canvas element is larger than the image: stay near its centre)
@@ -112,8 +119,9 @@ def test_the_webcam_is_stylized_live_in_the_browser(page, server, artifacts):
     """Chromium's fake camera (a moving test pattern) streams into the webcam mode; stylized frames appear.
     A second Chromium from the same Playwright (``page`` skips when there is none), started with a fake camera."""
     args = [*ui_browser.CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-    browser = page.context.browser.browser_type.launch(executable_path=ui_browser.find_chromium(), headless=True,
-                                                       args=args)
+    browser = page.context.browser.browser_type.launch(
+        executable_path=ui_browser.find_chromium(), headless=True, args=args
+    )
     try:
         cam = browser.new_page(viewport={"width": 1280, "height": 1000})
         open_app(cam, server)
@@ -123,15 +131,23 @@ def test_the_webcam_is_stylized_live_in_the_browser(page, server, artifacts):
         cam.locator("#webcam-accordion").click()  # the webcam mode
         cam.locator("#webcam-input [title='grant webcam access'] button").click(timeout=60_000)
         cam.locator("#webcam-input button[aria-label='capture photo']").click(timeout=60_000)  # "Record": stream
-        cam.wait_for_function("""() => { const i = document.querySelector('#webcam-output img');
-            return i && i.complete && i.naturalWidth > 0; }""", timeout=180_000)
+        cam.wait_for_function(
+            """() => { const i = document.querySelector('#webcam-output img');
+            return i && i.complete && i.naturalWidth > 0; }""",
+            timeout=180_000,
+        )
         # the stream goes on: later frames come through the same session's stylizer
-        cam.wait_for_function("() => /frame ([3-9]|[0-9]{2,})/.test("
-                              "(document.querySelector('#webcam-caption') || {}).innerText || '')", timeout=180_000)
-        caption = next(line for line in cam.locator("#webcam-caption").inner_text().splitlines()
-                       if line.startswith("Webcam"))  # (a timer may precede it while a frame is on its way)
-        size = cam.evaluate("() => { const i = document.querySelector('#webcam-output img');"
-                            " return [i.naturalWidth, i.naturalHeight]; }")
+        cam.wait_for_function(
+            "() => /frame ([3-9]|[0-9]{2,})/.test((document.querySelector('#webcam-caption') || {}).innerText || '')",
+            timeout=180_000,
+        )
+        caption = next(
+            line for line in cam.locator("#webcam-caption").inner_text().splitlines() if line.startswith("Webcam")
+        )  # (a timer may precede it while a frame is on its way)
+        size = cam.evaluate(
+            "() => { const i = document.querySelector('#webcam-output img');"
+            " return [i.naturalWidth, i.naturalHeight]; }"
+        )
         cam.locator("#webcam-accordion").screenshot(path=str(artifacts / "browser_webcam.png"))
     finally:
         browser.close()

@@ -75,8 +75,7 @@ def test_a_real_gradio_queue_refuses_with_the_configured_concurrency_and_passes_
     from tests.app.conftest import make_random_checkpoints
     from app.web.ui import build_demo
 
-    demo = build_demo(AppConfig(assets_dir=make_random_checkpoints(tmp_path / "assets"), max_queue=4,
-                                concurrency=3))
+    demo = build_demo(AppConfig(assets_dir=make_random_checkpoints(tmp_path / "assets"), max_queue=4, concurrency=3))
     queue = demo._queue
     queue.event_queue_per_concurrency_id["models"] = NS(queue=[object()] * 4)  # four requests waiting: full
     queue.process_time_per_fn = {"f": NS(process_time=60.0, count=10)}  # 6 s each

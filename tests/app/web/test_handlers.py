@@ -51,8 +51,7 @@ def test_ui_stylize_with_mask_but_no_second_style_explains(handlers, files):
     painted = np.zeros((32, 32, 4), np.uint8)
     painted[:16, :, 3] = 255
     editor = {"background": None, "layers": [painted], "composite": painted}
-    args = [files["content.png"], files["style.jpg"], 1.0] + [None, 0.5] * 3 + [1.0, "none", editor, None, 128, 1.0,
-                                                                                ""]
+    args = [files["content.png"], files["style.jpg"], 1.0] + [None, 0.5] * 3 + [1.0, "none", editor, None, 128, 1.0, ""]
     with pytest.raises(gr.Error, match="add the style for the unpainted area"):
         handlers.stylize_ui(*args, progress=lambda *a, **k: None)
     args[-4] = files["style.jpg"]  # the second style: now the masked call goes through
@@ -61,8 +60,24 @@ def test_ui_stylize_with_mask_but_no_second_style_explains(handlers, files):
 
 
 def test_ui_blend_of_styles_passes_normalised_weights(handlers, files):
-    args = [files["content.png"], files["style.jpg"], 1.0, files["style.jpg"], 0.5, None, 0.5, None, 0.5,
-            0.5, "covariance", None, None, 128, 1.0, "batch"]
+    args = [
+        files["content.png"],
+        files["style.jpg"],
+        1.0,
+        files["style.jpg"],
+        0.5,
+        None,
+        0.5,
+        None,
+        0.5,
+        0.5,
+        "covariance",
+        None,
+        None,
+        128,
+        1.0,
+        "batch",
+    ]
     _, caption = handlers.stylize_ui(*args, progress=lambda *a, **k: None)
     call = handlers.engine.caches["adain"].get("batch")[1].calls[-1]
     assert call["weights"] == pytest.approx([2 / 3, 1 / 3]) and call["preserve_color"] == "covariance"
@@ -71,14 +86,18 @@ def test_ui_blend_of_styles_passes_normalised_weights(handlers, files):
 
 def _ui_args(files, size=128, stroke=1.0, norm="instance") -> list:
     """stylize_ui's positional inputs, in the order of ui.py's wiring: one style, no mask."""
-    return [files["content.png"], files["style.jpg"], 1.0] + [None, 0.5] * 3 + [1.0, "none", None, None, size,
-                                                                                stroke, norm]
+    return (
+        [files["content.png"], files["style.jpg"], 1.0]
+        + [None, 0.5] * 3
+        + [1.0, "none", None, None, size, stroke, norm]
+    )
 
 
 def test_ui_stylize_reports_progress_per_tile_and_passes_stroke_and_the_original_size(handlers, files):
     ticks = []
-    image, caption = handlers.stylize_ui(*_ui_args(files, size=0, stroke=2.0),
-                                         progress=lambda f, desc=None: ticks.append((f, desc)))
+    image, caption = handlers.stylize_ui(
+        *_ui_args(files, size=0, stroke=2.0), progress=lambda f, desc=None: ticks.append((f, desc))
+    )
     call = handlers.engine.caches["adain"].get("instance")[1].calls[-1]
     assert call["size"] is None and call["stroke"] == 2.0
     assert image.size == (96, 64) and "96×64 px" in caption  # the content's own size
@@ -93,9 +112,12 @@ def test_ui_and_api_refuse_a_bad_stroke_or_an_output_over_the_pixel_limit(handle
         handlers.api_stylize(str(files["content.png"]), str(files["style.jpg"]), stroke=0)
     assert info.value.message == "stroke size must be between 0.25 and 4, got 0."
     # 96x64 at 8192 px is 8192x5461 = 44.7 MP: over the default 40 MP, though 8192 is offered
-    with pytest.raises(gr.Error, match=r"The output would be 8192x5461 \(44.7 MP\), over this server's limit of "
-                                       r"40 MP: choose a smaller output size, or start the server with "
-                                       r"--max-input-megapixels"):
+    with pytest.raises(
+        gr.Error,
+        match=r"The output would be 8192x5461 \(44.7 MP\), over this server's limit of "
+        r"40 MP: choose a smaller output size, or start the server with "
+        r"--max-input-megapixels",
+    ):
         handlers.api_stylize(str(files["content.png"]), str(files["style.jpg"]), size=8192)
     with pytest.raises(gr.Error, match=r"from 16 to 8192, got 0"):  # SPADE keeps numeric sizes
         handlers.api_synthesize(str(files["mask.png"]), size=0)
@@ -135,8 +157,9 @@ def test_ui_synthesize_empty_canvas_and_then_stylize(handlers, files):
     painted = blank.copy()
     painted[40:, :] = (110, 210, 60, 255)  # grass
     editor = {"background": blank, "layers": [painted], "composite": painted}
-    image, caption = handlers.synthesize_ui(editor, "sky", 5, None, 128, "group", files["style.jpg"], "batch", 0.8,
-                                            progress=_noop)
+    image, caption = handlers.synthesize_ui(
+        editor, "sky", 5, None, 128, "group", files["style.jpg"], "batch", 0.8, progress=_noop
+    )
     assert image.size == (128, 128)
     assert caption.startswith("SPADE · group norm · then AdaIN (batch norm, α=0.8)")
     with pytest.raises(gr.Error, match=r"alpha .* got 2"):
@@ -198,13 +221,13 @@ def test_results_carry_their_settings_and_download_under_a_name_from_the_inputs(
     from app.web.results import NAME_KEY, named_output
     from models.common.settings import read_png_settings
 
-    args = [files["content.png"], files["style.jpg"], 1.0] + [None, 0.5] * 3 + [0.7, "none", None, None, 128, 1.0,
-                                                                                "batch"]
+    args = (
+        [files["content.png"], files["style.jpg"], 1.0] + [None, 0.5] * 3 + [0.7, "none", None, None, 128, 1.0, "batch"]
+    )
     image, _ = handlers.stylize_ui(*args, progress=lambda *a, **k: None)
     assert image.info[NAME_KEY] == "content_style_batch_a0.7"
     settings = json.loads(image.info["normlab"])
-    assert (settings["alpha"], settings["norm"], settings["styles"], settings["size"]) == (0.7, "batch", ["style"],
-                                                                                         128)
+    assert (settings["alpha"], settings["norm"], settings["styles"], settings["size"]) == (0.7, "batch", ["style"], 128)
     out = named_output(gr.Image(format="png", type="pil"))
     served = out.postprocess(image)
     path = served.path if hasattr(served, "path") else served["path"]

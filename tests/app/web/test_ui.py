@@ -68,8 +68,12 @@ def test_normalizer_dropdowns_list_the_checkpoints(demo, engine):
 
 
 def test_output_size_is_guarded(demo, app_config):
-    sizes = [c[1] for b in demo.blocks.values() if isinstance(b, gr.Dropdown) and "Output size" in str(b.label)
-             for c in b.choices]
+    sizes = [
+        c[1]
+        for b in demo.blocks.values()
+        if isinstance(b, gr.Dropdown) and "Output size" in str(b.label)
+        for c in b.choices
+    ]
     assert sizes and max(sizes) <= app_config.max_size
 
 
@@ -79,10 +83,17 @@ def test_style_transfer_offers_the_original_size_and_a_stroke_size_slider(demo, 
     assert size.choices[-1] == ("original size", 0)  # 0 travels to the handler: size=None, the content's size
     assert [c[1] for c in size.choices[:-1]] == app_config.size_choices and size.value == app_config.default_size
     stroke = ids["stroke-size"]
-    assert (stroke.minimum, stroke.maximum, stroke.step, stroke.value, stroke.label) == (0.25, 4, 0.25, 1.0,
-                                                                                         "Stroke size")
-    assert stroke.info.startswith("scale of the style's brush strokes and patterns; 1 = style encoded at the output "
-                                  "size up to 1024 px, larger = bigger strokes")
+    assert (stroke.minimum, stroke.maximum, stroke.step, stroke.value, stroke.label) == (
+        0.25,
+        4,
+        0.25,
+        1.0,
+        "Stroke size",
+    )
+    assert stroke.info.startswith(
+        "scale of the style's brush strokes and patterns; 1 = style encoded at the output "
+        "size up to 1024 px, larger = bigger strokes"
+    )
     # both buttons get the stroke, right after the size (the handlers' signatures)
     for name in ("stylize_ui", "compare_stylize_ui"):
         fn = next(f for f in demo.fns.values() if f.api_name == name)
@@ -94,8 +105,11 @@ def test_the_paint_tab_offers_numeric_sizes_up_to_the_synthesizers_limit():
     from app.web.ui import build_demo
 
     demo = build_demo(AppConfig(canvas_size=64, default_size=128))  # the default max_size: 8192
-    sizes = {b.elem_id: [c[1] for c in b.choices] for b in demo.blocks.values()
-             if isinstance(b, gr.Dropdown) and "Output size" in str(b.label)}
+    sizes = {
+        b.elem_id: [c[1] for c in b.choices]
+        for b in demo.blocks.values()
+        if isinstance(b, gr.Dropdown) and "Output size" in str(b.label)
+    }
     assert sizes["stylize-size"][-2:] == [8192, 0]
     (spade,) = [v for k, v in sizes.items() if k not in ("stylize-size", "video-size")]
     assert spade[-1] == 4096 and 0 not in spade
@@ -142,8 +156,7 @@ def test_video_tab_offers_sizes_up_to_its_limit_stabilization_and_a_streaming_we
     ids = _by_id(demo)
     size = ids["video-size"]  # the test config's max_size (512) caps the video sizes too
     assert [c[1] for c in size.choices] == [256, 360, 480, 512] and size.value == 512
-    assert [c[1] for c in ids["video-stabilize"].choices] == list(STABILIZE_MODES) == [v for _, v in
-                                                                                       STABILIZE_CHOICES]
+    assert [c[1] for c in ids["video-stabilize"].choices] == list(STABILIZE_MODES) == [v for _, v in STABILIZE_CHOICES]
     assert ids["video-stabilize"].value == "flow"  # the CLI's default (docs/video.md: 0.41x the flicker)
     assert ".gif" in ids["video-input"].file_types and ".mp4" in ids["video-input"].file_types
     assert ids["video-output"].format == "mp4" and "download" in ids["video-output"].buttons
@@ -170,7 +183,8 @@ def test_api_sample_uses_the_servers_own_address():
 
     text = api_help(SimpleNamespace(headers={"host": "10.0.0.5:8123"}))
     assert 'Client("http://10.0.0.5:8123/")' in text and "7860" not in text
-    proxied = api_help(SimpleNamespace(headers={"host": "x", "x-forwarded-host": "paint.example.org",
-                                                "x-forwarded-proto": "https"}))
+    proxied = api_help(
+        SimpleNamespace(headers={"host": "x", "x-forwarded-host": "paint.example.org", "x-forwarded-proto": "https"})
+    )
     assert 'Client("https://paint.example.org/")' in proxied
     assert 'Client("http://127.0.0.1:7860/")' in api_help(None)  # before the page asks: the default

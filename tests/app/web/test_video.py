@@ -37,8 +37,19 @@ def _run(h: Handlers, video, style, size=64, stabilize="flow", ticks: list | Non
     """stylize_video_ui with one style (the UI's positional order)."""
     record = (lambda f, desc=None, **_: ticks.append((f, desc))) if ticks is not None else (lambda *a, **k: None)
     args = dict(alpha=1.0, preserve_color="none", stroke=1.0, norm="") | kw
-    return h.stylize_video_ui(str(video) if video else video, str(style), 1.0, *STYLE_SLOTS, args["alpha"],
-                              args["preserve_color"], size, args["stroke"], stabilize, args["norm"], progress=record)
+    return h.stylize_video_ui(
+        str(video) if video else video,
+        str(style),
+        1.0,
+        *STYLE_SLOTS,
+        args["alpha"],
+        args["preserve_color"],
+        size,
+        args["stroke"],
+        stabilize,
+        args["norm"],
+        progress=record,
+    )
 
 
 def _refusal(call, *args, **kwargs) -> str:
@@ -87,16 +98,31 @@ def test_stabilization_modes_map_to_the_video_configs():
     assert video_config(64) == flow  # the default, as the CLI's
 
 
-@pytest.mark.parametrize("limit, message", [
-    ({"max_video_seconds": 0.1}, r"Video 'clip.mp4' is 0.2 s long, over this server's limit of 0.1 s: trim it "
-                                 r"first, or start the server with --max-video-seconds to raise it\."),
-    ({"max_video_side": 32}, r"Video 'clip.mp4' is 64x48, over this server's limit of 32 px on the long side: "
-                             r"downscale it first, or start the server with --max-video-side to raise it\."),
-    ({"max_video_mb": 0.001}, r"Video 'clip.mp4' is 0.\d+ MB, over this server's limit of 0.001 MB: trim or "
-                              r"compress it first, or start the server with --max-video-mb to raise it\."),
-    ({"max_video_frames": 4}, r"Video 'clip.mp4' has 6 frames, over this server's limit of 4 frames: trim it or "
-                              r"lower its frame rate first, or start the server with --max-video-frames to raise it\."),
-])
+@pytest.mark.parametrize(
+    "limit, message",
+    [
+        (
+            {"max_video_seconds": 0.1},
+            r"Video 'clip.mp4' is 0.2 s long, over this server's limit of 0.1 s: trim it "
+            r"first, or start the server with --max-video-seconds to raise it\.",
+        ),
+        (
+            {"max_video_side": 32},
+            r"Video 'clip.mp4' is 64x48, over this server's limit of 32 px on the long side: "
+            r"downscale it first, or start the server with --max-video-side to raise it\.",
+        ),
+        (
+            {"max_video_mb": 0.001},
+            r"Video 'clip.mp4' is 0.\d+ MB, over this server's limit of 0.001 MB: trim or "
+            r"compress it first, or start the server with --max-video-mb to raise it\.",
+        ),
+        (
+            {"max_video_frames": 4},
+            r"Video 'clip.mp4' has 6 frames, over this server's limit of 4 frames: trim it or "
+            r"lower its frame rate first, or start the server with --max-video-frames to raise it\.",
+        ),
+    ],
+)
 def test_each_limit_refuses_the_clip_naming_the_limit_and_its_flag(make_handlers, clips, files, limit, message):
     h = make_handlers(**limit)
     assert re.fullmatch(message, _refusal(_run, h, clips["clip.mp4"], files["style.jpg"]))
@@ -112,29 +138,36 @@ def test_the_frame_limit_holds_while_decoding_when_the_header_does_not_say(make_
         monkeypatch.setattr(module, "probe", lambda p: dataclasses.replace(real(p), frames=0, duration=0.0))
     h = make_handlers(max_video_frames=4)
     assert _refusal(_run, h, clips["clip.mp4"], files["style.jpg"]) == (
-        "Video: 'clip.mp4' has more than 4 frames (start the server with --max-video-frames to raise it).")
+        "Video: 'clip.mp4' has more than 4 frames (start the server with --max-video-frames to raise it)."
+    )
     assert _jobs_left(h) == []  # the failed job's folder went with it, and nothing half-written remains
 
 
-@pytest.mark.parametrize("name, message", [
-    ("text.mp4", r"Video: 'text.mp4' is not a readable video \(corrupt, or not a video file\)\."),
-    ("corrupt.mp4", r"Video: 'corrupt.mp4' is not a readable video \(.+\)\."),
-    ("tone.mp4", r"Video: 'tone.mp4' has no video stream \(audio only\)\."),
-    ("empty.avi", r"Video: 'empty.avi' has no decodable video frames\."),
-    (None, r"Please add a video clip\."),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("text.mp4", r"Video: 'text.mp4' is not a readable video \(corrupt, or not a video file\)\."),
+        ("corrupt.mp4", r"Video: 'corrupt.mp4' is not a readable video \(.+\)\."),
+        ("tone.mp4", r"Video: 'tone.mp4' has no video stream \(audio only\)\."),
+        ("empty.avi", r"Video: 'empty.avi' has no decodable video frames\."),
+        (None, r"Please add a video clip\."),
+    ],
+)
 def test_bad_files_get_a_clear_message_not_a_traceback(handlers, clips, files, name, message):
     text = _refusal(_run, handlers, clips[name] if name else None, files["style.jpg"])
     assert re.fullmatch(message, text) and "Internal error" not in text
     assert _jobs_left(handlers) == []
 
 
-@pytest.mark.parametrize("kw, message", [
-    ({"size": 1000}, r"video size must be a whole number of pixels from 16 to 512, got 1000"),
-    ({"stabilize": "wobbly"}, r"stabilize must be one of 'flow', 'stats', 'both', 'none', got 'wobbly'"),
-    ({"alpha": 2}, r"alpha \(style strength\) must be between 0 and 1, got 2"),
-    ({"norm": "fancy"}, r"No AdaIN checkpoint for normalizer 'fancy'; available: "),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"size": 1000}, r"video size must be a whole number of pixels from 16 to 512, got 1000"),
+        ({"stabilize": "wobbly"}, r"stabilize must be one of 'flow', 'stats', 'both', 'none', got 'wobbly'"),
+        ({"alpha": 2}, r"alpha \(style strength\) must be between 0 and 1, got 2"),
+        ({"norm": "fancy"}, r"No AdaIN checkpoint for normalizer 'fancy'; available: "),
+    ],
+)
 def test_bad_settings_are_refused(handlers, clips, files, kw, message):
     assert re.search(message, _refusal(_run, handlers, clips["clip.mp4"], files["style.jpg"], **kw))
 
@@ -145,9 +178,23 @@ def test_a_bad_style_is_named(handlers, clips, files):
 
 # --- webcam --------------------------------------------------------------------------------------------------
 def _cam(h: Handlers, frame: np.ndarray, session, style, alpha=1.0, stabilize="flow", style2=None):
-    return h.webcam_ui(frame, session, None if style is None else str(style), 1.0,
-                       None if style2 is None else str(style2), 0.5, None, 0.5, None, 0.5, alpha, "none", 1.0,
-                       stabilize, "")
+    return h.webcam_ui(
+        frame,
+        session,
+        None if style is None else str(style),
+        1.0,
+        None if style2 is None else str(style2),
+        0.5,
+        None,
+        0.5,
+        None,
+        0.5,
+        alpha,
+        "none",
+        1.0,
+        stabilize,
+        "",
+    )
 
 
 def _frame(w: int, h: int, seed: int = 0) -> np.ndarray:
@@ -163,11 +210,19 @@ def test_webcam_frames_of_one_session_share_one_stabilized_stylizer(handlers, fi
     assert session.stylizer.tracker.running.started and session.stylizer.blender._prev_out is not None
     _, changed, _ = _cam(handlers, _frame(320, 240, 2), session, files["style.jpg"], alpha=0.5)
     assert changed is not session and changed.stylizer.frames == 1  # a new setting: a new stream
-    _, restyled, _ = _cam(handlers, _frame(320, 240, 3), changed, files["style.jpg"], alpha=0.5,
-                          style2=files["content.png"])
+    _, restyled, _ = _cam(
+        handlers, _frame(320, 240, 3), changed, files["style.jpg"], alpha=0.5, style2=files["content.png"]
+    )
     assert restyled is not changed  # another style: a new stream too
-    _, plain, _ = _cam(handlers, _frame(320, 240, 4), restyled, files["style.jpg"], alpha=0.5,
-                       style2=files["content.png"], stabilize="none")
+    _, plain, _ = _cam(
+        handlers,
+        _frame(320, 240, 4),
+        restyled,
+        files["style.jpg"],
+        alpha=0.5,
+        style2=files["content.png"],
+        stabilize="none",
+    )
     assert plain is not restyled and not plain.stylizer.cfg.flow
 
 
@@ -182,8 +237,9 @@ def test_webcam_input_problems_pause_in_the_caption_not_a_toast(handlers, files)
     image, session, caption = _cam(handlers, _frame(64, 48), None, None)
     assert image == gr.skip() and session is None and caption == "Webcam paused: Please add a style image."
     image, session, caption = _cam(handlers, _frame(17, 500), None, files["style.jpg"])
-    assert image == gr.skip() and caption == ("Webcam paused: Webcam frame: 17x500 is too narrow (scaled to 8x256, a "
-                                              "side is under 16 px).")
+    assert image == gr.skip() and caption == (
+        "Webcam paused: Webcam frame: 17x500 is too narrow (scaled to 8x256, a side is under 16 px)."
+    )
 
 
 def test_webcam_skips_frames_while_a_clip_holds_the_model(handlers, files, monkeypatch):

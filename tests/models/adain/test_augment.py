@@ -1,4 +1,5 @@
 """models.adain.augment: style recolouring spreads colour statistics; the histogram helpers."""
+
 import numpy as np
 import torch
 

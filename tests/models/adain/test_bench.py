@@ -1,4 +1,5 @@
 """models.adain.bench: the latency table runs and carries the plain fp32 reference row (a script, not a timing test)."""
+
 from models.adain.bench import main
 
 

@@ -1,4 +1,5 @@
 """The generated clip set: motion as specified (measured back with optical flow), noise, cuts; the eval's table."""
+
 import numpy as np
 import pytest
 
@@ -12,8 +13,9 @@ def _photo(h=600, w=900, seed=0):
     import cv2
 
     rng = np.random.default_rng(seed)
-    return cv2.resize(rng.integers(0, 256, (h // 20, w // 20, 3)).astype(np.float32), (w, h),
-                      interpolation=cv2.INTER_CUBIC)
+    return cv2.resize(
+        rng.integers(0, 256, (h // 20, w // 20, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC
+    )
 
 
 def test_pan_moves_by_the_specified_speed():
@@ -62,7 +64,7 @@ def test_written_clip(tmp_path):
         back = [f.rgb.astype(float).mean(2) for f in r.frames()]
     # luma only: yuv420p halves the chroma resolution, and this random texture is all colour detail
     mse = np.mean([(b - f.mean(2)) ** 2 for b, f in zip(back, frames)])
-    assert 10 * np.log10(255 ** 2 / mse) > 28
+    assert 10 * np.log10(255**2 / mse) > 28
 
 
 def test_summary_table():

@@ -1,4 +1,5 @@
 """`normlab data build` on fake package trees in tmp_path: no network, no apt, no dpkg."""
+
 import io
 import json
 import re
@@ -91,20 +92,27 @@ def test_reassemble_shapes_pastes_pieces_back_at_their_centres():
     holey.paste((255, 255, 255, 255), (40, 15, 60, 35))
     buf = io.BytesIO()
     holey.save(buf, "WEBP", lossless=True)
-    qml = ('levels: [ { "pixmapfile" : "image/a_background.webp", "type" : "SHAPE_BACKGROUND_IMAGE" },'
-           ' { "pixmapfile" : "image/a_1.webp", "dropAreaSize" : "10", "x" : "0.5", "y" : "0.5" } ]')
-    files = {"g/resource/board/board7_0.qml": qml.encode(), "g/resource/image/a_background.webp": buf.getvalue(),
-             "g/resource/image/a_1.webp": webp((0, 255, 0), (20, 20))}
+    qml = (
+        'levels: [ { "pixmapfile" : "image/a_background.webp", "type" : "SHAPE_BACKGROUND_IMAGE" },'
+        ' { "pixmapfile" : "image/a_1.webp", "dropAreaSize" : "10", "x" : "0.5", "y" : "0.5" } ]'
+    )
+    files = {
+        "g/resource/board/board7_0.qml": qml.encode(),
+        "g/resource/image/a_background.webp": buf.getvalue(),
+        "g/resource/image/a_1.webp": webp((0, 255, 0), (20, 20)),
+    }
     [(member, img)] = col.reassemble_shapes(files)
     assert member == "g/resource/image/a_background.webp"
     assert img.getpixel((50, 25))[:3] == (0, 255, 0) and img.getpixel((5, 5))[:3] == (0, 0, 255)
 
 
 def test_dep5_licence_last_matching_stanza_wins():
-    text = ("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
-            "Files: *\nCopyright: Someone\nLicense: GPL-3+\n\n"
-            "Files: images/land/*\nCopyright: Various\nLicense: public-domain\n text\n\n"
-            "Files:\n images/land/bw*\n images/land/zz*\nCopyright: B. W.\nLicense: CC-BY-SA-3.0\n")
+    text = (
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+        "Files: *\nCopyright: Someone\nLicense: GPL-3+\n\n"
+        "Files: images/land/*\nCopyright: Various\nLicense: public-domain\n text\n\n"
+        "Files:\n images/land/bw*\n images/land/zz*\nCopyright: B. W.\nLicense: CC-BY-SA-3.0\n"
+    )
     stanzas = col.parse_dep5(text)
     assert col.dep5_licence(stanzas, "/usr/share/game/images/land/bw1.jpg") == "CC-BY-SA-3.0 (B. W.)"
     assert col.dep5_licence(stanzas, "/usr/share/game/images/land/sea.jpg") == "public-domain"
@@ -158,9 +166,11 @@ def trees(tmp_path):
     marked.paste((255, 0, 0), (0, 0, 200, 300))
     _save(marked, album / "turned.jpg", quality=95)
     _save(_noise(30), album / "straight.jpg", quality=95)
-    (album / "index.xml").write_text('<?xml version="1.0"?><KPhotoAlbum><images>'
-                                     '<image file="turned.jpg" angle="90"/><image file="straight.jpg" angle="0"/>'
-                                     "</images></KPhotoAlbum>")
+    (album / "index.xml").write_text(
+        '<?xml version="1.0"?><KPhotoAlbum><images>'
+        '<image file="turned.jpg" angle="90"/><image file="straight.jpg" angle="0"/>'
+        "</images></KPhotoAlbum>"
+    )
     shutil.copy(land / "photo3.jpg", album / "photo3_again.jpg")  # exact duplicate from another package
     pats = root / "pat-data/usr/share/pats"
     pats.mkdir(parents=True)
@@ -176,8 +186,15 @@ def trees(tmp_path):
 
 SOURCES = (
     col.Source("land", "land-data", "content", "photo", "CC0 (test)", ("usr/share/land/*.*",), exclude=r"logo"),
-    col.Source("album", "album", "content", "photo", "GPL (test)", ("usr/share/album/demo/*.jpg",),
-               angles="usr/share/album/demo/index.xml"),
+    col.Source(
+        "album",
+        "album",
+        "content",
+        "photo",
+        "GPL (test)",
+        ("usr/share/album/demo/*.jpg",),
+        angles="usr/share/album/demo/index.xml",
+    ),
     col.Source("pats", "pat-data", "style", "texture", "GPL (test)", ("usr/share/pats/*.pat",), tile=True),
     col.Source("art", "art-data", "style", "painting", "PD (test)", ("usr/share/art/*.png",)),
     col.Source("art-two", "art-two", "style", "painting", "PD (test)", ("usr/share/art2/*.jpg",)),
@@ -187,8 +204,18 @@ SOURCES = (
 
 def test_build_dataset_end_to_end(tmp_path, trees):
     out, messages = tmp_path / "out", []
-    summary = col.build_dataset(out, debs_dir=tmp_path / "debs", holdout=0.1, sources=SOURCES, roots=[trees],
-                                use_system=False, fetch=False, targets={}, log=messages.append, progress=False)
+    summary = col.build_dataset(
+        out,
+        debs_dir=tmp_path / "debs",
+        holdout=0.1,
+        sources=SOURCES,
+        roots=[trees],
+        use_system=False,
+        fetch=False,
+        targets={},
+        log=messages.append,
+        progress=False,
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg"))
     assert written == sorted(f["file"] for f in manifest["files"])
@@ -233,8 +260,16 @@ def test_build_dataset_end_to_end(tmp_path, trees):
 
 
 def test_rebuild_replaces_and_refuses_foreign_folders(tmp_path, trees):
-    kw = dict(sources=SOURCES[:2], roots=[trees], use_system=False, fetch=False, targets={}, log=lambda m: None,
-              debs_dir=tmp_path / "debs", holdout=0.0)
+    kw = dict(
+        sources=SOURCES[:2],
+        roots=[trees],
+        use_system=False,
+        fetch=False,
+        targets={},
+        log=lambda m: None,
+        debs_dir=tmp_path / "debs",
+        holdout=0.0,
+    )
     out = tmp_path / "out"
     col.build_dataset(out, **kw)
     stale = out / "content/train/stale_old.jpg"

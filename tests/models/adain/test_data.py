@@ -1,4 +1,5 @@
 """Content/style folders: recursive discovery, corrupt files skipped and counted, EXIF, augmentation shapes."""
+
 import numpy as np
 import pytest
 import torch

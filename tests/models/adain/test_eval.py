@@ -1,4 +1,5 @@
 """AdaIN evaluation: the metrics against closed forms, the harness on an identity "network", the CLI end to end."""
+
 import json
 
 import numpy as np
@@ -74,12 +75,29 @@ def test_cli_writes_table_card_and_json(net, tmp_path, capsys):
         (tmp_path / "data" / kind).mkdir(parents=True)
         for s in seeds:
             _img(s).save(tmp_path / "data" / kind / f"{s}.png")
-    ckpt = export_weights(net.trainable_state_dict(), net.config.to_dict(), "adain", "instance",
-                          path=tmp_path / "adain_instance.safetensors")
+    ckpt = export_weights(
+        net.trainable_state_dict(),
+        net.config.to_dict(),
+        "adain",
+        "instance",
+        path=tmp_path / "adain_instance.safetensors",
+    )
     card = tmp_path / "card.md"
     card.write_text("# card\n\n## Notes\n\nx\n")
-    argv = ["--checkpoint", str(ckpt), "--data", str(tmp_path / "data"), "--size", "32", "--device", "cpu",
-            "--card", str(card), "--json", str(tmp_path / "e.json")]
+    argv = [
+        "--checkpoint",
+        str(ckpt),
+        "--data",
+        str(tmp_path / "data"),
+        "--size",
+        "32",
+        "--device",
+        "cpu",
+        "--card",
+        str(card),
+        "--json",
+        str(tmp_path / "e.json"),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "| network |" in out and "target <= 0.20" in out and "worst 10 %" in out
@@ -90,7 +108,12 @@ def test_cli_writes_table_card_and_json(net, tmp_path, capsys):
     assert abs(saved["style_ratio"]["mean"] - sum(saved["ratios"]) / len(saved["ratios"])) < 1e-9
     assert main(argv) == 0  # a second run replaces the section instead of adding one
     assert card.read_text().count("## Evaluation") == 1 and card.read_text().count("## Notes") == 1
-    assert set(metrics) == {"network", "content unchanged", "colour transfer", "unrelated image",
-                            "network, self-reconstruction"}
+    assert set(metrics) == {
+        "network",
+        "content unchanged",
+        "colour transfer",
+        "unrelated image",
+        "network, self-reconstruction",
+    }
     assert main(["--data", str(tmp_path / "nowhere")]) == 2
     assert "normlab data starter" in capsys.readouterr().err

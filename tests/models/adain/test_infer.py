@@ -1,4 +1,5 @@
 """AdaIN inference: alpha, interpolation, spatial control, colour preservation, sizes, caching, argument errors."""
+
 import numpy as np
 import pytest
 import torch
@@ -77,8 +78,12 @@ def test_interpolation_weights(stylizer, feats):
     b = np.asarray(stylizer.stylize(c, [s1, s2], weights=[0.25, 0.75], size=None))
     assert np.array_equal(a, b)
     only = np.asarray(stylizer.stylize(c, [s1], size=None))
-    assert np.abs(np.asarray(stylizer.stylize(c, [s1, s2], weights=[1, 0], size=None), np.int16)
-                  - only.astype(np.int16)).max() <= 1
+    assert (
+        np.abs(
+            np.asarray(stylizer.stylize(c, [s1, s2], weights=[1, 0], size=None), np.int16) - only.astype(np.int16)
+        ).max()
+        <= 1
+    )
 
 
 def test_mask_uses_region_statistics(stylizer, feats):
@@ -90,10 +95,12 @@ def test_mask_uses_region_statistics(stylizer, feats):
     torch.testing.assert_close(left.mean((2, 3)), fs[0].mean((2, 3)), rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(right.mean((2, 3)), fs[1].mean((2, 3)), rtol=1e-4, atol=1e-4)
     # A mask covering everything is the first style alone; covering nothing, the second.
-    torch.testing.assert_close(stylize_features(stylizer.net, fc, fs, mask=torch.ones(1, 1, 4, 4)),
-                               stylize_features(stylizer.net, fc, fs[:1]))
-    torch.testing.assert_close(stylize_features(stylizer.net, fc, fs, mask=torch.zeros(1, 1, 4, 4)),
-                               stylize_features(stylizer.net, fc, fs[1:]))
+    torch.testing.assert_close(
+        stylize_features(stylizer.net, fc, fs, mask=torch.ones(1, 1, 4, 4)), stylize_features(stylizer.net, fc, fs[:1])
+    )
+    torch.testing.assert_close(
+        stylize_features(stylizer.net, fc, fs, mask=torch.zeros(1, 1, 4, 4)), stylize_features(stylizer.net, fc, fs[1:])
+    )
 
 
 def test_mask_end_to_end(stylizer):
@@ -170,16 +177,19 @@ def test_style_features_are_cached(stylizer, monkeypatch):
     assert len(stylizer._style_cache) == 1
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(alpha=1.5), r"alpha must be in \[0, 1\]"),
-    (dict(alpha=-0.1), r"alpha must be in \[0, 1\]"),
-    (dict(weights=[1.0, 2.0]), "one weight per style"),
-    (dict(weights=[-1.0]), "non-negative"),
-    (dict(weights=[0.0]), "all be zero"),
-    (dict(mask=np.ones((8, 8))), "exactly 2 styles"),
-    (dict(preserve_color="hue"), "preserve_color"),
-    (dict(size=4), "size"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(alpha=1.5), r"alpha must be in \[0, 1\]"),
+        (dict(alpha=-0.1), r"alpha must be in \[0, 1\]"),
+        (dict(weights=[1.0, 2.0]), "one weight per style"),
+        (dict(weights=[-1.0]), "non-negative"),
+        (dict(weights=[0.0]), "all be zero"),
+        (dict(mask=np.ones((8, 8))), "exactly 2 styles"),
+        (dict(preserve_color="hue"), "preserve_color"),
+        (dict(size=4), "size"),
+    ],
+)
 def test_bad_arguments_raise_clear_value_errors(stylizer, kwargs, match):
     with pytest.raises(ValueError, match=match):
         stylizer.stylize(_img(16, 16, 0), [_img(16, 16, 1)], **kwargs)

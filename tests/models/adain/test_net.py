@@ -1,4 +1,5 @@
 """AdaIN network: decoder shapes, config round trip, losses against direct formulas, training decreases the loss."""
+
 import pytest
 import torch
 

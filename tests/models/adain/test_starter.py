@@ -1,4 +1,5 @@
 """Starter-set builder: the Qt resource reader, painting reassembly and the writer, on synthetic inputs."""
+
 import io
 import struct
 import zlib
@@ -29,8 +30,12 @@ def _rcc(version: int) -> bytes:
     def file(name: int, flags: int, off: int) -> bytes:
         return struct.pack(">IHHHI", name, flags, 0, 0, off) + ts
 
-    tree = (directory(0, 2, 1) + directory(name_off["a"], 1, 3) + file(name_off["c.bin"], 1, blob_off["c"])
-            + file(name_off["b.txt"], 0, blob_off["b"]))
+    tree = (
+        directory(0, 2, 1)
+        + directory(name_off["a"], 1, 3)
+        + file(name_off["c.bin"], 1, blob_off["c"])
+        + file(name_off["b.txt"], 0, blob_off["b"])
+    )
     t = 20
     return b"qres" + struct.pack(">IIII", version, t, t + len(tree), t + len(tree) + len(blobs)) + tree + blobs + names
 
@@ -52,9 +57,11 @@ def _webp(colour: tuple[int, int, int], size=(20, 20)) -> bytes:
 
 
 def test_board_painting_places_pieces_by_their_centres():
-    qml = ('{ "width": 40, "height": 20, "title": qsTr("Two Halves"), "levels": ['
-           '{"pixmapfile": "image/l.webp", "x": "0.25", "y": "0.5"}, '
-           '{"pixmapfile": "image/r.webp", "x": "0.75", "y": "0.5"}]}')
+    qml = (
+        '{ "width": 40, "height": 20, "title": qsTr("Two Halves"), "levels": ['
+        '{"pixmapfile": "image/l.webp", "x": "0.25", "y": "0.5"}, '
+        '{"pixmapfile": "image/r.webp", "x": "0.75", "y": "0.5"}]}'
+    )
     files = {"p/image/l.webp": _webp((255, 0, 0)), "p/image/r.webp": _webp((0, 0, 255))}
     name, img = sd._board_painting(qml, files, "p/")
     arr = np.asarray(img)

@@ -1,4 +1,5 @@
 """Video stabilization pieces: tracked statistics against a float64 closed form, scene-cut resets, flow blending."""
+
 import math
 
 import numpy as np
@@ -20,7 +21,7 @@ def _reference(frames: list[torch.Tensor], decay: float) -> tuple[torch.Tensor, 
         total = wsum = 0.0
         vals = []
         for k, f in enumerate(reversed(frames)):
-            w = decay ** k
+            w = decay**k
             x = f[:, ch].double().flatten()
             vals.append((w, x))
             total += w * float(x.sum())
@@ -39,7 +40,7 @@ def test_tracked_statistics_match_the_weighted_closed_form(decay):
     for t, f in enumerate(frames):
         stats, cut = tracker.update(moments(f, dims=[0, 2, 3]))
         assert cut == (t == 0)
-        mean, var = _reference(frames[:t + 1], decay)
+        mean, var = _reference(frames[: t + 1], decay)
         assert stats.shape == (1, 4)
         torch.testing.assert_close(stats.mean[0], mean, rtol=1e-6, atol=1e-8)
         torch.testing.assert_close(stats.var[0], var, rtol=1e-6, atol=1e-8)
@@ -91,9 +92,10 @@ def _pan(frames: int, step: int = 2, seed: int = 0) -> list[np.ndarray]:
     import cv2
 
     rng = np.random.default_rng(seed)
-    big = cv2.resize(rng.integers(0, 256, (20, 40, 3), dtype=np.uint8), (96 + step * frames, 64),
-                     interpolation=cv2.INTER_CUBIC)
-    return [big[:, step * t:step * t + 96].copy() for t in range(frames)]
+    big = cv2.resize(
+        rng.integers(0, 256, (20, 40, 3), dtype=np.uint8), (96 + step * frames, 64), interpolation=cv2.INTER_CUBIC
+    )
+    return [big[:, step * t : step * t + 96].copy() for t in range(frames)]
 
 
 def test_flow_blend_first_frame_passes_and_blend_follows_the_formula():
@@ -119,8 +121,7 @@ def test_flow_blend_reduces_flicker():
 
     frames = _pan(8)
     rng = np.random.default_rng(5)
-    flicker = [np.clip((255 - f).astype(int) + rng.integers(-25, 26, f.shape), 0, 255).astype(np.uint8)
-               for f in frames]
+    flicker = [np.clip((255 - f).astype(int) + rng.integers(-25, 26, f.shape), 0, 255).astype(np.uint8) for f in frames]
     blender = FlowBlender(0.6)
     blended = [blender(f, o) for f, o in zip(frames, flicker)]
     est = FlowEstimator("medium")

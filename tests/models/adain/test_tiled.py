@@ -1,4 +1,5 @@
 """Tiled AdaIN: the grid, the stores, receptive fields, tiled == untiled for every feature, clean interruption."""
+
 import dataclasses
 import os
 
@@ -10,7 +11,7 @@ from PIL import Image
 
 from models.adain.infer import Stylizer, prepare_mask, style_side
 from models.adain.net import AdaINNet
-from models.adain.tiled import (CELL, ContentReader, FeatureStore, Grid, RawImageFile, TileConfig, feature_mask)
+from models.adain.tiled import CELL, ContentReader, FeatureStore, Grid, RawImageFile, TileConfig, feature_mask
 from models.common.assets import assets_dir
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -43,7 +44,7 @@ def _run(st: Stylizer, tiles: TileConfig, *args, **kw) -> np.ndarray:
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(((a - b) ** 2).mean())
-    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 # ------------------------------------------------------------------------------------------------ the grid
@@ -117,8 +118,9 @@ def test_tiled_equals_untiled(stylizer, case):
 
 
 def test_tiled_equals_untiled_for_a_group_norm_decoder():
-    st = Stylizer.from_checkpoint(assets_dir() / "adain_group.safetensors", device="cpu", bf16=False,
-                                  channels_last=False)
+    st = Stylizer.from_checkpoint(
+        assets_dir() / "adain_group.safetensors", device="cpu", bf16=False, channels_last=False
+    )
     content, style = _photo(160, 136, 3), _photo(100, 100, 4)
     whole, tiled = _run(st, UNTILED, content, [style], size=None), _run(st, SMALL, content, [style], size=None)
     assert np.abs(tiled - whole).max() <= 1
@@ -158,8 +160,10 @@ def test_progress_is_reported_per_tile_for_both_passes(stylizer):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_feature_store_on_disk_round_trips_and_is_removed(tmp_path, dtype):
     feat = torch.randn(1, 16, 9, 7).to(dtype)
-    with FeatureStore((9, 7), 16, dtype, disk=True, tmp_dir=str(tmp_path)) as disk, \
-            FeatureStore((9, 7), 16, dtype, disk=False) as ram:
+    with (
+        FeatureStore((9, 7), 16, dtype, disk=True, tmp_dir=str(tmp_path)) as disk,
+        FeatureStore((9, 7), 16, dtype, disk=False) as ram,
+    ):
         assert len(os.listdir(tmp_path)) == 1
         for store in (disk, ram):
             store.write(0, 0, feat[..., :4, :])
@@ -178,8 +182,9 @@ def test_raw_image_file_regions_and_reader_padding(tmp_path):
         assert np.array_equal(raw.read(3, 20, 5, 31), np.asarray(img)[3:20, 5:31])
         assert np.array_equal(np.asarray(raw.image()), np.asarray(img))
         # the padded region past the edge reflects exactly as padding the whole image does
-        whole = F.pad(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255, (0, 3, 0, 3),
-                      mode="reflect")[0]
+        whole = F.pad(
+            torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255, (0, 3, 0, 3), mode="reflect"
+        )[0]
         for source in (img, raw):
             torch.testing.assert_close(ContentReader(source).pixels(16, 32, 24, 40), whole[:, 16:32, 24:40])
     assert os.listdir(tmp_path) == []

@@ -1,4 +1,5 @@
 """`train.py adain` end to end on tiny generated data: runs, exports, the export reproduces outputs, resumes."""
+
 import json
 from pathlib import Path
 
@@ -32,10 +33,36 @@ def image_dirs(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def _argv(dirs, run: Path, export: Path, steps: int, *extra: str) -> list[str]:
-    return ["adain", "--content-dir", str(dirs[0]), "--style-dir", str(dirs[1]), "--size", "32",
-            "--batch-size", "1", "--max-steps", str(steps), "--sample-every", "2", "--ckpt-every", "2",
-            "--num-workers", "0", "--run-dir", str(run), "--export", str(export), "--no-progress", "--quiet",
-            "--lr", "1e-3", "--log-every", "1", *extra]
+    return [
+        "adain",
+        "--content-dir",
+        str(dirs[0]),
+        "--style-dir",
+        str(dirs[1]),
+        "--size",
+        "32",
+        "--batch-size",
+        "1",
+        "--max-steps",
+        str(steps),
+        "--sample-every",
+        "2",
+        "--ckpt-every",
+        "2",
+        "--num-workers",
+        "0",
+        "--run-dir",
+        str(run),
+        "--export",
+        str(export),
+        "--no-progress",
+        "--quiet",
+        "--lr",
+        "1e-3",
+        "--log-every",
+        "1",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +99,9 @@ def test_export_then_load_reproduces_outputs(trained):
     for key, value in state.items():  # fp16 export of the trained weights
         torch.testing.assert_close(value, ckpt["state_dict"][f"net.{key}"].float(), rtol=1e-3, atol=1e-3)
     trained_net = AdaINNet(AdaINConfig.from_dict(config)).eval()
-    trained_net.load_trainable_state_dict({k[4:]: v.float() for k, v in ckpt["state_dict"].items()
-                                           if k.startswith("net.")})
+    trained_net.load_trainable_state_dict(
+        {k[4:]: v.float() for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    )
     loaded = Stylizer.from_checkpoint(export, device="cpu", bf16=False, channels_last=False)
     fresh = AdaINNet(AdaINConfig.from_dict(config), encoder=trained_net.encoder).eval()
     t = 400 * torch.rand(1, 512, 3, 3, generator=torch.Generator().manual_seed(3))
@@ -137,16 +165,34 @@ def test_init_fine_tunes_from_an_export_and_refuses_a_mismatch(trained, image_di
     assert all(torch.allclose(before[k], after[k], atol=1e-3) for k in before)
     assert max(float((before[k] - state[k]).abs().max()) for k in before) > 0.05
     assert "fine-tuned from" in out.with_suffix(".md").read_text()
-    bad = _argv(image_dirs, tmp_path / "bad", tmp_path / "bad.safetensors", 1, "--init", str(export),
-                "--decoder-norm", "instance")
+    bad = _argv(
+        image_dirs,
+        tmp_path / "bad",
+        tmp_path / "bad.safetensors",
+        1,
+        "--init",
+        str(export),
+        "--decoder-norm",
+        "instance",
+    )
     assert train.main(bad) == 2
     assert "decoder_norm" in capsys.readouterr().err
 
 
 def test_max_minutes_stops_early_and_still_exports(image_dirs, tmp_path, capsys):
     export = tmp_path / "adain_instance.safetensors"
-    argv = _argv(image_dirs, tmp_path / "run", export, 100_000, "--max-minutes", "0.001", "--threads", "1",
-                 "--ckpt-every", "100000")  # no periodic checkpoint: only the one at the stop
+    argv = _argv(
+        image_dirs,
+        tmp_path / "run",
+        export,
+        100_000,
+        "--max-minutes",
+        "0.001",
+        "--threads",
+        "1",
+        "--ckpt-every",
+        "100000",
+    )  # no periodic checkpoint: only the one at the stop
     torch.set_num_threads(2)  # --threads must override it (the fixture restores the original afterwards)
     assert train.main(argv) == 0
     steps = int(read_metadata(export)["normlab_steps"])
@@ -171,7 +217,7 @@ def test_default_export_lands_where_the_cli_and_app_look(image_dirs, tmp_path, m
     # the README's "another normalize step": group, as shipped; it must not touch assets/adain_group.*
     argv = [a for a in _argv(image_dirs, tmp_path / "run", tmp_path / "unused", 1, "--norm", "group")]
     i = argv.index("--export")
-    del argv[i:i + 2]
+    del argv[i : i + 2]
     assert train.main(argv) == 0
     assert digests() == bundled
     assert (assets / "adain_group.safetensors").is_file() and (assets / "adain_group.md").is_file()
@@ -181,7 +227,7 @@ def test_default_export_lands_where_the_cli_and_app_look(image_dirs, tmp_path, m
     assert train.main(argv) == 2 and "would replace" in capsys.readouterr().err  # refused before training
     argv = [a for a in _argv(image_dirs, tmp_path / "run2", tmp_path / "unused", 1, "--norm", "layer")]
     i = argv.index("--export")
-    del argv[i:i + 2]
+    del argv[i : i + 2]
     assert train.main(argv) == 0
     assert checkpoint_for("adain", "my-layer") == assets / "adain_layer.safetensors"
     assert Stylizer.for_norm("my-layer", device="cpu").norm == "layer"
@@ -223,7 +269,7 @@ def test_ema_export_is_the_averaged_decoder(trained, image_dirs, tmp_path, capsy
     raw = {k: ckpt[f"net.{k}"] for k in ema}
     for k in ema:
         if k.startswith("decoder."):
-            assert torch.allclose(ema[k].float(), ckpt[f"decoder_ema.{k[len('decoder.'):]}"].float(), atol=1e-3)
+            assert torch.allclose(ema[k].float(), ckpt[f"decoder_ema.{k[len('decoder.') :]}"].float(), atol=1e-3)
 
     def dist(a):
         return sum(float((a[k].float() - init[k].float()).pow(2).sum()) for k in init if k.startswith("decoder."))
@@ -235,12 +281,14 @@ def test_ema_export_is_the_averaged_decoder(trained, image_dirs, tmp_path, capsy
     assert "--ema must be in [0, 1)" in capsys.readouterr().err
 
 
-def test_init_across_normalize_steps_keeps_the_decoder_and_starts_the_new_steps_state(trained, image_dirs, tmp_path,
-                                                                                        capsys):
+def test_init_across_normalize_steps_keeps_the_decoder_and_starts_the_new_steps_state(
+    trained, image_dirs, tmp_path, capsys
+):
     _, trained_export = trained  # an instance-norm decoder; online norm has buffers (m, u, v, var) it lacks
     out = tmp_path / "online.safetensors"
-    argv = _argv(image_dirs, tmp_path / "on", out, 1, "--init", str(trained_export), "--norm", "online",
-                 "--lr", "1e-12")
+    argv = _argv(
+        image_dirs, tmp_path / "on", out, 1, "--init", str(trained_export), "--norm", "online", "--lr", "1e-12"
+    )
     assert train.main(argv) == 0
     assert "starts from its initial state" in capsys.readouterr().err
     before, _ = load_checkpoint(trained_export, "adain")

@@ -1,5 +1,6 @@
 """Video stylization: frame-by-frame parity with the image path, stabilization that measurably reduces flicker,
 end-to-end clips (timing, audio, cuts), limits and interruption."""
+
 from fractions import Fraction
 
 import numpy as np
@@ -20,8 +21,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def stylizer() -> Stylizer:
-    return Stylizer.from_checkpoint(assets_dir() / "adain_instance.safetensors", device="cpu", bf16=False,
-                                    channels_last=False, tiles=TileConfig(tile=1 << 20))
+    return Stylizer.from_checkpoint(
+        assets_dir() / "adain_instance.safetensors",
+        device="cpu",
+        bf16=False,
+        channels_last=False,
+        tiles=TileConfig(tile=1 << 20),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +37,9 @@ def style() -> Image.Image:
 
 @pytest.fixture(scope="module")
 def photos() -> list[np.ndarray]:
-    return [np.asarray(load_image(assets_dir() / "examples" / n), dtype=np.float32)
-            for n in ("astronaut.jpg", "coffee.jpg")]
+    return [
+        np.asarray(load_image(assets_dir() / "examples" / n), dtype=np.float32) for n in ("astronaut.jpg", "coffee.jpg")
+    ]
 
 
 def test_frame_by_frame_equals_the_image_path(stylizer, style, photos):
@@ -105,8 +112,9 @@ def test_stylize_video_end_to_end(tmp_path, stylizer, style, photos):
     write_clip(src, clip_frames(photos, "pan", (102, 58), frames=6), fps=12)
     out = tmp_path / "out.mp4"
     seen = []
-    summary = stylize_video(stylizer, src, [style], out, config=VideoConfig(size=None),
-                            progress=lambda n, total, s: seen.append((n, total)))
+    summary = stylize_video(
+        stylizer, src, [style], out, config=VideoConfig(size=None), progress=lambda n, total, s: seen.append((n, total))
+    )
     assert summary["frames"] == 6 and summary["size"] == (104, 56)
     assert seen[-1] == (6, 6)
     info = probe(out)

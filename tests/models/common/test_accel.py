@@ -1,4 +1,5 @@
 """Fast-path defaults: CUDA always, CPU only with native bf16 kernels; the autocast helper."""
+
 import torch
 
 from models.common.accel import autocast_for, cpu_has_bf16, fast_bf16_default

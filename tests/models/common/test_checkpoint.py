@@ -1,16 +1,23 @@
 """Checkpoints carry their config and kind; foreign, missing and corrupt files fail clearly."""
+
 import pytest
 import torch
 from safetensors.torch import save_file
 
-from models.common.checkpoint import (CheckpointError, available_checkpoints, checkpoint_for, load_checkpoint,
-                               save_checkpoint)
+from models.common.checkpoint import (
+    CheckpointError,
+    available_checkpoints,
+    checkpoint_for,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 def test_round_trip_keeps_config_and_values(tmp_path):
     state = {"w": torch.randn(4, 3), "steps": torch.tensor([7])}
-    path = save_checkpoint(tmp_path / "adain_instance.safetensors", state, {"norm": "instance", "size": 256},
-                           kind="adain")
+    path = save_checkpoint(
+        tmp_path / "adain_instance.safetensors", state, {"norm": "instance", "size": 256}, kind="adain"
+    )
     loaded, config = load_checkpoint(path, "adain")
     assert config == {"norm": "instance", "size": 256}
     assert loaded["w"].dtype == torch.float32 and torch.equal(loaded["steps"], state["steps"])

@@ -1,4 +1,5 @@
 """models.common.cli: the shared `error:` line and the dispatcher behind train.py / models.eval / models.bench."""
+
 import sys
 import types
 

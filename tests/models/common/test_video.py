@@ -1,5 +1,6 @@
 """Streaming video I/O: round trips, frame timing (variable rate too), audio copy/re-encode, clear errors, no partial
 files."""
+
 from fractions import Fraction
 
 import numpy as np
@@ -36,8 +37,12 @@ def _write(path, frames, times, audio: str | None = None, fmt: str | None = None
         layout = a.codec_context.layout.name
         frame_size = a.codec_context.frame_size or 1024
         for i in range(0, n, frame_size):
-            chunk = samples[i:i + frame_size]
-            arr = chunk[None] if fmt_a.endswith("p") else np.repeat(chunk[None], a.codec_context.channels, 0).T.reshape(1, -1)
+            chunk = samples[i : i + frame_size]
+            arr = (
+                chunk[None]
+                if fmt_a.endswith("p")
+                else np.repeat(chunk[None], a.codec_context.channels, 0).T.reshape(1, -1)
+            )
             if fmt_a.endswith("p") and a.codec_context.channels > 1:
                 arr = np.repeat(chunk[None], a.codec_context.channels, 0)
             af = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format=fmt_a, layout=layout)
@@ -66,7 +71,7 @@ def test_round_trip_keeps_frames_size_and_variable_timing(tmp_path):
     assert [round(g.time, 3) for g in got] == times
     for g, f in zip(got, frames):
         mse = np.mean((g.rgb.astype(float) - f) ** 2)
-        assert 10 * np.log10(255 ** 2 / max(mse, 1e-9)) > 30  # CRF 18 H.264 of flat 8x8 blocks
+        assert 10 * np.log10(255**2 / max(mse, 1e-9)) > 30  # CRF 18 H.264 of flat 8x8 blocks
 
 
 def test_reader_resizes(tmp_path):

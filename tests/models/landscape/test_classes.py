@@ -1,27 +1,29 @@
 """models.landscape.classes: the class set, colour masks -> ids and back."""
+
 import itertools
 
 import numpy as np
 import pytest
 
-from models.landscape.classes import (CLASSES, IGNORE_INDEX, NUM_CLASSES, PALETTE, class_id, ids_to_color,
-                                      mask_to_ids)
+from models.landscape.classes import CLASSES, IGNORE_INDEX, NUM_CLASSES, PALETTE, class_id, ids_to_color, mask_to_ids
 
 REQUIRED = {"sky", "cloud", "mountain", "rock", "snow", "water", "sand", "grass", "tree"}
 
 
 def _layout(h=32, w=48) -> np.ndarray:
     ids = np.full((h, w), class_id("sky"), np.int64)
-    ids[h // 2:, :] = class_id("grass")
-    ids[h // 2:, : w // 3] = class_id("water")
-    ids[h // 4: h // 2, w // 2:] = class_id("mountain")
+    ids[h // 2 :, :] = class_id("grass")
+    ids[h // 2 :, : w // 3] = class_id("water")
+    ids[h // 4 : h // 2, w // 2 :] = class_id("mountain")
     return ids
 
 
 def test_classes_are_complete_and_distinct():
     assert [c.id for c in CLASSES] == list(range(NUM_CLASSES))
     assert REQUIRED <= {c.name for c in CLASSES}
-    dists = [np.linalg.norm(PALETTE[i].astype(float) - PALETTE[j]) for i, j in itertools.combinations(range(NUM_CLASSES), 2)]
+    dists = [
+        np.linalg.norm(PALETTE[i].astype(float) - PALETTE[j]) for i, j in itertools.combinations(range(NUM_CLASSES), 2)
+    ]
     assert min(dists) > 70  # far enough apart for anti-aliased paint to snap unambiguously
 
 

@@ -1,4 +1,5 @@
 """Hand-painted-style layouts (models/landscape/painted.py) and the renderer texturing any label map."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """models.landscape.render: the procedural generator is deterministic per seed and size-consistent."""
+
 import numpy as np
 import pytest
 import torch

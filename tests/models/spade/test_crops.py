@@ -1,4 +1,5 @@
 """Crop-generator data: windows cut with their position, the on-disk render pool, the GPU seed stream."""
+
 import itertools
 import json
 import random
@@ -29,11 +30,11 @@ def test_each_window_is_the_region_its_box_names_of_the_flipped_or_unflipped_pic
         for i in range(3):
             t, l, H, W = (int(v) for v in box[i])
             assert (H, W) == (48, 64) and 0 <= t <= 16 and 0 <= l <= 32
-            flipped = not torch.equal(real[i], img[i, :, t:t + 32, l:l + 32])
+            flipped = not torch.equal(real[i], img[i, :, t : t + 32, l : l + 32])
             src_img, src_ids = (img[i].flip(-1), ids[i].flip(-1)) if flipped else (img[i], ids[i])
             flips_seen.add(flipped)
-            assert torch.equal(real[i], src_img[:, t:t + 32, l:l + 32])
-            assert torch.equal(lab[i], src_ids[t:t + 32, l:l + 32])
+            assert torch.equal(real[i], src_img[:, t : t + 32, l : l + 32])
+            assert torch.equal(lab[i], src_ids[t : t + 32, l : l + 32])
             # the thumbnail is the whole (same-way flipped) picture: one style code per picture
             assert torch.allclose(thumb[i], F.interpolate(src_img[None], size=(16, 16), mode="area")[0])
     assert flips_seen == {True, False}

@@ -1,4 +1,5 @@
 """Procedural seed stream and the real-dataset folder loader."""
+
 import json
 
 import numpy as np
@@ -37,14 +38,19 @@ def _dataset(root, classes="json", label_value=1, size=(40, 30)):
     (root / "labels").mkdir()
     w, h = size
     for name in ("a", "b"):
-        Image.fromarray(np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)).save(root / "images" / f"{name}.jpg")
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)).save(
+            root / "images" / f"{name}.jpg"
+        )
         lab = np.zeros((h, w), np.uint8)
-        lab[h // 2:] = label_value
+        lab[h // 2 :] = label_value
         lab[0, 0] = 255  # ignore
         Image.fromarray(lab, mode="L").save(root / "labels" / f"{name}.png")
     if classes == "json":
-        (root / "classes.json").write_text(json.dumps([{"id": 0, "name": "road", "color": [128, 64, 128]},
-                                                       {"id": 1, "name": "car", "color": [0, 0, 142]}]))
+        (root / "classes.json").write_text(
+            json.dumps(
+                [{"id": 0, "name": "road", "color": [128, 64, 128]}, {"id": 1, "name": "car", "color": [0, 0, 142]}]
+            )
+        )
     else:
         (root / "classes.txt").write_text("# name r g b\nroad 128 64 128\ncar 0 0 142\n")
 

@@ -1,4 +1,5 @@
 """Multiscale PatchGAN discriminator."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """Evaluation maths: confusion/mIoU and the Fréchet distance against independent references."""
+
 import json
 import re
 
@@ -22,6 +23,7 @@ def test_confusion_and_scores_by_hand():
 
 def test_frechet_distance_matches_scipy_reference():
     import scipy.linalg as linalg  # a dev dependency: a missing scipy fails here, loudly
+
     rng = np.random.default_rng(0)
     a = rng.normal(size=(200, 6))
     b = rng.normal(size=(150, 6)) @ rng.normal(size=(6, 6)) * 0.5 + 1.0
@@ -43,14 +45,40 @@ def test_eval_main_prints_table_and_updates_card(tmp_path, capsys):
     from models.spade.generator import GenConfig, SPADEGenerator, baked_state_dict
 
     cfg = GenConfig(arch="grid", size=32, ngf=4, spade_hidden=8, z_dim=8)
-    ckpt = save_checkpoint(tmp_path / "spade_instance.safetensors", baked_state_dict(SPADEGenerator(cfg)),
-                           cfg.to_dict() | {"spectral": False}, kind="spade")
+    ckpt = save_checkpoint(
+        tmp_path / "spade_instance.safetensors",
+        baked_state_dict(SPADEGenerator(cfg)),
+        cfg.to_dict() | {"spectral": False},
+        kind="spade",
+    )
     ckpt.with_suffix(".md").write_text("# card\n\n## Samples\n\nx\n\n## Config\n\n{}\n")
-    assert main(["--checkpoint", str(ckpt), "-n", "4", "--segnet-steps", "2", "--cache-dir", str(tmp_path),
-                 "--update-card", "--sizes", "32", "64", "--json", str(tmp_path / "eval.json")]) == 0
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(ckpt),
+                "-n",
+                "4",
+                "--segnet-steps",
+                "2",
+                "--cache-dir",
+                str(tmp_path),
+                "--update-card",
+                "--sizes",
+                "32",
+                "64",
+                "--json",
+                str(tmp_path / "eval.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    rows = re.findall(r"^\| (\d+) px \| ([0-9.]+) \| ([0-9.]+) \(([0-9.]+)x\) \|.*\| ([0-9.]+)x \| ([0-9.]+) \(([0-9.]+)\) \|$",
-                      out, re.M)
+    rows = re.findall(
+        r"^\| (\d+) px \| ([0-9.]+) \| ([0-9.]+) \(([0-9.]+)x\) \|.*\| ([0-9.]+)x \| ([0-9.]+) \(([0-9.]+)\) \|$",
+        out,
+        re.M,
+    )
     assert [r[0] for r in rows] == ["32", "64"]  # one row per output size
     for _, real, synth, ratio, detail, seed_diff, real_diff in rows:
         assert float(ratio) == pytest.approx(float(synth) / float(real), abs=0.01)
@@ -62,8 +90,24 @@ def test_eval_main_prints_table_and_updates_card(tmp_path, capsys):
     assert card.index("## Evaluation") < card.index("## Samples") and "| 64 px |" in card
     assert (tmp_path / "segnet_32_2.pt").is_file() and (tmp_path / "segnet_64_2.pt").is_file()  # cached
     # a second evaluation replaces the section: one Evaluation, the other sections kept once
-    assert main(["--checkpoint", str(ckpt), "-n", "4", "--segnet-steps", "2", "--cache-dir", str(tmp_path),
-                 "--update-card", "--sizes", "32"]) == 0
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(ckpt),
+                "-n",
+                "4",
+                "--segnet-steps",
+                "2",
+                "--cache-dir",
+                str(tmp_path),
+                "--update-card",
+                "--sizes",
+                "32",
+            ]
+        )
+        == 0
+    )
     card = ckpt.with_suffix(".md").read_text()
     assert card.count("## Evaluation") == 1 and card.count("## Samples") == 1 and card.count("## Config") == 1
     capsys.readouterr()

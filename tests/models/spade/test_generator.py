@@ -1,4 +1,5 @@
 """SPADE generator, style encoder, one-hot and spectral-norm baking."""
+
 import pytest
 import torch
 
@@ -144,7 +145,7 @@ def test_a_crops_position_channels_are_that_region_of_the_whole_pictures(stride)
     whole = position_channels(None, 1, H // stride, W // stride, stride)
     box = torch.tensor([[top, left, H, W]], dtype=torch.float32)
     crop = position_channels(box, 1, h // stride, w // stride, stride)
-    expected = whole[..., top // stride:(top + h) // stride, left // stride:(left + w) // stride]
+    expected = whole[..., top // stride : (top + h) // stride, left // stride : (left + w) // stride]
     assert torch.allclose(crop, expected, atol=1e-6)
     assert float(whole[0, 2].unique()) == pytest.approx(torch.log2(torch.tensor(96 / 256)).item())
     assert whole[0, 0, 0, 0] > -1 and whole[0, 0, -1, 0] < 1  # cell centres, inside the picture
@@ -179,8 +180,11 @@ def test_crop_generator_norm_is_injected_by_name_and_trains(norm):
     out = G(_seg(32, 32, b=2), box=torch.tensor([[0.0, 32.0, 64.0, 64.0]] * 2))
     out.mean().backward()
     assert torch.isfinite(out).all()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in G.parameters()
-               if p.requires_grad and not getattr(p, "_is_proxy", False) and p.grad is not None)
+    assert all(
+        p.grad is not None and torch.isfinite(p.grad).all()
+        for p in G.parameters()
+        if p.requires_grad and not getattr(p, "_is_proxy", False) and p.grad is not None
+    )
     assert G.fc.weight.grad.abs().sum() > 0
     inner = G.head.norm_0.norm
     assert type(inner).__name__.lower().startswith(norm[:4]) or norm == "none"
@@ -204,8 +208,9 @@ def test_arch_is_recorded_and_old_files_are_grid():
     assert GenConfig.from_dict(cfg.to_dict()) == cfg and cfg.native_range == (256, 512)
     old = GenConfig(arch="grid", size=64, **TINY).to_dict()
     del old["arch"]  # a checkpoint written before the crop generator existed
-    assert GenConfig.from_dict(old).arch == "grid" and isinstance(build_generator(GenConfig.from_dict(old)),
-                                                                  SPADEGenerator)
+    assert GenConfig.from_dict(old).arch == "grid" and isinstance(
+        build_generator(GenConfig.from_dict(old)), SPADEGenerator
+    )
     with pytest.raises(ValueError, match="unknown architecture"):
         GenConfig(arch="tiles").validate()
     with pytest.raises(ValueError, match="multiples of 16"):
@@ -260,11 +265,16 @@ def test_a_windows_conditioning_is_that_window_of_the_whole_pictures(stride):
     z_map = G.z_proj(torch.randn(1, 8))
     whole = G.condition(seg, z_map, None, stride)
     top, left = 16, 32  # a window on the 16 px grid
-    win = G.condition(seg[:, :, top:top + 32, left:left + 48], z_map,
-                      torch.tensor([[float(top), float(left), 64.0, 96.0]]), stride)
+    win = G.condition(
+        seg[:, :, top : top + 32, left : left + 48],
+        z_map,
+        torch.tensor([[float(top), float(left), 64.0, 96.0]]),
+        stride,
+    )
     assert win.shape[2:] == (32 // stride, 48 // stride)
-    assert torch.allclose(win, whole[:, :, top // stride:(top + 32) // stride, left // stride:(left + 48) // stride],
-                          atol=1e-6)
+    assert torch.allclose(
+        win, whole[:, :, top // stride : (top + 32) // stride, left // stride : (left + 48) // stride], atol=1e-6
+    )
 
 
 def test_every_block_sees_z_and_a_map_of_its_own_size():

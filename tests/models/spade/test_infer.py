@@ -1,4 +1,5 @@
 """Synthesizer: sizes, seeds, style images, masks from files, errors."""
+
 import io
 
 import numpy as np
@@ -27,7 +28,7 @@ def syn(tmp_path):
 
 def _ids(h=24, w=40):
     ids = np.full((h, w), class_id("sky"), np.int64)
-    ids[h // 2:] = class_id("grass")
+    ids[h // 2 :] = class_id("grass")
     return ids
 
 

@@ -1,8 +1,8 @@
 """SPADE losses against hand-computed values."""
+
 import torch
 
-from models.spade.losses import (VGGLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss,
-                                 mode_seeking_loss)
+from models.spade.losses import VGGLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss, mode_seeking_loss
 
 
 def _outs(*vals):

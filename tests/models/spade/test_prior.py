@@ -1,4 +1,5 @@
 """The fitted style prior (models/spade/prior.py): moments, storage in the checkpoint, and what seeds draw."""
+
 import numpy as np
 import pytest
 import torch
@@ -25,8 +26,11 @@ class _FixedEncoder(torch.nn.Module):
 
 def test_fit_matches_the_aggregate_posterior_moments():
     g = torch.Generator().manual_seed(0)
-    mu = torch.randn(400, 3, generator=g, dtype=torch.float64) @ torch.tensor([[2.0, 0, 0], [0.5, 1, 0], [0, 0, 0.1]],
-                                                                                dtype=torch.float64) + 3
+    mu = (
+        torch.randn(400, 3, generator=g, dtype=torch.float64)
+        @ torch.tensor([[2.0, 0, 0], [0.5, 1, 0], [0, 0, 0.1]], dtype=torch.float64)
+        + 3
+    )
     logvar = torch.full((400, 3), np.log(0.25), dtype=torch.float64)
     imgs = torch.arange(400, dtype=torch.float32).view(400, 1, 1, 1).expand(400, 3, 2, 2)
     prior = fit_style_prior(_FixedEncoder(mu, logvar), imgs, batch=64)
@@ -36,8 +40,9 @@ def test_fit_matches_the_aggregate_posterior_moments():
     assert torch.allclose(scale @ scale.T, want_cov, atol=1e-4)
     assert torch.equal(scale, scale.tril())
     z = torch.cat([sample_from_prior(prior, 3, torch.Generator().manual_seed(s)) for s in range(4000)]).double()
-    assert torch.allclose(z.mean(0), mu.mean(0), atol=0.15) and torch.allclose(torch.cov(z.T), want_cov, rtol=0.1,
-                                                                              atol=0.05)
+    assert torch.allclose(z.mean(0), mu.mean(0), atol=0.15) and torch.allclose(
+        torch.cov(z.T), want_cov, rtol=0.1, atol=0.05
+    )
     with pytest.raises(ValueError, match="two"):
         fit_style_prior(_FixedEncoder(mu, logvar), imgs[:1])
 
@@ -65,8 +70,13 @@ def test_the_prior_travels_in_the_checkpoint_and_steers_the_seed(tmp_path):
     ids = np.zeros((32, 32), np.int64)
     assert s_prior.synthesize(ids, seed=1).size == (32, 32)
     bad = tmp_path / "bad.safetensors"
-    save_checkpoint(bad, baked_state_dict(G) | {PRIOR_KEYS[0]: torch.zeros(3), PRIOR_KEYS[1]: torch.eye(3)},
-                    cfg.to_dict() | {"spectral": False}, kind="spade")
+    save_checkpoint(
+        bad,
+        baked_state_dict(G) | {PRIOR_KEYS[0]: torch.zeros(3), PRIOR_KEYS[1]: torch.eye(3)},
+        cfg.to_dict() | {"spectral": False},
+        kind="spade",
+    )
     from models.common.checkpoint import CheckpointError
+
     with pytest.raises(CheckpointError, match="style prior"):
         Synthesizer.from_checkpoint(bad)

@@ -1,4 +1,5 @@
 """Texture periodicity and seed-spread statistics (models/spade/texture.py) against closed forms."""
+
 import math
 
 import pytest
@@ -30,6 +31,7 @@ def test_periodicity_matches_a_direct_autocorrelation():
     ids = torch.zeros(1, 48, 48, dtype=torch.long)
     score, _ = periodicity(x, ids, lags=(5, 5))
     from models.spade.texture import _gaussian_blur
+
     r = (x[:, :1] - _gaussian_blur(x[:, :1], 3.0))[0, 0]
     r = r - r.mean()
     best = -1.0
@@ -37,8 +39,8 @@ def test_periodicity_matches_a_direct_autocorrelation():
         for dx in range(-5, 6):
             if math.hypot(dy, dx) < 5 or math.hypot(dy, dx) > 5:
                 continue
-            a = r[max(0, dy):48 + min(0, dy), max(0, dx):48 + min(0, dx)]
-            b = r[max(0, -dy):48 + min(0, -dy), max(0, -dx):48 + min(0, -dx)]
+            a = r[max(0, dy) : 48 + min(0, dy), max(0, dx) : 48 + min(0, dx)]
+            b = r[max(0, -dy) : 48 + min(0, -dy), max(0, -dx) : 48 + min(0, -dx)]
             best = max(best, float((a * b).mean() / (r * r).mean()))
     assert score == pytest.approx(best, abs=1e-9)
 

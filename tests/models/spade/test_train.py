@@ -1,4 +1,5 @@
 """Training: one G/D step, a tiny end-to-end run through train.py, resume, and export -> load."""
+
 from dataclasses import asdict
 
 import numpy as np
@@ -18,8 +19,9 @@ TINY_G = dict(arch="grid", size=32, ngf=4, spade_hidden=8, z_dim=8)
 
 
 def _module(**train_kw) -> SPADEModule:
-    return SPADEModule(GenConfig(**TINY_G).to_dict(), asdict(DiscConfig(ndf=4, n_layers=2)),
-                       asdict(TrainConfig(**train_kw)))
+    return SPADEModule(
+        GenConfig(**TINY_G).to_dict(), asdict(DiscConfig(ndf=4, n_layers=2)), asdict(TrainConfig(**train_kw))
+    )
 
 
 def test_one_generator_and_one_discriminator_step_stay_finite():
@@ -70,11 +72,40 @@ def test_export_load_round_trip(tmp_path):
 
 def test_tiny_training_run_and_resume(tmp_path, capsys):
     run, weights = tmp_path / "run", tmp_path / "out" / "spade_instance.safetensors"
-    common = ["--arch", "grid", "--size", "64", "--ngf", "8", "--ndf", "8", "--spade-hidden", "8", "--z-dim", "8",
-              "--d-layers", "2",
-              "--batch-size", "2", "--lambda-vgg", "1", "--run-dir", str(run), "--quiet", "--no-progress",
-              "--num-workers", "0", "--sample-every", "2", "--ckpt-every", "2", "--log-every", "1",
-              "--export", str(weights)]
+    common = [
+        "--arch",
+        "grid",
+        "--size",
+        "64",
+        "--ngf",
+        "8",
+        "--ndf",
+        "8",
+        "--spade-hidden",
+        "8",
+        "--z-dim",
+        "8",
+        "--d-layers",
+        "2",
+        "--batch-size",
+        "2",
+        "--lambda-vgg",
+        "1",
+        "--run-dir",
+        str(run),
+        "--quiet",
+        "--no-progress",
+        "--num-workers",
+        "0",
+        "--sample-every",
+        "2",
+        "--ckpt-every",
+        "2",
+        "--log-every",
+        "1",
+        "--export",
+        str(weights),
+    ]
     assert train.main(["spade", *common, "--max-steps", "2"]) == 0
     assert "trained 2 steps" in capsys.readouterr().err
     assert weights.is_file() and (run / "checkpoints" / "last.ckpt").is_file()
@@ -111,8 +142,27 @@ def test_tiny_training_run_and_resume(tmp_path, capsys):
         moved[k] = w
     init_file = save_checkpoint(tmp_path / "moved.safetensors", moved, cfg, "spade")
     tuned = tmp_path / "tuned.safetensors"
-    assert train.main(["spade", *common[:-2], "--export", str(tuned), "--run-dir", str(tmp_path / "ft"),
-                       "--max-steps", "2", "--init", str(init_file), "--d-warmup", "2", "--lambda-vgg", "0"]) == 0
+    assert (
+        train.main(
+            [
+                "spade",
+                *common[:-2],
+                "--export",
+                str(tuned),
+                "--run-dir",
+                str(tmp_path / "ft"),
+                "--max-steps",
+                "2",
+                "--init",
+                str(init_file),
+                "--d-warmup",
+                "2",
+                "--lambda-vgg",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert "D-only warm-up" in tuned.with_suffix(".md").read_text()
     assert "discriminator: 2 scales x 2 layers, ndf 8, norm `instance`" in tuned.with_suffix(".md").read_text()
     before, after = load_checkpoint(init_file, "spade")[0], load_checkpoint(tuned, "spade")[0]
@@ -122,10 +172,44 @@ def test_tiny_training_run_and_resume(tmp_path, capsys):
 
 def _tiny_argv(tmp_path, *extra):
     """A one-step run of the default (crop) generator on a tiny render pool in ``tmp_path``."""
-    return ["spade", "--full-sizes", "32", "--crop", "32", "--pool-size", "2", "--pool-dir", str(tmp_path / "pool"),
-            "--ngf", "4", "--ndf", "4", "--spade-hidden", "8", "--z-dim", "8", "--z-ch", "4",
-            "--d-layers", "2", "--batch-size", "1", "--lambda-vgg", "0", "--max-steps", "1", "--quiet",
-            "--no-progress", "--num-workers", "0", "--sample-every", "0", "--run-dir", str(tmp_path / "run"), *extra]
+    return [
+        "spade",
+        "--full-sizes",
+        "32",
+        "--crop",
+        "32",
+        "--pool-size",
+        "2",
+        "--pool-dir",
+        str(tmp_path / "pool"),
+        "--ngf",
+        "4",
+        "--ndf",
+        "4",
+        "--spade-hidden",
+        "8",
+        "--z-dim",
+        "8",
+        "--z-ch",
+        "4",
+        "--d-layers",
+        "2",
+        "--batch-size",
+        "1",
+        "--lambda-vgg",
+        "0",
+        "--max-steps",
+        "1",
+        "--quiet",
+        "--no-progress",
+        "--num-workers",
+        "0",
+        "--sample-every",
+        "0",
+        "--run-dir",
+        str(tmp_path / "run"),
+        *extra,
+    ]
 
 
 def _digests(folder):
@@ -170,10 +254,43 @@ def test_export_none_writes_nothing(tmp_path, monkeypatch):
 
 def test_d_norm_decouples_the_discriminator_normalizer(tmp_path):
     weights = tmp_path / "spade_layer.safetensors"
-    argv = ["spade", "--norm", "layer", "--d-norm", "group", "--arch", "grid", "--size", "32", "--ngf", "4", "--ndf", "8",
-            "--spade-hidden", "8", "--z-dim", "8", "--d-layers", "2", "--batch-size", "2", "--lambda-vgg", "0",
-            "--max-steps", "1", "--run-dir", str(tmp_path / "run"), "--quiet", "--no-progress", "--num-workers", "0",
-            "--sample-every", "0", "--export", str(weights)]
+    argv = [
+        "spade",
+        "--norm",
+        "layer",
+        "--d-norm",
+        "group",
+        "--arch",
+        "grid",
+        "--size",
+        "32",
+        "--ngf",
+        "4",
+        "--ndf",
+        "8",
+        "--spade-hidden",
+        "8",
+        "--z-dim",
+        "8",
+        "--d-layers",
+        "2",
+        "--batch-size",
+        "2",
+        "--lambda-vgg",
+        "0",
+        "--max-steps",
+        "1",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--quiet",
+        "--no-progress",
+        "--num-workers",
+        "0",
+        "--sample-every",
+        "0",
+        "--export",
+        str(weights),
+    ]
     assert train.main(argv) == 0
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["hyper_parameters"]["gen"]["norm"] == "layer" and ckpt["hyper_parameters"]["disc"]["norm"] == "group"
@@ -181,19 +298,22 @@ def test_d_norm_decouples_the_discriminator_normalizer(tmp_path):
     assert "norm `group`, spectral norm" in weights.with_suffix(".md").read_text()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--norm", "bogus"], "unknown normalizer 'bogus'"),
-    (["--d-norm", "bogus"], "unknown normalizer 'bogus'"),
-    (["--arch", "grid", "--size", "48"], "power of two"),
-    (["--arch", "bogus"], "unknown architecture 'bogus'"),
-    (["--crop", "24"], "--crop must be a multiple of 16"),
-    (["--crop", "512"], "larger than the smallest --full-sizes picture (256 px)"),
-    (["--full-sizes", "200"], "multiples of 16"),
-    (["--size", "64"], "did you mean --full-sizes 64?"),
-    (["--resume", "nope.ckpt"], "does not exist"),
-    (["--batch-size", "0"], "must be positive"),
-    (["--data", "no/such/dir"], "needs an 'images/' folder"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--norm", "bogus"], "unknown normalizer 'bogus'"),
+        (["--d-norm", "bogus"], "unknown normalizer 'bogus'"),
+        (["--arch", "grid", "--size", "48"], "power of two"),
+        (["--arch", "bogus"], "unknown architecture 'bogus'"),
+        (["--crop", "24"], "--crop must be a multiple of 16"),
+        (["--crop", "512"], "larger than the smallest --full-sizes picture (256 px)"),
+        (["--full-sizes", "200"], "multiples of 16"),
+        (["--size", "64"], "did you mean --full-sizes 64?"),
+        (["--resume", "nope.ckpt"], "does not exist"),
+        (["--batch-size", "0"], "must be positive"),
+        (["--data", "no/such/dir"], "needs an 'images/' folder"),
+    ],
+)
 def test_bad_arguments_exit_cleanly(argv, message, capsys, tmp_path):
     assert train.main(["spade", "--run-dir", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
@@ -219,8 +339,11 @@ def test_init_from_export_reproduces_the_exported_generator(tmp_path):
 
 def test_init_refuses_a_different_architecture(tmp_path):
     path = export_generator(_module(lambda_vgg=0.0), tmp_path / "spade_instance.safetensors", {"steps": 0})
-    other = SPADEModule(GenConfig(**(TINY_G | {"ngf": 8})).to_dict(), asdict(DiscConfig(ndf=4, n_layers=2)),
-                        asdict(TrainConfig(lambda_vgg=0.0)))
+    other = SPADEModule(
+        GenConfig(**(TINY_G | {"ngf": 8})).to_dict(),
+        asdict(DiscConfig(ndf=4, n_layers=2)),
+        asdict(TrainConfig(lambda_vgg=0.0)),
+    )
     err = init_generator(other, path)
     assert err is not None and "ngf=4" in err and "8" in err
     assert "does not exist" in init_generator(other, tmp_path / "missing.safetensors")
@@ -236,8 +359,14 @@ def test_a_run_prints_no_known_harmless_warning(tmp_path):
     argv = _tiny_argv(tmp_path, "--export", str(tmp_path / "w.safetensors"), "--lambda-vgg", "1")
     argv.remove("--quiet")
     root = Path(train.__file__).resolve().parent
-    out = subprocess.run([sys.executable, str(root / "train.py"), *argv], capture_output=True, text=True,
-                         timeout=300, cwd=root, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    out = subprocess.run(
+        [sys.executable, str(root / "train.py"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     for noise in ("LeafSpec", "in eval mode", "exists and is not empty", "does not have many workers"):
         assert noise not in out.stderr, noise
@@ -254,8 +383,11 @@ TINY_CROP = dict(ngf=4, spade_hidden=8, z_dim=8, z_ch=4, native=[32, 64], size=3
 def test_crop_step_shows_d_the_window_position_and_encodes_the_whole_picture():
     from models.spade.crops import random_crops
 
-    m = SPADEModule(GenConfig(**TINY_CROP).to_dict(), asdict(DiscConfig(ndf=4, n_layers=2)),
-                    asdict(TrainConfig(lambda_vgg=1.0, crop=32)))
+    m = SPADEModule(
+        GenConfig(**TINY_CROP).to_dict(),
+        asdict(DiscConfig(ndf=4, n_layers=2)),
+        asdict(TrainConfig(lambda_vgg=1.0, crop=32)),
+    )
     assert m.D.scales[0].blocks[0][0].in_channels == 10 + 3 + 3  # labels + (y, x, scale) + image
     pictures, ids = procedural_batch(torch.arange(2), 64)
     real, lab, box, thumb = random_crops(pictures, ids, 32, thumb=64)
@@ -296,11 +428,26 @@ def test_a_crop_run_over_two_picture_sides_renders_both_natively(tmp_path):
     assert "rendered once into" in card  # the CPU data path: the render pool
     assert (tmp_path / "pool").is_dir() and len(list((tmp_path / "pool").glob("pool_*"))) == 2
     # --init continues a crop generator (the campaign's parts) and refuses a grid one
-    assert train.main(_tiny_argv(tmp_path, "--init", str(weights), "--d-warmup", "0", "--run-dir",
-                                 str(tmp_path / "run2"), "--export", str(tmp_path / "next.safetensors"))) == 0
+    assert (
+        train.main(
+            _tiny_argv(
+                tmp_path,
+                "--init",
+                str(weights),
+                "--d-warmup",
+                "0",
+                "--run-dir",
+                str(tmp_path / "run2"),
+                "--export",
+                str(tmp_path / "next.safetensors"),
+            )
+        )
+        == 0
+    )
     grid = export_generator(_module(lambda_vgg=0.0), tmp_path / "grid.safetensors", {"steps": 0})
-    crop_module = SPADEModule(GenConfig(**TINY_CROP).to_dict(), asdict(DiscConfig(ndf=4, n_layers=2)),
-                              asdict(TrainConfig(lambda_vgg=0.0)))
+    crop_module = SPADEModule(
+        GenConfig(**TINY_CROP).to_dict(), asdict(DiscConfig(ndf=4, n_layers=2)), asdict(TrainConfig(lambda_vgg=0.0))
+    )
     assert "arch='grid'" in init_generator(crop_module, grid)
 
 
@@ -320,7 +467,7 @@ def test_the_gpu_data_path_renders_whole_pictures_and_cuts_windows_after_transfe
     assert box[:, 2].tolist() == [float(side)] * 2 and (box[:, :2] <= float(side) - 32).all()
     pictures, labels = procedural_batch(seeds, int(side))
     t, l = int(box[0, 0]), int(box[0, 1])
-    window = labels[0, t:t + 32, l:l + 32]
-    assert torch.equal(ids[0], window) or torch.equal(ids[0], labels[0].flip(-1)[t:t + 32, l:l + 32])
+    window = labels[0, t : t + 32, l : l + 32]
+    assert torch.equal(ids[0], window) or torch.equal(ids[0], labels[0].flip(-1)[t : t + 32, l : l + 32])
     folder_batch = data.on_after_batch_transfer(procedural_batch(torch.arange(2), 64), 0)
     assert len(folder_batch) == 4 and folder_batch[0].shape == (2, 3, 32, 32)

@@ -1,4 +1,5 @@
 """Windowed synthesis (models/spade/windows.py): windows == whole picture, smooth label enlargement, seam score."""
+
 import numpy as np
 import pytest
 import torch
@@ -26,7 +27,7 @@ def test_grid_cores_cover_every_pixel_once():
         seen = np.zeros(length, int)
         for s0, s1, k0, k1 in window_grid(length, core, margin, 16):
             assert 0 <= s0 < s1 <= length and s0 % 16 == 0 and s1 % 16 == 0
-            seen[s0 + k0:s0 + k1] += 1
+            seen[s0 + k0 : s0 + k1] += 1
         assert (seen == 1).all()
     with pytest.raises(ValueError, match="multiples"):
         window_grid(100, 32, 16, 16)
@@ -63,10 +64,10 @@ def test_receptive_margin_covers_the_measured_receptive_field(depth):
     seg = one_hot(torch.zeros(1, S, S, dtype=torch.long), 10).double()
     moved = seg.clone()
     c = S // 2
-    moved[:, :, c:c + f, c:c + f] = 0
-    moved[:, 3, c:c + f, c:c + f] = 1
+    moved[:, :, c : c + f, c : c + f] = 0
+    moved[:, 3, c : c + f, c : c + f] = 1
     with torch.no_grad():
-        z, nz = torch.zeros(1, 8, dtype=torch.float64), None
+        z = torch.zeros(1, 8, dtype=torch.float64)
         d = (G(seg, z) - G(moved, z)).abs().amax(1)[0]
     rows = torch.nonzero(d.amax(1) > 0)[:, 0]
     reach = max(c - int(rows.min()), int(rows.max()) - (c + f - 1))

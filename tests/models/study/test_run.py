@@ -1,4 +1,5 @@
 """models.study: a two-cell grid runs in seconds, resuming skips finished cells, the table and plot are written."""
+
 import csv
 
 from app import cli
@@ -10,6 +11,7 @@ def test_every_study_norm_builds_the_net_and_a_cell_learns():
     import torch
 
     from models.study.classify import NORM_VARIANTS
+
     for name, (norm, kw) in NORM_VARIANTS.items():
         assert SmallResNet(norm, 8, **kw)(torch.randn(2, 1, 16, 16)).shape == (2, 10), name
     result = run_cell(CellSpec("group", 16, 0, samples=3200), width=8)
