@@ -2,7 +2,7 @@
 
 >>> import torch, norms
 >>> norms.list_norms()
-['batch', 'group', 'instance', 'layer', 'none', 'online', 'proxy', 'syncbatch']
+['batch', 'group', 'instance', 'layer', 'none', 'online', 'proxy', 'syncbatch', 'synconline']
 >>> layer = norms.build_norm("group", 64, groups=8)
 >>> layer(torch.randn(2, 64, 8, 8)).shape
 torch.Size([2, 64, 8, 8])
@@ -29,6 +29,7 @@ from norms.registry import (
     norm_name,
 )
 from norms.spade import SPADE
+from norms.sync import SyncOnlineNorm, convert_sync_online_norm
 from norms.weight import WSConv2d, standardize_weight
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
     "ProxyNorm",
     "SPADE",
     "SyncBatchNorm",
+    "SyncOnlineNorm",
+    "convert_sync_online_norm",
     "WSConv2d",
     "adain",
     "build_activation",

@@ -25,10 +25,38 @@ from torch.autograd.function import once_differentiable
 
 from norms._kernels import linear_scan, row_moments, row_sums, stat_dtype
 
-__all__ = ["OnlineNorm", "online_norm", "linear_scan", "row_moments", "row_sums", "ECM_MODES"]  # scans re-exported
+# scans re-exported
+__all__ = ["OnlineNorm", "online_norm", "linear_scan", "row_moments", "row_sums", "stream_gather", "ECM_MODES"]
 
 ECM_MODES = ("ac", "ls", None)
 _STATE = ("m", "var", "u", "v")  # names of the per-channel state buffers
+
+
+def stream_gather(t: Tensor, group) -> tuple[Tensor, int]:
+    """Per-sample statistics ``t (K, N, C)`` of this rank -> ``(every rank's in rank order (K, N_all, C), offset of
+    this rank's samples)``. ``group`` None, no initialized process group or one process: ``(t, 0)``; ``True``: the
+    default group. Ranks may hold different N: sizes are exchanged first and the pieces padded to the largest.
+    """
+    if group is None:
+        return t, 0
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return t, 0
+    pg = None if group is True else group
+    world = dist.get_world_size(pg)
+    if world == 1:
+        return t, 0
+    size = torch.tensor([t.shape[1]], device=t.device)
+    sizes = [torch.empty_like(size) for _ in range(world)]
+    dist.all_gather(sizes, size, group=pg)
+    counts = [int(k) for k in sizes]
+    pad = max(counts) - t.shape[1]
+    padded = torch.cat([t, t.new_zeros(t.shape[0], pad, t.shape[2])], 1) if pad else t
+    pieces = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(pieces, padded.contiguous(), group=pg)
+    full = torch.cat([piece[:, :k] for piece, k in zip(pieces, counts)], 1)
+    return full, sum(counts[: dist.get_rank(pg)])
 
 
 class _OnlineNormFn(torch.autograd.Function):
@@ -49,9 +77,14 @@ class _OnlineNormFn(torch.autograd.Function):
         n, c, length = xs.shape
         mu, sigma2, out = row_moments(xs)  # (N, C) each; `out` is scratch that receives the output
         a_f = cfg["alpha_fwd"]
-        m_b, m_final = linear_scan(a_f, (1.0 - a_f) * mu, m.to(sd))
-        diff = mu - m_b
-        var_b, var_final = linear_scan(a_f, (1.0 - a_f) * sigma2 + a_f * (1.0 - a_f) * diff.square(), var.to(sd))
+        # synced: the scan runs over every rank's samples in rank order (all ranks compute the same stream)
+        (mu_all, sigma2_all), lo = stream_gather(torch.stack([mu, sigma2]), cfg.get("group"))
+        m_all, m_final = linear_scan(a_f, (1.0 - a_f) * mu_all, m.to(sd))
+        diff_all = mu_all - m_all
+        var_all, var_final = linear_scan(
+            a_f, (1.0 - a_f) * sigma2_all + a_f * (1.0 - a_f) * diff_all.square(), var.to(sd)
+        )
+        m_b, var_b = m_all[lo : lo + n], var_all[lo : lo + n]
         inv = torch.rsqrt(var_b + cfg["eps"])  # (N, C): 1 / std before each sample
         gamma = weight.to(sd) if weight is not None else torch.ones(c, dtype=sd, device=x.device)
         beta = bias.to(sd) if bias is not None else torch.zeros(c, dtype=sd, device=x.device)
@@ -114,11 +147,14 @@ class _OnlineNormFn(torch.autograd.Function):
         mean_gy = gamma * t0 / length
         mean_y = (mu - m_b) * inv
         mean_y2 = (sigma2 + (mu - m_b).square()) * inv.square()
-        # control process (Chiley et al. 2019, backward pass of Algorithm 1):
+        # control process (Chiley et al. 2019, backward pass of Algorithm 1), over every rank's samples when synced:
         # v[n+1] = (1 - b mean(y^2)) v[n] + mean(gy y)
-        v_b, v_final = linear_scan(1.0 - b * mean_y2, mean_gy_y, v.to(sd))
+        stacked, lo = stream_gather(torch.stack([mean_y2, mean_gy_y, mean_gy, mean_y, inv]), cfg.get("group"))
+        y2_all, gyy_all, gy_all, y_all, inv_all = stacked
+        v_all, v_final = linear_scan(1.0 - b * y2_all, gyy_all, v.to(sd))
         # u[n+1] = alpha_bkw u[n] + mean(g~ / std)
-        u_b, u_final = linear_scan(cfg["alpha_bkw"], (mean_gy - b * v_b * mean_y) * inv, u.to(sd))
+        u_all, u_final = linear_scan(cfg["alpha_bkw"], (gy_all - b * v_all * y_all) * inv_all, u.to(sd))
+        v_b, u_b = v_all[lo : lo + n], u_all[lo : lo + n]
         v.copy_(v_final)
         u.copy_(u_final)
         grad_x = None
@@ -155,6 +191,7 @@ def online_norm(
     clamp_val: float = 5.0,
     ls_eps: float = 1e-5,
     training: bool = True,
+    process_group=None,
 ) -> Tensor:
     """Online Normalization of ``x``, then the optional affine ``weight * y + bias``, then the ECM step.
 
@@ -170,6 +207,9 @@ def online_norm(
         m, var, u, v: per-channel state ``(C,)``.
         weight, bias: per-channel affine ``(C,)`` or None.
         ecm: ``"ac"`` (clamp to ``±clamp_val``), ``"ls"`` (per-sample layer scaling over ``C, *spatial``) or None.
+        process_group: synchronize across processes (training only): the streaming statistics and the control
+            process run over every rank's samples in rank order, as one process would on the concatenated batch
+            (``True``: the default group; None: this process alone).
 
     Returns:
         a tensor with the shape and dtype of ``x``.
@@ -184,6 +224,7 @@ def online_norm(
             "ecm": ecm,
             "clamp_val": float(clamp_val),
             "ls_eps": float(ls_eps),
+            "group": process_group,
         }
         out = _OnlineNormFn.apply(flat, weight, bias, m, var, u, v, cfg)
         return out.reshape(x.shape)
@@ -320,4 +361,9 @@ class OnlineNorm(nn.Module):
             clamp_val=self.clamp_val,
             ls_eps=self.ls_eps,
             training=self.training,
+            process_group=self._sync_group(),
         )
+
+    def _sync_group(self):
+        """None: this process's samples alone (:class:`norms.sync.SyncOnlineNorm` returns its group)."""
+        return None

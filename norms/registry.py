@@ -35,6 +35,7 @@ NORMS: dict[str, str] = {
     "layer": "norms.group:LayerNorm",
     "group": "norms.group:GroupNorm",
     "online": "norms.online:OnlineNorm",
+    "synconline": "norms.sync:SyncOnlineNorm",
     "proxy": "norms.proxy:ProxyNorm",
     "none": "norms.identity:NoNorm",
 }
@@ -44,6 +45,7 @@ _ALIASES = {
     "ln": "layer",
     "gn": "group",
     "sync_batch": "syncbatch",
+    "sync_online": "synconline",
     "identity": "none",
 }
 
