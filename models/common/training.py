@@ -167,6 +167,9 @@ def command_line(prefix: str, argv: list[str] | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ run folder
+_RUN_DIR_ENV, _RUN_PID_ENV = "NORMLAB_RUN_DIR", "NORMLAB_RUN_PARENT"  # read by the processes a DDP launch starts
+
+
 @dataclass
 class RunDir:
     """The layout of one training run's folder."""
@@ -183,9 +186,16 @@ class RunDir:
 
     @classmethod
     def create(cls, root: Path | None, kind: str, norm: str) -> "RunDir":
+        """The run folder: ``root``, or ``runs/<kind>_<norm>_<time>``. Processes that a multi-process launch
+        (Lightning's DDP) starts from this one inherit its folder through the environment: one folder per run."""
         if root is None:
-            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-            root = Path("runs") / f"{kind}_{norm}_{stamp}"
+            inherited = os.environ.get(_RUN_DIR_ENV)
+            if inherited and os.environ.get(_RUN_PID_ENV) == str(os.getppid()):
+                root = Path(inherited)
+            else:
+                stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+                root = Path("runs") / f"{kind}_{norm}_{stamp}"
+        os.environ[_RUN_DIR_ENV], os.environ[_RUN_PID_ENV] = str(root), str(os.getpid())
         run = cls(Path(root))
         for folder in (run.root, run.samples, run.checkpoints):
             folder.mkdir(parents=True, exist_ok=True)
@@ -513,7 +523,8 @@ def finish_run(
         data=data,
         steps=steps,
         wall_seconds=stats.wall,
-        hardware=f"{hardware_summary()}; precision {precision}",
+        hardware=f"{hardware_summary()}; precision {precision}"
+        + (f"; {trainer.world_size} processes (DDP), the batch size is per process" if trainer.world_size > 1 else ""),
         losses=stats.ema,
         config=card_config if card_config is not None else config,
         grid=grid,

@@ -652,12 +652,22 @@ def main(argv: list[str] | None = None) -> int:
     module.grid_batch = data.fixed_batch()
     stats = TrainStats(keys=("g", "d", "g_gan", "g_feat", "g_vgg", "kld", "g_ms"))
     grid_cb = SampleGridCallback(loop.sample_every, run.samples)
+    extra = {}
+    if loop.strategy == "ddp":
+        from lightning.pytorch.strategies import DDPStrategy
+
+        # Why find_unused_parameters: every iteration runs two backward passes, one per network (the D step's loss
+        # never touches G, and while G learns, D is frozen), so each backward leaves one network without gradients
+        # by design. DDP must be told, or it waits for those gradients and stops with "parameters that were not
+        # used". The cost is one walk over the autograd graph per backward, small next to the convolutions.
+        extra["strategy"] = DDPStrategy(find_unused_parameters=True)
     trainer = build_trainer(
         loop,
         run,
         callbacks=[stats, grid_cb],
         optimizer_steps_per_iteration=2,
         max_steps=optimizer_steps_for(loop.max_steps, tcfg.d_warmup),
+        **extra,
     )
     print(f"run folder: {run.root}  (resume with --resume last --run-dir {run.root})", file=sys.stderr)
     trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)

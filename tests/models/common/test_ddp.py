@@ -1,0 +1,128 @@
+"""Both trainers under DDP with 2 CPU processes (gloo), as `--devices 2 --strategy ddp` runs them: train, resume,
+export — one run folder, one export (rank 0's), the card naming the processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[3]
+DDP = [
+    "--accelerator",
+    "cpu",
+    "--devices",
+    "2",
+    "--strategy",
+    "ddp",
+    "--threads",
+    "1",
+    "--num-workers",
+    "0",
+    "--no-progress",
+    "--quiet",
+    "--sample-every",
+    "0",
+    "--ckpt-every",
+    "1",
+]
+
+
+def _train(cwd: Path, argv: list[str]) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(ROOT),
+        "NORMLAB_MODELS": str(cwd / "mine"),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    env.pop("NORMLAB_RUN_DIR", None)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def _check_one_run(cwd: Path, kind: str, norm: str) -> Path:
+    runs = sorted((cwd / "runs").iterdir())
+    assert len(runs) == 1, runs  # rank 1 uses rank 0's folder instead of making its own
+    exports = sorted((cwd / "mine").glob("*.safetensors"))
+    assert [p.name for p in exports] == [f"{kind}_{norm}.safetensors"]
+    card = exports[0].with_suffix(".md").read_text()
+    assert "2 processes (DDP)" in card
+    return runs[0]
+
+
+@pytest.mark.slow
+def test_spade_trains_resumes_and_exports_under_ddp(tmp_path):
+    tiny = [
+        "spade",
+        "--norm",
+        "syncbatch",
+        "--full-sizes",
+        "32",
+        "--crop",
+        "32",
+        "--pool-size",
+        "4",
+        "--pool-dir",
+        str(tmp_path / "pool"),
+        "--ngf",
+        "4",
+        "--ndf",
+        "4",
+        "--spade-hidden",
+        "8",
+        "--z-dim",
+        "8",
+        "--z-ch",
+        "4",
+        "--d-layers",
+        "2",
+        "--batch-size",
+        "2",
+        "--lambda-vgg",
+        "0",
+        *DDP,
+    ]
+    _train(tmp_path, [*tiny, "--max-steps", "2"])
+    run = _check_one_run(tmp_path, "spade", "syncbatch")
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    _train(tmp_path, [*tiny, "--max-steps", "3", "--resume", "last", "--run-dir", str(run)])
+    _check_one_run(tmp_path, "spade", "syncbatch")
+    from models.common.assets import header_metadata
+
+    assert header_metadata(tmp_path / "mine" / "spade_syncbatch.safetensors")["normlab_steps"] == "3"
+
+
+@pytest.mark.slow
+def test_adain_trains_resumes_and_exports_under_ddp(tmp_path):
+    rng = np.random.default_rng(0)
+    for role in ("content", "style"):
+        (tmp_path / role).mkdir()
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / role / f"{i}.png")
+    tiny = [
+        "adain",
+        "--norm",
+        "synconline",
+        "--content-dir",
+        str(tmp_path / "content"),
+        "--style-dir",
+        str(tmp_path / "style"),
+        "--size",
+        "32",
+        "--batch-size",
+        "2",
+        *DDP,
+    ]
+    _train(tmp_path, [*tiny, "--max-steps", "2"])
+    run = _check_one_run(tmp_path, "adain", "synconline")
+    _train(tmp_path, [*tiny, "--max-steps", "3", "--resume", "last", "--run-dir", str(run)])
+    _check_one_run(tmp_path, "adain", "synconline")
