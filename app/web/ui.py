@@ -109,8 +109,16 @@ def launch_kwargs(config: AppConfig | None = None) -> dict[str, Any]:
 
 
 def _style_examples(config: AppConfig) -> list[tuple[str, str]]:
-    """Bundled style images for the clickable galleries: ``(path, caption)``, each once (the pairs' styles)."""
+    """Bundled style images for the clickable galleries: ``(path, caption)``, each once — those listed in
+    ``examples/styles.txt`` (``file  caption`` per line), then any other style of the example pairs."""
     seen: dict[str, str] = {}
+    index = config.examples_dir / "styles.txt"
+    if index.is_file():
+        for line in index.read_text(encoding="utf-8").splitlines():
+            parts = line.split("#")[0].split(maxsplit=1)
+            if parts and (config.examples_dir / parts[0]).is_file():
+                caption = parts[1].strip() if len(parts) > 1 else Path(parts[0]).stem.replace("_", " ")
+                seen.setdefault(str(config.examples_dir / parts[0]), caption)
     for _, style in _examples(config):
         seen.setdefault(style, Path(style).stem.replace("_", " "))
     return list(seen.items())
@@ -123,10 +131,10 @@ def _style_gallery(config: AppConfig, target: gr.Image, elem_id: str) -> gr.Gall
         return None
     gallery = gr.Gallery(
         examples,
-        label="Bundled styles: click one to use it",
-        columns=len(examples),
-        rows=1,
-        height=130,
+        label=f"Bundled styles ({len(examples)}): click one to use it",
+        columns=min(len(examples), 7),
+        rows=(len(examples) + 6) // 7,
+        height=110 * ((len(examples) + 6) // 7) + 20,
         allow_preview=False,
         object_fit="cover",
         elem_id=elem_id,

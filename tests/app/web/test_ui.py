@@ -188,3 +188,13 @@ def test_api_sample_uses_the_servers_own_address():
     )
     assert 'Client("https://paint.example.org/")' in proxied
     assert 'Client("http://127.0.0.1:7860/")' in api_help(None)  # before the page asks: the default
+
+
+def test_at_least_twelve_bundled_styles_with_captions_are_offered():
+    from app.web.ui import _style_examples
+
+    styles = _style_examples(AppConfig())
+    assert len(styles) >= 12 and len({p for p, _ in styles}) == len(styles)
+    assert all(Path(p).is_file() for p, _ in styles)
+    captions = dict(styles)
+    assert captions[str(DEFAULT_ASSETS_DIR / "examples" / "durer_lion.jpg")] == "Dürer, Lion"
