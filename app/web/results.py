@@ -19,7 +19,18 @@ from PIL import Image
 
 from models.common.settings import SETTINGS_KEY
 
-__all__ = ["NAME_KEY", "input_stem", "named_output", "remember", "result_stem"]
+__all__ = [
+    "HISTORY_LIMIT",
+    "NAME_KEY",
+    "add_to_history",
+    "history_gallery",
+    "input_stem",
+    "named_output",
+    "remember",
+    "result_stem",
+]
+
+HISTORY_LIMIT = 24  # results kept per browser session (newest first); older ones drop off
 
 NAME_KEY = "normlab_download_name"  # img.info key read by named_output; not written into the file
 
@@ -62,3 +73,25 @@ def named_output(component: gr.Image) -> gr.Image:
 
     component.postprocess = postprocess  # type: ignore[method-assign]
     return component
+
+
+def add_to_history(image: Any, caption: str | None, history: list | None) -> tuple[list, list]:
+    """Put a new result first in the session's history: ``(gallery value, new history)``; nothing to add (no image,
+    e.g. a refused request) leaves it as it was."""
+    history = list(history or [])
+    if image is not None:
+        history = [(image, caption or "")] + history[: HISTORY_LIMIT - 1]
+    return history, history
+
+
+def history_gallery(elem_id: str) -> gr.Gallery:
+    """The "this session's results" gallery (newest first), downloadable one by one."""
+    return gr.Gallery(
+        label=f"This session's results (newest first, up to {HISTORY_LIMIT})",
+        format="png",
+        columns=6,
+        height="auto",
+        object_fit="contain",
+        elem_id=elem_id,
+        buttons=["download", "fullscreen"],
+    )

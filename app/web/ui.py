@@ -15,7 +15,7 @@ from app.preprocess import DEFAULT_STABILIZE, STROKE_RANGE
 from app.services import Engine
 from app.web.busy import install_busy_guard
 from app.web.handlers import PRESERVE_CHOICES, STABILIZE_CHOICES, Handlers
-from app.web.results import named_output
+from app.web.results import add_to_history, history_gallery, named_output
 from models.common.video import VIDEO_SUFFIXES
 from models.landscape.classes import class_records
 
@@ -357,6 +357,7 @@ def _style_tab(h: Handlers, config: AppConfig, adain_norms: Choices) -> tuple[gr
             norm, reload = _norm_picker(h, "adain", adain_norms, "Normalizer (AdaIN checkpoint)", "adain-norm")
             with gr.Row():
                 stylize_btn = gr.Button("Stylize", variant="primary", elem_id="stylize-btn")
+                cancel_btn = gr.Button("Cancel", variant="stop", elem_id="stylize-cancel", min_width=80)
                 compare_btn = gr.Button("Compare normalizers", elem_id="stylize-compare-btn")
         with gr.Column(scale=2):
             out_img = named_output(
@@ -381,6 +382,7 @@ def _style_tab(h: Handlers, config: AppConfig, adain_norms: Choices) -> tuple[gr
         buttons=["download", "fullscreen"],
     )
     gallery_caption = gr.Markdown(elem_id="stylize-compare-caption")
+    history, history_state = history_gallery("stylize-history"), gr.State([])
     examples = _examples(config)
     if examples:
         gr.Examples(
@@ -391,12 +393,20 @@ def _style_tab(h: Handlers, config: AppConfig, adain_norms: Choices) -> tuple[gr
     for s, w in zip(styles, weights):
         inputs += [s, w]
     inputs += [alpha, preserve, mask_editor, region_style, size, stroke]
-    stylize_btn.click(
+    run = stylize_btn.click(
         h.stylize_ui, inputs + [norm], [out_img, out_caption], api_visibility="undocumented", concurrency_id="models"
     )
-    compare_btn.click(
+    run.success(
+        add_to_history,
+        [out_img, out_caption, history_state],
+        [history, history_state],
+        queue=False,
+        api_visibility="private",
+    )
+    compared = compare_btn.click(
         h.compare_stylize_ui, inputs, [gallery, gallery_caption], api_visibility="undocumented", concurrency_id="models"
     )
+    cancel_btn.click(None, None, None, cancels=[run, compared], api_visibility="private", queue=False)
     content.change(h.mask_canvas, content, mask_editor, api_visibility="private", queue=False)
     for component, what in [
         (content, "content"),
@@ -484,7 +494,9 @@ def _paint_tab(
                 )
                 then_norm = _norm_dropdown(adain_norms, "AdaIN normalizer")
                 then_alpha = gr.Slider(0, 1, value=0.8, step=0.05, label="AdaIN style strength α")
-            synth_btn = gr.Button("Synthesize", variant="primary", elem_id="synthesize-btn")
+            with gr.Row():
+                synth_btn = gr.Button("Synthesize", variant="primary", elem_id="synthesize-btn")
+                cancel_btn = gr.Button("Cancel", variant="stop", elem_id="synthesize-cancel", min_width=80)
             compare_btn = gr.Button("Compare normalizers", elem_id="synthesize-compare-btn")
         with gr.Column(scale=4):
             out_img = named_output(
@@ -509,6 +521,7 @@ def _paint_tab(
         buttons=["download", "fullscreen"],
     )
     gallery_caption = gr.Markdown(elem_id="synthesize-compare-caption")
+    history, history_state = history_gallery("synthesize-history"), gr.State([])
 
     picker.change(h.brush, picker, editor, api_visibility="private", queue=False)
     fill_btn.click(h.fill_unpainted, [editor, picker], editor, api_visibility="private")
@@ -529,20 +542,28 @@ def _paint_tab(
         show_progress="minimal",
         api_visibility="private",
     )
-    synth_btn.click(
+    run = synth_btn.click(
         h.synthesize_ui,
         inputs + [norm, then_style, then_norm, then_alpha],
         [out_img, out_caption],
         api_visibility="undocumented",
         concurrency_id="models",
     )
-    compare_btn.click(
+    run.success(
+        add_to_history,
+        [out_img, out_caption, history_state],
+        [history, history_state],
+        queue=False,
+        api_visibility="private",
+    )
+    compared = compare_btn.click(
         h.compare_synthesize_ui,
         inputs,
         [gallery, gallery_caption],
         api_visibility="undocumented",
         concurrency_id="models",
     )
+    cancel_btn.click(None, None, None, cancels=[run, compared], api_visibility="private", queue=False)
     editor.upload(lambda value: None, editor, None, api_visibility="private", queue=False)  # decode now: errors on drop
     for component, what in [(style, "style"), (then_style, "'then stylize with' style")]:
         component.upload(h.check_upload(what), component, None, api_visibility="private", queue=False)
@@ -608,7 +629,9 @@ def _video_tab(h: Handlers, config: AppConfig, adain_norms: Choices) -> tuple[gr
                 "(mp4, webm, mov, mkv, avi, gif). The result is an H.264 MP4 with the clip's timing and "
                 "audio."
             )
-            run_btn = gr.Button("Stylize video", variant="primary", elem_id="video-btn")
+            with gr.Row():
+                run_btn = gr.Button("Stylize video", variant="primary", elem_id="video-btn")
+                cancel_btn = gr.Button("Cancel", variant="stop", elem_id="video-cancel", min_width=80)
         with gr.Column(scale=2):
             out_video = gr.Video(
                 label="Result (MP4)",
@@ -649,13 +672,14 @@ def _video_tab(h: Handlers, config: AppConfig, adain_norms: Choices) -> tuple[gr
     style_inputs = []
     for s, w in zip(styles, weights):
         style_inputs += [s, w]
-    run_btn.click(
+    run = run_btn.click(
         h.stylize_video_ui,
         [clip, *style_inputs, alpha, preserve, size, stroke, stabilize, norm],
         [out_video, out_caption],
         api_visibility="undocumented",
         concurrency_id="models",
     )
+    cancel_btn.click(None, None, None, cancels=[run], api_visibility="private", queue=False)
     # A stream holds its worker for its whole run: webcams get their own group, and each stream ends after
     # webcam_seconds (the user restarts it), so a forgotten tab does not hold a worker for ever.
     cam.stream(

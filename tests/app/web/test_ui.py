@@ -198,3 +198,32 @@ def test_at_least_twelve_bundled_styles_with_captions_are_offered():
     assert all(Path(p).is_file() for p, _ in styles)
     captions = dict(styles)
     assert captions[str(DEFAULT_ASSETS_DIR / "examples" / "durer_lion.jpg")] == "Dürer, Lion"
+
+
+@pytest.mark.parametrize(
+    "button, runs",
+    [
+        ("stylize-cancel", {"stylize_ui", "compare_stylize_ui"}),
+        ("synthesize-cancel", {"synthesize_ui", "compare_synthesize_ui"}),
+        ("video-cancel", {"stylize_video_ui"}),
+    ],
+)
+def test_each_long_run_has_a_cancel_button_wired_to_it(demo, button, runs):
+    ids = _by_id(demo)
+    fns = demo.fns if isinstance(demo.fns, dict) else dict(enumerate(demo.fns))
+    by_id = {i: f for i, f in fns.items()}
+    cancelling = [f for f in by_id.values() if any(t[0] == ids[button]._id for t in f.targets)]
+    cancelled = {by_id[i].name for f in cancelling for i in (f.cancels or [])}
+    assert runs <= cancelled
+
+
+def test_successful_results_go_to_the_session_history_newest_first():
+    from app.web.results import HISTORY_LIMIT, add_to_history
+
+    shown, hist = add_to_history("a", "first", [])
+    shown, hist = add_to_history("b", "second", hist)
+    assert shown == hist == [("b", "second"), ("a", "first")]
+    assert add_to_history(None, "refused", hist)[1] == hist  # nothing made: nothing added
+    for i in range(HISTORY_LIMIT + 5):
+        _, hist = add_to_history(str(i), "", hist)
+    assert len(hist) == HISTORY_LIMIT and hist[0][0] == str(HISTORY_LIMIT + 4)
