@@ -59,6 +59,7 @@ class AppConfig:
     # shipped checkpoint first (models.common.assets.DEFAULT_NORMS), then NORM_ORDER
     preferred_norms: tuple[str, ...] = ()
     min_checkpoint_steps: int = 200  # checkpoints trained fewer steps are flagged and listed last in the menus
+    max_batch_files: int = 24  # content images per batch run (each a full stylization)
     cache_minutes: float = 60.0  # uploads and results older than this are deleted from Gradio's cache folder
     # Video tab and /stylize_video: clips over any of these are refused before any frame is stylized (a 640 px
     # frame takes about 1 s on a 2-core CPU, so a minute of 30 fps video is about half an hour of work)

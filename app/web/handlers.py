@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import logging
 import time
 from collections.abc import Callable
@@ -41,6 +42,7 @@ from app.preprocess import (
 )
 from app.services import Engine, Result, StyleRequest, VideoResult, WebcamSession, video_config
 from app.web.results import input_stem, remember, result_stem
+from models.common.settings import png_info
 from app.web.retention import video_folder, video_job
 from models.landscape.classes import CLASSES, class_records, ids_to_color
 
@@ -259,6 +261,78 @@ class Handlers:
         }
         stem = result_stem(content_name, "-".join(names[:2]), result.norm, f"a{req.alpha:g}")
         return remember(result.image, stem, settings), result.caption
+
+    @user_errors
+    def batch_ui(
+        self, files: Any, style: Any, alpha: Any, size: Any, norm: str | None, progress: gr.Progress = gr.Progress()
+    ) -> tuple[list, str | None, str]:
+        """Several content images x one style -> ``(gallery, zip of the PNGs, caption)``. Each PNG is named after its
+        content and carries its settings; a bad file is reported in the caption and the others still run."""
+        import zipfile
+
+        paths = [f if isinstance(f, str) else getattr(f, "name", None) for f in (files or [])]
+        paths = [p for p in paths if p]
+        if not paths:
+            raise InputError("Add one or more content images (drop several files at once).")
+        if len(paths) > self.config.max_batch_files:
+            raise InputError(f"{len(paths)} files: a batch takes at most {self.config.max_batch_files}.")
+        alpha, size = check_alpha(alpha), check_size(size, self.config)
+        style_img = load_user_image(style, "style", self.config)
+        style_name = input_stem(style, "style")
+        norm = _norm_or_default(norm)
+        shown, failed, used = [], [], set()
+        # a job folder like the video results': swept after the retention, removed at once if the run fails
+        with (
+            video_job(self.video_dir) as job,
+            zipfile.ZipFile(
+                zip_path := job / f"{result_stem('normlab', 'batch', style_name)}.zip", "w", zipfile.ZIP_STORED
+            ) as archive,
+        ):
+            for i, path in enumerate(paths):
+                progress(i / len(paths), desc=f"Stylizing {i + 1} of {len(paths)}")
+                name = input_stem(path, f"image{i + 1}")
+                try:
+                    content = load_user_image(path, f"content ({Path(path).name})", self.config)
+                    check_output_pixels(content.size, size, self.config)
+                    result = self.engine.stylize(
+                        StyleRequest(content, [style_img], None, alpha, None, None, size), norm
+                    )
+                except InputError as exc:
+                    failed.append(str(exc))
+                    continue
+                stem = result_stem(name, style_name, result.norm, f"a{alpha:g}")
+                while stem in used:
+                    stem += "-2"
+                used.add(stem)
+                settings = {
+                    "command": "stylize",
+                    "app": True,
+                    "content": name,
+                    "styles": [style_name],
+                    "alpha": alpha,
+                    "size": size,
+                    "norm": result.norm,
+                    "argv": [
+                        "stylize",
+                        f"{name}.png",
+                        f"{style_name}.png",
+                        "--alpha",
+                        str(alpha),
+                        "--size",
+                        str(size),
+                        "--norm",
+                        result.norm,
+                    ],
+                }
+                buf = io.BytesIO()
+                result.image.save(buf, "PNG", pnginfo=png_info(settings))
+                archive.writestr(f"{stem}.png", buf.getvalue())
+                shown.append((result.image, name))
+        progress(1.0, desc="Done")
+        caption = f"Stylized {len(shown)} of {len(paths)} images with {style_name} ({norm or 'default'} norm)."
+        if failed:
+            caption += " Skipped: " + "; ".join(failed)
+        return shown, (str(zip_path) if shown else None), caption
 
     @user_errors
     def compare_stylize_ui(

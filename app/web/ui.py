@@ -204,10 +204,18 @@ def build_demo(config: AppConfig | None = None, engine: Engine | None = None) ->
                 spade_note, spade_norm, then_norm, spade_reload = _paint_tab(h, config, menu("spade"), menu("adain"))
             with gr.Tab("Video", id="video"):
                 video_note, video_norm, video_reload = _video_tab(h, config, menu("adain"))
+            with gr.Tab("Batch", id="batch"):
+                batch_norm = _batch_tab(h, config, menu("adain"))
             with gr.Tab("API", id="api"):
                 api_text = _api_tab(h, config)
 
-        def refresh(adain_now: str | None, then_now: str | None, spade_now: str | None, video_now: str | None) -> tuple:
+        def refresh(
+            adain_now: str | None,
+            then_now: str | None,
+            spade_now: str | None,
+            video_now: str | None,
+            batch_now: str | None,
+        ) -> tuple:
             # Checkpoints can appear while the server runs (training finishes): offered on page load and by the
             # reload buttons. A selection that still exists is kept.
             a, s = menu("adain"), menu("spade")
@@ -222,12 +230,13 @@ def build_demo(config: AppConfig | None = None, engine: Engine | None = None) ->
                 pick(a, then_now),
                 pick(s, spade_now),
                 pick(a, video_now),
+                pick(a, batch_now),
                 a_note,
                 _no_ckpt_note("SPADE", s, config.assets_dir),
                 a_note,
             )
 
-        dropdowns = [adain_norm, then_norm, spade_norm, video_norm]
+        dropdowns = [adain_norm, then_norm, spade_norm, video_norm, batch_norm]
         outputs = dropdowns + [adain_note, spade_note, video_note]
         demo.load(refresh, dropdowns, outputs, api_visibility="private", queue=False)
         demo.load(api_help, None, api_text, api_visibility="private", queue=False)  # this server's own address
@@ -568,6 +577,52 @@ def _paint_tab(
     for component, what in [(style, "style"), (then_style, "'then stylize with' style")]:
         component.upload(h.check_upload(what), component, None, api_visibility="private", queue=False)
     return note, norm, then_norm, reload
+
+
+def _batch_tab(h: Handlers, config: AppConfig, adain_norms: Choices) -> gr.Dropdown:
+    """Several content images x one style, a ZIP of named PNGs (each with its settings) to download."""
+    gr.Markdown(
+        f"Drop up to {config.max_batch_files} content images and pick one style: every image is stylized with the "
+        "same settings, and the ZIP holds one PNG per image, named after it (with its settings inside)."
+    )
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            files = gr.File(label="Content images", file_count="multiple", file_types=["image"], elem_id="batch-files")
+            style = RawImage(label="Style", sources=["upload", "clipboard"], elem_id="batch-style", height=200)
+            _style_gallery(config, style, "batch-style-gallery")
+            alpha = gr.Slider(0, 1, value=1.0, step=0.05, label="Style strength α", elem_id="batch-alpha")
+            size = gr.Dropdown(
+                config.size_choices,
+                value=config.default_size,
+                label="Output size (long side, px)",
+                elem_id="batch-size",
+            )
+            norm = _norm_dropdown(adain_norms, "Normalizer (AdaIN checkpoint)", "batch-norm")
+            with gr.Row():
+                run_btn = gr.Button("Stylize all", variant="primary", elem_id="batch-btn")
+                cancel_btn = gr.Button("Cancel", variant="stop", elem_id="batch-cancel", min_width=80)
+        with gr.Column(scale=4):
+            zip_out = gr.File(label="Results (ZIP of PNGs)", interactive=False, elem_id="batch-zip")
+            caption = gr.Markdown(elem_id="batch-caption")
+            gallery = gr.Gallery(
+                label="Results",
+                format="png",
+                columns=4,
+                height="auto",
+                object_fit="contain",
+                elem_id="batch-gallery",
+                buttons=["download", "fullscreen"],
+            )
+    run = run_btn.click(
+        h.batch_ui,
+        [files, style, alpha, size, norm],
+        [gallery, zip_out, caption],
+        api_visibility="private",
+        concurrency_id="models",
+    )
+    cancel_btn.click(None, None, None, cancels=[run], api_visibility="private", queue=False)
+    style.upload(h.check_upload("style"), style, None, api_visibility="private", queue=False)
+    return norm
 
 
 def _video_tab(h: Handlers, config: AppConfig, adain_norms: Choices) -> tuple[gr.Markdown, gr.Dropdown, gr.Button]:

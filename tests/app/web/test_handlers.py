@@ -234,3 +234,29 @@ def test_results_carry_their_settings_and_download_under_a_name_from_the_inputs(
     assert path.endswith("content_style_batch_a0.7.png")  # the download's name
     assert read_png_settings(path)["norm"] == "batch"  # the settings inside the file
     assert NAME_KEY not in Image.open(path).info  # the name itself is not written into the file
+
+
+def test_batch_stylizes_every_good_file_into_a_zip_of_named_pngs_and_reports_the_bad_ones(
+    fake_assets, fake_loaders, files, tmp_path
+):
+    import zipfile
+
+    from models.common.settings import read_png_settings
+
+    config = AppConfig(assets_dir=fake_assets, canvas_size=64, default_size=128)
+    handlers = Handlers(Engine(config, fake_loaders), config, video_dir=tmp_path / "videos")
+    batch = [str(files["content.png"]), str(files["gray.png"]), str(files["not_an_image.png"])]
+    shown, zip_path, caption = handlers.batch_ui(
+        batch, files["style.jpg"], 0.6, 64, "instance", progress=lambda *a, **k: None
+    )
+    assert len(shown) == 2 and "Stylized 2 of 3" in caption and "not_an_image.png" in caption
+    with zipfile.ZipFile(zip_path) as archive:
+        names = sorted(archive.namelist())
+        assert names == ["content_style_instance_a0.6.png", "gray_style_instance_a0.6.png"]
+        archive.extract(names[0], tmp_path)
+    assert read_png_settings(tmp_path / names[0])["alpha"] == 0.6
+    with pytest.raises(gr.Error, match="Add one or more content images"):
+        handlers.batch_ui([], files["style.jpg"], 0.6, 64, "instance", progress=lambda *a, **k: None)
+    too_many = [str(files["content.png"])] * (config.max_batch_files + 1)
+    with pytest.raises(gr.Error, match=f"at most {config.max_batch_files}"):
+        handlers.batch_ui(too_many, files["style.jpg"], 0.6, 64, "instance", progress=lambda *a, **k: None)

@@ -111,7 +111,8 @@ def test_the_paint_tab_offers_numeric_sizes_up_to_the_synthesizers_limit():
         if isinstance(b, gr.Dropdown) and "Output size" in str(b.label)
     }
     assert sizes["stylize-size"][-2:] == [8192, 0]
-    (spade,) = [v for k, v in sizes.items() if k not in ("stylize-size", "video-size")]
+    (spade,) = [v for k, v in sizes.items() if k not in ("stylize-size", "video-size", "batch-size")]
+    assert sizes["batch-size"][-1] == 8192
     assert spade[-1] == 4096 and 0 not in spade
 
 
