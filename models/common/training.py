@@ -356,6 +356,18 @@ def _log_version(logs: Path) -> str:
     return f"part{n}"
 
 
+class SaveLastOnEnd(pl.Callback):
+    """Write ``last.ckpt`` when training ends (``--max-steps`` reached, ``--max-minutes`` up, or stopped), so a resume
+    starts from the last step instead of redoing up to ``--ckpt-every`` of them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        if trainer.global_step > 0:
+            trainer.save_checkpoint(str(self.path))
+
+
 def build_trainer(
     loop: LoopConfig,
     run: RunDir,
@@ -385,6 +397,7 @@ def build_trainer(
 
         loggers.append(TensorBoardLogger(str(run.root), name="tb", version=""))
     cbs = list(callbacks or [])
+    cbs.append(SaveLastOnEnd(run.checkpoints / "last.ckpt"))
     cbs.append(
         ModelCheckpoint(
             dirpath=str(run.checkpoints),

@@ -604,6 +604,13 @@ def _crop_setup(gcfg: GenConfig, tcfg: TrainConfig) -> int | None:
     return tcfg.crop
 
 
+def stored_d_warmup(ckpt_path: str | Path) -> int | None:
+    """The D-only warm-up a training checkpoint's run used (its saved hyper-parameters), or None if unknown."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+    value = ckpt.get("hyper_parameters", {}).get("train", {}).get("d_warmup")
+    return None if value is None else int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # --norm / --d-norm are validated here, once
     gcfg = config_from_args(GenConfig, args)
@@ -611,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     loop = config_from_args(LoopConfig, args)
     opts = config_from_args(RunOptions, args)
     tcfg = config_from_args(TrainConfig, args)
+    asked_warmup = tcfg.d_warmup
     if tcfg.d_warmup is None:  # a fine-tuned G starts against a fresh D: let D catch up first
         tcfg.d_warmup = 200 if opts.init else 0
     if tcfg.batch_size < 1 or loop.max_steps < 1:
@@ -625,6 +633,15 @@ def main(argv: list[str] | None = None) -> int:
         ckpt_path = resolve_resume(loop.resume, loop.run_dir)
     except (ValueError, FileNotFoundError) as exc:
         return user_error(str(exc))
+    if ckpt_path is not None:  # the warm-up already happened: count the run's iterations with the one it had
+        stored = stored_d_warmup(ckpt_path)
+        if stored is not None:
+            if asked_warmup is not None and asked_warmup != stored:
+                print(
+                    f"note: --d-warmup {asked_warmup} ignored on resume: this run warmed D up for {stored} iterations",
+                    file=sys.stderr,
+                )
+            tcfg.d_warmup = stored
     if (problem := export_problem(loop, "spade", gcfg.norm)) is not None:
         return user_error(problem)
     torch.manual_seed(loop.seed)

@@ -471,3 +471,40 @@ def test_the_gpu_data_path_renders_whole_pictures_and_cuts_windows_after_transfe
     assert torch.equal(ids[0], window) or torch.equal(ids[0], labels[0].flip(-1)[t : t + 32, l : l + 32])
     folder_batch = data.on_after_batch_transfer(procedural_batch(torch.arange(2), 64), 0)
     assert len(folder_batch) == 4 and folder_batch[0].shape == (2, 3, 32, 32)
+
+
+def test_init_warms_d_up_for_200_by_default_and_a_resume_keeps_the_runs_warm_up(tmp_path, capsys):
+    """--init without --d-warmup: 200 D-only iterations; resuming counts the run's iterations with the warm-up it
+    had (was: 0 on resume, so 4 warm-up iterations read as 2), and checkpoints fall every --ckpt-every iterations."""
+    src = tmp_path / "src.safetensors"
+    assert train.main(_tiny_argv(tmp_path, "--max-steps", "1", "--export", str(src))) == 0
+    run = tmp_path / "ft"
+    argv = _tiny_argv(tmp_path, "--init", str(src), "--run-dir", str(run), "--export", str(tmp_path / "ft.st"))
+    assert train.main([*argv, "--max-steps", "1"]) == 0
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["hyper_parameters"]["train"]["d_warmup"] == 200  # the --init default
+    warm = _tiny_argv(
+        tmp_path,
+        "--init",
+        str(src),
+        "--run-dir",
+        str(tmp_path / "w"),
+        "--export",
+        str(tmp_path / "w.st"),
+        "--d-warmup",
+        "4",
+        "--ckpt-every",
+        "3",
+    )
+    assert train.main([*warm, "--max-steps", "6"]) == 0  # 4 D-only iterations, then 2 full ones
+    ckpt = torch.load(tmp_path / "w" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["global_step"] == 4 + 2 * 2
+    periodic = sorted(p.name for p in (tmp_path / "w" / "checkpoints").glob("epoch=*.ckpt"))
+    assert periodic == ["epoch=0-step=4.ckpt"] or periodic == ["epoch=0-step=6.ckpt"]  # at iteration 3
+    capsys.readouterr()
+    i = warm.index("--d-warmup")
+    resumed = warm[:i] + warm[i + 2 :] + ["--max-steps", "8", "--resume", "last"]  # no --d-warmup given
+    assert train.main(resumed) == 0
+    assert "trained 8 steps" in capsys.readouterr().err
+    ckpt = torch.load(tmp_path / "w" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["global_step"] == 4 + 2 * 4
