@@ -295,3 +295,12 @@ def test_init_across_normalize_steps_keeps_the_decoder_and_starts_the_new_steps_
     after, cfg = load_checkpoint(out, "adain")
     assert cfg["norm"] == "online" and any(k.startswith("adain.norm.") for k in after)
     assert all(torch.allclose(before[k], after[k], atol=1e-3) for k in before if k.startswith("decoder."))
+
+
+def test_init_refuses_a_decoder_with_another_activation(trained, image_dirs, tmp_path, capsys):
+    _, trained_export = trained
+    state, config = load_checkpoint(trained_export, "adain")
+    other = save_checkpoint(tmp_path / "act.safetensors", state, config | {"decoder_act": "leaky_relu"}, "adain")
+    argv = _argv(image_dirs, tmp_path / "r", tmp_path / "o.safetensors", 1, "--init", str(other))
+    assert train.main(argv) == 2
+    assert "decoder_act='leaky_relu'" in capsys.readouterr().err
