@@ -66,11 +66,16 @@ def test_every_shipped_checkpoint_loads_and_matches_its_card(info):
     card = info.path.with_suffix(".md").read_text()
     assert f"- **normalizer**: `{info.norm}`" in card and f"- **kind**: `{info.kind}`" in card
     steps = header_metadata(info.path)["normlab_steps"]
-    assert steps in card.replace(",", "")  # the card states the file's step count
+    # the card states the file's step count, as a whole number (1200 must not pass for 120)
+    assert re.search(rf"(?<![\d.]){steps}(?![\d.])", card.replace(",", "")), steps
     block = re.search(r"## Config\s*```json\s*(\{.*?\})\s*```", card, flags=re.S)
     assert block, "card has no Config block"
     card_config = json.loads(block.group(1))
+    # the same keys both ways (the file's training summary is in the card's notes instead) and the same values
+    assert set(card_config) == set(config) - {"training"}
     for key, value in card_config.items():
-        if key != "classes":  # the card lists class names, the file full records
+        if key == "classes":  # the card lists class names, the file full records: the names must agree
+            assert value == [c["name"] for c in config["classes"]]
+        else:
             assert config.get(key) == value, key
     assert describe_checkpoint(info.path).norm == info.norm
