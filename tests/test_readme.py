@@ -52,7 +52,8 @@ def readme_commands() -> list[str]:
 
 
 def _argv(command: str) -> list[str]:
-    return [w for w in shlex.split(command.split("&&")[-1].strip())]
+    """A command's words, without the README's ``...`` placeholders (the flags around them are still checked)."""
+    return [w for w in shlex.split(command.strip()) if w != "..."]
 
 
 def _prefix(argv: list[str]) -> tuple[str, ...]:
@@ -86,11 +87,18 @@ def _help(prefix: tuple[str, ...]) -> str:
     return done.stdout
 
 
-CHECKED = [
-    c
-    for c in readme_commands()
-    if c.split()[0] in ("python", "normlab") and "..." not in c and not c.startswith("python -m app --share")
-]
+# every `&&` segment of every line is a command of its own
+SEGMENTS = [seg.strip() for c in readme_commands() for seg in c.split("&&") if seg.strip()]
+CHECKED = [c for c in SEGMENTS if c.split()[0] in ("python", "normlab") and not c.startswith("python -m app --share")]
+MAKE = [c for c in SEGMENTS if c.split()[0] == "make"]
+
+
+@pytest.mark.parametrize("command", MAKE)
+def test_every_make_target_of_the_readme_exists(command):
+    targets = set(re.findall(r"^([A-Za-z][\w-]*):", (ROOT / "Makefile").read_text(), flags=re.M))
+    for target in command.split()[1:]:
+        if not target.startswith("-") and "=" not in target:
+            assert target in targets, f"make {target}: no such target in the Makefile"
 
 
 def test_the_readme_has_the_commands_this_test_knows():
@@ -141,7 +149,9 @@ def workdir(tmp_path_factory) -> Path:
     return d
 
 
-RUN = [c for c in CHECKED if c.startswith(("normlab stylize", "normlab checkpoints", "normlab classes"))]
+RUN = [
+    c for c in CHECKED if c.startswith(("normlab stylize", "normlab checkpoints", "normlab classes")) and "..." not in c
+]
 
 
 @pytest.mark.slow
@@ -157,3 +167,7 @@ def test_cheap_readme_commands_run_as_written(command, workdir, monkeypatch, cap
     out = workdir / argv[argv.index("-o") + 1] if "-o" in argv else None
     if out is not None:
         assert out.exists() and (out.is_file() or any(out.iterdir()))
+        if out.is_file() and argv[0] == "stylize" and "--from-png" not in argv:
+            size = int(argv[len(argv) - 1 - argv[::-1].index("--size") + 1])  # the last --size given
+            if size:  # 0 keeps the content's size
+                assert max(Image.open(out).size) == size  # the long side is the --size asked for
