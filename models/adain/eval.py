@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
+from models.common.files import write_atomic
 from models.adain.data import find_images
 from models.adain.infer import Stylizer
 from models.adain.net import STYLE_LAYERS, style_loss
@@ -216,7 +217,7 @@ def update_card(card: Path, section: str) -> None:
         text = re.sub(r"^## Evaluation\s*$.*?(?=^## |\Z)", block + "\n", text, count=1, flags=re.M | re.S)
     else:
         text = text.rstrip() + "\n\n" + block
-    card.write_text(text)
+    write_atomic(card, text)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -60,9 +60,13 @@ def save_checkpoint(
         **(extra_metadata or {}),
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    os.chmod(tmp, 0o644)  # shipped files must be readable by everyone, whatever the writer's umask
-    os.replace(tmp, path)  # never leave a half-written checkpoint behind
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.chmod(tmp, 0o644)  # shipped files must be readable by everyone, whatever the writer's umask
+        os.replace(tmp, path)  # never leave a half-written checkpoint behind
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

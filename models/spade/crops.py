@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import IterableDataset
 
+from models.common.files import write_atomic
 from models.spade.data import ProceduralSeeds, procedural_batch
 
 __all__ = [
@@ -197,8 +198,9 @@ class RenderPool:
         images.flush()
         ids.flush()
         del images, ids
-        (self.dir / "done.json").write_text(
-            json.dumps({"side": S, "count": N, "first_seed": self.first_seed, "kind": self.kind})
+        write_atomic(
+            self.dir / "done.json",
+            json.dumps({"side": S, "count": N, "first_seed": self.first_seed, "kind": self.kind}),
         )
 
     def __len__(self) -> int:

@@ -33,6 +33,7 @@ Held-out layouts use seeds from ``ProceduralSeeds.EVAL_OFFSET + 10_000`` on; tra
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import re
 import sys
@@ -44,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.common.files import write_atomic
 from models.common.checkpoint import CheckpointError
 from models.common.cli import HelpFormatter
 from models.common.linalg import sqrtm_psd
@@ -240,7 +242,9 @@ def segnet_for(num_classes: int, size: int, steps: int, cache_dir: Path, log=pri
     log(f"training the segmentation net on procedural images at {size}x{size} ({steps} steps)...")
     net = train_segnet(num_classes, size, steps=steps, log=log)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(net.state_dict(), cache)
+    buf = io.BytesIO()  # written whole and renamed: another process reading the cache never sees half a file
+    torch.save(net.state_dict(), buf)
+    write_atomic(cache, buf.getvalue())
     return net
 
 
@@ -386,7 +390,7 @@ def _write_card_section(card: Path, section: str) -> None:
             text = text.replace(anchor, "\n" + section.rstrip("\n") + "\n" + anchor, 1)
         else:
             text = text.rstrip("\n") + "\n\n" + section
-    card.write_text(text)
+    write_atomic(card, text)
 
 
 def main(argv: list[str] | None = None) -> int:

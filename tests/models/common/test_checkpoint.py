@@ -49,3 +49,34 @@ def test_discovery_by_norm(tmp_path):
     with pytest.raises(CheckpointError, match="available: instance, online"):
         checkpoint_for("adain", "batch", tmp_path)
     assert available_checkpoints("adain", tmp_path / "missing") == {}
+
+
+def test_a_write_that_dies_midway_leaves_the_previous_file_whole(tmp_path, monkeypatch):
+    """Checkpoints, cards and caches go to a temporary name first: a crash (here: the writer raising after half the
+    bytes) never leaves a truncated file where a reader looks."""
+    import safetensors.torch as st
+
+    from models.common.files import write_atomic
+
+    path = save_checkpoint(tmp_path / "adain_x.safetensors", {"w": torch.ones(3)}, {"norm": "x"}, "adain")
+    before = path.read_bytes()
+
+    def dies(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"\x00" * 10)
+        raise KeyboardInterrupt  # the process is stopped mid-write
+
+    monkeypatch.setattr(st, "save_file", dies)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"w": torch.zeros(3)}, {"norm": "x"}, "adain")
+    assert path.read_bytes() == before and not list(tmp_path.glob("*.tmp"))
+    card = tmp_path / "card.md"
+    write_atomic(card, "old")
+
+    class Boom(str):
+        def encode(self, *a, **k):
+            raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        write_atomic(card, Boom("new"))
+    assert card.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
