@@ -21,17 +21,18 @@ from models.landscape.classes import ids_to_color
 __all__ = ["main", "sheet_rows"]
 
 
-def sheet_rows(synths: list, layouts: int, size: int, seeds: tuple[int, int] = (1, 2)) -> list[list[Image.Image]]:
-    """For ``layouts`` held-out layouts: ``[label map, real render, *(synth.synthesize(ids, seed) for each
-    synthesizer and seed)]`` at ``size`` px."""
+def sheet_rows(
+    synths: list, layouts: int, size: int, seeds: tuple[int, ...] = (1, 2), kind: str = "procedural"
+) -> list[list[Image.Image]]:
+    """For ``layouts`` held-out layouts (``procedural`` scenes or ``painted`` layouts): ``[label map, real render,
+    *(synth.synthesize(ids, seed) for each synthesizer and seed)]`` at ``size`` px."""
     import torch
 
-    from models.spade.data import procedural_batch
-    from models.spade.eval import EVAL_SEED
+    from models.spade.eval import EVAL_SEED, _renders
 
     rows = []
     for i in range(layouts):
-        real, ids = procedural_batch(torch.tensor([EVAL_SEED + 7 * i]), size)
+        real, ids = _renders(torch.tensor([EVAL_SEED + 7 * i]), size, layouts=kind)
         ids_np = ids[0].numpy()
         real_img = Image.fromarray(((real[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy())
         row = [Image.fromarray(ids_to_color(ids_np)), real_img]
@@ -49,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--label", action="append", default=None, help="column header per --checkpoint")
     p.add_argument("--layouts", type=int, default=3, help="rows: held-out layouts (default 3)")
     p.add_argument("--size", type=int, default=512, help="output size, and each cell's size in the sheet (default 512)")
-    p.add_argument("--seeds", type=int, nargs=2, default=[1, 2], help="the two seeds per checkpoint (default 1 2)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="seeds per checkpoint (default 1 2)")
+    p.add_argument(
+        "--kind",
+        choices=("procedural", "painted"),
+        default="procedural",
+        help="held-out procedural scenes or hand-painted-style layouts",
+    )
     p.add_argument("--out", type=Path, required=True, help="image to write (.png, or .jpg for a smaller file)")
     args = p.parse_args(argv)
     labels = args.label or [Path(c).stem for c in args.checkpoint]
@@ -64,12 +71,15 @@ def main(argv: list[str] | None = None) -> int:
         synths = [Synthesizer.from_checkpoint(c) for c in args.checkpoint]
     except CheckpointError as exc:
         return user_error(str(exc))
-    rows = sheet_rows(synths, args.layouts, args.size, tuple(args.seeds))
+    rows = sheet_rows(synths, args.layouts, args.size, tuple(args.seeds), args.kind)
     columns = ["layout (held out)", "real render"] + [f"{label}, seed {s}" for label in labels for s in args.seeds]
     sheet = contact_sheet(rows, columns, cell=args.size)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.out, quality=90) if args.out.suffix.lower() in (".jpg", ".jpeg") else sheet.save(args.out)
-    print(f"wrote {args.out} ({len(rows)} layouts x {len(synths)} checkpoints x 2 seeds at {args.size} px)")
+    print(
+        f"wrote {args.out} ({len(rows)} {args.kind} layouts x {len(synths)} checkpoints x {len(args.seeds)} seeds "
+        f"at {args.size} px)"
+    )
     return 0
 
 
