@@ -20,7 +20,7 @@ def test_sheet_has_layout_real_and_two_seeds_per_checkpoint(tmp_path, capsys):
     assert sheet.shape == (HEADER + 2 * 64, 4 * 64, 3)
     seed_a, seed_b = sheet[HEADER : HEADER + 64, 128:192], sheet[HEADER : HEADER + 64, 192:256]
     assert np.abs(seed_a.astype(int) - seed_b).mean() > 0.5  # two seeds, two pictures
-    assert "2 layouts x 1 checkpoints" in capsys.readouterr().out
+    assert "2 procedural layouts x 1 checkpoints" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
