@@ -121,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse video files larger than MB megabytes (default 200)",
     )
     video.add_argument(
+        "--webcam-seconds",
+        type=_positive(int),
+        default=None,
+        metavar="S",
+        help="one webcam stream runs at most S seconds (it holds a worker), then the user restarts it (default 300)",
+    )
+    video.add_argument(
         "--max-video-size",
         type=int,
         default=None,
@@ -156,6 +163,7 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
             ("max_video_side", args.max_video_side),
             ("max_video_mb", args.max_video_mb),
             ("max_video_size", args.max_video_size),
+            ("webcam_seconds", args.webcam_seconds),
         )
         if v is not None
     }

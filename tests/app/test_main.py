@@ -125,6 +125,8 @@ def test_video_limit_flags_set_the_config():
             "500",
             "--max-video-size",
             "1280",
+            "--webcam-seconds",
+            "120",
         ]
     )
     config = config_from_args(args)
@@ -134,7 +136,8 @@ def test_video_limit_flags_set_the_config():
         config.max_video_side,
         config.max_video_mb,
         config.max_video_size,
-    ) == (90, 5400, 1920, 500, 1280)
+        config.webcam_seconds,
+    ) == (90, 5400, 1920, 500, 1280, 120)
     assert config.upload_limit_mb == 500
     assert config_from_args(build_parser().parse_args([])).max_video_seconds == 60
 
