@@ -111,6 +111,12 @@ class TrainConfig:
         None, "iterations that update only the discriminator", default_text="200 with --init, else 0"
     )
     ema_decay: float = option(0.999, "EMA of the exported generator")
+    freeze_noise: bool = option(
+        False,
+        "keep the noise inputs' weights fixed (at their --init / --noise-init values): "
+        "the reconstruction losses (VGG, feature matching) otherwise shrink them, "
+        "and the repeating texture comes back (docs/spade.md)",
+    )
     proxy_weight_decay: float = option(1e-4, "weight decay of Proxy Norm's proxy parameters, when G or D has any")
 
     @classmethod
@@ -186,9 +192,13 @@ class SPADEModule(pl.LightningModule):
     def configure_optimizers(self):
         t = self.tcfg
         # Proxy Norm's proxy parameters (if any) are weight-decayed toward 0, as in Labatie et al. 2021.
-        opt_g = torch.optim.Adam(
-            norms.proxy_param_groups(self.G, t.proxy_weight_decay), lr=t.lr_g, betas=(t.beta1, t.beta2)
-        )
+        if t.freeze_noise:
+            for name, p in self.G.named_parameters():
+                if ".noise_" in name:
+                    p.requires_grad_(False)
+        groups = norms.proxy_param_groups(self.G, t.proxy_weight_decay)
+        groups = [g | {"params": [p for p in g["params"] if p.requires_grad]} for g in groups]
+        opt_g = torch.optim.Adam([g for g in groups if g["params"]], lr=t.lr_g, betas=(t.beta1, t.beta2))
         opt_d = torch.optim.Adam(
             norms.proxy_param_groups(self.D, t.proxy_weight_decay), lr=t.lr_d, betas=(t.beta1, t.beta2)
         )

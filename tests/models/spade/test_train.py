@@ -508,3 +508,30 @@ def test_init_warms_d_up_for_200_by_default_and_a_resume_keeps_the_runs_warm_up(
     assert "trained 8 steps" in capsys.readouterr().err
     ckpt = torch.load(tmp_path / "w" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["global_step"] == 4 + 2 * 4
+
+
+def test_freeze_noise_keeps_the_noise_weights_where_they_started(tmp_path):
+    run = tmp_path / "fz"
+    argv = _tiny_argv(
+        tmp_path,
+        "--noise-init",
+        "0.05",
+        "--freeze-noise",
+        "--max-steps",
+        "3",
+        "--run-dir",
+        str(run),
+        "--export",
+        str(tmp_path / "fz.st"),
+    )
+    assert train.main(argv) == 0
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    noise = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("G.") and ".noise_" in k}
+    assert noise and all(torch.allclose(v, torch.full_like(v, 0.05)) for v in noise.values())
+    free = tmp_path / "free"  # the same run without the flag: the noise weights move
+    i = argv.index("--freeze-noise")
+    argv = argv[:i] + argv[i + 1 :] + ["--run-dir", str(free), "--export", str(tmp_path / "free.st")]
+    assert train.main(argv) == 0
+    ckpt = torch.load(free / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    moved = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("G.") and ".noise_" in k}
+    assert any(not torch.allclose(v, torch.full_like(v, 0.05)) for v in moved.values())
