@@ -26,9 +26,15 @@ __all__ = ["main"]
 
 
 def _peak_mib() -> float:
-    from models.adain.bench_highres import _peak_mib as peak
+    """This process's peak resident memory (VmHWM), MiB."""
+    from pathlib import Path
 
-    return peak()
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _child(size: int, checkpoint: str | None, seed: int, threads: int | None) -> int:

@@ -118,7 +118,7 @@ class Synthesizer:
 
         >>> syn = Synthesizer(build_generator(GenConfig(ngf=4, spade_hidden=8, z_dim=8, native=[256, 512])))
         >>> syn.render_plan((300, 450)), syn.render_plan((1000, 2000))
-        (((304, 448), False), ((1008, 2000), True))
+        (((304, 448), False), ((992, 2000), True))
         """
         if self.config.arch == "crop" and max(shape) > self.config.native_range[1]:
             f = self.config.multiple
