@@ -92,7 +92,13 @@ def test_eval_main_prints_table_and_updates_card(tmp_path, capsys):
         assert float(detail) >= 0 and float(seed_diff) > 0 and float(real_diff) > 5  # random init: codes matter a bit
     assert "VGG-FD" in out and "grid generator" in out
     saved = json.loads((tmp_path / "eval.json").read_text())["results"]
-    assert set(saved) == {"procedural_32", "procedural_64"} and set(saved["procedural_64"]) >= {"miou", "real_miou", "vgg_fd", "detail", "seed_diff"}
+    assert set(saved) == {"procedural_32", "procedural_64"} and set(saved["procedural_64"]) >= {
+        "miou",
+        "real_miou",
+        "vgg_fd",
+        "detail",
+        "seed_diff",
+    }
     card = ckpt.with_suffix(".md").read_text()
     assert card.index("## Evaluation") < card.index("## Samples") and "| 64 px |" in card
     assert (tmp_path / "segnet_32_2.pt").is_file() and (tmp_path / "segnet_64_2.pt").is_file()  # cached
