@@ -86,6 +86,42 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+def _stylize_settings(content_name: str, style_names: list[str], req: StyleRequest, norm: str) -> dict:
+    """What a stylized PNG records (``models/common/settings.py``): the settings, and the command line that remakes
+    it from files named after the inputs."""
+    argv = [
+        "stylize",
+        f"{content_name}.png",
+        *[f"{n}.png" for n in style_names],
+        "--alpha",
+        str(req.alpha),
+        "--size",
+        str(req.size or 0),
+        "--stroke",
+        str(req.stroke),
+        "--norm",
+        norm,
+    ]
+    if req.weights and len(style_names) > 1:
+        argv += ["--weights", *map(str, req.weights)]
+    if req.preserve_color:
+        argv += ["--preserve-color", req.preserve_color]
+    return {
+        "command": "stylize",
+        "app": True,
+        "content": content_name,
+        "styles": style_names,
+        "weights": req.weights,
+        "alpha": req.alpha,
+        "preserve_color": req.preserve_color,
+        "spatial_mask": req.mask is not None,
+        "size": req.size,
+        "stroke": req.stroke,
+        "norm": norm,
+        "argv": argv,
+    }
+
+
 def _norm_or_default(norm: str | None) -> str | None:
     return norm.strip() if isinstance(norm, str) and norm.strip() else None
 
@@ -231,34 +267,7 @@ class Handlers:
         used = [s for s in (style1, style2, style3, style4) if s is not None]
         names = [input_stem(s, f"style{i + 1}") for i, s in enumerate(used)]
         content_name = input_stem(content, "content")
-        settings = {
-            "command": "stylize",
-            "app": True,
-            "content": content_name,
-            "styles": names,
-            "weights": req.weights,
-            "alpha": req.alpha,
-            "preserve_color": req.preserve_color,
-            "spatial_mask": req.mask is not None,
-            "size": req.size,
-            "stroke": req.stroke,
-            "norm": result.norm,
-            "argv": [
-                "stylize",
-                f"{content_name}.png",
-                *[f"{n}.png" for n in names],
-                "--alpha",
-                str(req.alpha),
-                "--size",
-                str(req.size or 0),
-                "--stroke",
-                str(req.stroke),
-                "--norm",
-                result.norm,
-            ]
-            + (["--weights", *map(str, req.weights)] if req.weights and len(names) > 1 else [])
-            + (["--preserve-color", req.preserve_color] if req.preserve_color else []),
-        }
+        settings = _stylize_settings(content_name, names, req, result.norm)
         stem = result_stem(content_name, "-".join(names[:2]), result.norm, f"a{req.alpha:g}")
         return remember(result.image, stem, settings), result.caption
 
@@ -294,9 +303,8 @@ class Handlers:
                 try:
                     content = load_user_image(path, f"content ({Path(path).name})", self.config)
                     check_output_pixels(content.size, size, self.config)
-                    result = self.engine.stylize(
-                        StyleRequest(content, [style_img], None, alpha, None, None, size), norm
-                    )
+                    req = StyleRequest(content, [style_img], None, alpha, None, None, size)
+                    result = self.engine.stylize(req, norm)
                 except InputError as exc:
                     failed.append(str(exc))
                     continue
@@ -304,26 +312,7 @@ class Handlers:
                 while stem in used:
                     stem += "-2"
                 used.add(stem)
-                settings = {
-                    "command": "stylize",
-                    "app": True,
-                    "content": name,
-                    "styles": [style_name],
-                    "alpha": alpha,
-                    "size": size,
-                    "norm": result.norm,
-                    "argv": [
-                        "stylize",
-                        f"{name}.png",
-                        f"{style_name}.png",
-                        "--alpha",
-                        str(alpha),
-                        "--size",
-                        str(size),
-                        "--norm",
-                        result.norm,
-                    ],
-                }
+                settings = _stylize_settings(name, [style_name], req, result.norm)
                 buf = io.BytesIO()
                 result.image.save(buf, "PNG", pnginfo=png_info(settings))
                 archive.writestr(f"{stem}.png", buf.getvalue())
