@@ -162,6 +162,7 @@ def _worker(rank, world, init_file, x, out_dir):
         piece = x[:, :, rank * 3 : (rank + 1) * 3 + rank]  # uneven: rows 0-2 and 3-6
         merged = stats.all_reduce(moments(piece))
         torch.save(tuple(merged), os.path.join(out_dir, f"r{rank}.pt"))
+        dist.barrier()  # neither rank tears the file store down while the other still uses it (a SIGABRT in CI)
     finally:
         dist.destroy_process_group()
 
