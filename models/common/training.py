@@ -21,6 +21,7 @@ Typical use in a trainer::
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import importlib.util
 import logging
 import os
@@ -36,6 +37,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, Timer, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from models.common.accel import cpu_has_bf16
 from models.common.assets import REPO_ASSETS, assets_dir, models_dir
@@ -356,6 +358,19 @@ def _log_version(logs: Path) -> str:
     return f"part{n}"
 
 
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, through a temporary file and a rename: a run killed mid-write (or a reader in
+    another process, e.g. `normlab checkpoints` on a live run) never sees a half-written ``last.ckpt``."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, buffer.getvalue())
+
+
 class SaveLastOnEnd(pl.Callback):
     """Write ``last.ckpt`` when training ends (``--max-steps`` reached, ``--max-minutes`` up, or stopped), so a resume
     starts from the last step instead of redoing up to ``--ckpt-every`` of them."""
@@ -418,6 +433,7 @@ def build_trainer(
         max_steps=k * loop.max_steps,
         logger=loggers,
         callbacks=cbs,
+        plugins=[AtomicCheckpointIO()],
         log_every_n_steps=max(1, loop.log_every),  # (counted in batches, i.e. iterations)
         enable_progress_bar=not loop.no_progress,
         enable_model_summary=not loop.quiet,

@@ -84,3 +84,34 @@ def test_bf16_on_a_cpu_without_native_kernels_warns_and_suggests_fp32(monkeypatc
         warnings.simplefilter("always")
         training.auto_precision("cpu", "bf16-mixed")
     assert not caught
+
+
+def test_trainer_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+    """A run killed while Lightning writes ``last.ckpt`` leaves the previous checkpoint whole (issue 36, req 7)."""
+    import torch
+
+    from models.common import files
+    from models.common.training import AtomicCheckpointIO
+
+    loop = LoopConfig(max_steps=5, ckpt_every=3, no_progress=True, quiet=True)
+    trainer = build_trainer(loop, RunDir.create(tmp_path / "run", kind="adain", norm="batch"))
+    io_plugin = trainer.strategy.checkpoint_io
+    assert isinstance(io_plugin, AtomicCheckpointIO)
+    target = tmp_path / "ckpt" / "last.ckpt"
+    io_plugin.save_checkpoint({"step": 1, "w": torch.arange(4)}, target)
+    before = target.read_bytes()
+
+    def killed(tmp, target):  # the process dies after the bytes reached the temporary file, before the rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files, "publish", killed)
+    try:
+        io_plugin.save_checkpoint({"step": 2, "w": torch.arange(1000)}, target)
+    except KeyboardInterrupt:
+        pass
+    assert target.read_bytes() == before
+    assert torch.load(target, weights_only=True)["step"] == 1
+    monkeypatch.undo()
+    io_plugin.save_checkpoint({"step": 2, "w": torch.arange(1000)}, target)
+    assert torch.load(target, weights_only=True)["step"] == 2
+    assert [p.name for p in target.parent.iterdir() if p.name.startswith(".last")] == []  # no temporaries left
