@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.normlab-installed
 
-.PHONY: app test install bench clean-venv gpu-bundle gpu-dry-run
+.PHONY: app test install bench mutate clean-venv gpu-bundle gpu-dry-run
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ bench: $(STAMP)
 	$(PY) -m norms.bench
 	$(PY) -m models.bench adain
 	$(PY) -m models.bench spade
+
+# mutation testing of the critical modules ([tool.mutmut] in pyproject.toml); scores go to docs/testing.md
+mutate: $(STAMP)
+	$(PY) -m tools.mutate
 
 clean-venv:
 	rm -rf $(VENV)
