@@ -123,7 +123,7 @@ def table(scores: list[Score], minutes: float | None) -> str:
     rows.append(f"| **all** | {total} | {total - checked} | {detected} | | {equivalent} | | {overall:.1f} % | |")
     if minutes is not None:
         rows.append("")
-        rows.append(f"Run time: {minutes:.1f} min (`make mutate`, {os.cpu_count()} cores, cached mutants re-used).")
+        rows.append(f"Run time: {minutes:.1f} min (`make mutate`, cached mutants re-used).")
     return "\n".join(rows)
 
 
@@ -139,9 +139,10 @@ def write_doc(body: str, doc: Path = DOC) -> None:
     doc.write_text(text, "utf-8")
 
 
-def mutmut(*args: str) -> subprocess.CompletedProcess:
+def mutmut(*args: str, capture: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The venv's ``mutmut`` in the repository root (``capture=False`` shows its progress live)."""
     exe = Path(sys.executable).with_name("mutmut")
-    return subprocess.run([str(exe), *args], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run([str(exe), *args], cwd=ROOT, capture_output=capture, text=True, env=env)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mutmut run over {len(modules)} modules, {args.jobs} at a time (progress below) ...", flush=True)
         start = time.monotonic()
         env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one thread per mutant: the jobs share the cores
-        run = subprocess.run(
-            [str(Path(sys.executable).with_name("mutmut")), "run", "--max-children", str(args.jobs)], cwd=ROOT, env=env
-        )
+        run = mutmut("run", "--max-children", str(args.jobs), capture=False, env=env)
         minutes = (time.monotonic() - start) / 60
         if run.returncode != 0:
             print(f"mutmut run failed (exit {run.returncode}); see its output above", file=sys.stderr)
@@ -173,13 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         print("no mutmut results in mutants/: run without --no-run first", file=sys.stderr)
         return 1
-    scores, stale = score_modules(modules, results, load_equivalents())
+    equivalents = load_equivalents()
+    scores, stale = score_modules(modules, results, equivalents)
     body = table(scores, minutes)
     print(body)
     if not args.no_doc:
         write_doc(body)
         print(f"\nwritten to {DOC.relative_to(ROOT)}")
-    survivors = [k for k, s in results.items() if s == "survived" and k not in load_equivalents()]
+    survivors = [k for k, s in results.items() if s == "survived" and k not in equivalents]
     if survivors:
         print(f"\n{len(survivors)} surviving mutants (`mutmut show NAME` for the diff):")
         for k in survivors:
