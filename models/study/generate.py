@@ -9,18 +9,16 @@ diversity). Finished cells are appended to ``OUT/generative.csv`` at once, so a 
 
 from __future__ import annotations
 
-import csv
 import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from tqdm import tqdm
 
 from models.common.cards import markdown_table
+from models.study.resumable import run_resumable
 
 __all__ = ["GEN_NORMS", "GenCell", "GenResult", "gen_grid", "run_gen_grid", "summarize_gen"]
 
@@ -157,41 +155,24 @@ def run_gen_cell(cell: GenCell, out: Path, eval_num: int = 128, segnet_steps: in
     )
 
 
-def _done(csv_path: Path) -> dict[str, dict]:
-    if not csv_path.is_file():
-        return {}
-    with csv_path.open() as f:
-        return {
-            f"{r['norm']}|b{r['batch_size']}|m{float(r['minutes']):g}|s{r.get('size', 32)}": r
-            for r in csv.DictReader(f)
-        }
+def _row_key(r: dict) -> str:
+    return f"{r['norm']}|b{r['batch_size']}|m{float(r['minutes']):g}|s{r.get('size', 32)}"
 
 
 def run_gen_grid(cells: list[GenCell], out: Path, jobs: int = 1, progress: bool = True, **kw) -> list[dict]:
     """Run the cells not yet in ``out/generative.csv`` (``jobs`` at once, one core each); returns every row."""
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "generative.csv"
-    done = _done(csv_path)
-    todo = [c for c in cells if c.key() not in done]
-    new_file = not csv_path.is_file()
-    with (
-        csv_path.open("a", newline="") as f,
-        tqdm(
-            total=len(cells), initial=len(cells) - len(todo), desc="generative", unit="cell", disable=not progress
-        ) as bar,
-    ):
-        writer = csv.DictWriter(f, fieldnames=[x.name for x in fields(GenResult)])
-        if new_file:
-            writer.writeheader()
-        with ThreadPoolExecutor(max(1, jobs)) as pool:  # threads: each cell's work is in its own subprocess
-            for cell, result in zip(todo, pool.map(lambda c: run_gen_cell(c, out, **kw), todo)):
-                row = asdict(result)
-                writer.writerow(row)
-                f.flush()
-                done[cell.key()] = row
-                bar.update(1)
-    wanted = {c.key() for c in cells}
-    return [row for key, row in done.items() if key in wanted]
+    return run_resumable(
+        cells,
+        out / "generative.csv",
+        [x.name for x in fields(GenResult)],
+        lambda c: run_gen_cell(c, out, **kw),
+        GenCell.key,
+        _row_key,
+        jobs=jobs,
+        pool="thread",  # threads: each cell's work is in its own subprocess
+        desc="generative",
+        progress=progress,
+    )
 
 
 def summarize_gen(rows: list[dict]) -> str:

@@ -8,18 +8,15 @@ re-run); ``OUT/accuracy_vs_batch.png`` and ``OUT/summary.md`` are rewritten at t
 
 from __future__ import annotations
 
-import csv
 import os
 import statistics
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import fields
 from pathlib import Path
 
-from tqdm import tqdm
-
 from models.common.cards import markdown_table
 from models.study.classify import NORM_VARIANTS, CellResult, CellSpec, run_cell
+from models.study.resumable import run_resumable
 
 __all__ = ["grid", "run_grid", "summarize", "plot", "main"]
 
@@ -45,14 +42,8 @@ def grid(
     ]
 
 
-def _done(csv_path: Path) -> dict[str, dict]:
-    if not csv_path.is_file():
-        return {}
-    with csv_path.open() as f:
-        return {
-            CellSpec(r["norm"], int(r["batch_size"]), int(r["seed"]), int(r["samples"])).key(): r
-            for r in csv.DictReader(f)
-        }
+def _row_key(r: dict) -> str:
+    return CellSpec(r["norm"], int(r["batch_size"]), int(r["seed"]), int(r["samples"])).key()
 
 
 def _run_one(cell: CellSpec) -> CellResult:
@@ -64,27 +55,10 @@ def _run_one(cell: CellSpec) -> CellResult:
 
 def run_grid(cells: list[CellSpec], out: Path, jobs: int = 1, progress: bool = True) -> list[dict]:
     """Run the cells not yet in ``out/results.csv``; returns every row (old and new)."""
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "results.csv"
-    done = _done(csv_path)
-    todo = [c for c in cells if c.key() not in done]
     columns = [f.name for f in fields(CellResult)]
-    new_file = not csv_path.is_file()
-    with (
-        csv_path.open("a", newline="") as f,
-        tqdm(total=len(cells), initial=len(cells) - len(todo), desc="study", unit="cell", disable=not progress) as bar,
-    ):
-        writer = csv.DictWriter(f, fieldnames=columns)
-        if new_file:
-            writer.writeheader()
-        results = map(_run_one, todo) if jobs <= 1 else ProcessPoolExecutor(max_workers=jobs).map(_run_one, todo)
-        for result in results:
-            writer.writerow(result.row())
-            f.flush()  # a crash or Ctrl-C keeps every finished cell
-            done[CellSpec(result.norm, result.batch_size, result.seed, result.samples).key()] = result.row()
-            bar.update(1)
-    wanted = {c.key() for c in cells}
-    return [row for key, row in done.items() if key in wanted]
+    return run_resumable(
+        cells, out / "results.csv", columns, _run_one, CellSpec.key, _row_key, jobs=jobs, progress=progress
+    )
 
 
 def summarize(rows: list[dict]) -> tuple[str, dict]:
@@ -170,9 +144,20 @@ def main(argv: list[str] | None = None, prog: str = "normlab study") -> int:
         default=3.0,
         help="--generative: training minutes per cell (default 3; --quick: 0.3)",
     )
+    p.add_argument(
+        "--ddp",
+        action="store_true",
+        help="instead: the DDP cell (online, synconline, batch, syncbatch, group x per-process batch 1, 2, 8 on "
+        "--processes gloo processes, plus 1-process references; accuracy, ms/step, communication cost)",
+    )
+    p.add_argument("--processes", type=int, default=2, help="--ddp: processes per cell (default 2)")
     args = p.parse_args(argv)
+    if args.generative and args.ddp:
+        return user_error("choose one of --generative and --ddp")
     if args.generative:
         return _generative(args)
+    if args.ddp:
+        return _ddp(args)
     unknown = [n for n in args.norms or () if n not in NORM_VARIANTS]
     if unknown:
         return user_error(f"unknown study norm(s) {', '.join(unknown)}; choose from {', '.join(NORM_VARIANTS)}")
@@ -187,6 +172,37 @@ def main(argv: list[str] | None = None, prog: str = "normlab study") -> int:
     )
     print(table)
     print(f"\n{len(rows)} cells in {args.out / 'results.csv'}; plot {args.out / 'accuracy_vs_batch.png'}")
+    return 0
+
+
+def _ddp(args) -> int:
+    from models.common.cli import user_error
+    from models.study.ddp import DDP_NORMS, DDPCell, DDPResult, ddp_grid, run_ddp_cell, summarize_ddp
+
+    names = tuple(args.norms) if args.norms else (("batch", "syncbatch") if args.quick else tuple(DDP_NORMS))
+    unknown = [n for n in names if n not in DDP_NORMS]
+    if unknown:
+        return user_error(f"unknown DDP study norm(s) {', '.join(unknown)}; choose from {', '.join(DDP_NORMS)}")
+    if args.processes < 2 or args.seeds < 1 or args.samples < 1:
+        return user_error("--processes must be at least 2; --seeds and --samples positive")
+    if args.quick:
+        cells = ddp_grid(1, 400, names, (2,), args.processes)
+    else:
+        cells = ddp_grid(args.seeds, args.samples, names, processes=args.processes)
+    rows = run_resumable(
+        cells,
+        args.out / "ddp.csv",
+        [f.name for f in fields(DDPResult)],
+        run_ddp_cell,  # each cell starts its own processes: one cell at a time
+        DDPCell.key,
+        lambda r: DDPCell.from_row(r).key(),
+        desc="ddp",
+        progress=sys.stderr.isatty(),
+    )
+    table = summarize_ddp(rows)
+    (args.out / "ddp.md").write_text(f"# Normalizer study: the DDP cell\n\n{table}\n")
+    print(table)
+    print(f"\n{len(rows)} cells in {args.out / 'ddp.csv'}")
     return 0
 
 
