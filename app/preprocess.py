@@ -27,7 +27,7 @@ from app.config import (
     AppConfig,
 )
 from app.limits import output_size, parse_seed, parse_size
-from models.common.formats import too_small
+from models.common.formats import too_large, too_small
 from models.landscape.classes import (
     LABEL_MODES,
     ids_from_label_image,
@@ -55,6 +55,13 @@ def _over_the_limit(first: str, config: AppConfig) -> str:
     """``first`` (what the user can do), then what the operator can do: "downscale it first, or start the ..."."""
     advice = raise_limit_advice(config)
     return f"{first}, or {advice}" if advice else f"{first} ({config.max_input_megapixels:g} MP is this server's top)"
+
+
+def too_large_message(name: str, width: int, height: int, config: AppConfig) -> str:
+    """``'name': WxH is too large (... MP; the limit is ... MP) — downscale it first, or ...``: the words every
+    image input uses (:func:`load_user_image` gets them from the loader)."""
+    advice = _over_the_limit("downscale it first", config)
+    return f"'{name}': {too_large(width, height, config.max_input_pixels)} — {advice}"
 
 
 def load_user_image(src: ImageSource | None, what: str, config: AppConfig) -> Image.Image:

@@ -1,4 +1,4 @@
-"""`python -m models.bench {adain,spade,video} [options]`: run the model's own benchmark script."""
+"""`python -m models.bench {adain,spade,video,ddp} [options]`: run the model's own benchmark script."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import sys
 
 from models.common.cli import dispatch
 
-TARGETS = {"adain": "models.adain.bench", "spade": "models.spade.bench", "video": "models.adain.bench_video"}
+TARGETS = {
+    "adain": "models.adain.bench",
+    "spade": "models.spade.bench",
+    "video": "models.adain.bench_video",
+    "ddp": "models.common.bench_ddp",
+}
 
 
 def main(argv: list[str] | None = None) -> int:

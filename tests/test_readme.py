@@ -87,9 +87,40 @@ def _help(prefix: tuple[str, ...]) -> str:
     return done.stdout
 
 
+def unwrap_launcher(command: str) -> tuple[list[str], str]:
+    """``(torchrun's own words, the python command it launches)``: the README's multi-node lines put environment
+    variables, ``srun`` or ``torchrun [its options]`` before ``train.py``; what follows is checked like any other
+    ``python train.py`` line, torchrun's options against ``torchrun --help``."""
+    words = shlex.split(command)
+    while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", words[0]):
+        words = words[1:]  # VAR=value prefixes
+    if words[:1] == ["srun"]:
+        words = words[1:]
+    if words[:1] == ["torchrun"]:
+        script = next(i for i, w in enumerate(words) if w.endswith(".py"))
+        return words[1:script], shlex.join(["python", *words[script:]])
+    return [], shlex.join(words)
+
+
 # every `&&` segment of every line is a command of its own
 SEGMENTS = [seg.strip() for c in readme_commands() for seg in c.split("&&") if seg.strip()]
+LAUNCHED = [unwrap_launcher(c) for c in SEGMENTS if re.match(r"(torchrun|srun|[A-Z_]+=)", c)]
 CHECKED = [c for c in SEGMENTS if c.split()[0] in ("python", "normlab") and not c.startswith("python -m app --share")]
+CHECKED += [c for _, c in LAUNCHED]
+
+
+def test_the_multi_node_lines_are_unwrapped_and_their_launcher_options_exist():
+    assert ["--nnodes", "2"] == unwrap_launcher("torchrun --nnodes 2 train.py adain --norm x")[0]
+    assert unwrap_launcher("A=1 B_2=x srun python train.py spade")[1] == "python train.py spade"
+    torchrun = [words for words, _ in LAUNCHED if words]
+    assert torchrun, "the README lost its torchrun line"
+    text = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--help"], capture_output=True, text=True, timeout=120
+    ).stdout
+    for flag in (w for words in torchrun for w in words if w.startswith("--")):
+        assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text), f"torchrun has no option {flag}"
+
+
 MAKE = [c for c in SEGMENTS if c.split()[0] == "make"]
 
 

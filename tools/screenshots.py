@@ -165,6 +165,31 @@ def live_preview_after_stroke(page: Any, name: str, y_frac: float = 0.75, timeou
     return page.locator("#synthesize-caption").inner_text()
 
 
+# A file dropped from outside the page: the same DataTransfer + drag events Chromium makes for a real drop.
+_DROP_JS = """async ([sel, name, b64, mime]) => {
+  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+  const dt = new DataTransfer();
+  dt.items.add(new File([bytes], name, {type: mime}));
+  const target = document.querySelector(sel);
+  if (!target) throw new Error('nothing to drop on: ' + sel);
+  for (const type of ['dragenter', 'dragover', 'drop'])
+    target.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: dt}));
+}"""
+
+
+def drop_file(page: Any, selector: str, name: str, data: bytes, mime: str = "image/png") -> None:
+    """Drop a file named ``name`` with content ``data`` on the element ``selector`` (no click, no file chooser)."""
+    import base64
+
+    page.evaluate(_DROP_JS, [selector, name, base64.b64encode(data).decode(), mime])
+
+
+def close_toasts(page: Any) -> None:
+    """Dismiss every toast, so the next one read is new."""
+    page.evaluate("() => document.querySelectorAll('.toast-close').forEach((b) => b.click())")
+    page.locator(".toast-body").first.wait_for(state="detached", timeout=5_000)
+
+
 def error_toast(page: Any, timeout_ms: int = 30_000) -> str:
     """Text of the error toast Gradio shows for a gr.Error."""
     toast = page.locator(".toast-body.error, [data-testid='toast-body']").first

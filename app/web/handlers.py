@@ -41,6 +41,7 @@ from app.preprocess import (
     webcam_frame,
 )
 from app.services import Engine, Result, StyleRequest, VideoResult, WebcamSession, video_config
+from app.web.label_drop import check_report
 from app.web.results import input_stem, remember, result_stem
 from models.common.settings import png_info
 from app.web.retention import video_folder, video_job
@@ -713,6 +714,11 @@ class Handlers:
                 raise gr.Error(str(exc), print_exception=False) from None
 
         return check
+
+    @user_errors
+    def label_drop_report(self, raw: Any) -> None:
+        """The page's finding on a file dropped on the label canvas (app/web/label_drop.py): a bad one is an error."""
+        check_report(raw, self.config)
 
     @user_errors
     def preset(self, index: Any) -> dict:

@@ -15,6 +15,7 @@ from app.preprocess import DEFAULT_STABILIZE, STROKE_RANGE
 from app.services import Engine
 from app.web.busy import install_busy_guard
 from app.web.handlers import PRESERVE_CHOICES, STABILIZE_CHOICES, Handlers
+from app.web.label_drop import REPORT_ID, guard_js
 from app.web.results import add_to_history, history_gallery, named_output
 from models.common.video import VIDEO_SUFFIXES
 from models.landscape.classes import class_records
@@ -65,6 +66,16 @@ def guard_preprocess(component: gr.components.Component, what: str) -> gr.compon
     return component
 
 
+def check_on_drop(h: Handlers, component: gr.components.Component, what: str) -> None:
+    """Check an image as soon as it is dropped (or pasted): a bad file gets its message at once, not on Run.
+
+    Through the queue: Gradio's page shows a ``gr.Error`` of a queued event as a toast, while a ``queue=False``
+    event's error only reaches the network log (HTTP 500). The check has its own concurrency group, so it never
+    waits behind a model run.
+    """
+    component.upload(h.check_upload(what), component, None, api_visibility="private", concurrency_limit=None)
+
+
 def _offline_theme() -> gr.themes.Base:
     # The default theme pulls Google Fonts into the browser; system fonts keep the page fully offline.
     return gr.themes.Soft(
@@ -81,6 +92,7 @@ def _picker_css(classes: list[dict]) -> str:
 
 
 CSS = """
+.normlab-hidden {display:none !important}
 #class-picker label::before {content:""; display:inline-block; width:18px; height:18px; border-radius:4px;
                              margin-right:6px; vertical-align:-4px; border:1px solid #0007}
 #class-picker input[type=radio] {display:none}
@@ -105,6 +117,7 @@ def launch_kwargs(config: AppConfig | None = None) -> dict[str, Any]:
         "ssr_mode": False,
         "footer_links": ["api", "settings"],
         "max_file_size": f"{config.upload_limit_mb}mb",
+        "head": guard_js(config),  # the label canvas checks a dropped file before drawing it
     }  # images are held to their own limit by the handlers
 
 
@@ -422,7 +435,7 @@ def _style_tab(h: Handlers, config: AppConfig, adain_norms: Choices) -> tuple[gr
         (region_style, "unpainted-area style"),
         *((s, "style" if i == 0 else f"style {i + 1}") for i, s in enumerate(styles)),
     ]:
-        component.upload(h.check_upload(what), component, None, api_visibility="private", queue=False)
+        check_on_drop(h, component, what)
     return note, norm, reload
 
 
@@ -574,8 +587,11 @@ def _paint_tab(
     )
     cancel_btn.click(None, None, None, cancels=[run, compared], api_visibility="private", queue=False)
     editor.upload(lambda value: None, editor, None, api_visibility="private", queue=False)  # decode now: errors on drop
+    # what the page's drop guard finds wrong with a label file (app/web/label_drop.py) comes back as an error
+    drop_report = gr.Textbox(elem_id=REPORT_ID, elem_classes=["normlab-hidden"], show_label=False, container=False)
+    drop_report.change(h.label_drop_report, drop_report, None, api_visibility="private", concurrency_limit=None)
     for component, what in [(style, "style"), (then_style, "'then stylize with' style")]:
-        component.upload(h.check_upload(what), component, None, api_visibility="private", queue=False)
+        check_on_drop(h, component, what)
     return note, norm, then_norm, reload
 
 
@@ -621,7 +637,7 @@ def _batch_tab(h: Handlers, config: AppConfig, adain_norms: Choices) -> gr.Dropd
         concurrency_id="models",
     )
     cancel_btn.click(None, None, None, cancels=[run], api_visibility="private", queue=False)
-    style.upload(h.check_upload("style"), style, None, api_visibility="private", queue=False)
+    check_on_drop(h, style, "style")
     return norm
 
 
@@ -748,7 +764,7 @@ def _video_tab(h: Handlers, config: AppConfig, adain_norms: Choices) -> tuple[gr
         api_visibility="private",
     )
     for component, what in [(s, "style" if i == 0 else f"style {i + 1}") for i, s in enumerate(styles)]:
-        component.upload(h.check_upload(what), component, None, api_visibility="private", queue=False)
+        check_on_drop(h, component, what)
     return note, norm, reload
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from models.common.formats import too_small
+from models.common.formats import too_large, too_small
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 
@@ -37,9 +37,7 @@ def _describe(src: ImageSource) -> str:
 
 def _too_large(name: str, w: int, h: int, max_pixels: int, limit_flag: str | None) -> ImageLoadError:
     advice = f"raise the limit with {limit_flag}" if limit_flag else "downscale it first"
-    return ImageLoadError(
-        f"{name}: {w}x{h} is too large ({w * h / 1e6:.1f} MP; the limit is {max_pixels / 1e6:.1f} MP) — {advice}"
-    )
+    return ImageLoadError(f"{name}: {too_large(w, h, max_pixels)} — {advice}")
 
 
 def open_image(src: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS, limit_flag: str | None = None) -> Image.Image:

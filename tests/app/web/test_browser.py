@@ -153,3 +153,83 @@ def test_the_webcam_is_stylized_live_in_the_browser(page, server, artifacts):
         browser.close()
     assert caption.startswith("Webcam · ") and " norm · " in caption, caption
     assert max(size) <= 256 and size[0] % 8 == 0 and size[1] % 8 == 0, size
+
+
+# Every image input, where it is, and the words its messages start with (a file is dropped on its empty drop area).
+DROP_TARGETS = [
+    ("Style transfer", None, "#content-input button.upload-container", "Content image"),
+    ("Style transfer", None, "#style-input button.upload-container", "Style image"),
+    ("Style transfer", "Blend more styles", "#style2-input button.upload-container", "Style 2 image"),
+    ("Style transfer", "Spatial control", "#region-style-input button.upload-container", "Unpainted-area style image"),
+    ("Paint to image", None, "#label-editor .image-container", "Label map"),
+    ("Paint to image", None, "#spade-style-input button.upload-container", "Style image"),
+    ("Paint to image", "Then stylize with AdaIN", "#then-style-input button.upload-container", "style image"),
+    ("Batch", None, "#batch-style button.upload-container", "Style image"),
+    ("Video", None, "#video-style-input button.upload-container", "Style image"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_drops(app_config) -> dict[str, tuple[bytes, str, str]]:
+    """name -> (bytes, MIME type, the words of its message): undecodable, too small, too large."""
+    from PIL import Image
+
+    from tests.app.conftest import png_bytes
+
+    side = int((app_config.max_input_pixels * 1.2) ** 0.5)  # one uniform colour: a few kB however large
+    return {
+        "notes.jpg": (b"shopping list: eggs, milk\n" * 20, "image/jpeg", "not a readable image"),
+        "tiny.png": (png_bytes(Image.new("RGB", (4, 4), (200, 30, 30))), "image/png", "4x4 is too small"),
+        "huge.png": (png_bytes(Image.new("RGB", (side, side), (30, 90, 200))), "image/png", "is too large"),
+    }
+
+
+def test_every_image_input_reports_a_bad_file_on_drop_without_a_click(page, bad_drops, artifacts):
+    """Drop (no click, no file chooser) an undecodable, a too-small and a too-large file on every image input: each
+    gets its specific message as a toast. The latencies are written to browser_drop_latency.txt (the issue asks for
+    under a second; a shared CI machine is too noisy to assert that, so the wait allows 15 s)."""
+    import time
+
+    latencies = []
+    for tab, accordion, selector, what in DROP_TARGETS:
+        page.get_by_role("tab", name=tab, exact=True).first.click()
+        if accordion:
+            header = page.locator("button, .label-wrap").filter(has_text=accordion).first
+            if page.locator(selector).count() == 0 or not page.locator(selector).first.is_visible():
+                header.click()
+        page.locator(selector).first.wait_for(state="attached", timeout=30_000)
+        for name, (data, mime, words) in bad_drops.items():
+            ui_browser.close_toasts(page)
+            t0 = time.perf_counter()
+            ui_browser.drop_file(page, selector, name, data, mime)
+            message = ui_browser.error_toast(page, timeout_ms=15_000)
+            latencies.append((selector, name, time.perf_counter() - t0))
+            assert what in message and f"'{name}'" in message and words in message, (selector, message)
+            remove = page.locator(f"#{selector[1:].split()[0]} button[aria-label='Remove Image']")
+            if remove.count():  # the refused picture stays shown (Gradio's own preview): clear it for the next drop
+                remove.first.click()
+    ui_browser.close_toasts(page)
+    report = "\n".join(f"{s}\t{n}\t{t:.2f} s" for s, n, t in latencies)
+    (artifacts / "browser_drop_latency.txt").write_text(report + "\n")
+    print(report)
+
+
+def test_a_good_label_file_dropped_on_the_canvas_is_drawn(page, artifacts):
+    """The canvas's drop check hands a good file on to the editor: it is drawn, and no error shows."""
+    from tests.app.conftest import png_bytes
+    from models.landscape.classes import ids_to_color
+    import numpy as np
+    from PIL import Image
+
+    ids = np.zeros((64, 96), np.int64)
+    ids[32:] = 5  # two classes: the top and the bottom half
+    label = png_bytes(Image.fromarray(np.ascontiguousarray(ids_to_color(ids)[..., :3]).astype(np.uint8)))
+    page.get_by_role("tab", name="Paint to image", exact=True).first.click()
+    ui_browser.close_toasts(page)
+    ui_browser.drop_file(page, "#label-editor .image-container", "layout.png", label)
+    page.wait_for_function(
+        "() => (document.querySelector('#synthesize-caption') || {}).innerText?.startsWith('Live preview')",
+        timeout=60_000,
+    )  # the drawn layout is synthesized by the live preview
+    page.locator("#label-editor").screenshot(path=str(artifacts / "browser_label_drop.png"))
+    assert page.locator(".toast-body.error").count() == 0

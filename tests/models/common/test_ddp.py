@@ -126,3 +126,68 @@ def test_adain_trains_resumes_and_exports_under_ddp(tmp_path):
     run = _check_one_run(tmp_path, "adain", "synconline")
     _train(tmp_path, [*tiny, "--max-steps", "3", "--resume", "last", "--run-dir", str(run)])
     _check_one_run(tmp_path, "adain", "synconline")
+
+
+@pytest.mark.slow
+def test_two_nodes_simulated_on_loopback_with_torchrun(tmp_path):
+    """The README's two-node line: two torchrun launches (node ranks 0 and 1, one process each) meet on 127.0.0.1;
+    Lightning sees 2 nodes x 1 device. One run folder (the shared --run-dir), one export, the card says 2 processes."""
+    from tests.app.conftest import free_port
+
+    rng = np.random.default_rng(1)
+    for role in ("content", "style"):
+        (tmp_path / role).mkdir()
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / role / f"{i}.png")
+    port = str(free_port())
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(ROOT),
+        "NORMLAB_MODELS": str(tmp_path / "mine"),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    env.pop("NORMLAB_RUN_DIR", None)
+    train = [
+        str(ROOT / "train.py"),
+        "adain",
+        "--norm",
+        "instance",
+        "--content-dir",
+        str(tmp_path / "content"),
+        "--style-dir",
+        str(tmp_path / "style"),
+        "--size",
+        "32",
+        "--batch-size",
+        "2",
+        "--max-steps",
+        "2",
+        "--num-nodes",
+        "2",
+        "--run-dir",
+        str(tmp_path / "runs" / "two_nodes"),
+        *DDP[: DDP.index("--devices")],
+        "--devices",
+        "1",  # per node
+        *DDP[DDP.index("--devices") + 2 :],
+    ]
+    nodes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(rank)]
+            + ["--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port", port, *train],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    try:
+        outs = [node.communicate(timeout=600)[0] for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    assert [node.returncode for node in nodes] == [0, 0], "\n".join(o[-2000:] for o in outs)
+    _check_one_run(tmp_path, "adain", "instance")
