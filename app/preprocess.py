@@ -57,13 +57,6 @@ def _over_the_limit(first: str, config: AppConfig) -> str:
     return f"{first}, or {advice}" if advice else f"{first} ({config.max_input_megapixels:g} MP is this server's top)"
 
 
-def too_large_message(name: str, width: int, height: int, config: AppConfig) -> str:
-    """``'name': WxH is too large (... MP; the limit is ... MP) — downscale it first, or ...``: the words every
-    image input uses (:func:`load_user_image` gets them from the loader)."""
-    advice = _over_the_limit("downscale it first", config)
-    return f"'{name}': {too_large(width, height, config.max_input_pixels)} — {advice}"
-
-
 def load_user_image(src: ImageSource | None, what: str, config: AppConfig) -> Image.Image:
     """Load an upload as RGB, naming the input (``what``) in any error.
 
@@ -285,11 +278,12 @@ def labels_from_editor(editor: dict | None, config: AppConfig, fill_class: int |
     return labels_from_rgba(rgba, config, fill_class)
 
 
-def load_label_file(src: str | Path | bytes | None, config: AppConfig) -> np.ndarray:
+def load_label_file(src: str | Path | bytes | None, config: AppConfig, subject: str = "Mask") -> np.ndarray:
     """Read a colour-coded label image (as written by ``normlab synthesize``'s docs) into RGBA uint8.
 
     Alpha is kept (transparent = unpainted); an animated file uses its first frame. A single-channel
-    image whose values are all valid class ids is accepted too and returned as colours.
+    image whose values are all valid class ids is accepted too and returned as colours. ``subject`` starts the
+    error messages ("Mask" for the API, "Label map 'name'" for a file dropped on the canvas).
     """
 
     if src is None or (isinstance(src, str) and not src.strip()):
@@ -297,28 +291,25 @@ def load_label_file(src: str | Path | bytes | None, config: AppConfig) -> np.nda
     try:
         data = src if isinstance(src, bytes) else Path(src).read_bytes()
     except OSError as exc:
-        raise InputError(f"Mask file could not be read: {exc.strerror or exc}.") from None
+        raise InputError(f"{subject} file could not be read: {exc.strerror or exc}.") from None
     if not data:
-        raise InputError("Mask file is empty (0 bytes).")
+        raise InputError(f"{subject} file is empty (0 bytes).")
     try:
         img = Image.open(io.BytesIO(data))
         img.seek(0)
         w, h = img.size
-        if w * h > config.max_input_pixels:
-            raise InputError(
-                f"Mask is {w}x{h} = {w * h / 1e6:.1f} MP; the limit is {config.max_input_megapixels:g} "
-                f"MP: {_over_the_limit('downscale it first', config)}."
-            )
+        if (large := too_large(w, h, config.max_input_pixels)) is not None:
+            raise InputError(f"{subject}: {large} — {_over_the_limit('downscale it first', config)}.")
         img = ImageOps.exif_transpose(img)
         img.load()
     except InputError:
         raise
     except UnidentifiedImageError:  # the same words as every other image input (models.common.imageio)
-        raise InputError("Mask image: not a readable image (unknown or corrupt format).") from None
+        raise InputError(f"{subject} image: not a readable image (unknown or corrupt format).") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputError(f"Mask image: corrupt or truncated image ({exc}).") from None
+        raise InputError(f"{subject} image: corrupt or truncated image ({exc}).") from None
     if (small := too_small(*img.size, config.min_side)) is not None:
-        raise InputError(f"Mask: {small}.")
+        raise InputError(f"{subject}: {small}.")
     if img.mode in LABEL_MODES:
         ids = ids_from_label_image(np.asarray(img))
         if ids is not None:  # an integer label map rather than a grey drawing

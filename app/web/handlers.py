@@ -41,7 +41,7 @@ from app.preprocess import (
     webcam_frame,
 )
 from app.services import Engine, Result, StyleRequest, VideoResult, WebcamSession, video_config
-from app.web.label_drop import check_report
+from app.web.label_drop import label_file_canvas
 from app.web.results import input_stem, remember, result_stem
 from models.common.settings import png_info
 from app.web.retention import video_folder, video_job
@@ -716,9 +716,11 @@ class Handlers:
         return check
 
     @user_errors
-    def label_drop_report(self, raw: Any) -> None:
-        """The page's finding on a file dropped on the label canvas (app/web/label_drop.py): a bad one is an error."""
-        check_report(raw, self.config)
+    def label_file(self, path: Any) -> tuple[Any, None]:
+        """A label file dropped on the canvas (app/web/label_drop.py) -> ``(canvas value, cleared file input)``."""
+        if not path:
+            return gr.skip(), None
+        return label_file_canvas(path, self.config), None
 
     @user_errors
     def preset(self, index: Any) -> dict:

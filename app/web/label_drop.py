@@ -1,114 +1,79 @@
-"""The label canvas checks a dropped (or chosen) file in the browser before drawing it.
+"""A label file dropped on (or chosen for) the paint canvas goes through the server, like every other image input.
 
-Gradio's ImageEditor decodes an upload in the page and sends the server only the canvas, rescaled to the fixed
-canvas size: a file the browser cannot decode is dropped silently, and a 4x4 or a 60 MP label file is quietly
-stretched or squeezed. So a small script in the page (:data:`GUARD_JS`, loaded through ``launch(head=...)``)
-catches drops and file choices on ``#label-editor`` before the editor sees them, reads the image's size from
-its header (the browser's own decoder; a bad file fails there), and
-
-- hands a good file on to the editor (a new drop event with the same ``File``: a real drop's ``DataTransfer`` is
-  unreadable once its event is over), or
-- reports a bad one through a hidden textbox whose ``input`` event reaches :func:`report_message` on the server,
-  which raises the ``gr.Error`` every other image input shows, in the same words.
+Gradio's ImageEditor decodes an upload in the page and draws it, but with a starting value (our transparent
+canvas) it never sends the drawn file back: the server keeps seeing the blank canvas ("The canvas is empty"), and a
+file the browser cannot decode is dropped without a word. So a small page script (:func:`guard_js`, loaded through
+``launch(head=...)``) takes drops and file choices on ``#label-editor`` before the editor sees them and hands the
+file to a hidden upload input (``#label-file-input``). Its ``upload`` event reads the file on the server with the
+API's own loader (:func:`app.preprocess.load_label_file`: undecodable, too small and too large files refused in
+the words every input uses) and answers with the new canvas value, the label map fitted into the canvas.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+
+import numpy as np
+from PIL import Image
 
 from app.config import AppConfig
-from app.preprocess import InputError, too_large_message
-from models.common.formats import too_small
+from app.preprocess import load_label_file
 
-__all__ = ["REPORT_ID", "guard_js", "report_message"]
+__all__ = ["EDITOR_ID", "FILE_INPUT_ID", "guard_js", "label_file_canvas"]
 
-REPORT_ID = "label-drop-report"  # the hidden textbox the page writes its findings into
 EDITOR_ID = "label-editor"
+FILE_INPUT_ID = "label-file-input"  # the hidden upload input the page script hands files to
 
 _GUARD = """<script>
 (() => {
-  const BOX = '#%(editor)s', SINK = '#%(report)s textarea', MIN = %(min_side)d, MAX = %(max_pixels)d;
-  const report = (r) => {
-    const t = document.querySelector(SINK);
-    if (!t) return;
-    t.value = JSON.stringify({...r, at: Date.now()});  // a new value each time: the same file twice reports twice
-    t.dispatchEvent(new Event('input', {bubbles: true}));
+  const BOX = '#%(editor)s', SINK = '#%(sink)s button.upload-container';
+  const hand_on = (file) => {  // dropped on the hidden upload input: Gradio uploads it and fires its upload event
+    const target = document.querySelector(SINK);
+    if (!target || !file) return;
+    const dt = new DataTransfer();  // a real drop's DataTransfer is unreadable once its event is over: a new one
+    dt.items.add(file);
+    for (const type of ['dragenter', 'dragover', 'drop'])
+      target.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: dt}));
   };
-  const probe = (file) => new Promise((resolve) => {
-    const url = URL.createObjectURL(file), img = new Image();
-    const done = (r) => { URL.revokeObjectURL(url); resolve(r); };
-    img.onload = () => done({name: file.name, ok: true, width: img.naturalWidth, height: img.naturalHeight});
-    img.onerror = () => done({name: file.name, ok: false});
-    img.src = url;  // the header gives the size; the pixels are not decoded until drawn
-  });
-  const usable = (r) => r.ok && Math.min(r.width, r.height) >= MIN && r.width * r.height <= MAX;
-  const mine = (ev) => ev.target instanceof Element && ev.target.closest(BOX) && !ev.normlabChecked;
-  document.addEventListener('drop', async (ev) => {
-    const files = ev.dataTransfer ? [...ev.dataTransfer.files] : [];
+  const mine = (ev) => ev.target instanceof Element && ev.target.closest(BOX);
+  document.addEventListener('drop', (ev) => {
+    const files = ev.dataTransfer ? ev.dataTransfer.files : [];
     if (!mine(ev) || files.length === 0) return;
     ev.preventDefault();
     ev.stopImmediatePropagation();
-    const target = ev.target, r = await probe(files[0]);
-    if (!usable(r)) return report(r);
-    const dt = new DataTransfer();
-    dt.items.add(files[0]);
-    const again = new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: dt});
-    again.normlabChecked = true;
-    target.dispatchEvent(again);
+    hand_on(files[0]);
   }, true);
-  document.addEventListener('change', async (ev) => {
+  document.addEventListener('change', (ev) => {
     const input = ev.target;
     if (!mine(ev) || !(input instanceof HTMLInputElement) || input.type !== 'file' || !input.files.length) return;
     ev.stopImmediatePropagation();
-    const r = await probe(input.files[0]);
-    if (!usable(r)) { input.value = ''; return report(r); }
-    const again = new Event('change', {bubbles: true});
-    again.normlabChecked = true;
-    input.dispatchEvent(again);
+    const file = input.files[0];
+    input.value = '';  // the same file chosen again is a change again
+    hand_on(file);
   }, true);
 })();
 </script>"""
 
 
-def guard_js(config: AppConfig) -> str:
-    """The page script for ``launch(head=...)``, with this server's limits."""
-    return _GUARD % {
-        "editor": EDITOR_ID,
-        "report": REPORT_ID,
-        "min_side": config.min_side,
-        "max_pixels": config.max_input_pixels,
-    }
+def guard_js() -> str:
+    """The page script for ``launch(head=...)``."""
+    return _GUARD % {"editor": EDITOR_ID, "sink": FILE_INPUT_ID}
 
 
-def report_message(raw: Any, config: AppConfig) -> str | None:
-    """The message for the page's report ``{"name", "ok", "width", "height"}`` (JSON), or None when the file is fine.
+def label_file_canvas(path: str | Path, config: AppConfig) -> dict:
+    """A label file -> the canvas value ``{"background", "layers", "composite"}``: the map scaled to fit the square
+    canvas (nearest neighbour: class colours stay exact), centred, the margins transparent (unpainted).
 
-    The server decides, with its own limits and words; the page's report is only read, never trusted beyond that.
+    Raises :class:`app.preprocess.InputError` naming the file for an unusable one.
     """
-    try:
-        r = json.loads(raw) if isinstance(raw, str) and raw else None
-    except ValueError:
-        r = None
-    if not isinstance(r, dict):
-        return None
-    name = Path(str(r.get("name") or "file")).name[:120]
-    if not r.get("ok"):
-        return f"Label map: '{name}': not a readable image (unknown or corrupt format)."
-    try:
-        width, height = int(r["width"]), int(r["height"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if (small := too_small(width, height, config.min_side)) is not None:
-        return f"Label map: '{name}': {small}."
-    if width * height > config.max_input_pixels:
-        return f"Label map: {too_large_message(name, width, height, config)}."
-    return None
-
-
-def check_report(raw: Any, config: AppConfig) -> None:
-    """The textbox's ``input`` callback: the message as :class:`InputError` (the handler makes it a gr.Error)."""
-    message = report_message(raw, config)
-    if message:
-        raise InputError(message)
+    name = Path(str(path)).name
+    rgba = load_label_file(path, config, subject=f"Label map '{name}'")
+    side = config.canvas_size
+    h, w = rgba.shape[:2]
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    fitted = np.asarray(Image.fromarray(rgba, "RGBA").resize(size, Image.Resampling.NEAREST))
+    canvas = np.zeros((side, side, 4), np.uint8)
+    top, left = (side - size[1]) // 2, (side - size[0]) // 2
+    canvas[top : top + size[1], left : left + size[0]] = fitted
+    return {"background": canvas, "layers": [], "composite": canvas}

@@ -15,7 +15,7 @@ from app.preprocess import DEFAULT_STABILIZE, STROKE_RANGE
 from app.services import Engine
 from app.web.busy import install_busy_guard
 from app.web.handlers import PRESERVE_CHOICES, STABILIZE_CHOICES, Handlers
-from app.web.label_drop import REPORT_ID, guard_js
+from app.web.label_drop import FILE_INPUT_ID, guard_js
 from app.web.results import add_to_history, history_gallery, named_output
 from models.common.video import VIDEO_SUFFIXES
 from models.landscape.classes import class_records
@@ -117,7 +117,7 @@ def launch_kwargs(config: AppConfig | None = None) -> dict[str, Any]:
         "ssr_mode": False,
         "footer_links": ["api", "settings"],
         "max_file_size": f"{config.upload_limit_mb}mb",
-        "head": guard_js(config),  # the label canvas checks a dropped file before drawing it
+        "head": guard_js(),  # a label file dropped on the canvas goes through the server (app/web/label_drop.py)
     }  # images are held to their own limit by the handlers
 
 
@@ -587,9 +587,13 @@ def _paint_tab(
     )
     cancel_btn.click(None, None, None, cancels=[run, compared], api_visibility="private", queue=False)
     editor.upload(lambda value: None, editor, None, api_visibility="private", queue=False)  # decode now: errors on drop
-    # what the page's drop guard finds wrong with a label file (app/web/label_drop.py) comes back as an error
-    drop_report = gr.Textbox(elem_id=REPORT_ID, elem_classes=["normlab-hidden"], show_label=False, container=False)
-    drop_report.change(h.label_drop_report, drop_report, None, api_visibility="private", concurrency_limit=None)
+    # a label file dropped on the canvas comes through this hidden input (app/web/label_drop.py)
+    label_file = gr.File(
+        type="filepath", file_types=["image"], elem_id=FILE_INPUT_ID, elem_classes=["normlab-hidden"], label="Labels"
+    )
+    label_file.upload(
+        h.label_file, label_file, [editor, label_file], api_visibility="private", concurrency_limit=None
+    ).failure(lambda: None, None, label_file, api_visibility="private", queue=False)  # empty again for the next file
     for component, what in [(style, "style"), (then_style, "'then stylize with' style")]:
         check_on_drop(h, component, what)
     return note, norm, then_norm, reload

@@ -260,7 +260,7 @@ def test_load_label_file_keeps_alpha_and_reads_integer_maps(files, tmp_path):
         ("corrupt.png", "Mask image: corrupt or truncated image"),
         ("empty.png", "Mask file is empty"),
         ("tiny.png", r"too small \(each side must be >= 16 px\)"),
-        ("huge.png", "limit is 4 MP: downscale it first, or start the server with --max-input-megapixels"),
+        ("huge.png", r"the limit is 4.0 MP\) — downscale it first, or start the server with --max-input-megapixels"),
     ],
 )
 def test_load_label_file_errors(files, name, message):

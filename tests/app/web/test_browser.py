@@ -216,20 +216,22 @@ def test_every_image_input_reports_a_bad_file_on_drop_without_a_click(page, bad_
 
 def test_a_good_label_file_dropped_on_the_canvas_is_drawn(page, artifacts):
     """The canvas's drop check hands a good file on to the editor: it is drawn, and no error shows."""
-    from tests.app.conftest import png_bytes
-    from models.landscape.classes import ids_to_color
     import numpy as np
     from PIL import Image
+
+    from models.landscape.classes import ids_to_color
+    from tests.app.conftest import png_bytes
 
     ids = np.zeros((64, 96), np.int64)
     ids[32:] = 5  # two classes: the top and the bottom half
     label = png_bytes(Image.fromarray(np.ascontiguousarray(ids_to_color(ids)[..., :3]).astype(np.uint8)))
+    open_app(page, page.url)  # a new session: the canvas starts blank whatever earlier tests left on it
     page.get_by_role("tab", name="Paint to image", exact=True).first.click()
-    ui_browser.close_toasts(page)
     ui_browser.drop_file(page, "#label-editor .image-container", "layout.png", label)
-    page.wait_for_function(
-        "() => (document.querySelector('#synthesize-caption') || {}).innerText?.startsWith('Live preview')",
-        timeout=60_000,
-    )  # the drawn layout is synthesized by the live preview
+    page.wait_for_timeout(1500)  # the editor draws it and sends the canvas
+    old = ui_browser._output_src(page, "synthesize-output")
+    page.locator("#synthesize-btn").click()  # an undrawn drop would leave the blank canvas: "The canvas is empty"
+    ui_browser._wait_for_new_output(page, "synthesize-output", old, 120_000)
     page.locator("#label-editor").screenshot(path=str(artifacts / "browser_label_drop.png"))
+    assert page.locator("#synthesize-caption").inner_text().startswith("SPADE · ")
     assert page.locator(".toast-body.error").count() == 0
