@@ -132,6 +132,42 @@ def stroke(page: Any, y_frac: float = 0.75, x_from: float = 0.35, x_to: float = 
     page.mouse.up()
 
 
+def select_brush(page: Any) -> None:
+    """Select the canvas's brush tool (its button toggles: click only when it is not selected)."""
+    brush = page.locator("#label-editor button[aria-label=Brush]")
+    if "highlight" not in (brush.get_attribute("class") or ""):
+        brush.click()
+
+
+def picture_rect(page: Any, canvas_side: int) -> dict[str, float]:
+    """Where the picture is on the label canvas (client px): the editor centres it at the zoom its toolbar shows."""
+    box = page.locator("#label-editor canvas").first.bounding_box()
+    zoom = float(page.locator("#label-editor .zoom-number span").inner_text().strip().rstrip("%")) / 100
+    side = canvas_side * zoom
+    left, top = box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2
+    return {"left": left, "top": top, "right": left + side, "bottom": top + side, "side": side}
+
+
+def drag(page: Any, start: tuple[float, float], end: tuple[float, float], steps: int = 6) -> None:
+    """Press at ``start``, move in ``steps`` to ``end``, release (client px)."""
+    page.mouse.move(*start)
+    page.mouse.down()
+    for k in range(1, steps + 1):
+        page.mouse.move(start[0] + (end[0] - start[0]) * k / steps, start[1] + (end[1] - start[1]) * k / steps)
+    page.mouse.up()
+
+
+def canvas_pixels(page: Any) -> Any:
+    """A screenshot of the label canvas element as an ``(H, W, 3)`` uint8 array."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    png = page.locator("#label-editor canvas").first.screenshot()
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
 def output_pixels_mean(page: Any, elem_id: str) -> list[float]:
     """Mean R, G, B (0-255) of the image shown in an output component, read back from the page."""
     return page.evaluate(

@@ -15,7 +15,8 @@ from app.preprocess import DEFAULT_STABILIZE, STROKE_RANGE
 from app.services import Engine
 from app.web.busy import install_busy_guard
 from app.web.handlers import PRESERVE_CHOICES, STABILIZE_CHOICES, Handlers
-from app.web.label_drop import FILE_INPUT_ID, guard_js
+from app.web.label_drop import EDITOR_ID, FILE_INPUT_ID, guard_js
+from app.web.stroke_entry import stroke_entry_js
 from app.web.results import add_to_history, history_gallery, named_output
 from models.common.video import VIDEO_SUFFIXES
 from models.landscape.classes import class_records
@@ -117,7 +118,9 @@ def launch_kwargs(config: AppConfig | None = None) -> dict[str, Any]:
         "ssr_mode": False,
         "footer_links": ["api", "settings"],
         "max_file_size": f"{config.upload_limit_mb}mb",
-        "head": guard_js(),  # a label file dropped on the canvas goes through the server (app/web/label_drop.py)
+        # page scripts for the paint canvas: dropped label files go through the server (app/web/label_drop.py),
+        # strokes begun outside the picture paint its inside part (app/web/stroke_entry.py)
+        "head": guard_js() + stroke_entry_js(EDITOR_ID, config.canvas_size),
     }  # images are held to their own limit by the handlers
 
 
@@ -468,7 +471,7 @@ def _paint_tab(
                     value=_blank_canvas(config.canvas_size),
                     canvas_size=(config.canvas_size, config.canvas_size),
                     height=520,
-                    elem_id="label-editor",
+                    elem_id=EDITOR_ID,
                 ),
                 "Label map",
             )
@@ -545,7 +548,8 @@ def _paint_tab(
     gallery_caption = gr.Markdown(elem_id="synthesize-compare-caption")
     history, history_state = history_gallery("synthesize-history"), gr.State([])
 
-    picker.change(h.brush, picker, editor, api_visibility="private", queue=False)
+    # no progress overlay: it covered the canvas (white, 1-6 s) while the brush colour came back
+    picker.change(h.brush, picker, editor, api_visibility="private", queue=False, show_progress="hidden")
     fill_btn.click(h.fill_unpainted, [editor, picker], editor, api_visibility="private")
     preset_btn.click(h.preset, preset, editor, api_visibility="private")
     dice.click(lambda: random.randrange(2**31 - 1), None, seed, api_visibility="private", queue=False)

@@ -235,3 +235,88 @@ def test_a_good_label_file_dropped_on_the_canvas_is_drawn(page, artifacts):
     page.locator("#label-editor").screenshot(path=str(artifacts / "browser_label_drop.png"))
     assert page.locator("#synthesize-caption").inner_text().startswith("SPADE · ")
     assert page.locator(".toast-body.error").count() == 0
+
+
+def _water_pixels(pixels) -> int:
+    """Pixels of the class colour "water" in a canvas screenshot."""
+    import numpy as np
+
+    from models.landscape.classes import class_records
+
+    hexcol = next(c["color"] for c in class_records() if c["name"] == "water").lstrip("#")
+    rgb = np.array([int(hexcol[i : i + 2], 16) for i in (0, 2, 4)])
+    return int((np.abs(pixels.astype(int) - rgb).max(-1) <= 12).sum())
+
+
+def test_a_stroke_begun_outside_the_picture_paints_the_part_inside(page, app_config, artifacts):
+    """Sweeps that start in the margin right of and above the picture paint from where they enter it: the canvas
+    shows them and the server synthesizes from them (a blank canvas would be refused as empty)."""
+    open_app(page, page.url)  # a new session: a blank canvas
+    ui_browser.pick_class(page, "water")
+    ui_browser.select_brush(page)
+    r = ui_browser.picture_rect(page, app_config.canvas_size)
+    cx, cy = (r["left"] + r["right"]) / 2, (r["top"] + r["bottom"]) / 2
+    before = _water_pixels(ui_browser.canvas_pixels(page))
+    ui_browser.drag(page, (r["right"] + 12, cy), (cx, cy))  # from the right margin to the centre
+    ui_browser.drag(page, (cx, r["top"] - 12), (cx, r["top"] + r["side"] * 0.3))  # from the top margin down
+    page.wait_for_timeout(500)
+    painted = _water_pixels(ui_browser.canvas_pixels(page)) - before
+    page.locator("#label-editor").screenshot(path=str(artifacts / "browser_stroke_from_outside.png"))
+    # the two strokes cover about (side/2 + 0.3 side) x brush width on screen; a missed start paints nothing
+    assert painted > r["side"] * 0.5 * 20, painted
+    old = ui_browser._output_src(page, "synthesize-output")
+    page.locator("#synthesize-btn").click()
+    ui_browser._wait_for_new_output(page, "synthesize-output", old, 120_000)
+    assert page.locator("#synthesize-caption").inner_text().startswith("SPADE · ")
+
+
+def test_changing_class_never_blanks_the_canvas(page, artifacts):
+    """Picking a class sends the brush colour through the server; the canvas stays as it is meanwhile (it used to
+    be covered white for 1-6 s by Gradio's progress overlay)."""
+    import numpy as np
+
+    open_app(page, page.url)
+    page.get_by_role("tab", name="Paint to image").click()
+    page.locator("#preset-btn").click()
+    page.wait_for_timeout(3000)  # the preset arrives and is drawn
+    shown = ui_browser.canvas_pixels(page).astype(float)
+    diffs = []
+    for name in ("sand", "snow", "tree"):
+        page.locator("#class-picker label").filter(has_text=name).first.click()
+        for _ in range(6):  # sample the canvas while the brush update is on its way
+            diffs.append(float(np.abs(ui_browser.canvas_pixels(page).astype(float) - shown).mean()))
+            page.wait_for_timeout(100)
+    assert max(diffs) < 8.0, diffs  # a white overlay over the picture differs by ~100 on average
+
+
+def test_undo_and_redo_keep_working_across_a_class_change(page, artifacts):
+    import numpy as np
+
+    def differs(a, b) -> float:
+        return float(np.abs(a.astype(float) - b.astype(float)).mean())
+
+    open_app(page, page.url)
+    page.get_by_role("tab", name="Paint to image").click()
+    page.locator("#preset-btn").click()
+    page.wait_for_timeout(3000)
+    ui_browser.pick_class(page, "water")
+    ui_browser.stroke(page, 0.45)
+    page.wait_for_timeout(500)
+    after_water = ui_browser.canvas_pixels(page)
+    ui_browser.pick_class(page, "sand")  # the class change goes through the server and updates the editor
+    ui_browser.stroke(page, 0.6)
+    page.wait_for_timeout(500)
+    after_sand = ui_browser.canvas_pixels(page)
+    assert differs(after_water, after_sand) > 1.0  # the sand stroke is there
+    page.locator("#label-editor button[aria-label=Undo]").click()
+    page.wait_for_timeout(500)
+    assert differs(ui_browser.canvas_pixels(page), after_water) < 0.5  # undone: back to the water stroke
+    page.locator("#label-editor button[aria-label=Redo]").click()
+    page.wait_for_timeout(500)
+    assert differs(ui_browser.canvas_pixels(page), after_sand) < 0.5  # redone
+    page.locator("#label-editor button[aria-label=Undo]").click()
+    page.locator("#label-editor button[aria-label=Undo]").click()  # and the stroke before the class change too
+    page.wait_for_timeout(500)
+    undone = ui_browser.canvas_pixels(page)
+    assert differs(undone, after_water) > 1.0 and _water_pixels(undone) < _water_pixels(after_water)
+    page.locator("#label-editor").screenshot(path=str(artifacts / "browser_undo_redo.png"))
