@@ -94,6 +94,9 @@ def _picker_css(classes: list[dict]) -> str:
 
 CSS = """
 .normlab-hidden {display:none !important}
+/* Compare captions (norm, size, seconds) wrap instead of ending in "0.…" */
+#stylize-compare .caption-label, #synthesize-compare .caption-label {white-space:normal; overflow:visible;
+    text-overflow:clip; max-width:calc(100% - 12px); text-align:right}
 #class-picker label::before {content:""; display:inline-block; width:18px; height:18px; border-radius:4px;
                              margin-right:6px; vertical-align:-4px; border:1px solid #0007}
 #class-picker input[type=radio] {display:none}

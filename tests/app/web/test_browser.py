@@ -320,3 +320,26 @@ def test_undo_and_redo_keep_working_across_a_class_change(page, artifacts):
     undone = ui_browser.canvas_pixels(page)
     assert differs(undone, after_water) > 1.0 and _water_pixels(undone) < _water_pixels(after_water)
     page.locator("#label-editor").screenshot(path=str(artifacts / "browser_undo_redo.png"))
+
+
+def test_compare_captions_are_shown_whole(page, artifacts):
+    """Each Compare caption (norm, size, seconds) is shown whole: it used to end in "0.…" in a 3-column gallery.
+    Checked on a narrow window (900 px), where the columns are narrowest."""
+    page.set_viewport_size({"width": 900, "height": 1000})
+    page.get_by_role("tab", name="Style transfer").click()
+    page.locator("#content-input input[type=file]").set_input_files(str(EXAMPLES / "chelsea.jpg"))
+    page.locator("#style-input input[type=file]").set_input_files(str(EXAMPLES / "starry_night.jpg"))
+    page.locator("#content-input img").wait_for()
+    page.locator("#style-input img").wait_for()
+    page.locator("#stylize-compare-btn").click()
+    page.locator("#stylize-compare .caption-label").first.wait_for(timeout=180_000)
+    page.wait_for_timeout(500)
+    captions = page.evaluate(
+        """() => [...document.querySelectorAll('#stylize-compare .caption-label')]
+             .map((e) => [e.textContent.trim(), e.scrollWidth <= e.clientWidth + 1])"""
+    )
+    page.locator("#stylize-compare").screenshot(path=str(artifacts / "browser_compare_captions.png"))
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    assert len(captions) >= 2
+    for text, whole in captions:
+        assert whole and text.endswith(" s") and " norm · " in text, captions
