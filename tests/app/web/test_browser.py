@@ -73,7 +73,7 @@ def test_a_corrupt_upload_shows_a_specific_error_and_the_app_keeps_working(page,
 
 
 @pytest.fixture
-def fresh_page(page, app_config):
+def fresh_page(page, app_config, server):
     """The browser page, pointed at a server of its own: the session server has served the API tests' load."""
     from app.web.ui import build_demo, launch_kwargs
     from tests.app.conftest import free_port
@@ -91,6 +91,7 @@ def fresh_page(page, app_config):
         yield page
     finally:
         demo.close()
+        open_app(page, server)  # back to the session's server: later tests share this page
 
 
 def test_pick_a_named_class_paint_and_the_live_preview_follows(fresh_page, artifacts):
@@ -214,7 +215,7 @@ def test_every_image_input_reports_a_bad_file_on_drop_without_a_click(page, bad_
     print(report)
 
 
-def test_a_good_label_file_dropped_on_the_canvas_is_drawn(page, artifacts):
+def test_a_good_label_file_dropped_on_the_canvas_is_drawn(page, server, artifacts):
     """The canvas's drop check hands a good file on to the editor: it is drawn, and no error shows."""
     import numpy as np
     from PIL import Image
@@ -225,7 +226,7 @@ def test_a_good_label_file_dropped_on_the_canvas_is_drawn(page, artifacts):
     ids = np.zeros((64, 96), np.int64)
     ids[32:] = 5  # two classes: the top and the bottom half
     label = png_bytes(Image.fromarray(np.ascontiguousarray(ids_to_color(ids)[..., :3]).astype(np.uint8)))
-    open_app(page, page.url)  # a new session: the canvas starts blank whatever earlier tests left on it
+    open_app(page, server)  # a new session: the canvas starts blank whatever earlier tests left on it
     page.get_by_role("tab", name="Paint to image", exact=True).first.click()
     ui_browser.drop_file(page, "#label-editor .image-container", "layout.png", label)
     page.wait_for_timeout(1500)  # the editor draws it and sends the canvas
@@ -233,7 +234,7 @@ def test_a_good_label_file_dropped_on_the_canvas_is_drawn(page, artifacts):
     page.locator("#synthesize-btn").click()  # an undrawn drop would leave the blank canvas: "The canvas is empty"
     ui_browser._wait_for_new_output(page, "synthesize-output", old, 120_000)
     page.locator("#label-editor").screenshot(path=str(artifacts / "browser_label_drop.png"))
-    assert page.locator("#synthesize-caption").inner_text().startswith("SPADE · ")
+    assert "SPADE · " in page.locator("#synthesize-caption").inner_text()  # a live preview may land first
     assert page.locator(".toast-body.error").count() == 0
 
 
@@ -248,10 +249,10 @@ def _water_pixels(pixels) -> int:
     return int((np.abs(pixels.astype(int) - rgb).max(-1) <= 12).sum())
 
 
-def test_a_stroke_begun_outside_the_picture_paints_the_part_inside(page, app_config, artifacts):
+def test_a_stroke_begun_outside_the_picture_paints_the_part_inside(page, server, app_config, artifacts):
     """Sweeps that start in the margin right of and above the picture paint from where they enter it: the canvas
     shows them and the server synthesizes from them (a blank canvas would be refused as empty)."""
-    open_app(page, page.url)  # a new session: a blank canvas
+    open_app(page, server)  # a new session: a blank canvas
     ui_browser.pick_class(page, "water")
     ui_browser.select_brush(page)
     r = ui_browser.picture_rect(page, app_config.canvas_size)
@@ -267,15 +268,15 @@ def test_a_stroke_begun_outside_the_picture_paints_the_part_inside(page, app_con
     old = ui_browser._output_src(page, "synthesize-output")
     page.locator("#synthesize-btn").click()
     ui_browser._wait_for_new_output(page, "synthesize-output", old, 120_000)
-    assert page.locator("#synthesize-caption").inner_text().startswith("SPADE · ")
+    assert "SPADE · " in page.locator("#synthesize-caption").inner_text()  # a live preview may land first
 
 
-def test_changing_class_never_blanks_the_canvas(page, artifacts):
+def test_changing_class_never_blanks_the_canvas(page, server, artifacts):
     """Picking a class sends the brush colour through the server; the canvas stays as it is meanwhile (it used to
     be covered white for 1-6 s by Gradio's progress overlay)."""
     import numpy as np
 
-    open_app(page, page.url)
+    open_app(page, server)
     page.get_by_role("tab", name="Paint to image").click()
     page.locator("#preset-btn").click()
     page.wait_for_timeout(3000)  # the preset arrives and is drawn
@@ -289,13 +290,13 @@ def test_changing_class_never_blanks_the_canvas(page, artifacts):
     assert max(diffs) < 8.0, diffs  # a white overlay over the picture differs by ~100 on average
 
 
-def test_undo_and_redo_keep_working_across_a_class_change(page, artifacts):
+def test_undo_and_redo_keep_working_across_a_class_change(page, server, artifacts):
     import numpy as np
 
     def differs(a, b) -> float:
         return float(np.abs(a.astype(float) - b.astype(float)).mean())
 
-    open_app(page, page.url)
+    open_app(page, server)
     page.get_by_role("tab", name="Paint to image").click()
     page.locator("#preset-btn").click()
     page.wait_for_timeout(3000)
