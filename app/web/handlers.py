@@ -324,6 +324,21 @@ class Handlers:
             caption += " Skipped: " + "; ".join(failed)
         return shown, (str(zip_path) if shown else None), caption
 
+    def check_batch_files(self, files: Any) -> None:
+        """The Batch tab's ``upload`` callback: files the run will skip (or too many) are named at once, as a warning
+        (the others still run)."""
+        paths = [f if isinstance(f, str) else getattr(f, "name", None) for f in (files or [])]
+        problems = []
+        if len(paths) > self.config.max_batch_files:
+            problems.append(f"{len(paths)} files: a batch takes at most {self.config.max_batch_files}")
+        for path in paths[: self.config.max_batch_files]:
+            try:
+                load_user_image(path, f"content ({Path(path).name})", self.config)
+            except InputError as exc:
+                problems.append(str(exc).rstrip("."))
+        if problems:
+            gr.Warning("Batch: " + "; ".join(problems) + ".")
+
     @user_errors
     def compare_stylize_ui(
         self,

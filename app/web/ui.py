@@ -649,6 +649,7 @@ def _batch_tab(h: Handlers, config: AppConfig, adain_norms: Choices) -> gr.Dropd
     )
     cancel_btn.click(None, None, None, cancels=[run], api_visibility="private", queue=False)
     check_on_drop(h, style, "style")
+    files.upload(h.check_batch_files, files, None, api_visibility="private", concurrency_limit=None)
     return norm
 
 

@@ -344,3 +344,15 @@ def test_compare_captions_are_shown_whole(page, artifacts):
     assert len(captions) >= 2
     for text, whole in captions:
         assert whole and text.endswith(" s") and " norm · " in text, captions
+
+
+def test_a_bad_file_among_batch_contents_is_named_on_drop(page, bad_drops):
+    """The Batch tab's content list: a file the run would skip is named as soon as it is dropped (a warning: the
+    other files still run)."""
+    page.get_by_role("tab", name="Batch", exact=True).first.click()
+    ui_browser.close_toasts(page)
+    data, mime, words = bad_drops["notes.jpg"]
+    ui_browser.drop_file(page, "#batch-files button.upload-container", "notes.jpg", data, mime)
+    message = ui_browser.error_toast(page, timeout_ms=15_000)
+    assert "Batch: Content (notes.jpg) image: 'notes.jpg'" in message and words in message, message
+    ui_browser.close_toasts(page)
