@@ -215,8 +215,10 @@ def test_every_image_input_reports_a_bad_file_on_drop_without_a_click(page, bad_
     print(report)
 
 
-def test_a_good_label_file_dropped_on_the_canvas_is_drawn(page, server, artifacts):
-    """The canvas's drop check hands a good file on to the editor: it is drawn, and no error shows."""
+@pytest.mark.parametrize("how", ["drop", "choose"])
+def test_a_good_label_file_dropped_on_the_canvas_is_drawn(page, server, artifacts, tmp_path, how):
+    """A label file dropped on the canvas (or chosen with its upload button) reaches the server and is drawn:
+    Synthesize works from it (the editor alone never sent it: "The canvas is empty")."""
     import numpy as np
     from PIL import Image
 
@@ -228,12 +230,16 @@ def test_a_good_label_file_dropped_on_the_canvas_is_drawn(page, server, artifact
     label = png_bytes(Image.fromarray(np.ascontiguousarray(ids_to_color(ids)[..., :3]).astype(np.uint8)))
     open_app(page, server)  # a new session: the canvas starts blank whatever earlier tests left on it
     page.get_by_role("tab", name="Paint to image", exact=True).first.click()
-    ui_browser.drop_file(page, "#label-editor .image-container", "layout.png", label)
+    if how == "drop":
+        ui_browser.drop_file(page, "#label-editor .image-container", "layout.png", label)
+    else:
+        (tmp_path / "layout.png").write_bytes(label)
+        page.locator("#label-editor input[type=file]").set_input_files(str(tmp_path / "layout.png"))
     page.wait_for_timeout(1500)  # the editor draws it and sends the canvas
     old = ui_browser._output_src(page, "synthesize-output")
     page.locator("#synthesize-btn").click()  # an undrawn drop would leave the blank canvas: "The canvas is empty"
     ui_browser._wait_for_new_output(page, "synthesize-output", old, 120_000)
-    page.locator("#label-editor").screenshot(path=str(artifacts / "browser_label_drop.png"))
+    page.locator("#label-editor").screenshot(path=str(artifacts / f"browser_label_{how}.png"))
     assert "SPADE · " in page.locator("#synthesize-caption").inner_text()  # a live preview may land first
     assert page.locator(".toast-body.error").count() == 0
 
