@@ -1,9 +1,13 @@
 """AdaIN: the output carries the style's channel statistics; masks restrict them."""
 
+import importlib
+
 import pytest
 import torch
 
 import norms
+from norms.instance import InstanceNorm
+from norms.stats import moments
 
 
 def _stats(x):
@@ -127,3 +131,115 @@ def test_precomputed_statistics_errors_are_clear():
         norms.adain(c, None)
     with pytest.raises(ValueError, match="requires the 'instance'"):
         norms.AdaIN(4, norm="group", groups=2)(c, c, content_mask=torch.ones(1, 1, 6, 6))
+
+
+# --- closed forms and exact messages (the survivors of `make mutate` on norms/adain.py) -------------------------
+A = importlib.import_module("norms.adain")  # the module (``norms.adain`` is the function)
+
+
+def _ref_stats(x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """float64 masked spatial mean and biased variance, ``(B, C, 1, 1)`` each, from the definition."""
+    x = x.double()
+    w = torch.ones_like(x[:, :1]) if mask is None else mask.double()
+    n = w.sum((2, 3), keepdim=True)
+    mean = (w * x).sum((2, 3), keepdim=True) / n
+    return mean, (w * (x - mean) ** 2).sum((2, 3), keepdim=True) / n
+
+
+def _feats(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    content = torch.randn(2, 3, 4, 5, generator=g, dtype=torch.float64) * 2 + 1
+    style = torch.randn(2, 3, 6, 7, generator=g, dtype=torch.float64) * 0.5 - 2
+    c_mask = (torch.rand(2, 1, 4, 5, generator=g) > 0.4).double()
+    s_mask = (torch.rand(2, 1, 6, 7, generator=g) > 0.6).double()
+    c_mask[..., 0, 0] = s_mask[..., 0, 0] = 1  # never empty
+    return content, style, c_mask, s_mask
+
+
+def test_mean_std_default_eps_is_1e_5():
+    mean, std = A.mean_std(torch.full((1, 2, 3, 3), 4.0, dtype=torch.float64))
+    assert mean.shape == std.shape == (1, 2, 1, 1) and torch.allclose(mean, torch.full_like(mean, 4.0))
+    assert torch.allclose(std, torch.full_like(std, 1e-5**0.5), rtol=1e-12)  # sqrt(0 + eps)
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "mask_shape", "message"),
+    [
+        ((2, 3), None, r"^mean_std expects \(B, C, H, W\), got shape \(2, 3\)$"),
+        ((2, 3, 4, 5), (2, 1, 3, 5), r"^mask must be \(B, 1, 4, 5\), got \(2, 1, 3, 5\)$"),
+        ((2, 3, 4, 5), (2, 2, 4, 5), r"^mask must be \(B, 1, 4, 5\), got \(2, 2, 4, 5\)$"),
+    ],
+)
+def test_mean_std_refuses_bad_shapes_saying_which(x_shape, mask_shape, message):
+    mask = None if mask_shape is None else torch.ones(mask_shape)
+    with pytest.raises(ValueError, match=message):
+        A.mean_std(torch.zeros(x_shape), mask=mask)
+
+
+def test_functional_adain_matches_the_closed_form_with_masks_eps_and_precomputed_stats():
+    content, style, c_mask, s_mask = _feats()
+    eps = 0.1  # not the default: a path that drops eps falls back to 1e-5 and misses
+    (mc, vc), (ms, vs) = _ref_stats(content, c_mask), _ref_stats(style, s_mask)
+    want = (content - mc) / (vc + eps).sqrt() * (vs + eps).sqrt() + ms
+    out = A.adain(content, style, eps=eps, content_mask=c_mask, style_mask=s_mask)
+    assert torch.allclose(out, want, atol=1e-10)
+    cs = moments(content, mask=c_mask)
+    ss = moments(style, mask=s_mask)
+    assert torch.allclose(A.adain(content, None, eps=eps, content_stats=cs, style_stats=ss), want, atol=1e-10)
+    # (1, C) statistics apply to every sample of the batch (C = 3 differs from H = 4 and from B = 2)
+    one = moments(style[:1])
+    m1, v1 = _ref_stats(style[:1])
+    want1 = (content - _ref_stats(content)[0]) / (_ref_stats(content)[1] + eps).sqrt() * (v1 + eps).sqrt() + m1
+    assert torch.allclose(A.adain(content, None, eps=eps, style_stats=one), want1, atol=1e-10)
+
+
+def test_module_masks_use_the_norms_eps_for_content_and_its_own_for_the_style():
+    content, style, c_mask, s_mask = _feats(1)
+    layer = A.AdaIN(3, eps=0.1)  # the instance step keeps its own eps (1e-5)
+    (mc, vc), (ms, vs) = _ref_stats(content, c_mask), _ref_stats(style, s_mask)
+    want = (content - mc) / (vc + 1e-5).sqrt() * (vs + 0.1).sqrt() + ms
+    out = layer(content, style, content_mask=c_mask, style_mask=s_mask)
+    assert torch.allclose(out, want, atol=1e-8)
+
+
+def test_group_step_with_precomputed_stats_equals_torch_group_norm():
+    content = torch.randn(2, 4, 5, 6, dtype=torch.float64)
+    layer = A.AdaIN(4, norm="group", groups=2)
+    got = layer.normalize_with(content, moments(content))  # masked defaults to False
+    want = torch.nn.functional.group_norm(content, 2, eps=layer.norm.eps)
+    assert torch.allclose(got, want, atol=1e-10)
+
+
+def test_stat_groups_of_instance_norm_follows_its_running_statistics():
+    inorm = InstanceNorm(5, affine=False, track_running_stats=True)
+    assert A.stat_groups(inorm.train()) == 5  # training: the sample's own statistics
+    assert A.stat_groups(inorm.eval()) is None  # eval with running statistics: any piece alike
+    assert A.stat_groups(InstanceNorm(5).eval()) == 5
+
+
+def test_adain_errors_name_the_argument_and_the_shapes():
+    content, style, c_mask, _ = _feats()
+    with pytest.raises(ValueError, match=r"^give the style features or their precomputed style_stats$"):
+        A.adain(content, None)
+    with pytest.raises(TypeError, match=r"^content_stats must be norms.stats.Moments, got str$"):
+        A.adain(content, style, content_stats="stats")
+    bad = moments(torch.randn(2, 5, 3, 3))
+    message = r"^style_stats of shape \(2, 5\) do not fit features \(2, 3, 4, 5\): expected \(B, C\) = \(2, 3\)$"
+    with pytest.raises(ValueError, match=message):
+        A.adain(content, None, style_stats=bad)
+    with pytest.raises(ValueError, match=message):
+        A.AdaIN(3)(content, None, style_stats=bad)
+    with pytest.raises(ValueError, match=r"^content_stats of shape \(2, 5\) do not fit"):
+        A.AdaIN(3).normalize_with(content, bad)
+    shapes = r"^content \(2, 3, 4, 5\) and style \(1, 3, 6, 7\) must share \(B, C\)$"
+    with pytest.raises(ValueError, match=shapes):
+        A.adain(content, style[:1])
+    with pytest.raises(ValueError, match=shapes):
+        A.AdaIN(3)(content, style[:1])
+    group = A.AdaIN(3, norm="group")
+    with pytest.raises(ValueError, match=rf"normalize step, got {type(group.norm).__name__}$"):
+        group(content, style, content_mask=c_mask)
+    batch = A.AdaIN(3, norm="batch").train()
+    training = rf"^{type(batch.norm).__name__} in training mode normalizes with batch statistics: precomputed"
+    with pytest.raises(ValueError, match=training + " statistics apply only in eval mode$"):
+        batch.normalize_with(content, moments(content))
