@@ -243,3 +243,10 @@ def test_adain_errors_name_the_argument_and_the_shapes():
     training = rf"^{type(batch.norm).__name__} in training mode normalizes with batch statistics: precomputed"
     with pytest.raises(ValueError, match=training + " statistics apply only in eval mode$"):
         batch.normalize_with(content, moments(content))
+
+
+def test_mean_std_takes_any_spatial_rank_and_its_eps():
+    x = torch.randn(2, 3, 5, dtype=torch.float64)  # (B, C, L): one spatial dim is enough
+    mean, std = A.mean_std(x, eps=0.1)
+    assert mean.shape == std.shape == (2, 3, 1)
+    assert torch.allclose(std[..., 0], (x.var(-1, unbiased=False) + 0.1).sqrt(), atol=1e-12)
