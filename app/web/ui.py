@@ -593,7 +593,8 @@ def _paint_tab(
         concurrency_id="models",
     )
     cancel_btn.click(None, None, None, cancels=[run, compared], api_visibility="private", queue=False)
-    editor.upload(lambda value: None, editor, None, api_visibility="private", queue=False)  # decode now: errors on drop
+    # a pasted picture (the only upload the page script leaves to the editor) is decoded now: errors show at once
+    editor.upload(lambda value: None, editor, None, api_visibility="private", queue=False)
     # a label file dropped on the canvas comes through this hidden input (app/web/label_drop.py)
     label_file = gr.File(
         type="filepath", file_types=["image"], elem_id=FILE_INPUT_ID, elem_classes=["normlab-hidden"], label="Labels"

@@ -33,7 +33,8 @@ DDP = [
 ]
 
 
-def _train(cwd: Path, argv: list[str]) -> subprocess.CompletedProcess:
+def _env(cwd: Path) -> dict[str, str]:
+    """A training process's environment: one thread, this checkout, exports into ``cwd/mine``, no inherited run."""
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
@@ -42,8 +43,26 @@ def _train(cwd: Path, argv: list[str]) -> subprocess.CompletedProcess:
         "GRADIO_ANALYTICS_ENABLED": "False",
     }
     env.pop("NORMLAB_RUN_DIR", None)
+    return env
+
+
+def _noise_images(folder: Path, seed: int) -> None:
+    """``folder/content`` and ``folder/style`` with 4 small noise images each."""
+    rng = np.random.default_rng(seed)
+    for role in ("content", "style"):
+        (folder / role).mkdir()
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(folder / role / f"{i}.png")
+
+
+def _train(cwd: Path, argv: list[str]) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, str(ROOT / "train.py"), *argv],
+        cwd=cwd,
+        env=_env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -103,11 +122,7 @@ def test_spade_trains_resumes_and_exports_under_ddp(tmp_path):
 
 @pytest.mark.slow
 def test_adain_trains_resumes_and_exports_under_ddp(tmp_path):
-    rng = np.random.default_rng(0)
-    for role in ("content", "style"):
-        (tmp_path / role).mkdir()
-        for i in range(4):
-            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / role / f"{i}.png")
+    _noise_images(tmp_path, 0)
     tiny = [
         "adain",
         "--norm",
@@ -134,20 +149,8 @@ def test_two_nodes_simulated_on_loopback_with_torchrun(tmp_path):
     Lightning sees 2 nodes x 1 device. One run folder (the shared --run-dir), one export, the card says 2 processes."""
     from tests.app.conftest import free_port
 
-    rng = np.random.default_rng(1)
-    for role in ("content", "style"):
-        (tmp_path / role).mkdir()
-        for i in range(4):
-            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / role / f"{i}.png")
+    _noise_images(tmp_path, 1)
     port = str(free_port())
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(ROOT),
-        "NORMLAB_MODELS": str(tmp_path / "mine"),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-    }
-    env.pop("NORMLAB_RUN_DIR", None)
     train = [
         str(ROOT / "train.py"),
         "adain",
@@ -177,7 +180,7 @@ def test_two_nodes_simulated_on_loopback_with_torchrun(tmp_path):
             [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(rank)]
             + ["--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port", port, *train],
             cwd=tmp_path,
-            env=env,
+            env=_env(tmp_path),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
