@@ -60,13 +60,27 @@ def open_app(page: Any, url: str) -> None:
 
 
 def _wait_for_new_output(page: Any, elem_id: str, old_src: str | None, timeout_ms: int) -> None:
-    """Wait until the output image shows a new, fully decoded picture."""
-    page.wait_for_function(
-        """([sel, old]) => { const i = document.querySelector(sel + ' img');
-            return i && i.src && i.src !== old && i.complete && i.naturalWidth > 0; }""",
-        arg=[f"#{elem_id}", old_src or ""],
-        timeout=timeout_ms,
-    )
+    """Wait until the output image shows a new, fully decoded picture. An error toast ends the wait at once with
+    its text (otherwise a refused request would only show as a timeout minutes later)."""
+    try:
+        page.wait_for_function(
+            """([sel, old]) => { const i = document.querySelector(sel + ' img');
+                if (document.querySelector('.toast-body.error')) return true;
+                return i && i.src && i.src !== old && i.complete && i.naturalWidth > 0; }""",
+            arg=[f"#{elem_id}", old_src or ""],
+            timeout=timeout_ms,
+        )
+    except Exception as e:  # playwright's TimeoutError: say what the page showed instead
+        shown = page.evaluate(
+            """(sel) => { const i = document.querySelector(sel + ' img'), b = document.querySelector(sel);
+                return {src: i ? i.src : null, text: b ? b.innerText : null,
+                        toasts: [...document.querySelectorAll('.toast-body')].map((t) => t.innerText)}; }""",
+            f"#{elem_id}",
+        )
+        raise AssertionError(f"no new picture in #{elem_id} after {timeout_ms} ms (was {old_src!r}): {shown}") from e
+    errors = page.locator(".toast-body.error")
+    if errors.count():
+        raise AssertionError(f"the app showed an error instead of a new #{elem_id}: {errors.first.inner_text()!r}")
 
 
 def _output_src(page: Any, elem_id: str) -> str | None:
@@ -75,8 +89,22 @@ def _output_src(page: Any, elem_id: str) -> str | None:
     )
 
 
+def caption(page: Any, elem_id: str, timeout_ms: int = 30_000) -> str:
+    """The text of a Markdown caption once Gradio's progress overlay (a "0.1s" timer while the event is pending)
+    has left it: the overlay's text is part of the element's innerText."""
+    page.wait_for_function(
+        """(sel) => { const e = document.querySelector(sel);
+            return e && !e.querySelector('.progress-text, .meta-text, .meta-text-center, .eta-bar')
+                && e.innerText.trim().length > 0; }""",
+        arg=f"#{elem_id}",
+        timeout=timeout_ms,
+    )
+    return page.locator(f"#{elem_id}").inner_text().strip()
+
+
 def stylize(page: Any, content: Path, style: Path, timeout_ms: int = 120_000) -> str:
     """Upload content and style, click Stylize, wait for the new result; returns the caption text."""
+    close_toasts(page)  # an earlier error's toast would end the wait for the result
     page.get_by_role("tab", name="Style transfer").click()
     page.locator("#content-input input[type=file]").set_input_files(str(content))
     page.locator("#style-input input[type=file]").set_input_files(str(style))
@@ -85,11 +113,12 @@ def stylize(page: Any, content: Path, style: Path, timeout_ms: int = 120_000) ->
     old = _output_src(page, "stylize-output")
     page.locator("#stylize-btn").click()
     _wait_for_new_output(page, "stylize-output", old, timeout_ms)
-    return page.locator("#stylize-caption").inner_text()
+    return caption(page, "stylize-caption")
 
 
 def paint_and_synthesize(page: Any, preset: bool = False, timeout_ms: int = 120_000) -> str:
     """Optionally load a preset layout, paint a stroke with the brush, click Synthesize; returns the caption."""
+    close_toasts(page)  # an earlier error's toast would end the wait for the result
     page.get_by_role("tab", name="Paint to image").click()
     if preset:
         page.locator("#preset-btn").click()
@@ -106,7 +135,7 @@ def paint_and_synthesize(page: Any, preset: bool = False, timeout_ms: int = 120_
     old = _output_src(page, "synthesize-output")
     page.locator("#synthesize-btn").click()
     _wait_for_new_output(page, "synthesize-output", old, timeout_ms)
-    return page.locator("#synthesize-caption").inner_text()
+    return caption(page, "synthesize-caption")
 
 
 def pick_class(page: Any, name: str) -> None:
@@ -198,7 +227,7 @@ def live_preview_after_stroke(page: Any, name: str, y_frac: float = 0.75, timeou
         "() => (document.querySelector('#synthesize-caption') || {}).innerText?.startsWith('Live preview')",
         timeout=timeout_ms,
     )
-    return page.locator("#synthesize-caption").inner_text()
+    return caption(page, "synthesize-caption")
 
 
 # A file dropped from outside the page: the same DataTransfer + drag events Chromium makes for a real drop.
@@ -218,6 +247,36 @@ def drop_file(page: Any, selector: str, name: str, data: bytes, mime: str = "ima
     import base64
 
     page.evaluate(_DROP_JS, [selector, name, base64.b64encode(data).decode(), mime])
+
+
+def wait_for_canvas_colour(page: Any, rgb: tuple[int, int, int], min_pixels: int, timeout_s: float = 30) -> int:
+    """Poll the label canvas until at least ``min_pixels`` pixels show colour ``rgb`` (within 12 levels): the
+    editor has drawn a value the server sent. Returns the count; raises AssertionError on timeout."""
+    import time
+
+    import numpy as np
+
+    deadline, n = time.monotonic() + timeout_s, 0
+    while time.monotonic() < deadline:
+        n = int((np.abs(canvas_pixels(page).astype(int) - np.array(rgb)).max(-1) <= 12).sum())
+        if n >= min_pixels:
+            return n
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the canvas shows {n} pixels of {rgb} after {timeout_s} s, wanted {min_pixels}")
+
+
+def wait_until_stable(page: Any, selector: str, quiet_ms: int = 1000, timeout_ms: int = 30_000) -> None:
+    """Wait until the element ``selector`` names has stayed the same DOM node for ``quiet_ms`` (Svelte components
+    replace their elements while they mount)."""
+    page.wait_for_function(
+        """([sel, quiet]) => { const e = document.querySelector(sel), now = performance.now();
+            if (!e) { window.__stable = null; return false; }
+            if (!window.__stable || window.__stable.el !== e) { window.__stable = {el: e, since: now}; return false; }
+            return now - window.__stable.since >= quiet; }""",
+        arg=[selector, quiet_ms],
+        timeout=timeout_ms,
+        polling=100,
+    )
 
 
 def close_toasts(page: Any) -> None:

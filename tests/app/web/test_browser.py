@@ -230,17 +230,22 @@ def test_a_good_label_file_dropped_on_the_canvas_is_drawn(page, server, artifact
     label = png_bytes(Image.fromarray(np.ascontiguousarray(ids_to_color(ids)[..., :3]).astype(np.uint8)))
     open_app(page, server)  # a new session: the canvas starts blank whatever earlier tests left on it
     page.get_by_role("tab", name="Paint to image", exact=True).first.click()
+    # the editor re-renders its upload input about 0.5 s after the tab opens: a file set on the first one went to
+    # an element that was then replaced, and nothing happened
+    ui_browser.wait_until_stable(page, "#label-editor input[type=file]")
     if how == "drop":
         ui_browser.drop_file(page, "#label-editor .image-container", "layout.png", label)
     else:
         (tmp_path / "layout.png").write_bytes(label)
         page.locator("#label-editor input[type=file]").set_input_files(str(tmp_path / "layout.png"))
-    page.wait_for_timeout(1500)  # the editor draws it and sends the canvas
+    # the server answers with the fitted map and the editor draws it: the bottom half in class 5's colour (a fixed
+    # wait raced the upload on a busy machine, and Synthesize then saw the blank canvas)
+    ui_browser.wait_for_canvas_colour(page, tuple(int(v) for v in ids_to_color(np.full((1, 1), 5))[0, 0, :3]), 2000)
     old = ui_browser._output_src(page, "synthesize-output")
     page.locator("#synthesize-btn").click()  # an undrawn drop would leave the blank canvas: "The canvas is empty"
     ui_browser._wait_for_new_output(page, "synthesize-output", old, 120_000)
     page.locator("#label-editor").screenshot(path=str(artifacts / f"browser_label_{how}.png"))
-    assert "SPADE · " in page.locator("#synthesize-caption").inner_text()  # a live preview may land first
+    assert "SPADE · " in ui_browser.caption(page, "synthesize-caption")  # a live preview may land first
     assert page.locator(".toast-body.error").count() == 0
 
 
@@ -274,7 +279,7 @@ def test_a_stroke_begun_outside_the_picture_paints_the_part_inside(page, server,
     old = ui_browser._output_src(page, "synthesize-output")
     page.locator("#synthesize-btn").click()
     ui_browser._wait_for_new_output(page, "synthesize-output", old, 120_000)
-    assert "SPADE · " in page.locator("#synthesize-caption").inner_text()  # a live preview may land first
+    assert "SPADE · " in ui_browser.caption(page, "synthesize-caption")  # a live preview may land first
 
 
 def test_changing_class_never_blanks_the_canvas(page, server, artifacts):
