@@ -81,6 +81,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0.6,
         help="weight of the previous output, warped by the optical flow, in [0, 1)",
     )
+    p.add_argument(
+        "--plain-blend",
+        action="store_true",
+        help="average the warped previous output and the new frame as they are (softer strokes, a little less "
+        "flicker) instead of keeping the strokes' contrast",
+    )
     p.add_argument("--max-frames", type=int, default=MAX_FRAMES, help="refuse longer clips")
     p.add_argument(
         "--norm", default=None, help=f"which shipped model to use, by normalizer (default: {DEFAULT_NORMS['adain']})"
@@ -153,6 +159,7 @@ def cmd_stylize_video(args: argparse.Namespace) -> int:
             cut_threshold=VideoConfig.cut_threshold if args.stabilize != "none" else float("inf"),
             flow=args.stabilize in ("both", "flow"),
             flow_strength=args.flow_strength,
+            flow_detail=not args.plain_blend,
         )
         path = Path(args.checkpoint) if args.checkpoint else checkpoint_for("adain", args.norm or default_norm("adain"))
         from models.adain.infer import Stylizer

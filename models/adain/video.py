@@ -53,6 +53,7 @@ class VideoConfig:
         cut_threshold: statistics jump that starts a new scene (resets the statistics and the flow blend).
         flow: blend the previous output along the optical flow into trusted pixels.
         flow_strength: weight of the warped previous output in [0, 1).
+        flow_detail: keep the strokes' contrast in the blend (:func:`models.adain.temporal.restore_detail`).
     """
 
     size: int | None = 640
@@ -63,6 +64,7 @@ class VideoConfig:
     cut_threshold: float = 0.4
     flow: bool = True
     flow_strength: float = 0.6
+    flow_detail: bool = True
 
     def __post_init__(self) -> None:
         if self.size is not None and not 16 <= self.size <= MAX_VIDEO_SIDE:
@@ -122,7 +124,7 @@ class VideoStylizer:
         self.weights = weights
         c = stylizer.net.adain.num_features
         self.tracker = StatsTracker(c, self.cfg.stats_decay, self.cfg.cut_threshold)
-        self.blender = FlowBlender(self.cfg.flow_strength) if self.cfg.flow else None
+        self.blender = FlowBlender(self.cfg.flow_strength, detail=self.cfg.flow_detail) if self.cfg.flow else None
         self._style_stats = None
         self._frame_size: tuple[int, int] | None = None
         self.frames = 0

@@ -53,7 +53,7 @@ def real_clips() -> list[Path]:
     return [clip] if clip.is_file() else []
 
 
-METHODS = ("frame-by-frame", "(a) tracked statistics", "(b) flow blend", "(a) + (b)")
+METHODS = ("frame-by-frame", "(a) tracked statistics", "(b) flow blend", "(a) + (b)", "(b) plain average")
 
 
 def clip_warping_error(
@@ -90,7 +90,7 @@ def evaluate_clip(
     strength: float = 0.6,
     ratio_every: int = 8,
 ) -> dict:
-    """All four methods on one clip; returns ``{method: {"warp", "ratio", "ms"}, "input": {"warp"}, ...}``."""
+    """All five methods on one clip; returns ``{method: {"warp", "ratio", "ms"}, "input": {"warp"}, ...}``."""
     info = probe(path)
     wh = output_size(info.width, info.height, size)
     with VideoReader(path, wh) as r:
@@ -98,8 +98,9 @@ def evaluate_clip(
     cfg = VideoConfig(size=None, stats_decay=decay, flow=False)
     vs = VideoStylizer(stylizer, [style], config=cfg)
     blend_fbf, blend_a = FlowBlender(strength), FlowBlender(strength)
+    blend_plain = FlowBlender(strength, detail=False)  # the blend before the strokes' contrast was kept
     outs = {m: [] for m in METHODS}
-    t_enc = t_dec = t_track = t_flow = 0.0
+    t_enc = t_dec = t_track = t_flow = t_plain = 0.0
     with torch.inference_mode():
         for rgb in frames:
             t0 = time.perf_counter()
@@ -115,10 +116,14 @@ def evaluate_clip(
             if vs.last_cut:  # both blends restart at a scene cut (and the first frame)
                 blend_fbf.reset()
                 blend_a.reset()
+                blend_plain.reset()
             b_fbf = blend_fbf(rgb, fbf)
             t5 = time.perf_counter()
             b_a = blend_a(rgb, stab)
-            for m, o in zip(METHODS, (fbf, stab, b_fbf, b_a)):
+            t6 = time.perf_counter()
+            b_plain = blend_plain(rgb, fbf)
+            t_plain += time.perf_counter() - t6
+            for m, o in zip(METHODS, (fbf, stab, b_fbf, b_a, b_plain)):
                 outs[m].append(o)
             t_enc += t1 - t0
             t_track += t2 - t1
@@ -138,6 +143,7 @@ def evaluate_clip(
         METHODS[1]: t_enc + t_dec + t_track,
         METHODS[2]: t_enc + t_dec + t_flow,
         METHODS[3]: t_enc + t_dec + t_track + t_flow,
+        METHODS[4]: t_enc + t_dec + t_plain,
     }
     name = f"{path.parent.parent.parent.name}:{path.name}" if path in real_clips() else path.stem
     result = {

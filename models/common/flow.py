@@ -49,14 +49,18 @@ class FlowEstimator:
         return self._dis.calc(grey(target), grey(source), None)
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Backward warp: ``out[p] = image[p + flow[p]]`` (bilinear; outside the frame -> nearest border pixel).
-    ``image`` ``(H, W, C)`` or ``(H, W)``, any dtype OpenCV remaps (uint8, float32)."""
+def warp(image: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray:
+    """Backward warp: ``out[p] = image[p + flow[p]]`` (bilinear, or bicubic with ``cubic``; outside the frame ->
+    nearest border pixel). ``image`` ``(H, W, C)`` or ``(H, W)``, any dtype OpenCV remaps (uint8, float32)."""
     cv2 = _cv2()
     h, w = flow.shape[:2]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return cv2.remap(
-        image, gx + flow[..., 0], gy + flow[..., 1], interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        image,
+        gx + flow[..., 0],
+        gy + flow[..., 1],
+        interpolation=cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
     )
 
 

@@ -230,3 +230,108 @@ def test_pn_act_function_equals_the_module(act):
         layer.proxy_eps,
     )
     assert not torch.allclose(shifted, want, atol=1e-3)  # the bias matters
+
+
+# --- mutation survivors (tools/mutate.py): dtypes, defaults, every validation boundary, the optimizer groups ---
+
+
+def test_quantiles_dtype_follows_the_argument():
+    assert proxy_quantiles(5).dtype == torch.float32
+    assert proxy_quantiles(5, torch.float64).dtype == torch.float64
+
+
+def test_proxy_moments_compute_in_the_weights_precision_whatever_the_other_dtypes():
+    """fp32 weights -> fp32 moments even when bias, proxy parameters or quantiles come in fp64 (no promotion)."""
+    from norms.activations import activation_fn
+
+    c = 3
+    args64 = [torch.randn(c, dtype=torch.float64) * 0.3 for _ in range(3)] + [proxy_quantiles(16, torch.float64)]
+    w32 = torch.randn(c) * 0.5 + 1
+    for k in range(4):  # one of bias, proxy_weight, proxy_bias, quantiles in fp64, the rest fp32
+        args = [a.float() for a in args64]
+        args[k] = args64[k]
+        mean, var = proxy_moments(w32, *args, activation_fn("relu"))
+        assert (mean.dtype, var.dtype) == (torch.float32, torch.float32), k
+    mean, var = proxy_moments(w32.double(), *args64, activation_fn("relu"))
+    assert mean.dtype == torch.float64
+
+
+def test_pn_act_keeps_the_input_dtype_and_its_proxy_eps():
+    from norms.activations import activation_fn
+    from norms.proxy import pn_act, proxy_standardize
+
+    torch.manual_seed(0)
+    params = [torch.randn(4) * 0.3 + (1.0 if k == 0 else 0.0) for k in range(4)]
+    q, act = proxy_quantiles(64), activation_fn("relu")
+    y = torch.randn(2, 4, 3, 3)
+    assert pn_act(y.bfloat16(), *params, q, act).dtype == torch.bfloat16
+    # the defaults are the paper's 0.03, and an explicit proxy_eps is used
+    torch.testing.assert_close(pn_act(y, *params, q, act), pn_act(y, *params, q, act, 0.03))
+    mean, var = proxy_moments(params[0], params[1], params[2], params[3], q, act)
+    z = act(y * params[0].view(1, -1, 1, 1) + params[1].view(1, -1, 1, 1))
+    want = (z - mean.view(1, -1, 1, 1)) / torch.sqrt(var.view(1, -1, 1, 1) + 0.7)
+    torch.testing.assert_close(pn_act(y, *params, q, act, 0.7), want)
+    torch.testing.assert_close(proxy_standardize(z, mean, var), proxy_standardize(z, mean, var, 0.03))
+    torch.testing.assert_close(proxy_standardize(z, mean, var, 0.7), want)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_module_uses_its_eps_and_proxy_eps(affine):
+    from norms.activations import activation_fn
+    from norms.proxy import pn_act
+
+    torch.manual_seed(2)
+    x = torch.randn(2, 4, 3, 3, dtype=torch.float64) * 0.05  # tiny variance: eps 0.1 changes the result a lot
+    layer = ProxyNorm(4, groups=2, activation="tanh", eps=0.1, proxy_eps=0.7, affine=affine).double()
+    y = F.group_norm(x, 2, eps=0.1)
+    if affine:
+        want = pn_act(
+            y, layer.weight, layer.bias, layer.proxy_weight, layer.proxy_bias, layer.quantiles.double(), torch.tanh, 0.7
+        )
+    else:
+        want = activation_fn("tanh")(y)
+    torch.testing.assert_close(layer(x), want)
+
+
+def test_every_constructor_limit_is_exact():
+    ProxyNorm(1)  # the smallest layer
+    ProxyNorm(4, n_proxy=2)
+    ProxyNorm(4, proxy_eps=0.0)
+    for bad, words in [
+        (dict(num_features=0), "num_features must be a positive int, got 0"),
+        (dict(num_features=True), "num_features must be a positive int, got True"),
+        (dict(num_features=4, groups=0), r"divisible by groups \(0\)"),
+        (dict(num_features=4, n_proxy=1), "n_proxy must be >= 2, got 1"),
+        (dict(num_features=4, eps=0.0), "eps must be > 0 and proxy_eps >= 0, got eps=0.0, proxy_eps=0.03"),
+        (dict(num_features=4, proxy_eps=-0.01), "got eps=1e-05, proxy_eps=-0.01"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            ProxyNorm(**bad)
+    import re
+
+    from norms.activations import list_activations
+
+    with pytest.raises(ValueError, match=re.escape(f"valid activations: {', '.join(list_activations())}")):
+        ProxyNorm(4, activation="nope")
+
+
+def test_activation_name_is_normalized_and_quantiles_stay_out_of_the_state_dict():
+    assert ProxyNorm(4).activation == "identity"
+    assert ProxyNorm(4, activation=None).activation == "identity"
+    assert ProxyNorm(4, activation="ReLU").activation == "relu"
+    assert "activation='relu'" in repr(ProxyNorm(4, activation="ReLU"))
+    layer = ProxyNorm(4)
+    assert "quantiles" not in layer.state_dict()
+    assert set(layer.state_dict()) == {"weight", "bias", "proxy_weight", "proxy_bias"}
+
+
+def test_param_groups_skip_frozen_proxy_parameters_and_list_shared_ones_once():
+    a, b = ProxyNorm(4, activation="relu"), ProxyNorm(4, activation="relu")
+    b.proxy_weight = a.proxy_weight  # two layers tied to one proxy parameter: listed once
+    model = torch.nn.Sequential(a, b)
+    groups = proxy_param_groups(model, 0.1)
+    assert len(groups[0]["params"]) == 3  # a.proxy_weight (shared), a.proxy_bias, b.proxy_bias
+    a.proxy_bias.requires_grad_(False)
+    groups = proxy_param_groups(model, 0.1)
+    listed = [id(p) for g in groups for p in g["params"]]
+    assert id(a.proxy_bias) not in listed and id(a.proxy_weight) in listed
