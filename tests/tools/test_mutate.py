@@ -39,6 +39,11 @@ def test_scores_count_timeouts_as_killed_leave_out_equivalents_and_unrun_mutants
     text = table([adain, memory, app_memory], minutes=12.5)
     assert "| `norms.adain` | 4 | 0 | 3 | 1 | 0 | 0 | 75.0 % | **not met** |" in text
     assert "| `app.memory` | 0 |" in text and "12.5 min" in text
+    # a module whose mutants were not all run is never "met", whatever the score of the part that ran
+    results["models.common.memory.x_trim__mutmut_1"] = "killed"
+    memory = score_modules(modules, results, {})[0][1]
+    assert memory.score == 1.0 and not memory.complete and not memory.met
+    assert "| 100.0 % | **not run to the end** |" in table([memory], None)
 
 
 def test_the_docs_block_is_replaced_not_appended(tmp_path):

@@ -95,6 +95,24 @@ def test_stabilize_modes(files, capsys, mode):
     assert (probe(out).width, probe(out).height) == (48, 32)
 
 
+@pytest.mark.parametrize(
+    "extra, strength, detail", [((), 0.6, True), (("--flow-strength", "0.3", "--plain-blend"), 0.3, False)]
+)
+def test_blend_options_reach_the_stylizer(files, capsys, monkeypatch, extra, strength, detail):
+    import models.adain.video as video  # the CLI imports it when it runs (its --help imports no torch)
+
+    seen = {}
+
+    def fake(stylizer, source, styles, target, weights, config, *a, **kw):
+        seen["config"] = config
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(video, "stylize_video", fake)
+    argv = ["stylize-video", files / "clip.mp4", files / "s.png", "-o", files / "x.mp4"]
+    code, _ = _run(capsys, *argv, *extra, "--checkpoint", files / "adain_instance.safetensors")
+    assert code != 0 and (seen["config"].flow_strength, seen["config"].flow_detail) == (strength, detail)
+
+
 def test_folder(files, capsys, tmp_path):
     code, err = _run(
         capsys,
