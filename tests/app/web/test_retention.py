@@ -87,3 +87,128 @@ def test_the_sweeper_thread_sweeps_periodically_and_stops_when_told(tmp_path):
     os.utime(again, (old, old))
     time.sleep(0.2)
     assert again.exists()  # stopped: nothing sweeps any more
+
+
+# --- the exact limits of each sweep (mutation survivors of tools/mutate.py) ---
+
+
+def _aged(path, seconds_ago: float, now: float, make: bool = False):
+    """Set ``path``'s times to ``seconds_ago`` before ``now`` (creating an empty file first with ``make``)."""
+    if make:
+        path.touch()
+    os.utime(path, (now - seconds_ago, now - seconds_ago), follow_symlinks=False)
+    return path
+
+
+def test_leaked_upload_sweep_limits_names_kinds_and_age(tmp_path, monkeypatch):
+    now = 1_000_000.0
+    swept = [_aged(tmp_path / n, 61, now, make=True) for n in ("tmp6zo9a0fi", "tmp_a1b2c3d")]
+    kept = {
+        "exactly the retention": tmp_path / "tmpexactly1",
+        "nine characters": tmp_path / "tmp6zo9a0fi9",
+        "seven characters": tmp_path / "tmp6zo9a0f",
+        "upper case": tmp_path / "tmpABCDEFGH",
+        "a prefix": tmp_path / "xtmp6zo9a0f",
+    }
+    for p in kept.values():
+        _aged(p, 61, now, make=True)
+    _aged(kept["exactly the retention"], 60, now)
+    folder = tmp_path / "tmpfolder1"  # a folder with the name is not a leaked file
+    folder.mkdir()
+    _aged(folder, 61, now)
+    target = tmp_path / "target"
+    target.touch()
+    link = tmp_path / "tmplink0001"  # a link is never followed or deleted
+    link.symlink_to(target)
+    _aged(target, 61, now)
+    _aged(link, 61, now)
+    assert sweep_leaked_uploads(tmp_path, older_than_s=60, now=now) == 2
+    assert not any(p.exists() for p in swept)
+    assert all(p.exists() for p in kept.values()) and folder.is_dir() and link.is_symlink() and target.exists()
+
+
+def test_a_file_that_cannot_be_deleted_does_not_stop_the_sweep(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    now = 1_000_000.0
+    names = ["tmpaaaaaaaa", "tmpbbbbbbbb", "tmpcccccccc"]
+    for n in names:
+        _aged(tmp_path / n, 120, now, make=True)
+    real_unlink = Path.unlink
+
+    def unlink(self, *a, **kw):
+        if self.name == "tmpbbbbbbbb":
+            raise PermissionError("not ours")
+        return real_unlink(self, *a, **kw)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    assert sweep_leaked_uploads(tmp_path, older_than_s=60, now=now) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["tmpbbbbbbbb"]
+
+
+def test_video_job_sweep_counts_the_newest_file_inside_and_the_exact_limit(tmp_path):
+    from app.web.retention import sweep_video_jobs
+
+    now = 1_000_000.0
+    root = tmp_path / "normlab-videos"
+    deep = root / "job-deep0000" / "sub"
+    deep.mkdir(parents=True)
+    _aged(deep / "old.mp4", 3600, now, make=True)
+    _aged(deep / "new.mp4", 30, now, make=True)  # one recent file deep inside keeps the whole job
+    _aged(deep, 3600, now)
+    _aged(deep.parent, 3600, now)
+    exact = root / "job-exact000"
+    exact.mkdir()
+    _aged(exact, 60, now)  # exactly the retention: kept
+    over = root / "job-over0000"
+    over.mkdir()
+    _aged(over, 61, now)
+    a_file = _aged(root / "job-file0000", 3600, now, make=True)  # a file with a job's name is not a job
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    _aged(elsewhere, 3600, now)
+    (root / "job-link0000").symlink_to(elsewhere)
+    assert sweep_video_jobs(root, older_than_s=60, now=now) == 1
+    assert not over.exists()
+    assert deep.is_dir() and exact.is_dir() and a_file.exists() and elsewhere.is_dir()
+
+
+def test_video_jobs_live_in_their_own_folder_under_the_cache(tmp_path, monkeypatch):
+    from app.web.retention import VIDEO_FOLDER, upload_folder, video_folder, video_job
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
+    assert upload_folder() == tmp_path / "cache"
+    assert video_folder() == tmp_path / "cache" / VIDEO_FOLDER == tmp_path / "cache" / "normlab-videos"
+    assert video_folder(tmp_path) == tmp_path / "normlab-videos"
+    root = tmp_path / "a" / "b"  # created on demand, parents included
+    with video_job(root) as job:
+        assert job.parent == root and job.name.startswith("job-") and job.is_dir()
+    assert job.is_dir()  # a finished job stays until the retention has passed
+
+
+def test_the_sweeper_logs_what_it_removed(tmp_path, caplog):
+    import logging
+    import threading
+
+    from app.web.retention import start_sweeper, video_folder
+
+    old = time.time() - 3600
+    for n in ("tmp6zo9a0fi", "tmp78f2sc2w"):
+        (tmp_path / n).touch()
+        os.utime(tmp_path / n, (old, old))
+    job = video_folder(tmp_path) / "job-abcdefgh"
+    job.mkdir(parents=True)
+    os.utime(job, (old, old))
+    with caplog.at_level(logging.INFO, logger="app.web.retention"):
+        stop = start_sweeper(tmp_path, every_s=0.02, older_than_s=60)
+        try:
+            t0 = time.time()
+            while "expired video job" not in caplog.text and time.time() - t0 < 10:
+                time.sleep(0.02)
+        finally:
+            stop.set()
+    assert f"removed 2 leaked empty upload temp files from {tmp_path}" in caplog.text
+    assert f"removed 1 expired video job folders from {video_folder(tmp_path)}" in caplog.text
+    assert caplog.text.count("removed") == 2  # nothing left: later sweeps are silent
+    sweeper = [t for t in threading.enumerate() if t.name == "leaked-upload-sweeper"]
+    assert all(t.daemon for t in sweeper)  # never keeps the server from exiting
