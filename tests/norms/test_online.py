@@ -367,3 +367,105 @@ def test_eval_output_with_error_compensation_matches_the_closed_form(ecm):
     before = layer.m.clone()
     layer(x)
     assert torch.equal(layer.m, before)  # eval never updates the statistics
+
+
+# --- every constructor limit, the stored settings and the state (mutation survivors of tools/mutate.py) ---
+
+
+def test_every_constructor_limit_is_exact():
+    import math as _math
+
+    OnlineNorm(1)  # the smallest layer
+    for a in (0.0, 1.0):  # both ends of the decay range are allowed
+        OnlineNorm(2, alpha_fwd=a, alpha_bkw=a)
+    OnlineNorm(2, ecm="ls", clamp_val=0.0)  # clamp_val only matters for "ac"
+    OnlineNorm(2, ecm=None, clamp_val=-1.0)
+    for bad, words in [
+        (dict(num_features=0), "num_features must be a positive int, got 0"),
+        (dict(num_features=True), "num_features must be a positive int, got True"),
+        (dict(num_features=2.0), "num_features must be a positive int, got 2.0"),
+        (
+            dict(num_features=2, ecm="AC"),
+            "ecm must be 'ac' \\(activation clamping\\), 'ls' \\(layer scaling\\) or None",
+        ),
+        (dict(num_features=2, eps=0.0), "eps and ls_eps must be > 0, got eps=0.0, ls_eps=1e-05"),
+        (dict(num_features=2, ls_eps=0.0), "got eps=1e-05, ls_eps=0.0"),
+        (dict(num_features=2, clamp_val=0.0), "clamp_val must be > 0, got 0.0"),
+        (dict(num_features=2, alpha_fwd=-0.01), r"alpha_fwd must be in \[0, 1\] \(a decay factor\), got -0.01"),
+        (dict(num_features=2, alpha_bkw=1.01), r"alpha_bkw must be in \[0, 1\] \(a decay factor\), got 1.01"),
+        (dict(num_features=2, alpha_bkw=_math.nan), "alpha_bkw must be in .*got nan"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            OnlineNorm(**bad)
+    with pytest.raises(TypeError, match="floating-point input, got torch.int64"):
+        OnlineNorm(2)(torch.ones(1, 2, 3, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"expected input \(B, 2, ...\) , got shape \(2,\)"):
+        OnlineNorm(2)(torch.ones(2))
+
+
+def test_settings_are_stored_as_given_and_shown():
+    n = OnlineNorm(3, alpha_fwd=0.5, alpha_bkw=0.25, eps=1e-3, ecm="ls", clamp_val=2.0, ls_eps=1e-4)
+    assert (n.num_features, n.alpha_fwd, n.alpha_bkw, n.eps, n.ecm, n.clamp_val, n.ls_eps) == (
+        3,
+        0.5,
+        0.25,
+        1e-3,
+        "ls",
+        2.0,
+        1e-4,
+    )
+    assert isinstance(n.alpha_fwd, float) and isinstance(OnlineNorm(2, alpha_fwd=1).alpha_fwd, float)
+    assert repr(n) == "OnlineNorm(3, alpha_fwd=0.5, alpha_bkw=0.25, eps=0.001, affine=True, ecm='ls')"
+    assert n.affine is True and OnlineNorm(2, affine=False).weight is None and OnlineNorm(2, affine=False).bias is None
+
+
+def test_initial_and_reset_state():
+    n = OnlineNorm(3)
+    init = {"m": 0.0, "var": 1.0, "u": 0.0, "v": 0.0}
+    for k, v in init.items():
+        assert torch.equal(getattr(n, k), torch.full((3,), v)), k
+    assert torch.equal(n.weight.detach(), torch.ones(3)) and torch.equal(n.bias.detach(), torch.zeros(3))
+    x = torch.randn(4, 3, 5, 5, requires_grad=True) * 3 + 2
+    n(x).pow(2).sum().backward()
+    assert all(not torch.equal(getattr(n, k), torch.full((3,), v)) for k, v in init.items())
+    n.reset_state()
+    for k, v in init.items():
+        assert torch.equal(getattr(n, k), torch.full((3,), v)), k
+
+
+def test_the_module_passes_every_setting_to_the_function(monkeypatch):
+    import norms.online as online
+
+    seen = {}
+
+    def spy(x, m, var, u, v, weight, bias, **kw):
+        seen.update(kw, m=m, var=var, u=u, v=v, weight=weight, bias=bias)
+        return x
+
+    monkeypatch.setattr(online, "online_norm", spy)
+    n = OnlineNorm(2, alpha_fwd=0.5, alpha_bkw=0.25, eps=1e-3, ecm="ls", clamp_val=2.0, ls_eps=1e-4).eval()
+    n(torch.randn(1, 2, 3))
+    assert seen["m"] is n.m and seen["var"] is n.var and seen["u"] is n.u and seen["v"] is n.v
+    assert seen["weight"] is n.weight and seen["bias"] is n.bias
+    assert {k: seen[k] for k in ("alpha_fwd", "alpha_bkw", "eps", "ecm", "clamp_val", "ls_eps", "training")} == {
+        "alpha_fwd": 0.5,
+        "alpha_bkw": 0.25,
+        "eps": 1e-3,
+        "ecm": "ls",
+        "clamp_val": 2.0,
+        "ls_eps": 1e-4,
+        "training": False,
+    }
+    assert seen["process_group"] is None
+    n.train()(torch.randn(1, 2, 3))
+    assert seen["training"] is True
+
+
+def test_half_precision_casts_keep_every_state_buffer_in_fp32():
+    for dtype in (torch.float16, torch.bfloat16):
+        n = OnlineNorm(3)
+        n.var.fill_(2.5)
+        n.to(dtype)
+        for k in ("m", "var", "u", "v"):
+            assert getattr(n, k).dtype == torch.float32, (dtype, k)
+        assert torch.equal(n.var, torch.full((3,), 2.5)) and n.weight.dtype == dtype
