@@ -73,6 +73,11 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             raise VideoError(f"'{Path(path).name}' has no video stream ({kind})")
         s = c.streams.video[0]
         ctx = s.codec_context
+        if ctx is None:  # FFmpeg has no decoder for it: PyAV gives the stream no codec context at all
+            raise VideoError(
+                f"'{Path(path).name}': unsupported video codec (FFmpeg has no decoder for it); "
+                "convert it to H.264 first"
+            )
         if not ctx.width or not ctx.height:
             raise VideoError(
                 f"'{Path(path).name}': the video stream has no frame size (unsupported codec {ctx.name!r}?)"

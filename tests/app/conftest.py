@@ -348,5 +348,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     }  # a stream, no frames
     (d / "text.mp4").write_text("hello, I am a text file pretending to be a video\n" * 8)
     (d / "corrupt.mp4").write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # cut before its index
-    out.update({name: d / name for name in ("text.mp4", "corrupt.mp4")})
+    # a codec FFmpeg has no decoder for: the H.264 sample entry renamed (PyAV then gives no codec context)
+    (d / "unknown-codec.mp4").write_bytes(good.read_bytes().replace(b"avc1", b"zzz1"))
+    out.update({name: d / name for name in ("text.mp4", "corrupt.mp4", "unknown-codec.mp4")})
     return out

@@ -43,6 +43,7 @@ def files(tmp_path_factory):
             w.write(base[:32, :48], i / 8)
     (d / "folder" / "notes.txt").write_text("not a clip")
     (d / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    (d / "unknown-codec.mp4").write_bytes((d / "clip.mp4").read_bytes().replace(b"avc1", b"zzz1"))
     torch.manual_seed(0)
     net = AdaINNet()
     save_checkpoint(d / "adain_instance.safetensors", net.trainable_state_dict(), net.config.to_dict(), "adain")
@@ -132,6 +133,7 @@ def test_folder(files, capsys, tmp_path):
     "argv,message",
     [
         (["corrupt.mp4", "s.png", "-o", "x.mp4"], "not a readable video"),
+        (["unknown-codec.mp4", "s.png", "-o", "x.mp4"], "'unknown-codec.mp4': unsupported video codec"),
         (["missing.mp4", "s.png", "-o", "x.mp4"], "video 'missing.mp4': no such file"),
         (["clip.mp4", "s.png", "-o", "x.gif"], "must end in .mp4"),
         (["clip.mp4", "s.png", "-o", "x.mp4", "--size", "4000"], "--size must be 16 to 1920"),

@@ -149,6 +149,11 @@ def test_the_frame_limit_holds_while_decoding_when_the_header_does_not_say(make_
         ("text.mp4", r"Video: 'text.mp4' is not a readable video \(corrupt, or not a video file\)\."),
         ("corrupt.mp4", r"Video: 'corrupt.mp4' is not a readable video \(.+\)\."),
         ("tone.mp4", r"Video: 'tone.mp4' has no video stream \(audio only\)\."),
+        (
+            "unknown-codec.mp4",
+            r"Video: 'unknown-codec.mp4': unsupported video codec \(FFmpeg has no decoder for it\); convert it to "
+            r"H\.264 first\.",
+        ),
         ("empty.avi", r"Video: 'empty.avi' has no decodable video frames\."),
         (None, r"Please add a video clip\."),
     ],
