@@ -139,10 +139,10 @@ def cmd_stylize_video(args: argparse.Namespace) -> int:
     if isinstance(jobs, str):
         return _error(jobs)
 
-    from models.adain.video import VideoConfig, stylize_video
+    from models.adain.video import VideoConfig
     from models.common.checkpoint import CheckpointError, checkpoint_for
     from models.common.imageio import ImageLoadError, load_image
-    from models.common.video import VideoError
+    from models.common.memory import kept_heap
 
     try:
         styles = [load_image(s) for s in args.styles]
@@ -169,6 +169,15 @@ def cmd_stylize_video(args: argparse.Namespace) -> int:
         return _error(str(err))
     except (ValueError, RuntimeError) as err:
         return _error(str(err).splitlines()[0])
+
+    with kept_heap():  # frames of one size: reuse their memory instead of page-faulting it in afresh each frame
+        return _run_jobs(jobs, stylizer, styles, config, args)
+
+
+def _run_jobs(jobs: list[tuple[Path, Path]], stylizer, styles: list, config, args: argparse.Namespace) -> int:
+    """Stylize each (clip, output) pair; 0, 1 when some failed (with several clips), or 130 when interrupted."""
+    from models.adain.video import stylize_video
+    from models.common.video import VideoError
 
     failed = 0
     for source, target in jobs:

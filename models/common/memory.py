@@ -12,6 +12,7 @@ bounds the per-thread caches, and ``malloc_trim`` after a request returns what i
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -21,7 +22,7 @@ import os
 log = logging.getLogger(__name__)
 
 # mallopt parameter numbers from glibc's <malloc.h>
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -2, -3, -4, -8
 MMAP_THRESHOLD = 1 << 20  # allocations from 1 MiB up (images, feature maps) are mmapped and unmapped on free
 ARENA_MAX = 2
 
@@ -55,6 +56,52 @@ def tune_allocator(mmap_threshold: int = MMAP_THRESHOLD, arena_max: int = ARENA_
         arena_max,
         "set" if ok else "refused",
     )
+    return ok
+
+
+KEEP_TRIM_THRESHOLD = 1 << 30  # free memory kept at the top of the heap before it is returned (per arena)
+KEEP_TOP_PAD = 64 << 20  # extra heap grown at once, so a stream of same-sized frames stops calling brk
+# glibc's documented defaults, restored on leaving ``kept_heap`` (the dynamic mmap threshold stays off)
+GLIBC_MMAP_MAX, GLIBC_TRIM_THRESHOLD, GLIBC_TOP_PAD = 65536, 128 * 1024, 128 * 1024
+
+
+@contextlib.contextmanager
+def kept_heap():
+    """Inside: freed memory stays in the heap for reuse (see :func:`keep_heap`); on leaving, glibc's defaults again
+    and a trim, so a long-lived process (a test run, a notebook) gets its memory back."""
+    kept = keep_heap()
+    try:
+        yield kept
+    finally:
+        libc = _libc()
+        if kept and libc is not None:
+            for param, value in (
+                (M_MMAP_MAX, GLIBC_MMAP_MAX),
+                (M_TRIM_THRESHOLD, GLIBC_TRIM_THRESHOLD),
+                (M_TOP_PAD, GLIBC_TOP_PAD),
+            ):
+                libc.mallopt(param, value)
+            libc.malloc_trim(0)
+
+
+def keep_heap() -> bool:
+    """The opposite policy, for one long stream of same-sized work (a video): keep freed tensors in the heap.
+
+    Why: a 480p frame's full-resolution feature maps are 50 MB each, above glibc's largest mmap threshold (32 MiB),
+    so by default every one is mmapped and unmapped again, and each frame page-faults ~20 of them in afresh (sys time
+    was a third of the run; ``python -m models.bench video`` measures both). With mmap off, freed maps stay in the
+    heap and the next frame reuses them: resident memory stays at one frame's peak, flat over the stream. For a
+    process that does only that (``normlab stylize-video``); not for the app, whose requests vary in size.
+    False where there is no glibc.
+    """
+    libc = _libc()
+    if libc is None:
+        return False
+    ok = all(
+        bool(libc.mallopt(param, value))
+        for param, value in ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD), (M_TOP_PAD, KEEP_TOP_PAD))
+    )
+    log.info("glibc malloc: heap kept (no mmap, trim above %d B) (%s)", KEEP_TRIM_THRESHOLD, "set" if ok else "refused")
     return ok
 
 

@@ -150,3 +150,31 @@ def test_errors_are_one_line(files, capsys, monkeypatch, argv, message):
     assert code == 2
     assert message in err and err.startswith("error:") and "Traceback" not in err
     assert not (files / "x.mp4").exists()
+
+
+def test_clips_run_with_the_heap_kept_and_restored_after(files, capsys, monkeypatch):
+    """The frames are stylized inside models.common.memory.kept_heap (mmap off, so a frame reuses the previous
+    frame's memory), and glibc's defaults come back when the command returns."""
+    import contextlib
+
+    import models.adain.video as video
+    from models.common import memory
+
+    events = []
+
+    @contextlib.contextmanager
+    def recording():
+        events.append("enter")
+        yield True
+        events.append("exit")
+
+    def fake(stylizer, source, styles, target, *a, **kw):
+        events.append("stylize")
+        raise video.VideoError("stop here")
+
+    monkeypatch.setattr(memory, "kept_heap", recording)
+    monkeypatch.setattr(video, "stylize_video", fake)
+    argv = ["stylize-video", files / "clip.mp4", files / "s.png", "-o", files / "y.mp4"]
+    code, err = _run(capsys, *argv, "--checkpoint", files / "adain_instance.safetensors")
+    assert code == 2 and "stop here" in err  # one clip: its error is the command's error
+    assert events == ["enter", "stylize", "exit"]

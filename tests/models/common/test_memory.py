@@ -108,3 +108,41 @@ def test_trim_asks_for_everything_back(monkeypatch):
     memory.trim()
     assert fake.calls == [("malloc_trim", 0)]
     assert memory.M_TRIM_THRESHOLD == -1 and memory.MMAP_THRESHOLD == 1 << 20 and memory.ARENA_MAX == 2
+
+
+def test_keep_heap_turns_mmap_off_and_raises_trim_and_pad(monkeypatch, caplog):
+    fake = _FakeLibc()
+    monkeypatch.setattr(memory, "_libc", lambda: fake)
+    with caplog.at_level(logging.INFO, logger=memory.__name__):
+        assert memory.keep_heap() is True
+    # glibc's <malloc.h> numbers: M_MMAP_MAX -4, M_TRIM_THRESHOLD -1, M_TOP_PAD -2
+    assert fake.calls == [("mallopt", -4, 0), ("mallopt", -1, 1 << 30), ("mallopt", -2, 64 << 20)]
+    assert "heap kept" in caplog.text and "(set)" in caplog.text
+    refusing = _FakeLibc(answer=0)
+    monkeypatch.setattr(memory, "_libc", lambda: refusing)
+    assert memory.keep_heap() is False
+    monkeypatch.setattr(memory, "_libc", lambda: None)  # no glibc (musl, macOS): nothing to set
+    assert memory.keep_heap() is False
+
+
+def test_kept_heap_restores_glibc_defaults_and_trims_even_after_an_error(monkeypatch):
+    fake = _FakeLibc()
+    monkeypatch.setattr(memory, "_libc", lambda: fake)
+    with pytest.raises(KeyboardInterrupt), memory.kept_heap() as kept:
+        assert kept is True and len(fake.calls) == 3  # set on entry, nothing restored yet
+        raise KeyboardInterrupt  # an interrupted video run still gets the defaults back
+    assert fake.calls[3:] == [
+        ("mallopt", -4, 65536),
+        ("mallopt", -1, 128 * 1024),
+        ("mallopt", -2, 128 * 1024),
+        ("malloc_trim", 0),
+    ]
+
+
+def test_kept_heap_restores_nothing_it_did_not_set(monkeypatch):
+    refusing = _FakeLibc(answer=0)
+    monkeypatch.setattr(memory, "_libc", lambda: refusing)
+    with memory.kept_heap() as kept:
+        assert kept is False
+    assert [c for c in refusing.calls if c[0] == "malloc_trim"] == []
+    assert len(refusing.calls) == 1  # the refused first setting only
