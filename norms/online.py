@@ -105,7 +105,6 @@ class _OnlineNormFn(torch.autograd.Function):
         ctx.save_for_backward(x, gamma, inv, m_b, mu, sigma2, scale, shift, s_inv)
         ctx.state = (u, v)
         ctx.cfg = cfg
-        ctx.param_dtypes = (getattr(weight, "dtype", sd), getattr(bias, "dtype", sd))
         return out.to(x.dtype)
 
     @staticmethod
@@ -168,10 +167,7 @@ class _OnlineNormFn(torch.autograd.Function):
                 buf = torch.empty_like(g)
             grad_x = torch.addcmul(const[..., None], g, coef_g[..., None], out=buf)
             grad_x = grad_x.addcmul_(xs, coef_x[..., None]).to(x.dtype)
-        if grad_weight is not None:
-            grad_weight = grad_weight.to(ctx.param_dtypes[0])
-        if grad_bias is not None:
-            grad_bias = grad_bias.to(ctx.param_dtypes[1])
+        # (grad_weight/grad_bias stay in the statistics dtype: autograd casts them to the parameters' dtype)
         return grad_x, grad_weight, grad_bias, None, None, None, None, None
 
 

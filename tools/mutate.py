@@ -9,12 +9,14 @@ docs/testing.md. Exit status 1 when a module is under the target (85 %), or a li
 longer exists or is now killed: renumbered after an edit), so the list is kept honest.
 
 Results are cached in ``mutants/`` (mutmut's folder, git-ignored): a re-run after an edit tests only the
-functions that changed. ``rm -rf mutants`` for a clean run.
+functions that changed. mutmut keeps a cached "survived" when only the *tests* changed: ``--retest-survivors``
+forgets those verdicts first, so new tests are tried on the old survivors. ``rm -rf mutants`` for a clean run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -148,6 +150,23 @@ def write_doc(body: str, doc: Path = DOC) -> None:
     doc.write_text(text, "utf-8")
 
 
+def forget_survivors(folder: Path, keep: set[str] = frozenset()) -> int:
+    """Clear the cached "survived" and "no tests" verdicts (mutmut's exit codes 0, 5 and 33) in its ``*.meta`` files
+    under ``folder``, except the names in ``keep`` (listed equivalents): the next ``mutmut run`` tests them again.
+    Returns how many."""
+    forgotten = 0
+    for meta in sorted(folder.rglob("*.meta")):
+        data = json.loads(meta.read_text("utf-8"))
+        codes = data.get("exit_code_by_key", {})
+        names = [k for k, code in codes.items() if code in (0, 5, 33) and k not in keep]
+        for k in names:
+            codes[k] = None
+        if names:
+            meta.write_text(json.dumps(data, indent=4), "utf-8")
+            forgotten += len(names)
+    return forgotten
+
+
 def mutmut(*args: str, capture: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """The venv's ``mutmut`` in the repository root (``capture=False`` shows its progress live)."""
     exe = Path(sys.executable).with_name("mutmut")
@@ -159,7 +178,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants tested at once (default: cores)")
     ap.add_argument("--no-run", action="store_true", help="only score the results already in mutants/")
     ap.add_argument("--no-doc", action="store_true", help="print the table without writing docs/testing.md")
+    ap.add_argument(
+        "--retest-survivors",
+        action="store_true",
+        help="test the cached survivors and untested mutants again (after adding tests: mutmut itself re-tests only "
+        "functions whose code changed)",
+    )
     args = ap.parse_args(argv)
+    if args.retest_survivors and not args.no_run:
+        n = forget_survivors(ROOT / "mutants", keep=set(load_equivalents()))
+        print(f"{n} cached survivors will be tested again", flush=True)
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["mutmut"]
     modules = [module_of(p) for p in config["only_mutate"]]

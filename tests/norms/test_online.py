@@ -469,3 +469,218 @@ def test_half_precision_casts_keep_every_state_buffer_in_fp32():
         for k in ("m", "var", "u", "v"):
             assert getattr(n, k).dtype == torch.float32, (dtype, k)
         assert torch.equal(n.var, torch.full((3,), 2.5)) and n.weight.dtype == dtype
+
+
+# --- stream_gather with a fake process group (the synced scan's exchange; tests/norms/test_sync.py runs real ranks) ---
+
+
+class FakeDist:
+    """Stands in for ``torch.distributed``: ``world`` ranks, this one ``rank``; the others hold ``others[r]``."""
+
+    def __init__(self, rank: int, others: dict[int, torch.Tensor], initialized: bool = True):
+        self.rank, self.others, self.initialized = rank, others, initialized
+        self.world = len(others) + 1
+        self.calls: list[tuple[str, object]] = []
+
+    def is_available(self):
+        return True
+
+    def is_initialized(self):
+        return self.initialized
+
+    def get_world_size(self, group=None):
+        if not self.initialized:  # as torch.distributed: no default group to ask
+            raise RuntimeError("Default process group has not been initialized")
+        self.calls.append(("world", group))
+        return self.world
+
+    def get_rank(self, group=None):
+        self.calls.append(("rank", group))
+        return self.rank
+
+    def all_gather(self, out, tensor, group=None):
+        self.calls.append(("gather", group))
+        if tensor.dim() == 1:
+            self.mine = int(tensor[0])
+        for r in range(self.world):
+            if r == self.rank:
+                out[r].copy_(tensor)
+            elif tensor.dim() == 1:  # the size exchange
+                out[r].fill_(self.others[r].shape[1])
+            else:  # pieces go out padded to the largest rank's N, no more
+                assert tensor.shape[1] == max(o.shape[1] for o in [tensor[:, : self.mine], *self.others.values()])
+                out[r].zero_()
+                out[r][:, : self.others[r].shape[1]] = self.others[r]
+                out[r][:, self.others[r].shape[1] :] = float("nan")  # padding must be cut, not used
+
+
+def _fake_dist(monkeypatch, fake):
+    import torch.distributed as dist
+
+    for name in ("is_available", "is_initialized", "get_world_size", "get_rank", "all_gather"):
+        monkeypatch.setattr(dist, name, getattr(fake, name))
+
+
+def test_stream_gather_alone_returns_the_input_untouched(monkeypatch):
+    from norms.online import stream_gather
+
+    t = torch.randn(2, 3, 4)
+    assert stream_gather(t, None)[0] is t and stream_gather(t, None)[1] == 0
+    _fake_dist(monkeypatch, FakeDist(0, {}, initialized=False))  # no process group initialized
+    got, lo = stream_gather(t, True)
+    assert got is t and lo == 0
+    _fake_dist(monkeypatch, FakeDist(0, {}))  # one process
+    got, lo = stream_gather(t, True)
+    assert got is t and lo == 0
+
+
+@pytest.mark.parametrize("group", [True, "pg"])
+def test_stream_gather_concatenates_ranks_in_order_with_uneven_sizes(monkeypatch, group):
+    from norms.online import stream_gather
+
+    torch.manual_seed(0)
+    r0, r2 = torch.randn(2, 4, 3), torch.randn(2, 1, 3)  # rank 0 holds 4 samples, rank 2 one
+    mine = torch.randn(2, 2, 3)  # this rank (1) holds 2: padded to 4 for the exchange
+    fake = FakeDist(1, {0: r0, 2: r2})
+    _fake_dist(monkeypatch, fake)
+    got, lo = stream_gather(mine, group)
+    assert lo == 4  # this rank's samples start after rank 0's four
+    assert torch.equal(got, torch.cat([r0, mine, r2], 1)) and got.shape == (2, 7, 3)
+    want_group = None if group is True else group  # True means the default group
+    assert {g for _, g in fake.calls} == {want_group}
+    assert [k for k, _ in fake.calls] == ["world", "gather", "gather", "rank"]
+
+
+def test_stream_gather_this_rank_largest_needs_no_padding(monkeypatch):
+    from norms.online import stream_gather
+
+    r1 = torch.randn(1, 1, 2)
+    mine = torch.randn(1, 3, 2)
+    _fake_dist(monkeypatch, FakeDist(0, {1: r1}))
+    got, lo = stream_gather(mine, True)
+    assert lo == 0 and torch.equal(got, torch.cat([mine, r1], 1))
+
+
+# --- defaults, dtypes and the synced path of the function itself (mutation survivors of tools/mutate.py) ---
+
+
+def test_defaults_are_the_papers_settings():
+    import inspect
+
+    from norms.online import online_norm as fn
+
+    want = {"alpha_fwd": 0.999, "alpha_bkw": 0.99, "eps": 1e-5, "clamp_val": 5.0, "ls_eps": 1e-5}
+    for f in (fn, OnlineNorm.__init__):
+        params = inspect.signature(f).parameters
+        assert {k: params[k].default for k in want} == want, f
+    assert inspect.signature(fn).parameters["ecm"].default is None
+    assert inspect.signature(OnlineNorm.__init__).parameters["ecm"].default == "ac"
+
+
+@pytest.mark.parametrize("ecm", [None, "ls"])
+def test_eval_without_affine_in_fp64_against_fp32_state_is_computed_in_fp64(ecm):
+    """The function on its own: fp64 input, fp32 state, no affine -> everything in fp64 (closed form, atol 1e-12)."""
+    torch.manual_seed(4)
+    x = torch.randn(3, 4, 5, dtype=torch.float64) * 3 + 1
+    m = torch.tensor([0.5, -1.0, 2.0, 0.1])
+    var = torch.tensor([1.1, 4.0, 0.3, 9.0])
+    u, v = torch.zeros(4), torch.zeros(4)
+    got = online_norm(x, m, var, u, v, ecm=ecm, ls_eps=1e-3, training=False)
+    z = (x - m.double()[:, None]) / torch.sqrt(var.double()[:, None] + 1e-5)
+    if ecm == "ls":
+        z = z / torch.sqrt(z.square().mean(dim=(1, 2), keepdim=True) + 1e-3)
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, z, rtol=0, atol=1e-12)
+
+
+def test_bf16_input_is_computed_in_fp32_and_returned_in_bf16():
+    """bf16 in: the statistics and arithmetic run in fp32, so the output is the fp32 result rounded once."""
+    torch.manual_seed(5)
+    x = (torch.randn(6, 3, 7, 7) * 4 + 3).to(torch.bfloat16)
+    for training in (True, False):
+        state32 = [torch.zeros(3), torch.ones(3) * 2, torch.zeros(3), torch.zeros(3)]
+        state16 = [t.clone() for t in state32]
+        w, b = torch.tensor([1.3, -0.7, 2.1]), torch.tensor([0.2, 0.0, -0.4])
+        want = online_norm(x.float(), *state32, w, b, ecm="ls", training=training)
+        got = online_norm(x, *state16, w, b, ecm="ls", training=training)
+        assert got.dtype == torch.bfloat16
+        assert torch.equal(got, want.to(torch.bfloat16)), training
+        for a, c in zip(state16, state32):
+            assert a.dtype == torch.float32 and torch.equal(a, c)
+
+
+def test_the_module_passes_its_sync_group(monkeypatch):
+    import norms.online as online
+
+    seen = {}
+    monkeypatch.setattr(online, "online_norm", lambda x, *a, **kw: seen.update(kw) or x)
+
+    class Synced(OnlineNorm):
+        def _sync_group(self):
+            return "the group"
+
+    Synced(2)(torch.randn(1, 2, 3))
+    assert seen["process_group"] == "the group"
+
+
+def test_a_cast_from_fp64_to_half_precision_brings_the_state_to_fp32():
+    n = OnlineNorm(2).double()
+    n.var.fill_(1.25)
+    n.to(torch.bfloat16)
+    assert all(getattr(n, k).dtype == torch.float32 for k in ("m", "var", "u", "v"))
+    assert torch.equal(n.var, torch.full((2,), 1.25))
+
+
+@pytest.mark.parametrize("ecm", [None, "ls"])
+def test_synced_rank_equals_its_part_of_one_process_on_the_whole_stream(monkeypatch, ecm):
+    """Rank 1 of 2 (fake process group): its outputs, input gradients and final state equal those of one process
+    that streams rank 0's samples and then rank 1's. Rank 0's exchanged statistics are recorded from a run of rank
+    0 alone (it comes first in the stream, so it does not depend on rank 1)."""
+    import norms.online as online
+
+    torch.manual_seed(6)
+    x0, x1 = torch.randn(3, 4, 5, dtype=torch.float64) * 2 + 1, torch.randn(2, 4, 5, dtype=torch.float64) * 3
+    g0, g1 = torch.randn_like(x0), torch.randn_like(x1)
+    w, b = torch.randn(4, dtype=torch.float64), torch.randn(4, dtype=torch.float64)
+    kw = dict(alpha_fwd=0.6, alpha_bkw=0.7, ecm=ecm)
+
+    def fresh():
+        return [torch.zeros(4, dtype=torch.float64), torch.ones(4, dtype=torch.float64) * 1.5] + [
+            torch.zeros(4, dtype=torch.float64) for _ in range(2)
+        ]
+
+    # one process, the whole stream
+    whole = torch.cat([x0, x1]).requires_grad_(True)
+    state_whole = fresh()
+    online_norm(whole, *state_whole, w, b, **kw).backward(torch.cat([g0, g1]))
+
+    # rank 0 alone, recording what it would send
+    sent: list[torch.Tensor] = []
+    real_gather = online.stream_gather
+
+    def record(t, group):
+        sent.append(t.clone())
+        return real_gather(t, None)
+
+    monkeypatch.setattr(online, "stream_gather", record)
+    state0 = fresh()
+    online_norm(x0.clone().requires_grad_(True), *state0, w, b, **kw).backward(g0)
+    monkeypatch.setattr(online, "stream_gather", real_gather)
+    assert [t.shape[0] for t in sent] == [2, 5]  # (mu, sigma2) forward, five per-sample sums backward
+
+    class Replay(FakeDist):  # rank 0's pieces in the order rank 1 asks for them
+        def all_gather(self, out, tensor, group=None):
+            self.others[0] = sent[0] if tensor.dim() == 1 else sent.pop(0)
+            super().all_gather(out, tensor, group)
+
+    _fake_dist(monkeypatch, Replay(1, {0: sent[0]}))
+    x1r = x1.clone().requires_grad_(True)
+    state1 = fresh()
+    out1 = online_norm(x1r, *state1, w, b, process_group=True, **kw)
+    out1.backward(g1)
+    assert not sent  # both exchanges happened
+    ref = online_norm(torch.cat([x0, x1]), *fresh(), w, b, **kw)  # forward only, for the outputs
+    torch.testing.assert_close(out1, ref[3:], rtol=0, atol=1e-12)
+    torch.testing.assert_close(x1r.grad, whole.grad[3:], rtol=0, atol=1e-12)
+    for a, c in zip(state1, state_whole):
+        torch.testing.assert_close(a, c, rtol=0, atol=1e-12)

@@ -54,3 +54,31 @@ def test_the_docs_block_is_replaced_not_appended(tmp_path):
     text = doc.read_text()
     assert text.count(BEGIN) == 1 and text.count(END) == 1
     assert "second" in text and "first" not in text and text.startswith("# Testing\n\nintro\n")
+
+
+def test_forget_survivors_clears_survived_and_untested_verdicts_but_not_listed_equivalents(tmp_path):
+    import json
+
+    from tools.mutate import forget_survivors
+
+    meta = tmp_path / "pkg" / "mod.py.meta"
+    meta.parent.mkdir()
+    codes = {"m.x__mutmut_1": 0, "m.x__mutmut_2": 1, "m.x__mutmut_3": 33, "m.x__mutmut_4": 0, "m.x__mutmut_5": 36}
+    codes |= {"m.x__mutmut_6": 5, "m.x__mutmut_7": None}
+    meta.write_text(json.dumps({"exit_code_by_key": codes, "other": [1]}))
+    untouched = tmp_path / "pkg" / "clean.py.meta"
+    untouched.write_text(json.dumps({"exit_code_by_key": {"c.y__mutmut_1": 1}}))
+    before = untouched.stat().st_mtime_ns
+    assert forget_survivors(tmp_path, keep={"m.x__mutmut_4"}) == 3
+    data = json.loads(meta.read_text())
+    assert data["other"] == [1]
+    assert data["exit_code_by_key"] == {
+        "m.x__mutmut_1": None,  # survived: test again
+        "m.x__mutmut_2": 1,  # killed stays killed
+        "m.x__mutmut_3": None,  # no tests (then): test again
+        "m.x__mutmut_4": 0,  # a listed equivalent keeps its verdict
+        "m.x__mutmut_5": 36,  # a timeout counts as killed
+        "m.x__mutmut_6": None,
+        "m.x__mutmut_7": None,
+    }
+    assert untouched.stat().st_mtime_ns == before  # nothing to forget: not rewritten

@@ -1,10 +1,13 @@
 """models.common.training: the Lightning pieces are plain module-level classes (picklable, so ddp_spawn works)."""
 
 import pickle
+
+import pytest
 from pathlib import Path
 from dataclasses import asdict
 
 import lightning.pytorch as pl
+import torch
 
 from models.adain.net import AdaINConfig
 from models.adain.train import AdaINModule
@@ -418,3 +421,425 @@ def test_quiet_lightning_and_harmless_warnings(monkeypatch):
         logging.getLogger(n).level == logging.ERROR
         for n in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning")
     )
+
+
+# --- finish_run / export_weights: the end of every run, on a fake trainer (mutation survivors of tools/mutate.py) ---
+
+
+def _finish(tmp_path, monkeypatch, *, zero=True, world=1, card_config=None, **loop_kw):
+    import types
+    import warnings
+
+    import torch
+
+    from models.common import training as tr
+
+    monkeypatch.setattr(tr, "hardware_summary", lambda: "HW")
+    monkeypatch.setattr(tr, "cpu_has_bf16", lambda: False)  # bf16 would be slow: warned at the start, not here
+    run = RunDir.create(tmp_path / "run", kind="adain", norm="layer")
+    loop = LoopConfig(**{"export": tmp_path / "out" / "w.safetensors", "precision": "bf16-mixed", **loop_kw})
+    stats = TrainStats(keys=("loss",))
+    stats.wall, stats.ema = 125.0, {"loss": 0.25, "style": 1.5}
+    trainer = types.SimpleNamespace(is_global_zero=zero, world_size=world)
+    state = {"a.weight": torch.tensor([1.0, 2.5]), "steps": torch.tensor([3])}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = tr.finish_run(
+            trainer,
+            run,
+            loop,
+            kind="adain",
+            norm="layer",
+            state_dict=state,
+            config={"c": 1},
+            card_config=card_config,
+            steps=77,
+            stats=stats,
+            title="The title",
+            data="the data",
+            command="train.py adain --norm layer",
+            notes=["a note"],
+            extra_sections={"Extra": "body text"},
+        )
+    assert not [w for w in caught if "emulates bf16" in str(w.message)]  # the run's start warned already
+    return got, run, loop
+
+
+def test_finish_run_exports_weights_samples_and_the_card(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from models.common.checkpoint import load_checkpoint, read_metadata
+
+    got, run, loop = _finish(tmp_path, monkeypatch, card_config={"shown": 2})
+    assert got == tmp_path / "out" / "w.safetensors" and got.is_file()
+    state, config = load_checkpoint(got, "adain")
+    assert config == {"c": 1} and torch.equal(state["a.weight"], torch.tensor([1.0, 2.5]))
+    assert state["a.weight"].dtype == torch.float32 and torch.equal(state["steps"], torch.tensor([3]))
+    meta = read_metadata(got)
+    assert meta["normlab_steps"] == "77"
+    from safetensors import safe_open
+
+    with safe_open(str(got), framework="pt") as f:
+        assert f.get_tensor("a.weight").dtype == torch.float16  # exports are fp16
+    card = got.with_suffix(".md").read_text()
+    assert card.startswith("# The title\n")
+    for words in [
+        "- **kind**: `adain`",
+        "- **normalizer**: `layer`",
+        "77 steps, 2m 05s wall time",  # stats.wall
+        "- **hardware**: HW; precision bf16-mixed\n",
+        "- **data**: the data",
+        "train.py adain --norm layer",
+        "- a note",
+        f"- run folder: {run.root}",
+        "| loss | 0.25 |",
+        "| style | 1.5 |",
+        "## Extra\n\nbody text",
+        '"shown": 2',
+    ]:
+        assert words in card, words
+    assert '"c": 1' not in card  # the card shows card_config when given
+    assert "## Samples" not in card and not got.with_name("w_samples.png").exists()  # no grid was written
+    assert f"trained 77 steps; exported {got} and {got.with_suffix('.md')}" in capsys.readouterr().err
+
+
+def test_finish_run_never_replaces_a_file_that_appeared(tmp_path, monkeypatch, capsys):
+    from models.common.checkpoint import read_metadata
+
+    first, _, _ = _finish(tmp_path, monkeypatch)
+    capsys.readouterr()
+    second, run2, _ = _finish(tmp_path / "again", monkeypatch, export=first)
+    assert second == first.with_name("w-2.safetensors") and second.is_file()
+    assert f"warning: {first} appeared during training; exporting to {second} instead" in capsys.readouterr().err
+    third, _, _ = _finish(tmp_path / "third", monkeypatch, export=first)
+    assert third == first.with_name("w-3.safetensors")
+    # a resumed run replaces its own export; --force replaces too
+    for kw in (dict(resume="last"), dict(force=True)):
+        got, _, _ = _finish(tmp_path / f"r{len(kw)}{list(kw)[0]}", monkeypatch, export=first, **kw)
+        assert got == first and read_metadata(first)["normlab_steps"] == "77"
+
+
+def test_finish_run_with_a_sample_grid_links_it_from_the_card(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from models.common import training as tr
+
+    run = RunDir.create(tmp_path / "run", kind="adain", norm="layer")
+    run.samples.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (4, 4), (9, 8, 7)).save(run.samples / "latest.png")
+    monkeypatch.setattr(tr.RunDir, "create", classmethod(lambda cls, root, kind, norm: run))
+    got, _, _ = _finish(tmp_path, monkeypatch)
+    grid = got.with_name("w_samples.png")
+    assert grid.read_bytes() == (run.samples / "latest.png").read_bytes()
+    assert "## Samples\n\n![samples](w_samples.png)" in got.with_suffix(".md").read_text()
+
+
+def test_finish_run_defaults_to_the_models_folder_and_the_card_shows_the_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("NORMLAB_MODELS", str(tmp_path / "models"))
+    got, _, _ = _finish(tmp_path, monkeypatch, export=None)
+    assert got == tmp_path / "models" / "adain_layer.safetensors" and got.is_file()
+    assert '"c": 1' in got.with_suffix(".md").read_text()  # no card_config: the config itself
+
+
+def test_finish_run_exports_nothing_off_rank_zero_or_with_export_none(tmp_path, monkeypatch):
+    got, _, _ = _finish(tmp_path, monkeypatch, zero=False)
+    assert got is None and not (tmp_path / "out").exists()
+    got, _, _ = _finish(tmp_path, monkeypatch, export="none")
+    assert got is None and not (tmp_path / "out").exists()
+
+
+def test_finish_run_names_the_processes_of_a_ddp_run(tmp_path, monkeypatch):
+    got, _, _ = _finish(tmp_path, monkeypatch, world=2)
+    card = got.with_suffix(".md").read_text()
+    assert "- **hardware**: HW; precision bf16-mixed; 2 processes (DDP), the batch size is per process\n" in card
+
+
+def test_export_weights_defaults_to_the_models_folder_in_fp16(tmp_path, monkeypatch):
+    import torch
+
+    from models.common.checkpoint import read_metadata
+    from models.common.training import export_weights
+
+    monkeypatch.setenv("NORMLAB_MODELS", str(tmp_path / "models"))
+    got = export_weights({"w": torch.ones(2)}, {"k": 1}, "spade", "batch", extra_metadata={"x": "y"})
+    assert got == tmp_path / "models" / "spade_batch.safetensors"
+    meta = read_metadata(got)
+    assert meta["normlab_kind"] == "spade" and meta["x"] == "y" and meta["normlab_config"] == '{"k": 1}'
+    from safetensors import safe_open
+
+    with safe_open(str(got), framework="pt") as f:
+        assert f.get_tensor("w").dtype == torch.float16
+    got = export_weights({"w": torch.ones(2)}, {}, "spade", "batch", path=tmp_path / "p.safetensors", dtype=None)
+    with safe_open(str(got), framework="pt") as f:
+        assert got == tmp_path / "p.safetensors" and f.get_tensor("w").dtype == torch.float32
+
+
+# --- build_trainer: every setting it hands Lightning (mutation survivors of tools/mutate.py) ---
+
+
+def test_build_trainer_settings(tmp_path):
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary
+
+    from models.common.training import BudgetProgressBar, SaveLastOnEnd
+
+    run = RunDir.create(tmp_path / "run", kind="adain", norm="layer")
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True  # whatever was set before, the trainer decides
+    try:
+        t = build_trainer(LoopConfig(ckpt_every=7, max_steps=9), run)
+        assert torch.backends.cudnn.benchmark is torch.cuda.is_available()  # benchmark only with CUDA
+    finally:
+        torch.backends.cudnn.benchmark = before
+    assert [type(lg).__name__ for lg in t.loggers] == ["CSVLogger"]
+    assert Path(t.loggers[0].log_dir) == run.root / "logs"  # a new run logs to logs/metrics.csv
+    assert t.precision == "32-true" and t.max_steps == 9
+    assert t.num_sanity_val_steps == 0 and t.limit_val_batches == 0 and t.default_root_dir == str(run.root)
+    assert any(isinstance(c, ModelSummary) for c in t.callbacks)  # not quiet: the summary is shown
+    bars = [c for c in t.callbacks if isinstance(c, BudgetProgressBar)]
+    assert len(bars) == 1 and bars[0].refresh_rate == 1
+    last = [c for c in t.callbacks if isinstance(c, SaveLastOnEnd)]
+    assert len(last) == 1 and last[0].path == run.checkpoints / "last.ckpt"
+    ck = t.checkpoint_callback
+    assert isinstance(ck, ModelCheckpoint) and Path(ck.dirpath) == run.checkpoints
+    assert ck._every_n_train_steps == 7 and ck.save_last is True and ck.save_top_k == 1
+    assert None not in t.callbacks
+    # quiet and without a bar; an explicit precision; a resumed run logs to part2 (the CSV logger would erase
+    # the earlier metrics.csv)
+    (run.root / "logs" / "metrics.csv").parent.mkdir(parents=True, exist_ok=True)
+    (run.root / "logs" / "metrics.csv").write_text("step\n")
+    t = build_trainer(LoopConfig(quiet=True, no_progress=True, precision="bf16-mixed"), run)
+    assert Path(t.loggers[0].log_dir) == run.root / "logs" / "part2"
+    assert not any(isinstance(c, (ModelSummary, BudgetProgressBar)) for c in t.callbacks)
+    assert t.precision == "bf16-mixed"
+
+
+def test_build_trainer_passes_the_hardware_settings(tmp_path):
+    run = RunDir.create(tmp_path / "run", kind="adain", norm="layer")
+    loop = LoopConfig(quiet=True, accelerator="cpu", devices="2", num_nodes=3, strategy="ddp")
+    t = build_trainer(loop, run)
+    assert type(t.accelerator).__name__ == "CPUAccelerator" and t.num_devices == 2 and t.num_nodes == 3
+    assert type(t.strategy).__name__ == "DDPStrategy"
+
+
+def test_build_trainer_silences_lightnings_manual_optimization_advice_for_gans_only(tmp_path):
+    import warnings
+
+    run = RunDir.create(tmp_path / "run", kind="spade", norm="batch")
+    msg = ".*manual optimization and every_n_train_steps.*"
+    for k, want in ((1, False), (2, True)):
+        with warnings.catch_warnings():
+            build_trainer(LoopConfig(quiet=True), run, optimizer_steps_per_iteration=k)
+            found = any(f[0] == "ignore" and f[1] is not None and f[1].pattern == msg for f in warnings.filters)
+        assert found is want, k
+
+
+@pytest.mark.parametrize("module", ["tensorboard", "tensorboardX"])
+def test_build_trainer_adds_tensorboard_when_either_package_is_installed(tmp_path, monkeypatch, module):
+    import importlib.util
+
+    import lightning.pytorch.loggers as loggers
+    from lightning.pytorch.loggers import CSVLogger
+
+    seen = []
+
+    class FakeTB(CSVLogger):  # a real Logger, recording how it was made
+        def __init__(self, save_dir, name, version):
+            seen.append((save_dir, name, version))
+            super().__init__(save_dir, name=name, version=version)
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == module else real(n, *a))
+    monkeypatch.setattr(loggers, "TensorBoardLogger", FakeTB)
+    run = RunDir.create(tmp_path / "run", kind="adain", norm="layer")
+    t = build_trainer(LoopConfig(quiet=True), run)
+    assert seen == [(str(run.root), "tb", "")]
+    assert [type(lg).__name__ for lg in t.loggers] == ["CSVLogger", "FakeTB"]
+
+
+def test_the_progress_bar_sets_its_total_from_the_timer(monkeypatch):
+    """BudgetProgressBar.on_train_batch_end on a fake trainer: the total becomes what fits in the time left."""
+    from types import SimpleNamespace as NS
+
+    from lightning.pytorch.callbacks import Timer, TQDMProgressBar
+
+    from models.common import training as tr
+
+    calls = []
+    monkeypatch.setattr(TQDMProgressBar, "on_train_batch_end", lambda self, *a: calls.append(("batch", *a)))
+    monkeypatch.setattr(TQDMProgressBar, "on_train_epoch_start", lambda self, *a: calls.append(("epoch", *a)))
+    clock = [100.0]
+    monkeypatch.setattr(tr.time, "monotonic", lambda: clock[0])
+
+    class Bar:
+        def __init__(self, total):
+            self.total, self.refreshed = total, 0
+
+        def refresh(self):
+            self.refreshed += 1
+
+    timer = Timer(duration="00:00:10:00")
+    monkeypatch.setattr(timer, "time_remaining", lambda stage: {"train": 60.0}[stage])
+    bar = tr.BudgetProgressBar()
+    trainer = NS(callbacks=[object(), timer], num_training_batches=1000, max_epochs=None, max_steps=-1)
+    bar._trainer = trainer
+    bar.on_train_epoch_start(trainer, "more")
+    assert calls == [("epoch", trainer, "more")] and bar._t0 == 100.0
+    bar._train_progress_bar = shown = Bar(total=1000)
+    clock[0] = 105.0  # 10 batches in 5 s, 60 s left: 130 in all
+    bar.on_train_batch_end(trainer, "module", "outputs", "batch", 9)
+    assert calls[-1] == ("batch", trainer, "module", "outputs", "batch", 9)  # Lightning's own bar sees it all
+    assert (shown.total, shown.refreshed) == (130, 1)
+    bar.on_train_batch_end(trainer, None, None, None, 9)  # the same total: no redraw
+    assert shown.refreshed == 1
+    bar.on_train_batch_end(trainer, None, None, None, 3)  # 4 batches: too few for a rate, unchanged
+    assert (shown.total, shown.refreshed) == (130, 1)
+    trainer.num_training_batches = 100  # the step limit comes first
+    bar.on_train_batch_end(trainer, None, None, None, 9)
+    assert (shown.total, shown.refreshed) == (100, 2)
+    trainer.callbacks = [object()]  # no Timer (no --max-minutes): the total is left alone
+    trainer.num_training_batches = 1000
+    bar.on_train_batch_end(trainer, None, None, None, 9)
+    assert shown.total == 100 and sum(c[0] == "batch" for c in calls) == 5
+    bar._train_progress_bar = None  # no bar shown: nothing to do
+    trainer.callbacks = [timer]
+    bar.on_train_batch_end(trainer, None, None, None, 9)
+
+
+# --- callbacks, run folders and small helpers on fakes (mutation survivors of tools/mutate.py) ---
+
+
+class _GridModule(torch.nn.Module):
+    """A module whose ``make_grid`` records the mode it ran in and returns values outside [0, 1]."""
+
+    def __init__(self, iteration=None):
+        super().__init__()
+        self.modes = []
+        if iteration is not None:
+            self.iteration = iteration
+
+    def make_grid(self):
+        self.modes.append((self.training, torch.is_grad_enabled()))
+        return torch.tensor([-0.5, 0.25, 1.5]).view(3, 1, 1).expand(3, 2, 2)
+
+
+def test_sample_grid_callback_saves_every_n_iterations_clamped_and_logs_it(tmp_path):
+    from types import SimpleNamespace as NS
+
+    import numpy as np
+    from PIL import Image
+
+    images = []
+    exp = NS(add_image=lambda tag, grid, step: images.append((tag, tuple(grid.shape), step, grid.aminmax())))
+    trainer = NS(is_global_zero=True, global_step=1, loggers=[object(), NS(experiment=exp)])
+    cb = SampleGridCallback(1, tmp_path)
+    assert cb.last_path is None and cb.every == 1
+    module = _GridModule().train()
+    cb.on_train_batch_end(trainer, module, None, None, 0)
+    assert cb.last_path == tmp_path / "step_0000001.png" and cb.last_path.is_file()
+    px = np.asarray(Image.open(tmp_path / "latest.png"))
+    assert px.shape == (2, 2, 3) and px[0, 0].tolist() == [0, 64, 255]  # clamped to [0, 1], not wrapped
+    assert module.modes == [(False, False)] and module.training  # eval + no_grad while drawing, then back
+    assert [i[:3] for i in images] == [("samples", (3, 2, 2), 1)]
+    assert [float(v) for v in images[0][3]] == [0.0, 1.0]  # TensorBoard gets the clamped grid too
+    cb.on_train_batch_end(trainer, module, None, None, 0)  # the same step again (GAN's second optimizer)
+    assert len(module.modes) == 1
+    trainer.global_step = 14  # a GAN module counts its own iterations
+    cb.on_train_batch_end(trainer, _GridModule(iteration=7), None, None, 0)
+    assert cb.last_path == tmp_path / "step_0000007.png"
+    cb_odd = SampleGridCallback(2, tmp_path / "odd")
+    cb_odd.on_train_batch_end(trainer, _GridModule(iteration=7), None, None, 0)  # 7 is odd (14 is not)
+    assert cb_odd.last_path is None
+    cb.on_train_end(trainer, module)  # and once more at the end
+    assert len(module.modes) == 2 and (tmp_path / "step_0000014.png").is_file()
+    cb2 = SampleGridCallback(3, tmp_path / "b")
+    trainer.global_step = 4
+    cb2.on_train_batch_end(trainer, module, None, None, 0)
+    assert not (tmp_path / "b" / "step_0000004.png").exists()  # 4 is not a multiple of 3
+    off = SampleGridCallback(0, tmp_path / "c")  # 0: never, not even at the end
+    off.on_train_batch_end(trainer, module, None, None, 0)
+    off.on_train_end(trainer, module)
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
+    trainer.is_global_zero = False  # other ranks draw nothing
+    SampleGridCallback(1, tmp_path / "d").on_train_end(trainer, module)
+    assert not (tmp_path / "d").exists()
+
+
+def test_train_stats_start_from_zero_and_add_the_resumed_wall_time(monkeypatch):
+    from types import SimpleNamespace as NS
+
+    from models.common import training as tr
+
+    clock = [50.0]
+    monkeypatch.setattr(tr.time, "monotonic", lambda: clock[0])
+    s = TrainStats(keys=("loss", "d"), smoothing=0.5)
+    assert (s.wall, s.wall_before, s.steps, s.start, s.ema, s.first) == (0.0, 0.0, 0, 50.0, {}, {})
+    s.load_state_dict({"wall": 30.0, "ema": {"loss": 4.0}})
+    s.on_train_start(None, None)
+    clock[0] = 60.0
+    s.on_train_batch_end(NS(callback_metrics={"loss": 2.0}, global_step=5), None, None, None, 0)
+    assert s.ema == {"loss": 3.0} and s.first == {"loss": 2.0} and s.steps == 5 and s.wall == 40.0
+    assert s.state_dict() == {"wall": 40.0, "ema": {"loss": 3.0}}
+
+
+def test_run_dir_names_and_reuses_folders(tmp_path, monkeypatch):
+    import re
+
+    from models.common import training as tr
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(tr._RUN_DIR_ENV, raising=False)
+    run = RunDir.create(None, kind="adain", norm="layer")
+    assert re.fullmatch(r"runs/adain_layer_\d{8}-\d{6}", run.root.as_posix()), run.root
+    assert run.samples.is_dir() and run.checkpoints.is_dir()
+    again = RunDir.create(tmp_path / "runs" / run.root.name, kind="adain", norm="layer")  # an existing folder
+    assert again.root.resolve() == run.root.resolve()
+
+
+def test_small_helpers_at_their_edges(tmp_path, monkeypatch):
+    import warnings
+
+    from models.common import training as tr
+
+    words = r"^--resume last needs --run-dir \(the folder of the interrupted run\)$"
+    with pytest.raises(FileNotFoundError, match=words):
+        resolve_resume("last", None)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    assert tr._log_version(logs) == ""
+    (logs / "metrics.csv").write_text("")
+    assert tr._log_version(logs) == "part2"
+    (logs / "part2").mkdir()
+    assert tr._log_version(logs) == "part3"
+    bar = tr.BudgetProgressBar(refresh_rate=3)
+    assert bar.refresh_rate == 3 and bar.min_batches == 5 and isinstance(bar._t0, float)
+    assert tr.BudgetProgressBar().refresh_rate == 1
+    assert bar.budget_total(10, 0.5, 60.0, None) == 1210  # half a second is a rate too
+    assert bar.budget_total(10, 0.0, 60.0, None) is None
+    # the slow-bf16 warning points at the caller and says what to use instead
+    monkeypatch.setattr(tr, "cpu_has_bf16", lambda: False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tr.auto_precision("cpu", "bf16-mixed")
+    # (the caller's file; mutmut's trampoline adds a frame, so only "not this module" is asserted)
+    assert len(caught) == 1 and caught[0].filename != tr.__file__
+    assert str(caught[0].message) == (
+        "--precision bf16-mixed on a CPU without AMX/AVX512-BF16: torch emulates bf16 there and it runs several "
+        "times slower than fp32; use --precision 32-true"
+    )
+    # a checkpoint into folders that do not exist yet
+    tr.AtomicCheckpointIO().save_checkpoint({"a": 1}, tmp_path / "x" / "y" / "c.ckpt")
+    assert torch.load(tmp_path / "x" / "y" / "c.ckpt", weights_only=True) == {"a": 1}
+    # a path that cannot be resolved is not inside anything
+    monkeypatch.setattr(tr.Path, "resolve", lambda self: (_ for _ in ()).throw(OSError("loop")))
+    assert tr._inside(tmp_path / "a", tmp_path) is False
+
+
+def test_export_problem_names_the_default_target(tmp_path, monkeypatch):
+    from models.common.training import export_problem
+
+    monkeypatch.setenv("NORMLAB_MODELS", str(tmp_path))
+    (tmp_path / "spade_batch.safetensors").write_bytes(b"x")
+    msg = export_problem(LoopConfig(), "spade", "batch")
+    assert msg.startswith(f"the export would replace {tmp_path / 'spade_batch.safetensors'};")
+    assert export_problem(LoopConfig(), "spade", "instance") is None
