@@ -208,8 +208,8 @@ def test_run_folders_are_named_made_and_inherited_only_by_child_processes(tmp_pa
     monkeypatch.setenv(training._RUN_PID_ENV, str(os.getppid()))
     monkeypatch.setenv(training._RUN_DIR_ENV, str(tmp_path / "parent_run"))
     assert RunDir.create(None, "adain", "batch").root == tmp_path / "parent_run"
-    # ... an unrelated later run (another parent) makes its own
-    monkeypatch.setenv(training._RUN_PID_ENV, "1")
+    # ... an unrelated later run (another parent; not "1": a test run started in the background has init as parent)
+    monkeypatch.setenv(training._RUN_PID_ENV, str(os.getppid() + 100_000))
     monkeypatch.setenv(training._RUN_DIR_ENV, str(tmp_path / "parent_run"))
     assert RunDir.create(None, "spade", "group").root.name.startswith("spade_group_")
     assert RunDir.create(tmp_path / "given", "adain", "batch").root == tmp_path / "given"
