@@ -92,6 +92,8 @@ def test_output_size(width, height, size, expected):
 
 def test_megapixels_exactly_at_the_limit_pass_and_one_pixel_more_is_refused():
     check_megapixels(10_000, 10_000, 100, "the output", "--max-megapixels")  # exactly 100 MP
+    with pytest.raises(ValueError, match=r"101x9901 \(1.0 MP\), over the limit of 1 MP"):
+        check_megapixels(101, 9901, 1, "the output", "--max-megapixels")  # 1 000 001 pixels: one over 1 MP
     with pytest.raises(ValueError) as err:
         check_megapixels(10_000, 10_001, 100, "the output", "--max-megapixels")
     assert str(err.value) == (

@@ -96,3 +96,15 @@ def test_a_real_gradio_queue_refuses_with_the_configured_concurrency_and_passes_
     install_busy_guard(recorder, workers=3)
     assert asyncio.run(recorder.push(body="b", request="R", username="ann"))[0]
     assert seen == {"body": "b", "request": "R", "username": "ann"}
+
+
+def test_mean_process_time_defaults_for_queues_that_have_not_timed_anything():
+    from types import SimpleNamespace as NS
+
+    from app.web.busy import DEFAULT_SECONDS, mean_process_seconds
+
+    assert DEFAULT_SECONDS == 5.0
+    assert mean_process_seconds(object()) == DEFAULT_SECONDS  # no timings attribute at all
+    assert mean_process_seconds(NS(process_time_per_fn={"f": NS(process_time=9.0)})) == DEFAULT_SECONDS  # no count
+    timed = NS(process_time_per_fn={"f": NS(process_time=9.0), "g": NS(process_time=6.0, count=2)})
+    assert mean_process_seconds(timed) == 3.0  # only the function that counted its calls

@@ -202,13 +202,47 @@ def test_the_sweeper_logs_what_it_removed(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="app.web.retention"):
         stop = start_sweeper(tmp_path, every_s=0.02, older_than_s=60)
         try:
+            assert [t.daemon for t in threading.enumerate() if t.name == "leaked-upload-sweeper"] == [True]
             t0 = time.time()
             while "expired video job" not in caplog.text and time.time() - t0 < 10:
                 time.sleep(0.02)
         finally:
             stop.set()
-    assert f"removed 2 leaked empty upload temp files from {tmp_path}" in caplog.text
-    assert f"removed 1 expired video job folders from {video_folder(tmp_path)}" in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.name == "app.web.retention"] == [
+        f"removed 2 leaked empty upload temp files from {tmp_path}",
+        f"removed 1 expired video job folders from {video_folder(tmp_path)}",
+    ]
     assert caplog.text.count("removed") == 2  # nothing left: later sweeps are silent
     sweeper = [t for t in threading.enumerate() if t.name == "leaked-upload-sweeper"]
     assert all(t.daemon for t in sweeper)  # never keeps the server from exiting
+
+
+def test_the_video_sweep_goes_on_past_running_jobs_and_unreadable_ones(tmp_path, monkeypatch):
+    """Every expired job is counted, whatever the listing order puts before it: jobs still running and jobs whose
+    files cannot be read are skipped, not the end of the sweep."""
+    from app.web import retention
+
+    root = tmp_path / "normlab-videos"
+    old = time.time() - 3600
+    expired = [root / f"job-old{i}" for i in range(5)]
+    broken = [root / f"job-bad{i}" for i in range(3)]
+    running = [root / f"job-run{i}" for i in range(3)]
+    for job in expired + broken + running:
+        job.mkdir(parents=True)
+        os.utime(job, (old, old))
+    real = retention._newest_mtime
+
+    def newest(job):
+        if job.name.startswith("job-bad"):
+            raise OSError("permission denied")
+        return real(job)
+
+    monkeypatch.setattr(retention, "_newest_mtime", newest)
+    with retention._running_lock:
+        retention._running.update(running)
+    try:
+        assert retention.sweep_video_jobs(root, older_than_s=60) == 5
+    finally:
+        with retention._running_lock:
+            retention._running.difference_update(running)
+    assert not any(j.exists() for j in expired) and all(j.exists() for j in broken + running)

@@ -92,13 +92,15 @@ def test_tune_passes_its_values_and_reports_a_refusal(monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger=memory.__name__):
         assert memory.tune_allocator(4096, 3) is True
     assert fake.calls == [("mallopt", -3, 4096), ("mallopt", -8, 3)]
-    assert "mmap threshold 4096 B, at most 3 arenas (set)" in caplog.text
+    assert [r.getMessage() for r in caplog.records] == ["glibc malloc: mmap threshold 4096 B, at most 3 arenas (set)"]
     refusing = _FakeLibc(answer=0)  # mallopt returns 0 when glibc rejects a value
     monkeypatch.setattr(memory, "_libc", lambda: refusing)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger=memory.__name__):
         assert memory.tune_allocator() is False
-    assert "(refused)" in caplog.text
+    assert [r.getMessage() for r in caplog.records] == [
+        f"glibc malloc: mmap threshold {1 << 20} B, at most 2 arenas (refused)"
+    ]
     assert len(refusing.calls) == 1  # the second setting is not tried once the first is refused
 
 
@@ -117,10 +119,14 @@ def test_keep_heap_turns_mmap_off_and_raises_trim_and_pad(monkeypatch, caplog):
         assert memory.keep_heap() is True
     # glibc's <malloc.h> numbers: M_MMAP_MAX -4, M_TRIM_THRESHOLD -1, M_TOP_PAD -2
     assert fake.calls == [("mallopt", -4, 0), ("mallopt", -1, 1 << 30), ("mallopt", -2, 64 << 20)]
-    assert "heap kept" in caplog.text and "(set)" in caplog.text
+    kept = f"glibc malloc: heap kept (no mmap, trim above {1 << 30} B)"
+    assert [r.getMessage() for r in caplog.records] == [kept + " (set)"]
     refusing = _FakeLibc(answer=0)
     monkeypatch.setattr(memory, "_libc", lambda: refusing)
-    assert memory.keep_heap() is False
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=memory.__name__):
+        assert memory.keep_heap() is False
+    assert [r.getMessage() for r in caplog.records] == [kept + " (refused)"]
     monkeypatch.setattr(memory, "_libc", lambda: None)  # no glibc (musl, macOS): nothing to set
     assert memory.keep_heap() is False
 

@@ -616,10 +616,10 @@ def test_build_trainer_settings(tmp_path):
 
 def test_build_trainer_passes_the_hardware_settings(tmp_path):
     run = RunDir.create(tmp_path / "run", kind="adain", norm="layer")
-    loop = LoopConfig(quiet=True, accelerator="cpu", devices="2", num_nodes=3, strategy="ddp")
+    loop = LoopConfig(quiet=True, accelerator="cpu", devices="2", num_nodes=3, strategy="ddp_spawn")
     t = build_trainer(loop, run)
     assert type(t.accelerator).__name__ == "CPUAccelerator" and t.num_devices == 2 and t.num_nodes == 3
-    assert type(t.strategy).__name__ == "DDPStrategy"
+    assert type(t.strategy).__name__ == "DDPStrategy" and t.strategy._start_method == "spawn"  # not auto's choice
 
 
 def test_build_trainer_silences_lightnings_manual_optimization_advice_for_gans_only(tmp_path):

@@ -290,3 +290,274 @@ def test_every_block_sees_z_and_a_map_of_its_own_size():
     for name, x_shape, cond in seen:
         assert cond.shape[2:] == x_shape[2:], name  # the conditioning at the block's own resolution
         assert cond[:, k:].abs().sum() > 0, name  # the z channels are there, not zeros
+
+
+# --- every config limit and message at its boundary (mutation survivors of tools/mutate.py) ---
+
+
+def test_config_limits_are_exact_with_their_messages():
+    import argparse
+
+    from models.spade.generator import ARCHS, arch_arg
+
+    assert arch_arg("crop") == "crop" and arch_arg("grid") == "grid"
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^unknown architecture 'tiles'; choose one of: crop, grid$"):
+        arch_arg("tiles")
+    assert ARCHS == ("crop", "grid")
+    GenConfig(arch="grid", size=32).validate()  # the smallest grid
+    for bad, words in [
+        (dict(arch="tiles"), r"^unknown architecture 'tiles'; choose one of: crop, grid$"),
+        (dict(arch="grid", size=16), r"^size must be a power of two >= 32, got 16$"),
+        (dict(arch="grid", size=96), r"^size must be a power of two >= 32, got 96$"),
+        (dict(depth=0), r"^depth must be in 1..6, got 0$"),
+        (dict(depth=7, size=128), r"^depth must be in 1..6, got 7$"),
+        (dict(size=24), r"^picture sides must be multiples of 16 \(2\*\*depth\), got 24$"),
+        (dict(size=8, depth=4), r"^picture sides must be multiples of 16 \(2\*\*depth\), got 8$"),
+        (dict(native=[64, 72]), r"^picture sides must be multiples of 16 \(2\*\*depth\), got 72$"),
+        (dict(z_ch=0), r"^z_ch must be positive$"),
+        (dict(ngf=0), r"^ngf, z_dim and spade_hidden must be positive$"),
+        (dict(z_dim=0), r"^ngf, z_dim and spade_hidden must be positive$"),
+        (dict(spade_hidden=0), r"^ngf, z_dim and spade_hidden must be positive$"),
+        (dict(classes=[]), r"^the generator needs at least one class$"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            GenConfig(**bad).validate()
+    # both ends of the allowed ranges
+    for ok in (dict(depth=1, size=2), dict(depth=6, size=64), dict(z_ch=1, ngf=1, z_dim=1, spade_hidden=1)):
+        assert GenConfig(**ok).validate() is not None
+    assert GenConfig(arch="grid", size=64, z_ch=0, depth=0).validate().arch == "grid"  # crop limits: crop only
+
+
+def test_config_properties():
+    crop = GenConfig(depth=3, size=16, native=[32, 64, 16])
+    assert (crop.num_up, crop.multiple, crop.native_range) == (3, 8, (16, 64))
+    grid = GenConfig(arch="grid", size=128)
+    assert (grid.num_up, grid.multiple, grid.native_range) == (4, 16, (128, 128))  # 8 x 8 -> 128 x 128
+    assert GenConfig().label_nc == len(GenConfig().classes) > 1
+    assert GenConfig().classes[0].keys() == {"id", "name", "color"}
+
+
+def test_config_defaults_and_old_files():
+    cfg = GenConfig()
+    assert (cfg.arch, cfg.size, cfg.ngf, cfg.norm, cfg.spade_hidden, cfg.use_vae, cfg.z_dim) == (
+        "crop",
+        128,
+        32,
+        "instance",
+        64,
+        True,
+        256,
+    )
+    assert (cfg.depth, cfg.z_ch, cfg.noise, cfg.enc_size, cfg.native, cfg.spectral) == (4, 16, True, 64, [], True)
+    old = GenConfig.from_dict({"size": 64, "ngf": 8})  # written before `arch` and `noise` existed
+    assert (old.arch, old.noise, old.size, old.ngf) == ("grid", False, 64, 8)
+    new = GenConfig.from_dict(GenConfig(size=64).to_dict())
+    assert (new.arch, new.noise) == ("crop", True)
+    with pytest.raises(ValueError, match="power of two"):
+        GenConfig.from_dict({"size": 48})  # from_dict validates
+
+
+def test_one_hot_checks_shape_and_every_id_exactly():
+    with pytest.raises(ValueError, match=r"^expected label ids \(B, H, W\), got shape \(2, 2\)$"):
+        one_hot(torch.zeros(2, 2, dtype=torch.long), 3)
+    with pytest.raises(ValueError, match=r"^label ids must be in 0..2 \(or 255 = ignore\)$"):
+        one_hot(torch.tensor([[[3]]]), 3)
+    with pytest.raises(ValueError, match=r"^label ids must be in 0..2 \(or 9 = ignore\)$"):
+        one_hot(torch.tensor([[[-1]]]), 3, ignore_index=9)
+    got = one_hot(torch.tensor([[[0, 2], [9, 1]]]), 3, ignore_index=9)
+    assert got.dtype == torch.float32 and got.shape == (1, 3, 2, 2)
+    assert got[0].tolist() == [[[1, 0], [0, 0]], [[0, 0], [0, 1]], [[0, 1], [0, 0]]]
+
+
+def test_noise_maps_have_two_channels_at_every_blocks_resolution():
+    cfg = GenConfig(size=32, depth=4, **TINY)
+    g = CropSPADEGenerator(cfg)
+    assert g.noise_shapes(64, 32) == [(2, 4, 2), (2, 4, 2), (2, 8, 4), (2, 16, 8), (2, 32, 16), (2, 64, 32)]
+    maps = g.make_noise(3, 64, 32, generator=torch.Generator().manual_seed(0))
+    assert [tuple(m.shape) for m in maps] == [(3, *s) for s in g.noise_shapes(64, 32)]
+    again = g.make_noise(3, 64, 32, generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(maps, again))
+    assert CropSPADEGenerator(GenConfig(size=32, noise=False, **TINY)).make_noise(1, 32, 32) is None
+
+
+def test_the_style_encoder_resizes_other_sizes_with_antialiasing():
+    import torch.nn.functional as F
+
+    from models.spade.generator import StyleEncoder
+
+    torch.manual_seed(0)
+    enc = StyleEncoder(16, 4, 8, norm="instance").eval()
+    img = torch.rand(1, 3, 40, 56) * 2 - 1
+    small = F.interpolate(img, size=(16, 16), mode="bilinear", align_corners=False, antialias=True)
+    with torch.no_grad():
+        got, want = enc(img), enc(small)
+        torch.testing.assert_close(got[0], want[0])
+        torch.testing.assert_close(got[1], want[1])
+        plain = enc(F.interpolate(img, size=(16, 16), mode="bilinear", align_corners=True))
+    assert not torch.allclose(got[0], plain[0])  # the antialiased resize is the one used
+    g = CropSPADEGenerator(GenConfig(size=32, use_vae=False, **TINY))
+    with pytest.raises(ValueError, match=r"^this generator has no style encoder \(trained with use_vae=False\)$"):
+        g.encode(img)
+
+
+# --- the grid generator's wiring, checked block by block (mutation survivors of tools/mutate.py) ---
+
+
+def _is_spectral(conv) -> bool:
+    from torch.nn.utils import parametrize
+
+    return hasattr(conv, "weight_orig") or parametrize.is_parametrized(conv, "weight")
+
+
+def test_every_block_of_the_grid_generator_gets_the_norm_and_spectral_norm():
+    from norms.spade import SPADE
+
+    G = SPADEGenerator(GenConfig(arch="grid", size=32, norm="batch", **TINY))
+    blocks = {"head": G.head, "middle": G.middle, **{f"up{i}": b for i, b in enumerate(G.ups)}}
+    for name, block in blocks.items():
+        spades = [m for m in block.modules() if isinstance(m, SPADE)]
+        assert spades and all(type(s.norm).__name__.startswith("Batch") for s in spades), name
+        convs = [m for n, m in block.named_children() if n.startswith("conv_")]
+        assert convs and all(_is_spectral(c) for c in convs), name
+    enc_convs = [m for m in G.encoder.body if isinstance(m, torch.nn.Conv2d)]
+    assert all(_is_spectral(c) for c in enc_convs)
+    names = [type(m).__name__ for m in G.encoder.body.modules()]
+    assert names.count("BatchNorm") == names.count("NormAct") >= 2 and not any("Instance" in n for n in names), names
+    assert enc_convs[0].out_channels == 8  # the encoder is at least 8 wide (ngf 4 here)
+    plain = SPADEGenerator(GenConfig(arch="grid", size=32, spectral=False, **TINY))
+    assert not any(_is_spectral(m) for m in plain.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_grid_channels_and_output_sizes():
+    G = SPADEGenerator(GenConfig(arch="grid", size=256, ngf=2, spade_hidden=8, z_dim=8))
+    assert G._channels() == [32, 32, 16, 8, 4, 2]  # ngf * min(16, size / resolution): capped at 16x
+    G = SPADEGenerator(GenConfig(arch="grid", size=64, **TINY)).eval()  # three upsamplings: multiples of 8
+    seg = one_hot(torch.randint(0, G.cfg.label_nc, (1, 32, 32)), G.cfg.label_nc)
+    assert G(seg, out_size=(8, 16)).shape == (1, 3, 8, 16)  # the smallest: one start cell
+    for bad in [(8, 12), (12, 8), (4, 8), (0, 8)]:
+        with pytest.raises(
+            ValueError, match=rf"^out_size must be positive multiples of 8, got \({bad[0]}, {bad[1]}\)$"
+        ):
+            G(seg, out_size=bad)
+
+
+def test_grid_generator_runs_in_fp64_and_ends_with_a_0_2_leaky_relu():
+    import torch.nn.functional as F
+
+    G = SPADEGenerator(GenConfig(arch="grid", size=32, **TINY)).double().eval()
+    seg = one_hot(torch.randint(0, G.cfg.label_nc, (1, 32, 32)), G.cfg.label_nc).double()
+    seen = {}
+    G.ups[-1].register_forward_hook(lambda m, a, out: seen.update(last=out))
+    G.conv_img.register_forward_pre_hook(lambda m, a: seen.update(into=a[0]))
+    with torch.no_grad():
+        out = G(seg)  # z drawn in the label map's dtype
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(seen["into"], F.leaky_relu(seen["last"], 0.2), rtol=0, atol=0)
+
+
+def test_crop_generator_checks_its_inputs_and_hands_each_block_its_box_and_noise():
+    cfg = GenConfig(size=32, depth=2, **TINY)
+    g = CropSPADEGenerator(cfg).eval()
+    with pytest.raises(
+        ValueError, match=rf"^generator expects a one-hot label map \(B, {cfg.label_nc}, H, W\), got \(1, 3, 32, 32\)$"
+    ):
+        g(torch.zeros(1, 3, 32, 32))
+    seg = one_hot(torch.randint(0, cfg.label_nc, (1, 32, 32)), cfg.label_nc)
+    with pytest.raises(ValueError, match=r"^noise must hold 4 maps \(one per block\), got 3$"):
+        g(seg, noise=g.make_noise(1, 32, 32)[:3])
+    boxes = []
+    real = g.condition
+    g.condition = lambda seg_, z_map, box, f: boxes.append(box) or real(seg_, z_map, box, f)
+    noise = g.make_noise(1, 32, 32, generator=torch.Generator().manual_seed(1))
+    got = {}
+    for name, block in [("head", g.head), ("middle", g.middle), *[(f"up{i}", b) for i, b in enumerate(g.ups)]]:
+        block.register_forward_pre_hook(lambda m, a, name=name: got.update({name: a[2]}))
+    box = torch.tensor([[0.25, 0.0, 0.5, 1.0]])
+    z = torch.randn(1, cfg.z_dim)
+    with torch.no_grad():
+        out = g(seg, z=z, box=box, noise=noise)
+        out64 = g(seg, z=z.double(), box=box, noise=noise)  # z in another dtype is cast to the weights'
+    assert torch.equal(out, out64)
+    assert len(boxes) == 2 * (1 + len(g.ups)) and all(b is box for b in boxes)  # head/middle share one
+    assert [got[k] is n for k, n in zip(["head", "middle", "up0", "up1"], noise)] == [True] * 4
+
+
+def test_grid_generator_stretches_the_codes_layout_bilinearly_for_another_aspect_ratio():
+    import torch.nn.functional as F
+
+    G = SPADEGenerator(GenConfig(arch="grid", size=32, **TINY)).double().eval()
+    seg = one_hot(torch.randint(0, G.cfg.label_nc, (1, 32, 64)), G.cfg.label_nc).double()
+    z = torch.randn(1, G.cfg.z_dim, dtype=torch.float64)
+    seen = {}
+    G.head.register_forward_pre_hook(lambda m, a: seen.update(x=a[0]))
+    with torch.no_grad():
+        assert G(seg, z, out_size=(32, 64)).shape == (1, 3, 32, 64)
+        want = F.interpolate(G.fc(z).view(1, -1, 8, 8), size=(8, 16), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(seen["x"], want, rtol=0, atol=0)
+
+
+def test_position_channels_against_the_closed_form():
+    import math
+
+    box = torch.tensor([[8.0, 4.0, 1024.0, 512.0], [0.0, 0.0, 64.0, 96.0]])
+    h, w, stride = 3, 5, 4
+    got = position_channels(box, 2, h, w, stride, dtype=torch.float64)
+    assert got.dtype == torch.float64 and got.shape == (2, 3, h, w)
+    for b, (top, left, height, width) in enumerate(box.tolist()):
+        for i in range(h):
+            for j in range(w):
+                y = (top + (i + 0.5) * stride) / height * 2 - 1
+                x = (left + (j + 0.5) * stride) / width * 2 - 1
+                scale = math.log2(max(height, width) / 256)
+                assert got[b, :, i, j].tolist() == pytest.approx([y, x, scale], abs=1e-6), (b, i, j)
+    capped = position_channels(box, 2, h, w, stride, max_scale=0.5)
+    assert capped[:, 2, 0, 0].tolist() == pytest.approx([0.5, math.log2(96 / 256)])  # 2.0 capped; -1.4 kept
+    assert torch.equal(position_channels(None, 1, 2, 3), position_channels(None, 1, 2, 3, 1))  # stride 1 default
+
+
+def test_the_crop_generators_scale_channel_stops_at_its_largest_native_size():
+    g = CropSPADEGenerator(GenConfig(size=64, native=[64, 128], **TINY))
+    assert g.max_scale == -1.0  # log2(128 / 256)
+    seg = one_hot(torch.zeros(1, 512, 512, dtype=torch.long), g.cfg.label_nc)
+    cond = g.condition(seg, None, None, 16)
+    assert cond.shape == (1, g.cfg.label_nc + 3, 32, 32)
+    assert torch.equal(cond[0, g.cfg.label_nc + 2], torch.full((32, 32), -1.0))  # 512 px: log2(2) = 1, capped
+    free = CropSPADEGenerator(GenConfig(size=64, **TINY))
+    assert free.max_scale is None and float(free.condition(seg, None, None, 16)[0, free.cfg.label_nc + 2, 0, 0]) == 1.0
+
+
+def test_a_spade_res_block_against_its_equations():
+    import torch.nn.functional as F
+
+    from models.spade.generator import SPADEResBlock
+
+    torch.manual_seed(0)
+    blk = SPADEResBlock(4, 6, 3, "instance", 8, spectral=False, noise=True).double().eval()
+    with torch.no_grad():
+        blk.noise_0.copy_(torch.linspace(-1, 1, 4).view(1, 4, 1, 1))
+        blk.noise_1.copy_(torch.linspace(0.5, 2, 6).view(1, 6, 1, 1))
+    x = torch.randn(2, 4, 8, 8, dtype=torch.float64)
+    seg = one_hot(torch.randint(0, 3, (2, 8, 8)), 3).double()
+    noise = torch.randn(2, 2, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        got = blk(x, seg, noise)
+        xs = blk.conv_s(blk.norm_s(x, seg))  # 4 -> 6 channels: the learned shortcut
+        dx = blk.conv_0(F.leaky_relu(blk.norm_0(x, seg), 0.2)) + blk.noise_0 * noise[:, :1]
+        dx = blk.conv_1(F.leaky_relu(blk.norm_1(dx, seg), 0.2)) + blk.noise_1 * noise[:, 1:2]
+    torch.testing.assert_close(got, xs + dx, rtol=0, atol=1e-12)
+
+
+def test_a_bf16_block_takes_fp32_noise():
+    """Noise is drawn in fp32 on the CPU (the same picture on every device); a bf16 generator casts it."""
+    from models.spade.generator import SPADEResBlock
+
+    blk = SPADEResBlock(4, 4, 3, "instance", 8, spectral=False, noise=True).to(torch.bfloat16).eval()
+    with torch.no_grad():
+        blk.noise_0.fill_(1.0)
+        blk.noise_1.fill_(1.0)
+        out = blk(
+            torch.randn(1, 4, 8, 8, dtype=torch.bfloat16),
+            one_hot(torch.zeros(1, 8, 8).long(), 3).bfloat16(),
+            torch.randn(1, 2, 8, 8),
+        )
+    assert out.dtype == torch.bfloat16
