@@ -8,10 +8,13 @@ server, to run here). A README edit that renames a flag or a file fails here.
 
 from __future__ import annotations
 
+import io
 import re
+import runpy
 import shlex
 import subprocess
 import sys
+from contextlib import redirect_stdout
 from functools import cache
 from pathlib import Path
 
@@ -77,14 +80,23 @@ def _prefix(argv: list[str]) -> tuple[str, ...]:
 
 @cache
 def _help(prefix: tuple[str, ...]) -> str:
+    """``--help`` of a README command, run in this process (a subprocess per command cost ~50 s of suite time)."""
     argv = list(prefix)
     if argv[0] == "normlab":
-        argv = [sys.executable, "-m", "app.cli", *argv[1:]]
-    elif argv[0] == "python":
-        argv = [sys.executable, *argv[1:]]
-    done = subprocess.run([*argv, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, f"{' '.join(prefix)} --help failed: {done.stderr[-400:]}"
-    return done.stdout
+        run, args = (lambda: runpy.run_module("app.cli", run_name="__main__", alter_sys=True)), argv[1:]
+    elif argv[1] == "-m":
+        run, args = (lambda: runpy.run_module(argv[2], run_name="__main__", alter_sys=True)), argv[3:]
+    else:
+        run, args = (lambda: runpy.run_path(str(ROOT / argv[1]), run_name="__main__")), argv[2:]
+    out, saved = io.StringIO(), sys.argv
+    sys.argv = [argv[0], *args, "--help"]
+    try:
+        with redirect_stdout(out), pytest.raises(SystemExit) as done:
+            run()
+    finally:
+        sys.argv = saved
+    assert done.value.code in (0, None), f"{' '.join(prefix)} --help failed with {done.value.code}"
+    return out.getvalue()
 
 
 def unwrap_launcher(command: str) -> tuple[list[str], str]:

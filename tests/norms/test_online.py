@@ -684,3 +684,30 @@ def test_synced_rank_equals_its_part_of_one_process_on_the_whole_stream(monkeypa
     torch.testing.assert_close(x1r.grad, whole.grad[3:], rtol=0, atol=1e-12)
     for a, c in zip(state1, state_whole):
         torch.testing.assert_close(a, c, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("ecm", ["ac", "ls"])
+def test_the_functions_defaults_act_as_the_papers_settings(ecm):
+    """Left out, alpha_bkw/clamp_val/ls_eps behave as 0.99/5.0/1e-5 (inspect cannot see them under mutmut's wrapper)."""
+    torch.manual_seed(6)
+    x0 = torch.randn(4, 3, 6) * 3  # from the initial state (m 0, var 1) some outputs pass 5: the clamp acts
+    g = torch.randn(4, 3, 6)
+    runs = []
+    for kw in ({}, {"alpha_bkw": 0.99, "clamp_val": 5.0, "ls_eps": 1e-5}):
+        x = x0.clone().requires_grad_(True)
+        state = [torch.zeros(3), torch.ones(3), torch.zeros(3), torch.zeros(3)]
+        y = online_norm(x, *state, ecm=ecm, **kw)
+        (y * g).sum().backward()
+        runs.append((y.detach(), x.grad, *state))
+    for a, b in zip(*runs):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    if ecm == "ac":
+        assert runs[0][0].abs().max() == 5.0 and (runs[0][0].abs() == 5.0).sum() > 1
+    assert runs[0][4].abs().sum() > 0  # the backward control state moved with alpha_bkw
+
+
+def test_the_modules_clamp_default_is_5():
+    m = OnlineNorm(2).eval()
+    assert m.clamp_val == 5.0
+    y = m(torch.tensor([[5.5, -5.8], [4.0, 7.0]]))
+    torch.testing.assert_close(y, torch.tensor([[5.0, -5.0], [4.0, 5.0]]), rtol=0, atol=1e-4)

@@ -561,3 +561,80 @@ def test_a_bf16_block_takes_fp32_noise():
             torch.randn(1, 2, 8, 8),
         )
     assert out.dtype == torch.bfloat16
+
+
+def test_every_block_of_the_crop_generator_gets_the_norm_spectral_norm_noise_and_hidden_width():
+    from norms.spade import SPADE
+
+    # batch (not SPADE's default instance norm), hidden 8 (not SPADE's default 128), noise on (not the block default)
+    g = CropSPADEGenerator(GenConfig(size=32, depth=2, norm="batch", noise=True, **TINY))
+    blocks = {"head": g.head, "middle": g.middle, **{f"up{i}": b for i, b in enumerate(g.ups)}}
+    for name, block in blocks.items():
+        spades = [m for m in block.modules() if isinstance(m, SPADE)]
+        assert len(spades) == (3 if block.learned_shortcut else 2), name
+        assert all(type(s.norm).__name__.startswith("Batch") for s in spades), name
+        assert all(s.shared[0].out_channels == 8 for s in spades), name
+        convs = [m for n, m in block.named_children() if n.startswith("conv_")]
+        assert convs and all(_is_spectral(c) for c in convs), name
+        assert block.noise_0 is not None and block.noise_1 is not None, name
+    assert any(b.learned_shortcut for b in blocks.values())  # the shortcut's SPADE was checked too
+    enc_convs = [m for m in g.encoder.body if isinstance(m, torch.nn.Conv2d)]
+    assert enc_convs and all(_is_spectral(c) for c in enc_convs)
+    names = [type(m).__name__ for m in g.encoder.body.modules()]
+    assert names.count("BatchNorm") == names.count("NormAct") >= 2, names
+    plain = CropSPADEGenerator(GenConfig(size=32, depth=2, spectral=False, noise=False, **TINY))
+    assert not any(_is_spectral(m) for m in plain.modules() if isinstance(m, torch.nn.Conv2d))
+    assert all(b.noise_0 is None and b.noise_1 is None for b in [plain.head, plain.middle, *plain.ups])
+    with pytest.raises(ValueError, match=r"^CropSPADEGenerator is the 'crop' architecture, got arch='grid'$"):
+        CropSPADEGenerator(GenConfig(arch="grid", size=32, **TINY))
+
+
+def test_crop_channels_cap_at_16x_and_the_encoder_is_at_least_8_wide():
+    g = CropSPADEGenerator(GenConfig(size=64, depth=5, ngf=2, spade_hidden=8, z_dim=8))
+    widths = [g.head.conv_0.in_channels] + [b.conv_1.out_channels for b in g.ups]
+    assert widths == [32, 32, 16, 8, 4, 2]  # ngf * min(16, 2**(depth - i)): 2**5 = 32 capped at 16
+    assert g.conv_img.in_channels == 2
+    for ngf, first in [(4, 8), (8, 8), (12, 12)]:
+        enc = CropSPADEGenerator(GenConfig(size=32, depth=2, ngf=ngf, spade_hidden=8, z_dim=8)).encoder
+        assert enc.body[0].out_channels == first, ngf
+
+
+def test_the_style_encoder_layers_one_by_one():
+    from models.spade.generator import StyleEncoder
+    from norms.activations import Act
+
+    enc = StyleEncoder(64, 4, 8, "instance")  # 64 -> 4 x 4 in four stride-2 steps; spectral norm by default
+    convs = [m for m in enc.body if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [4, 8, 16, 32]  # ngf * min(2**i, 8)
+    assert all(c.kernel_size == (3, 3) and c.stride == (2, 2) and c.padding == (1, 1) for c in convs)
+    assert all(_is_spectral(c) for c in convs)
+    acts = list(enc.body)[1::2]
+    assert type(acts[0]) is torch.nn.LeakyReLU and acts[0].negative_slope == 0.2  # no norm on the first layer
+    for a in acts[1:]:
+        assert type(a).__name__ == "NormAct" and "Instance" in type(a[0]).__name__
+        assert isinstance(a[1], Act) and a[1].name == "leaky_relu"
+    assert enc.fc_mu.in_features == 32 * 16
+    wide = StyleEncoder(128, 4, 8, "instance", spectral=False)
+    assert [m.out_channels for m in wide.body if isinstance(m, torch.nn.Conv2d)] == [4, 8, 16, 32, 32]  # 8x cap
+    assert not any(_is_spectral(m) for m in wide.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_a_spade_res_block_has_no_noise_inputs_unless_asked():
+    from models.spade.generator import SPADEResBlock
+
+    block = SPADEResBlock(4, 4, 3, "batch", 8, False)
+    assert block.noise_0 is None and block.noise_1 is None
+
+
+def test_the_crop_generator_ends_with_a_0_2_leaky_relu():
+    import torch.nn.functional as F
+
+    g = CropSPADEGenerator(GenConfig(size=32, depth=2, **TINY)).eval()
+    seg = one_hot(torch.randint(0, g.cfg.label_nc, (1, 32, 32)), g.cfg.label_nc)
+    seen = {}
+    g.ups[-1].register_forward_hook(lambda m, a, out: seen.update(last=out))
+    g.conv_img.register_forward_pre_hook(lambda m, a: seen.update(into=a[0]))
+    with torch.no_grad():
+        g(seg)
+    assert (seen["last"] < 0).any()
+    torch.testing.assert_close(seen["into"], F.leaky_relu(seen["last"], 0.2), rtol=0, atol=0)
