@@ -21,12 +21,14 @@ app: $(STAMP)
 	exec env NORMLAB_EXIT_WITH_PARENT=1 GRADIO_ANALYTICS_ENABLED=False $(PY) -m app
 
 PY_SOURCES := app models norms tests tools train.py
+# test workers (pytest-xdist): one per core, at most 4 (each holds torch, Gradio and its own fixtures in memory)
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(4, os.cpu_count() or 1))")
 
 # lint and format checks first (seconds), then the suite
 test: $(STAMP)
 	$(VENV)/bin/ruff check $(PY_SOURCES)
 	$(VENV)/bin/ruff format --check $(PY_SOURCES)
-	GRADIO_ANALYTICS_ENABLED=False $(PY) -m pytest
+	GRADIO_ANALYTICS_ENABLED=False $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(PY) -m norms.bench

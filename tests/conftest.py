@@ -7,6 +7,13 @@ import pytest
 import torch
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+# `make test` runs the suite in several pytest-xdist workers: each gets its share of the cores (and so do the
+# processes it starts), since workers with a thread per core each would stall one another in OpenMP barriers
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    torch.set_num_threads(_share)
+    os.environ.setdefault("OMP_NUM_THREADS", str(_share))
 warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 

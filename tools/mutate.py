@@ -109,7 +109,7 @@ def score_modules(
     return [scores[m] for m in modules], stale
 
 
-def table(scores: list[Score], minutes: float | None) -> str:
+def table(scores: list[Score], minutes: float | None, fresh: bool = False, jobs: int = 1) -> str:
     rows = [
         "| module | mutants | not run | killed | survived | equivalent (listed) | no tests | score | target 85 % |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -134,7 +134,8 @@ def table(scores: list[Score], minutes: float | None) -> str:
     rows.append(f"| **all** | {total} | {total - checked} | {detected} | | {equivalent} | | {overall:.1f} % | |")
     if minutes is not None:
         rows.append("")
-        rows.append(f"Run time: {minutes:.1f} min (`make mutate`, cached mutants re-used).")
+        how = "from scratch (no mutants/ cache)" if fresh else "re-using the verdicts cached in mutants/"
+        rows.append(f"Run time: {minutes:.1f} min (`make mutate`, {jobs} at a time, {how}).")
     return "\n".join(rows)
 
 
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["mutmut"]
     modules = [module_of(p) for p in config["only_mutate"]]
-    minutes = None
+    minutes, fresh = None, not (ROOT / "mutants").is_dir()
     if not args.no_run:
         print(f"mutmut run over {len(modules)} modules, {args.jobs} at a time (progress below) ...", flush=True)
         start = time.monotonic()
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     equivalents = load_equivalents()
     scores, stale = score_modules(modules, results, equivalents)
-    body = table(scores, minutes)
+    body = table(scores, minutes, fresh, args.jobs)
     print(body)
     if not args.no_doc:
         write_doc(body)

@@ -92,14 +92,16 @@ def _output_src(page: Any, elem_id: str) -> str | None:
 def caption(page: Any, elem_id: str, timeout_ms: int = 30_000) -> str:
     """The text of a Markdown caption once Gradio's progress overlay (a "0.1s" timer while the event is pending)
     has left it: the overlay's text is part of the element's innerText."""
-    page.wait_for_function(
+    # checked and read in one step: a later event (the live preview) may put the overlay back in between
+    handle = page.wait_for_function(
         """(sel) => { const e = document.querySelector(sel);
-            return e && !e.querySelector('.progress-text, .meta-text, .meta-text-center, .eta-bar')
-                && e.innerText.trim().length > 0; }""",
+            const clear = e && !e.querySelector('.progress-text, .meta-text, .meta-text-center, .eta-bar');
+            const text = clear ? e.innerText.trim() : "";
+            return text.length > 0 && !/^[0-9.]+s(?![A-Za-z])/.test(text) ? text : false; }""",
         arg=f"#{elem_id}",
         timeout=timeout_ms,
     )
-    return page.locator(f"#{elem_id}").inner_text().strip()
+    return str(handle.json_value())
 
 
 def stylize(page: Any, content: Path, style: Path, timeout_ms: int = 120_000) -> str:

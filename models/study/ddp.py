@@ -142,7 +142,9 @@ def run_ddp_cell(cell: DDPCell, timeout: float = 1800.0) -> DDPResult:
 
     # workers fork from one server that imported torch and this module once: a cell starts in ~0.1 s instead of
     # ~3 s per process (spawn re-imports torch), while the fork stays clear of this process's threads and state
-    multiprocessing.get_context("forkserver").set_forkserver_preload([__name__])
+    multiprocessing.get_context("forkserver").set_forkserver_preload(
+        [__name__, "torch", "torch.distributed", "torch.nn.parallel", "norms", "models.study.classify"]
+    )
     with tempfile.TemporaryDirectory(prefix="normlab-ddp-") as tmp:
         out = Path(tmp) / "result.json"
         ctx = mp.start_processes(

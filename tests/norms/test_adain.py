@@ -250,3 +250,13 @@ def test_mean_std_takes_any_spatial_rank_and_its_eps():
     mean, std = A.mean_std(x, eps=0.1)
     assert mean.shape == std.shape == (2, 3, 1)
     assert torch.allclose(std[..., 0], (x.var(-1, unbiased=False) + 0.1).sqrt(), atol=1e-12)
+
+
+def test_the_module_takes_precomputed_style_statistics_in_place_of_the_style():
+    """AdaIN(C)(content, None, style_stats=moments(s)) is AdaIN(C)(content, s); given both, the statistics win."""
+    torch.manual_seed(3)
+    content, style, other = torch.randn(2, 3, 5, 6), torch.randn(2, 3, 4, 4) * 2 + 1, torch.randn(2, 3, 4, 4)
+    layer = norms.AdaIN(3)
+    want = layer(content, style)
+    torch.testing.assert_close(layer(content, None, style_stats=moments(style)), want)
+    torch.testing.assert_close(layer(content, other, style_stats=moments(style)), want)

@@ -38,7 +38,8 @@ def test_scores_count_timeouts_as_killed_leave_out_equivalents_and_unrun_mutants
     assert adain.score == 0.75
     text = table([adain, memory, app_memory], minutes=12.5)
     assert "| `norms.adain` | 4 | 0 | 3 | 1 | 0 | 0 | 75.0 % | **not met** |" in text
-    assert "| `app.memory` | 0 |" in text and "12.5 min" in text
+    assert "| `app.memory` | 0 |" in text and "12.5 min (`make mutate`, 1 at a time, re-using the verdicts" in text
+    assert "12.5 min (`make mutate`, 2 at a time, from scratch" in table([adain], 12.5, fresh=True, jobs=2)
     # a module whose mutants were not all run is never "met", whatever the score of the part that ran
     results["models.common.memory.x_trim__mutmut_1"] = "killed"
     memory = score_modules(modules, results, {})[0][1]

@@ -151,9 +151,12 @@ def test_measure_scores_a_perfect_copy_as_real_and_an_upscale_as_blurry(tmp_path
             return Image.fromarray(img).resize((size, size), Image.Resampling.BICUBIC)
 
     net = SegNet(10, width=4).eval()
-    sharp = measure(Copy(False), net, 4, size=128, net_size=64)
+    # the seed spread on one layout and 4 seeds (the default 16 seeds on 8 layouts renders 256 pictures: ~30 s)
+    sharp = measure(Copy(False), net, 4, size=128, net_size=64, n_seeds=4, spread_layouts=1)
     assert sharp["detail"] == pytest.approx(1.0, abs=1e-2)  # (8-bit rounding)
     assert sharp["miou"] == pytest.approx(sharp["real_miou"], abs=0.02) and sharp["seed_diff"] == 0
     assert sharp["vgg_fd"] < sharp["vgg_fd_floor"]  # the same images vs disjoint ones
-    blurry = measure(Copy(True), net, 4, size=256, net_size=64)  # 64 px scaled 4x up
+    assert sharp["spread_real_diff"] > 5 and np.isfinite(sharp["spread_fd"]) and sharp["spread_fd_floor"] >= 0
+    blurry = measure(Copy(True), net, 4, size=256, net_size=64, spread_layouts=0)  # 64 px scaled 4x up
+    assert "spread_fd" not in blurry
     assert blurry["detail"] < 0.5 and blurry["real_diff"] > 5
