@@ -7,6 +7,10 @@ import time
 
 from app.web.retention import sweep_leaked_uploads
 
+# how long to wait for a sweep that runs every 0.02 s (150 chances); a broken sweeper fails after it, so it stays
+# short: `make mutate` meets it once for each retention mutant that stops the sweep
+PATIENCE_S = 3.0
+
 
 def test_sweep_removes_only_old_empty_leaked_temp_files(tmp_path):
     old = time.time() - 3600
@@ -76,7 +80,7 @@ def test_the_sweeper_thread_sweeps_periodically_and_stops_when_told(tmp_path):
     stop = start_sweeper(tmp_path, every_s=0.02, older_than_s=60)
     try:
         t0 = time.time()
-        while (leaked.exists() or job.exists()) and time.time() - t0 < 10:
+        while (leaked.exists() or job.exists()) and time.time() - t0 < PATIENCE_S:
             time.sleep(0.02)
         assert not leaked.exists() and not job.exists()  # both sweeps ran, with no request to trigger them
     finally:
@@ -204,7 +208,7 @@ def test_the_sweeper_logs_what_it_removed(tmp_path, caplog):
         try:
             assert [t.daemon for t in threading.enumerate() if t.name == "leaked-upload-sweeper"] == [True]
             t0 = time.time()
-            while "expired video job" not in caplog.text and time.time() - t0 < 10:
+            while "expired video job" not in caplog.text and time.time() - t0 < PATIENCE_S:
                 time.sleep(0.02)
         finally:
             stop.set()
