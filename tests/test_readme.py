@@ -14,6 +14,7 @@ import runpy
 import shlex
 import subprocess
 import sys
+import warnings
 from contextlib import redirect_stdout
 from functools import cache
 from pathlib import Path
@@ -91,7 +92,9 @@ def _help(prefix: tuple[str, ...]) -> str:
     out, saved = io.StringIO(), sys.argv
     sys.argv = [argv[0], *args, "--help"]
     try:
-        with redirect_stdout(out), pytest.raises(SystemExit) as done:
+        with redirect_stdout(out), pytest.raises(SystemExit) as done, warnings.catch_warnings():
+            # runpy's note that the module was imported before (by other tests): true and harmless here
+            warnings.filterwarnings("ignore", ".*found in sys.modules after import", RuntimeWarning)
             run()
     finally:
         sys.argv = saved

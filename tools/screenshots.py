@@ -283,8 +283,13 @@ def wait_until_stable(page: Any, selector: str, quiet_ms: int = 1000, timeout_ms
 
 def close_toasts(page: Any) -> None:
     """Dismiss every toast, so the next one read is new."""
-    page.evaluate("() => document.querySelectorAll('.toast-close').forEach((b) => b.click())")
-    page.locator(".toast-body").first.wait_for(state="detached", timeout=5_000)
+    # clicked again at every poll: under load a click can be lost, or another error's toast arrive meanwhile
+    page.wait_for_function(
+        """() => { document.querySelectorAll('.toast-close').forEach((b) => b.click());
+            return !document.querySelector('.toast-body'); }""",
+        timeout=20_000,
+        polling=250,
+    )
 
 
 def error_toast(page: Any, timeout_ms: int = 30_000) -> str:
