@@ -616,7 +616,7 @@ def _crop_setup(gcfg: GenConfig, tcfg: TrainConfig) -> int | None:
 
 def stored_d_warmup(ckpt_path: str | Path) -> int | None:
     """The D-only warm-up a training checkpoint's run used (its saved hyper-parameters), or None if unknown."""
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
     value = ckpt.get("hyper_parameters", {}).get("train", {}).get("d_warmup")
     return None if value is None else int(value)
 
