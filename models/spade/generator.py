@@ -38,6 +38,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from models.common.config import norm_arg, option
 from models.landscape.classes import CLASSES
+from models.spade.looks import SEED_LOOKS, renderer_knows
 from norms import SPADE, get_norm, norm_act
 
 __all__ = [
@@ -103,6 +104,9 @@ class GenConfig:
     enc_size: int = 64  # crop: side of the whole-picture thumbnail the style encoder reads
     native: list[int] = field(default_factory=list)  # crop: picture sides trained on (outputs outside are resized)
     spectral: bool = True  # spectral norm on the generator's convs (baked into plain weights at export)
+    # how a seed draws its style code: "prior" (the fitted Gaussian, models/spade/prior.py) or "renderer" (a
+    # render of the layout with the seed's look, encoded: models/spade/looks.py); files without it: "prior"
+    seed_looks: str = "prior"
     classes: list[dict] = field(default_factory=_default_classes)  # [{id, name, color}] of the label map
 
     @property
@@ -141,6 +145,10 @@ class GenConfig:
             raise ValueError("ngf, z_dim and spade_hidden must be positive")
         if not self.classes:
             raise ValueError("the generator needs at least one class")
+        if self.seed_looks not in SEED_LOOKS:
+            raise ValueError(f"unknown seed_looks {self.seed_looks!r}; choose one of: {', '.join(SEED_LOOKS)}")
+        if self.seed_looks == "renderer" and not (self.use_vae and renderer_knows(self.classes)):
+            raise ValueError("seed_looks 'renderer' needs a style encoder and the landscape classes the renderer knows")
         return self
 
     def to_dict(self) -> dict[str, Any]:

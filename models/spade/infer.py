@@ -25,6 +25,7 @@ from models.common.checkpoint import CheckpointError, checkpoint_for, load_check
 from models.common.imageio import ImageLoadError, open_image, pil_to_tensor
 from models.landscape.classes import LABEL_MODES, ids_from_label_image, mask_to_ids
 from models.spade.generator import GenConfig, build_generator, one_hot
+from models.spade.looks import look_code
 from models.spade.prior import PRIOR_KEYS, sample_from_prior, split_prior
 from models.spade.windows import receptive_margin, smooth_label_upscale, synthesize_windows
 
@@ -132,9 +133,14 @@ class Synthesizer:
             mu, _ = self.generator.encode(img)
         return mu.float()  # the mean code: the same style image always gives the same look
 
-    def sample_code(self, generator: torch.Generator) -> torch.Tensor:
-        """A random style code ``(1, z_dim)``: from the checkpoint's fitted prior (the spread of real pictures'
-        codes), else N(0, I), the prior the style encoder was trained towards."""
+    def sample_code(self, generator: torch.Generator, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """A random style code ``(1, z_dim)``. Files with ``seed_looks = "renderer"``: the code of the layout
+        ``ids (H, W)`` rendered with one of the renderer's looks (:mod:`models.spade.looks`); otherwise from the
+        checkpoint's fitted prior (the spread of real pictures' codes), else N(0, I), the prior the style
+        encoder was trained towards."""
+        if self.config.seed_looks == "renderer" and ids is not None:
+            with autocast_for(self.device, self.bf16):
+                return look_code(self.generator, ids, generator).float()
         return sample_from_prior(self.prior, self.config.z_dim, generator).to(self.device)
 
     @torch.inference_mode()
@@ -185,7 +191,7 @@ class Synthesizer:
         z = None
         g = torch.Generator().manual_seed(int(seed) % 2**63)  # any integer is a valid seed
         if cfg.use_vae:
-            z = self._style_code(style) if style is not None else self.sample_code(g)
+            z = self._style_code(style) if style is not None else self.sample_code(g, t[0])
         extra = {}
         if getattr(cfg, "noise", False) and cfg.arch == "crop":  # the seed also picks the texture's noise
             extra["noise"] = self.generator.make_noise(1, *gen_size, generator=g, device=self.device)

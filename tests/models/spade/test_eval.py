@@ -160,3 +160,34 @@ def test_measure_scores_a_perfect_copy_as_real_and_an_upscale_as_blurry(tmp_path
     blurry = measure(Copy(True), net, 4, size=256, net_size=64, spread_layouts=0)  # 64 px scaled 4x up
     assert "spread_fd" not in blurry
     assert blurry["detail"] < 0.5 and blurry["real_diff"] > 5
+
+
+def test_seed_spread_puts_a_generator_that_draws_the_renderers_looks_at_the_floor():
+    """seed_spread on fakes: one that returns a render of the layout with a look per seed scores the floor's
+    distance (both are 16 looks against the same 64 reference renders); one that ignores the seed scores far
+    above it, with no pairwise difference."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from models.landscape.render import render_layout
+    from models.spade.eval import EVAL_SEED, _renders, seed_spread
+
+    class Looks:
+        config = SimpleNamespace(size=64, use_vae=True)
+        num_classes = 10
+
+        def __init__(self, vary: bool) -> None:
+            self.vary = vary
+
+        def synthesize(self, ids, seed=0, size=None):
+            pic = render_layout(torch.from_numpy(ids)[None], [seed * self.vary + 123])[0]
+            return Image.fromarray((pic * 255).round().byte().permute(1, 2, 0).numpy())
+
+    _, ids = _renders(torch.arange(2) + EVAL_SEED, 64)
+    good, same = seed_spread(Looks(True), ids, 64), seed_spread(Looks(False), ids, 64)
+    assert good["spread_real_diff"] == same["spread_real_diff"] > 5
+    assert good["spread_fd_floor"] == same["spread_fd_floor"] > 0
+    # 16 other looks: the floor's distance up to sampling noise (two random sets of 16 looks)
+    assert good["spread_fd"] < 3 * good["spread_fd_floor"] and good["spread_diff"] > 5
+    assert same["spread_fd"] > 3 * good["spread_fd"] and same["spread_diff"] == 0
