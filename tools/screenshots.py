@@ -89,16 +89,18 @@ def _output_src(page: Any, elem_id: str) -> str | None:
     )
 
 
-def caption(page: Any, elem_id: str, timeout_ms: int = 30_000) -> str:
+def caption(page: Any, elem_id: str, timeout_ms: int = 30_000, skip: str | None = None) -> str:
     """The text of a Markdown caption once Gradio's progress overlay (a "0.1s" timer while the event is pending)
-    has left it: the overlay's text is part of the element's innerText."""
+    has left it: the overlay's text is part of the element's innerText. A caption starting with ``skip`` (say,
+    an earlier live preview's, which a click's result replaces) is waited past too."""
     # checked and read in one step: a later event (the live preview) may put the overlay back in between
     handle = page.wait_for_function(
-        """(sel) => { const e = document.querySelector(sel);
+        """([sel, skip]) => { const e = document.querySelector(sel);
             const clear = e && !e.querySelector('.progress-text, .meta-text, .meta-text-center, .eta-bar');
             const text = clear ? e.innerText.trim() : "";
+            if (skip && text.startsWith(skip)) return false;
             return text.length > 0 && !/^[0-9.]+s(?![A-Za-z])/.test(text) ? text : false; }""",
-        arg=f"#{elem_id}",
+        arg=[f"#{elem_id}", skip or ""],
         timeout=timeout_ms,
     )
     return str(handle.json_value())
@@ -137,7 +139,8 @@ def paint_and_synthesize(page: Any, preset: bool = False, timeout_ms: int = 120_
     old = _output_src(page, "synthesize-output")
     page.locator("#synthesize-btn").click()
     _wait_for_new_output(page, "synthesize-output", old, timeout_ms)
-    return caption(page, "synthesize-caption")
+    # the stroke's live preview may land after the click's snapshot of the old picture: wait for the click's own
+    return caption(page, "synthesize-caption", timeout_ms, skip="Live preview")
 
 
 def pick_class(page: Any, name: str) -> None:

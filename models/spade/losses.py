@@ -64,6 +64,35 @@ def mode_seeking_loss(
     return 1.0 / (ratio + eps)
 
 
+def class_colour_stats_torch(x: torch.Tensor, seg: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, ...]:
+    """Per picture and class, the mean and std of RGB inside the class region: ``x (B, 3, H, W)``, one-hot
+    ``seg (B, K, H, W)`` -> ``(mean (B, K, 3), std (B, K, 3), pixels (B, K))`` (differentiable; fp32)."""
+    m = seg.float()[:, :, None]  # (B, K, 1, H, W)
+    n = m.sum((-2, -1))  # (B, K, 1)
+    x = x.float()[:, None]  # (B, 1, 3, H, W)
+    mean = (x * m).sum((-2, -1)) / n.clamp(min=1)
+    var = ((x - mean[..., None, None]) ** 2 * m).sum((-2, -1)) / n.clamp(min=1)
+    return mean, (var + eps).sqrt(), n[..., 0]
+
+
+def class_colour_loss(fake: torch.Tensor, real: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
+    """The *look* loss: L1 between the per-class colour statistics (mean and std of RGB in each class region) of
+    ``fake`` and ``real`` ``(B, 3, H, W)``, averaged over the classes present (``seg (B, K, h, w)`` one-hot,
+    nearest-resized to the pictures).
+
+    The VGG and feature-matching losses compare features, which care little about a region's overall tone; this
+    term asks the generator to reproduce the paired picture's look (a sunset sky, pale grass) from its style
+    code, which is what lets a seed's code change the scene as much as the renders' looks do (issue 37).
+    """
+    if seg.shape[-2:] != fake.shape[-2:]:
+        seg = F.interpolate(seg.float(), size=fake.shape[-2:], mode="nearest")
+    fm, fs, n = class_colour_stats_torch(fake, seg)
+    rm, rs, _ = class_colour_stats_torch(real, seg)
+    present = (n > 0).float()  # (B, K)
+    per_class = ((fm - rm).abs() + (fs - rs).abs()).mean(-1)  # (B, K)
+    return (per_class * present).sum() / present.sum().clamp(min=1)
+
+
 class VGGLoss(nn.Module):
     """Perceptual loss: weighted L1 between VGG-19 relu{1..5}_1 features (weights 1/32, 1/16, 1/8, 1/4, 1).
 

@@ -54,6 +54,7 @@ from models.spade.discriminator import DiscConfig, MultiscaleDiscriminator
 from models.spade.generator import GenConfig, baked_state_dict, build_generator, one_hot, position_channels
 from models.spade.losses import (
     VGGLoss,
+    class_colour_loss,
     feature_matching_loss,
     hinge_d_loss,
     hinge_g_loss,
@@ -102,6 +103,11 @@ class TrainConfig:
     lambda_feat: float = option(10.0, "discriminator feature matching weight")
     lambda_vgg: float = option(10.0, "VGG perceptual loss weight (0: no VGG)")
     lambda_kld: float = option(0.05, "KL weight of the style encoder")
+    lambda_look: float = option(
+        0.0,
+        "weight of the look loss: L1 between per-class colour means and stds of the fake and its real picture "
+        "(models/spade/losses.py; issue 37 part 4 used 10)",
+    )
     lambda_ms: float = option(
         0.0,
         "mode-seeking weight (Mao et al. 2019; try 0.1-1): pushes seeds apart, at a "
@@ -250,6 +256,8 @@ class SPADEModule(pl.LightningModule):
             parts["g_feat"] = parts["g_feat"] * t.lambda_feat
         if self.vgg_loss is not None:
             parts["g_vgg"] = self.vgg_loss(fake, real) * t.lambda_vgg
+        if t.lambda_look > 0:
+            parts["g_look"] = class_colour_loss(fake, real, seg) * t.lambda_look
         return sum(parts.values()), parts, fake_d
 
     def discriminator_loss(
@@ -450,6 +458,7 @@ def card_details(module: SPADEModule) -> tuple[list[str], dict[str, str]]:
         f"{', sees labels + window position' if g.arch == 'crop' else ''}"
     )
     ms = f" + mode seeking x{t.lambda_ms:g}" if g.use_vae and t.lambda_ms > 0 else ""
+    ms += f" + look (class colour statistics) x{t.lambda_look:g}" if t.lambda_look > 0 else ""
     recipe = (
         f"hinge GAN + feature matching x{t.lambda_feat:g} + VGG-19 perceptual x{t.lambda_vgg:g} + KL "
         f"x{t.lambda_kld:g}{ms}; Adam TTUR (G {t.lr_g:g}, D {t.lr_d:g}, betas {t.beta1:g}/{t.beta2:g}); EMA "

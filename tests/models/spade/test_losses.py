@@ -2,7 +2,15 @@
 
 import torch
 
-from models.spade.losses import VGGLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss, mode_seeking_loss
+from models.spade.losses import (
+    VGGLoss,
+    class_colour_loss,
+    feature_matching_loss,
+    hinge_d_loss,
+    hinge_g_loss,
+    kl_loss,
+    mode_seeking_loss,
+)
 
 
 def _outs(*vals):
@@ -48,3 +56,63 @@ def test_vgg_loss_zero_on_identical_and_grows_with_difference():
     far = torch.rand_like(x) * 2 - 1
     assert loss(x, x) < 1e-5
     assert 0 < loss(near, x) < loss(far, x)
+
+
+def _look_loss_loop(fake, real, ids):
+    """The look loss from its definition, a float64 loop over pictures and the classes each one has."""
+    total, count = 0.0, 0
+    for b in range(fake.shape[0]):
+        for k in ids[b].unique().tolist():
+            m = ids[b] == k
+            f, r = fake[b][:, m].double(), real[b][:, m].double()
+            sf = f.var(dim=1, unbiased=False).add(1e-6).sqrt()
+            sr = r.var(dim=1, unbiased=False).add(1e-6).sqrt()
+            total += float(((f.mean(1) - r.mean(1)).abs() + (sf - sr).abs()).mean())
+            count += 1
+    return total / count
+
+
+def test_look_loss_matches_a_float64_loop_and_resizes_the_label_map():
+    from models.spade.generator import one_hot
+
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 4, (3, 4, 4), generator=g).repeat_interleave(4, 1).repeat_interleave(4, 2)  # 16 px
+    ids[0][ids[0] == 2] = 1  # picture 0 lacks class 2: it must not count there
+    fake = torch.rand(3, 3, 16, 16, generator=g) * 2 - 1
+    real = torch.rand(3, 3, 16, 16, generator=g) * 2 - 1
+    seg = one_hot(ids, 6)  # classes 4 and 5 absent everywhere
+    want = _look_loss_loop(fake, real, ids)
+    assert abs(float(class_colour_loss(fake, real, seg)) - want) < 1e-5
+    small = one_hot(ids[:, ::4, ::4], 6)  # a 4 px label map: nearest-resized to the pictures
+    assert abs(float(class_colour_loss(fake, real, small)) - want) < 1e-5
+    assert float(class_colour_loss(real, real, seg)) == 0.0
+    # a tone shift of one class costs exactly that shift (means move, stds do not)
+    shifted = real.clone()
+    for b in range(3):
+        shifted[b][:, ids[b] == 3] += 0.3
+    n_classes = sum(len(ids[b].unique()) for b in range(3))
+    has3 = sum(int((ids[b] == 3).any()) for b in range(3))
+    assert abs(float(class_colour_loss(shifted, real, seg)) - 0.3 * has3 / n_classes) < 1e-5
+
+
+def test_look_loss_gradients_match_finite_differences():
+    from models.spade.generator import one_hot
+
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, 3, (2, 5, 5), generator=g)
+    seg = one_hot(ids, 3).double()
+    fake = (torch.rand(2, 3, 5, 5, generator=g, dtype=torch.float64) * 2 - 1).requires_grad_()
+    real = torch.rand(2, 3, 5, 5, generator=g, dtype=torch.float64) * 2 - 1
+
+    def f(x):  # in float64 throughout: the function casts to fp32, so check the fp32 gradient against fd on fp64
+        return class_colour_loss(x, real, seg)
+
+    loss = f(fake)
+    (grad,) = torch.autograd.grad(loss, fake)
+    eps = 1e-3
+    for idx in [(0, 0, 0, 0), (1, 2, 3, 4), (0, 1, 2, 2), (1, 0, 4, 1)]:
+        plus, minus = fake.detach().clone(), fake.detach().clone()
+        plus[idx] += eps
+        minus[idx] -= eps
+        fd = (float(f(plus)) - float(f(minus))) / (2 * eps)
+        assert abs(fd - float(grad[idx])) < 2e-3, (idx, fd, float(grad[idx]))

@@ -13,7 +13,7 @@ from models.spade.data import procedural_batch
 from models.spade.discriminator import DiscConfig
 from models.spade.generator import GenConfig, bake_spectral_norm, one_hot
 from models.spade.infer import Synthesizer
-from models.spade.train import SPADEModule, TrainConfig, export_generator, init_generator
+from models.spade.train import SPADEModule, TrainConfig, card_details, export_generator, init_generator
 
 TINY_G = dict(arch="grid", size=32, ngf=4, spade_hidden=8, z_dim=8)
 
@@ -53,6 +53,22 @@ def test_without_mode_seeking_the_generator_draws_one_fake_per_layout():
     _, parts, fake = m.generator_losses(real, m_seg := one_hot(ids, m.gcfg.label_nc))
     assert "g_ms" not in parts and fake.shape == (2, 3, 32, 32)
     assert torch.isfinite(m.discriminator_loss(real, m_seg, fake))
+    assert "g_look" not in parts  # off by default
+
+
+def test_the_look_loss_joins_the_generator_loss_with_its_weight():
+    from models.spade.losses import class_colour_loss
+
+    real, ids = procedural_batch(torch.arange(2), 32)
+    seg = one_hot(ids, 10)
+    torch.manual_seed(0)
+    m = _module(lambda_vgg=0.0, lambda_look=2.5)
+    torch.manual_seed(1)  # the encoder's sampling noise: the same in both calls
+    total, parts, fake = m.generator_losses(real, seg)
+    with torch.no_grad():
+        assert float(parts["g_look"]) == pytest.approx(2.5 * float(class_colour_loss(fake, real, seg)), rel=1e-5)
+        assert float(total) == pytest.approx(sum(float(v) for v in parts.values()), rel=1e-5)
+    assert "look (class colour statistics) x2.5" in card_details(m)[0][1]
 
 
 def test_export_load_round_trip(tmp_path):
