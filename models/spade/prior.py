@@ -18,6 +18,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 __all__ = ["PRIOR_KEYS", "fit_style_prior", "prior_pictures", "sample_from_prior", "split_prior"]
@@ -48,8 +50,12 @@ def fit_style_prior(generator: torch.nn.Module, images: torch.Tensor, batch: int
     return {PRIOR_KEYS[0]: mu.mean(0).float(), PRIOR_KEYS[1]: scale.float()}
 
 
+@functools.lru_cache(maxsize=2)
 def prior_pictures(count: int = 256, size: int = 128) -> torch.Tensor:
-    """Pictures to fit the prior on: half procedural scenes, half painted layouts (training seeds), in [-1, 1]."""
+    """Pictures to fit the prior on: half procedural scenes, half painted layouts (training seeds), in [-1, 1].
+
+    Kept for the next export in the same process (the same seeds give the same pictures; ~3 s of rendering at
+    64 px): treat the returned tensor as read-only."""
     from models.spade.crops import painted_renders
     from models.spade.data import procedural_batch
 

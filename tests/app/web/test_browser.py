@@ -114,6 +114,15 @@ def test_pick_a_named_class_paint_and_the_live_preview_follows(fresh_page, artif
     assert sum(abs(a - b) for a, b in zip(after, before)) > 1.0, (before, after)  # the picture changed
     # the palette does not cover the canvas: the brush has one fixed colour, so no colour popup is open
     assert page.locator("#label-editor [role=dialog], #label-editor .color-picker").count() == 0
+    # "Surprise me" draws a new seed, and the live preview shows the new look with no other click
+    seed_box = page.get_by_label("Seed")
+    old_seed, old_src = seed_box.input_value(), ui_browser._output_src(page, "synthesize-output")
+    page.locator("#surprise-btn").click()
+    ui_browser._wait_for_new_output(page, "synthesize-output", old_src, 60_000)
+    assert seed_box.input_value() != old_seed
+    assert ui_browser.caption(page, "synthesize-caption").startswith("Live preview · SPADE · ")
+    reseeded = ui_browser.output_pixels_mean(page, "synthesize-output")
+    assert sum(abs(a - b) for a, b in zip(reseeded, after)) > 1.0, (after, reseeded)  # another look
 
 
 def test_the_webcam_is_stylized_live_in_the_browser(page, server, artifacts):

@@ -80,3 +80,18 @@ def test_the_prior_travels_in_the_checkpoint_and_steers_the_seed(tmp_path):
 
     with pytest.raises(CheckpointError, match="style prior"):
         Synthesizer.from_checkpoint(bad)
+
+
+def test_prior_pictures_are_half_procedural_half_painted_and_kept_for_the_next_export():
+    from models.spade.crops import painted_renders
+    from models.spade.data import procedural_batch
+    from models.spade.prior import PRIOR_SEED_BASE, prior_pictures
+
+    prior_pictures.cache_clear()
+    pics = prior_pictures(4, 32)
+    assert pics.shape == (4, 3, 32, 32) and pics.min() >= -1 and pics.max() <= 1
+    seeds = torch.arange(2) + PRIOR_SEED_BASE
+    assert torch.equal(pics[:2], procedural_batch(seeds, 32)[0])
+    assert torch.equal(pics[2:], painted_renders((seeds + 2).tolist(), 32)[0])
+    assert prior_pictures(4, 32) is pics  # rendered once per process
+    assert prior_pictures(6, 32) is not pics
