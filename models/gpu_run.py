@@ -105,6 +105,8 @@ def plan(out: Path, bundle: Path, minutes: float, dry_run: bool) -> list[Step]:
             "2",
             "--lambda-vgg",
             "0",
+            "--prior-pictures",
+            "8",
             "--accelerator",
             "cpu",
             "--precision",

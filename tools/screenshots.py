@@ -270,6 +270,22 @@ def wait_for_canvas_colour(page: Any, rgb: tuple[int, int, int], min_pixels: int
     raise AssertionError(f"the canvas shows {n} pixels of {rgb} after {timeout_s} s, wanted {min_pixels}")
 
 
+SKY_RGB = (90, 150, 235)  # the preset layout's sky, as the label canvas draws it
+
+
+def load_preset(page: Any, timeout_s: float = 30) -> None:
+    """Click "Load preset" and wait until the canvas shows it (the layout arrives through the server's queue):
+    a thousand more sky-coloured pixels than before the click, instead of a fixed wait."""
+    import numpy as np
+
+    def sky() -> int:
+        return int((np.abs(canvas_pixels(page).astype(int) - np.array(SKY_RGB)).max(-1) <= 12).sum())
+
+    before = sky()
+    page.locator("#preset-btn").click()
+    wait_for_canvas_colour(page, SKY_RGB, before + 1000, timeout_s)
+
+
 def wait_until_stable(page: Any, selector: str, quiet_ms: int = 1000, timeout_ms: int = 30_000) -> None:
     """Wait until the element ``selector`` names has stayed the same DOM node for ``quiet_ms`` (Svelte components
     replace their elements while they mount)."""

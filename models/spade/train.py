@@ -124,6 +124,9 @@ class TrainConfig:
         "and the repeating texture comes back (docs/spade.md)",
     )
     proxy_weight_decay: float = option(1e-4, "weight decay of Proxy Norm's proxy parameters, when G or D has any")
+    prior_pictures: int = option(
+        256, "pictures (half procedural, half painted) the seeds' style prior is fitted on at export; 0: none"
+    )
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -358,14 +361,16 @@ def export_config(module: SPADEModule, training_info: dict | None = None) -> dic
     return module.gcfg.to_dict() | {"spectral": False, "training": training_info or {}}
 
 
-def exported_state(module: SPADEModule, prior_pictures: int = 256) -> dict[str, torch.Tensor]:
+def exported_state(module: SPADEModule, prior_pictures: int | None = None) -> dict[str, torch.Tensor]:
     """The EMA generator's weights (spectral norm baked in) plus, for a crop generator with a style encoder on the
-    procedural classes, the style prior fitted to its codes of training pictures (``models/spade/prior.py``)."""
+    procedural classes, the style prior fitted to its codes of ``prior_pictures`` training pictures (default: the
+    run's ``--prior-pictures``; ``models/spade/prior.py``)."""
     from models.landscape.classes import CLASSES
     from models.spade.prior import fit_style_prior, prior_pictures as pictures
 
     state = baked_state_dict(module.G_ema)
     g = module.gcfg
+    prior_pictures = module.tcfg.prior_pictures if prior_pictures is None else prior_pictures
     procedural = [c["name"] for c in g.classes] == [c.name for c in CLASSES] and module.tcfg.data == "procedural"
     if g.use_vae and g.arch == "crop" and procedural and prior_pictures >= 2:
         device = next(module.G_ema.parameters()).device
@@ -642,6 +647,8 @@ def main(argv: list[str] | None = None) -> int:
         tcfg.d_warmup = 200 if opts.init else 0
     if tcfg.batch_size < 1 or loop.max_steps < 1:
         return user_error(f"--{'batch-size' if tcfg.batch_size < 1 else 'max-steps'} must be positive")
+    if tcfg.prior_pictures == 1 or tcfg.prior_pictures < 0:
+        return user_error(f"--prior-pictures must be 0 (no prior) or at least 2, got {tcfg.prior_pictures}")
     try:
         crop = _crop_setup(gcfg, tcfg)
         dataset = None

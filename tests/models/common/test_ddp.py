@@ -106,6 +106,8 @@ def test_spade_trains_resumes_and_exports_under_ddp(tmp_path):
         "2",
         "--batch-size",
         "2",
+        "--prior-pictures",
+        "8",
         "--lambda-vgg",
         "0",
         *DDP,

@@ -327,6 +327,7 @@ def test_d_norm_decouples_the_discriminator_normalizer(tmp_path):
         (["--size", "64"], "did you mean --full-sizes 64?"),
         (["--resume", "nope.ckpt"], "does not exist"),
         (["--batch-size", "0"], "must be positive"),
+        (["--prior-pictures", "1"], "0 (no prior) or at least 2"),
         (["--data", "no/such/dir"], "needs an 'images/' folder"),
     ],
 )
@@ -551,3 +552,24 @@ def test_freeze_noise_keeps_the_noise_weights_where_they_started(tmp_path):
     ckpt = torch.load(free / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     moved = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("G.") and ".noise_" in k}
     assert any(not torch.allclose(v, torch.full_like(v, 0.05)) for v in moved.values())
+
+
+def test_prior_pictures_sets_how_many_pictures_the_exported_prior_is_fitted_on(tmp_path, monkeypatch):
+    from models.spade import prior as prior_mod
+    from models.spade.prior import PRIOR_KEYS
+
+    asked = []
+    real = prior_mod.prior_pictures
+
+    def counting(count=256, size=128):
+        asked.append((count, size))
+        return real(count, size)
+
+    monkeypatch.setattr(prior_mod, "prior_pictures", counting)
+    for n, has_prior in ((0, False), (4, True)):
+        out = tmp_path / f"p{n}.safetensors"
+        argv = _tiny_argv(tmp_path / str(n), "--export", str(out), "--prior-pictures", str(n))
+        assert train.main(argv) == 0
+        state, _ = load_checkpoint(out, "spade")
+        assert all(k in state for k in PRIOR_KEYS) == has_prior
+    assert asked == [(4, 64)]  # 4 pictures at the encoder's 64 px thumbnail; none for 0
