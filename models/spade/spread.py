@@ -39,8 +39,7 @@ def load(spec: str) -> tuple[str, Synthesizer]:
     syn = Synthesizer.from_checkpoint(path)
     if mode:
         syn.config = dataclasses.replace(syn.config, seed_looks=mode).validate()
-    name = path.rsplit("/", 1)[-1].removesuffix(".safetensors")
-    return f"{name} ({syn.config.seed_looks})", syn
+    return f"{path.removesuffix('.safetensors')} ({syn.config.seed_looks})", syn
 
 
 def spread_table(
@@ -63,7 +62,10 @@ def spread_table(
             )
         )
     rows: dict[str, list[tuple[float, float]]] = {"renders (16 other looks: the floor)": []}
-    rows |= {label: [] for label, _ in synths}
+    labels = [label for label, _ in synths]
+    if len(set(labels)) < len(labels):
+        raise ValueError(f"each generator once, please: {', '.join(labels)}")
+    rows |= {label: [] for label in labels}
     for s in range(sets):
         seeds = [(s + 1) * 10**7 + j for j in range(16)]
         for i in range(layouts):
