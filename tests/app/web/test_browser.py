@@ -115,7 +115,7 @@ def test_pick_a_named_class_paint_and_the_live_preview_follows(fresh_page, artif
     # the palette does not cover the canvas: the brush has one fixed colour, so no colour popup is open
     assert page.locator("#label-editor [role=dialog], #label-editor .color-picker").count() == 0
     # "Surprise me" draws a new seed, and the live preview shows the new look with no other click
-    seed_box = page.get_by_label("Seed")
+    seed_box = page.get_by_role("spinbutton", name="Seed")
     old_seed, old_src = seed_box.input_value(), ui_browser._output_src(page, "synthesize-output")
     page.locator("#surprise-btn").click()
     ui_browser._wait_for_new_output(page, "synthesize-output", old_src, 60_000)
@@ -298,7 +298,8 @@ def test_changing_class_never_blanks_the_canvas(page, server, artifacts):
 
     open_app(page, server)
     page.get_by_role("tab", name="Paint to image").click()
-    ui_browser.load_preset(page)
+    page.locator("#preset-btn").click()
+    page.wait_for_timeout(3000)  # the preset arrives and is drawn (polling the canvas costs more: ~1 s a read)
     shown = ui_browser.canvas_pixels(page).astype(float)
     diffs = []
     for name in ("sand", "snow", "tree"):
@@ -317,7 +318,8 @@ def test_undo_and_redo_keep_working_across_a_class_change(page, server, artifact
 
     open_app(page, server)
     page.get_by_role("tab", name="Paint to image").click()
-    ui_browser.load_preset(page)
+    page.locator("#preset-btn").click()
+    page.wait_for_timeout(3000)  # the preset arrives and is drawn (polling the canvas costs more: ~1 s a read)
     ui_browser.pick_class(page, "water")
     ui_browser.stroke(page, 0.45)
     page.wait_for_timeout(500)
