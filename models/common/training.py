@@ -379,8 +379,8 @@ class SaveLastOnEnd(pl.Callback):
         self.path = Path(path)
 
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
-        if trainer.global_step > 0:
-            trainer.save_checkpoint(str(self.path))
+        if trainer.global_step > 0:  # the whole state (optimizers, loops): what a resume needs
+            trainer.save_checkpoint(str(self.path), weights_only=False)
 
 
 def build_trainer(

@@ -131,8 +131,9 @@ class _FakeTrainer:
         self.loggers = list(loggers)
         self.saved: list[str] = []
 
-    def save_checkpoint(self, path):
+    def save_checkpoint(self, path, weights_only=None):
         self.saved.append(path)
+        self.weights_only = weights_only
 
 
 class _FakeModule:
@@ -341,6 +342,8 @@ def test_last_checkpoint_on_end_only_after_a_step_and_no_storage_options(tmp_pat
     cb.on_train_end(idle, None)
     cb.on_train_end(worked, None)
     assert idle.saved == [] and worked.saved == [str(tmp_path / "last.ckpt")]
+    # the whole state (optimizers, loops) for a resume, said explicitly: Lightning logs a note when it is left out
+    assert worked.weights_only is False
     with pytest.raises(TypeError, match="AtomicCheckpointIO takes no storage_options, got {'a': 1}"):
         AtomicCheckpointIO().save_checkpoint({}, tmp_path / "x.ckpt", storage_options={"a": 1})
     AtomicCheckpointIO().save_checkpoint({"k": 1}, tmp_path / "deep" / "x.ckpt")  # parents made

@@ -387,6 +387,7 @@ def test_a_run_prints_no_known_harmless_warning(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     for noise in ("LeafSpec", "in eval mode", "exists and is not empty", "does not have many workers"):
         assert noise not in out.stderr, noise
+    assert "`weights_only` was not set" not in out.stderr + out.stdout  # the stop checkpoint's note
     assert "run folder:" in out.stderr and "exported" in out.stderr
 
 
