@@ -477,8 +477,9 @@ def main(argv: list[str] | None = None) -> int:
         "|difference| of two seeds on one layout, 8-bit levels (real diff: two real images of different layouts). "
         "Periodicity: autocorrelation peak at 5-20 px of the high-pass residual in one-class 48 px windows. "
         f"16-seed diff / spread FD: {args.seeds} seeds on each of the first {args.spread_layouts} layouts vs "
-        f"{args.seeds} renders of the same layout (FD of class-region colour statistics; floor: renders vs "
-        "other renders)."
+        f"{SPREAD_REFERENCE} renders of the same layout (FD of class-region colour statistics; floor: {args.seeds} "
+        f"other renders vs the same {SPREAD_REFERENCE}; renders' diff: the mean over all pairs of the "
+        f"{SPREAD_REFERENCE})."
     )
     text = table(results, path.name)
     print()
