@@ -204,6 +204,21 @@ def _renders(
 SPREAD_REFERENCE = 64  # renders per layout the spread is compared with (16 let 3 more sunsets swing it 2x)
 
 
+def render_stats(one: torch.Tensor, seeds: list[int], num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Renders of layout ``one (1, S, S)`` with ``seeds`` and their class colour statistics: ``(stats (N, K*6),
+    renders (N, 3, S, S))``, rendered in chunks of 16 (64 pictures at 512 px at once would need gigabytes)."""
+    from models.landscape.render import render_layout
+
+    parts, pics = [], []
+    for i in range(0, len(seeds), 16):
+        chunk = seeds[i : i + 16]
+        lab = one.expand(len(chunk), -1, -1)
+        pic = render_layout(lab, chunk)
+        parts.append(class_colour_stats(pic, lab, num_classes))
+        pics.append(pic)
+    return torch.cat(parts), torch.cat(pics)
+
+
 def seed_spread(
     syn: Synthesizer, ids: torch.Tensor, size: int, n_seeds: int = 16, n_reference: int = SPREAD_REFERENCE
 ) -> dict[str, float]:
@@ -211,36 +226,21 @@ def seed_spread(
 
     Keys: ``spread_diff`` (mean pairwise |difference| of ``n_seeds`` synthesized pictures, 8-bit levels),
     ``spread_real_diff`` (the same for the ``n_reference`` renders of the layout: what ``n_seeds`` renders differ by
-    on average), ``spread_fd`` (Fréchet distance of
-    class-region colour statistics, the ``n_seeds`` synthesized pictures vs ``n_reference`` renders) and
+    on average), ``spread_fd`` (Fréchet distance of class-region colour statistics, the ``n_seeds`` synthesized
+    pictures vs ``n_reference`` renders) and
     ``spread_fd_floor`` (``n_seeds`` other renders vs the same reference: what a perfect generator scores).
 
     The reference is larger than the samples because a look's rare modes (a sunset in ~1 of 6 seeds, an overcast
     sky in 1 of 10) make 16 renders a noisy reference: on one layout the distance of the same 16 pictures moved
     from 0.07 to 0.13 between two sets of 16 reference renders.
     """
-    from models.landscape.render import render_layout
-
     k = syn.num_classes
-
-    def stats(seeds: list[int], one: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(class colour statistics, renders)`` of layout ``one (1, S, S)`` with ``seeds``, in chunks (a batch
-        of 64 pictures at 512 px would need gigabytes at once)."""
-        parts, pics = [], []
-        for i in range(0, len(seeds), 16):
-            chunk = seeds[i : i + 16]
-            lab = one.expand(len(chunk), -1, -1)
-            pic = render_layout(lab, chunk)
-            parts.append(class_colour_stats(pic, lab, k))
-            pics.append(pic)
-        return torch.cat(parts), torch.cat(pics)
-
     diffs, rdiffs, fds, floors = [], [], [], []
     for i in range(ids.shape[0]):
         lab = ids[i : i + 1].expand(n_seeds, -1, -1)
         fake = (_synthesized(syn, lab, [10**7 + j for j in range(n_seeds)], size) + 1) / 2
-        f_real, reference = stats([7_000 + j for j in range(n_reference)], ids[i : i + 1])
-        f_other, _ = stats([8_000 + j for j in range(n_seeds)], ids[i : i + 1])
+        f_real, reference = render_stats(ids[i : i + 1], [7_000 + j for j in range(n_reference)], k)
+        f_other, _ = render_stats(ids[i : i + 1], [8_000 + j for j in range(n_seeds)], k)
         diffs.append(mean_pairwise_difference(fake))
         rdiffs.append(mean_pairwise_difference(reference))
         fds.append(spread_distance(class_colour_stats(fake, lab, k), f_real))

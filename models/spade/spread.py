@@ -25,7 +25,7 @@ import torch
 
 from models.common.checkpoint import CheckpointError
 from models.common.cli import HelpFormatter
-from models.spade.eval import EVAL_SEED, LAYOUTS, SPREAD_REFERENCE, _renders, _synthesized
+from models.spade.eval import EVAL_SEED, LAYOUTS, SPREAD_REFERENCE, _renders, _synthesized, render_stats
 from models.spade.infer import Synthesizer
 from models.spade.looks import SEED_LOOKS
 from models.spade.texture import class_colour_stats, mean_pairwise_difference, spread_distance
@@ -50,17 +50,7 @@ def spread_table(
 
     k = synths[0][1].num_classes
     _, ids = _renders(torch.arange(layouts) + EVAL_SEED, size, layouts=kind)
-    ref = []
-    for i in range(layouts):
-        lab = ids[i : i + 1].expand(16, -1, -1)
-        ref.append(
-            torch.cat(
-                [
-                    class_colour_stats(render_layout(lab, [7_000 + j + c for j in range(16)]), lab, k)
-                    for c in range(0, SPREAD_REFERENCE, 16)
-                ]
-            )
-        )
+    ref = [render_stats(ids[i : i + 1], [7_000 + j for j in range(SPREAD_REFERENCE)], k)[0] for i in range(layouts)]
     rows: dict[str, list[tuple[float, float]]] = {"renders (16 other looks: the floor)": []}
     labels = [label for label, _ in synths]
     if len(set(labels)) < len(labels):
