@@ -72,10 +72,10 @@ def test_config_checks_seed_looks():
     assert GenConfig.from_dict(old).seed_looks == "prior"  # files written before it
     with pytest.raises(ValueError, match="choose one of: prior, renderer"):
         GenConfig(**CFG, seed_looks="sunset").validate()
-    with pytest.raises(ValueError, match="style encoder"):
+    with pytest.raises(ValueError, match="^seed_looks 'renderer' needs a style encoder"):
         GenConfig(**CFG, seed_looks="renderer", use_vae=False).validate()
     foreign = [{"id": 0, "name": "road", "color": [1, 2, 3]}, {"id": 1, "name": "car", "color": [4, 5, 6]}]
-    with pytest.raises(ValueError, match="landscape classes"):
+    with pytest.raises(ValueError, match="the landscape classes the renderer knows$"):
         GenConfig(**CFG, seed_looks="renderer", classes=foreign).validate()
 
 
