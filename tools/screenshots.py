@@ -161,8 +161,8 @@ def stroke(page: Any, y_frac: float = 0.75, x_from: float = 0.35, x_to: float = 
     x0, x1 = box["x"] + box["width"] * x_from, box["x"] + box["width"] * x_to
     page.mouse.move(x0, y)
     page.mouse.down()
-    for k in (1, 2):  # few pointer events: each costs ~1 s of software WebGL (SwiftShader) on a CPU core
-        page.mouse.move(x0 + (x1 - x0) * k / 2, y)
+    for k in range(1, 6):  # few pointer events: headless Chromium redraws the canvas in software on each
+        page.mouse.move(x0 + (x1 - x0) * k / 5, y)
     page.mouse.up()
 
 
