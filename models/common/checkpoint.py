@@ -24,6 +24,7 @@ __all__ = [
     "ASSETS_DIR",
     "CheckpointError",
     "FORMAT_VERSION",
+    "OWN_METADATA",
     "available_checkpoints",
     "checkpoint_for",
     "load_checkpoint",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 FORMAT_VERSION = "1"
+OWN_METADATA = ("normlab_kind", "normlab_config", "normlab_format")  # what save_checkpoint writes itself
 
 
 def save_checkpoint(

@@ -37,7 +37,6 @@ __all__ = ["SEED_LOOKS", "look_code", "look_thumbnail", "renderer_knows", "main"
 
 SEED_LOOKS = ("prior", "renderer")  # GenConfig.seed_looks: fitted Gaussian (or N(0, I)) / the renderer's looks
 IGNORE = 255
-_OWN_METADATA = ("normlab_kind", "normlab_config", "normlab_format")  # written by save_checkpoint itself
 
 
 def renderer_knows(classes: list[dict]) -> bool:
@@ -75,7 +74,13 @@ def look_code(generator: torch.nn.Module, ids: torch.Tensor, rng: torch.Generato
 
 def main(argv: list[str] | None = None) -> int:
     """Set how an exported SPADE file's seeds draw style codes (rewrites the file atomically)."""
-    from models.common.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
+    from models.common.checkpoint import (
+        OWN_METADATA,
+        CheckpointError,
+        load_checkpoint,
+        read_metadata,
+        save_checkpoint,
+    )
 
     p = argparse.ArgumentParser(prog="python -m models.spade.looks", description=main.__doc__)
     p.add_argument("checkpoint", help="an exported SPADE generator (.safetensors)")
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or args.checkpoint
     # keep what else the file records (its training steps, ...); fp16 in, fp16 out: no weight changes
-    extra = {k: v for k, v in read_metadata(args.checkpoint).items() if k not in _OWN_METADATA}
+    extra = {k: v for k, v in read_metadata(args.checkpoint).items() if k not in OWN_METADATA}
     save_checkpoint(out, state, cfg | {"seed_looks": args.seed_looks}, kind="spade", extra_metadata=extra)
     print(f"{out}: seeds draw style codes from the {args.seed_looks}")
     return 0

@@ -66,7 +66,9 @@ def mode_seeking_loss(
 
 def class_colour_stats_torch(x: torch.Tensor, seg: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, ...]:
     """Per picture and class, the mean and std of RGB inside the class region: ``x (B, 3, H, W)``, one-hot
-    ``seg (B, K, H, W)`` -> ``(mean (B, K, 3), std (B, K, 3), pixels (B, K))`` (differentiable; fp32)."""
+    ``seg (B, K, H, W)`` -> ``(mean (B, K, 3), std (B, K, 3), pixels (B, K))`` (differentiable; fp32). The
+    training twin of :func:`models.spade.texture.class_colour_stats`, which loops over classes in float64 so the
+    evaluation's 512 px batches fit in memory; this one is one vectorized pass for 192 px training windows."""
     m = seg.float()[:, :, None]  # (B, K, 1, H, W)
     n = m.sum((-2, -1))  # (B, K, 1)
     x = x.float()[:, None]  # (B, 1, 3, H, W)
