@@ -107,6 +107,9 @@ class GenConfig:
     # how a seed draws its style code: "prior" (the fitted Gaussian, models/spade/prior.py) or "renderer" (a
     # render of the layout with the seed's look, encoded: models/spade/looks.py); files without it: "prior"
     seed_looks: str = "prior"
+    # "renderer" seeds: how far each class region's mean colour moves onto the seed's render (0: not at all, 1:
+    # onto it; models/spade/looks.py: match_look); the generator alone paints the looks paler than the renderer
+    look_match: float = 0.0
     classes: list[dict] = field(default_factory=_default_classes)  # [{id, name, color}] of the label map
 
     @property
@@ -149,6 +152,10 @@ class GenConfig:
             raise ValueError(f"unknown seed_looks {self.seed_looks!r}; choose one of: {', '.join(SEED_LOOKS)}")
         if self.seed_looks == "renderer" and not (self.use_vae and renderer_knows(self.classes)):
             raise ValueError("seed_looks 'renderer' needs a style encoder and the landscape classes the renderer knows")
+        if not 0.0 <= self.look_match <= 1.0:
+            raise ValueError(f"look_match must be in [0, 1], got {self.look_match}")
+        if self.look_match and self.seed_looks != "renderer":
+            raise ValueError("look_match needs seed_looks 'renderer' (it matches the seed's render of the layout)")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from models.common.checkpoint import CheckpointError, checkpoint_for, load_check
 from models.common.imageio import ImageLoadError, open_image, pil_to_tensor
 from models.landscape.classes import LABEL_MODES, ids_from_label_image, mask_to_ids
 from models.spade.generator import GenConfig, build_generator, one_hot
-from models.spade.looks import look_code
+from models.spade.looks import look_render, match_look
 from models.spade.prior import PRIOR_KEYS, sample_from_prior, split_prior
 from models.spade.windows import receptive_margin, smooth_label_upscale, synthesize_windows
 
@@ -138,10 +138,19 @@ class Synthesizer:
         ``ids (H, W)`` rendered with one of the renderer's looks (:mod:`models.spade.looks`); otherwise from the
         checkpoint's fitted prior (the spread of real pictures' codes), else N(0, I), the prior the style
         encoder was trained towards."""
+        return self.sample_look(generator, ids)[0]
+
+    def sample_look(
+        self, generator: torch.Generator, ids: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """:meth:`sample_code` and, with ``seed_looks = "renderer"``, the render it encoded ``(picture (1, 3, s, s)
+        in [0, 1], labels (s, s))`` (else None)."""
         if self.config.seed_looks == "renderer" and ids is not None:
+            picture, small = look_render(self.generator, ids, generator)
             with autocast_for(self.device, self.bf16):
-                return look_code(self.generator, ids, generator).float()
-        return sample_from_prior(self.prior, self.config.z_dim, generator).to(self.device)
+                mu, _ = self.generator.encode(picture * 2 - 1)
+            return mu.float(), (picture, small)
+        return sample_from_prior(self.prior, self.config.z_dim, generator).to(self.device), None
 
     @torch.inference_mode()
     def synthesize(
@@ -185,13 +194,14 @@ class Synthesizer:
         t = torch.from_numpy(ids.astype(np.int64))[None].to(self.device)
         gen_size, windowed = self.render_plan((H, W))  # the output size decides the native size (crop generators)
         # enlarged label maps get smooth edges (no staircase); same size or smaller: nearest
-        seg = one_hot(smooth_label_upscale(t[0], gen_size, cfg.label_nc)[None], cfg.label_nc)  # ValueError: bad ids
+        big = smooth_label_upscale(t[0], gen_size, cfg.label_nc)
+        seg = one_hot(big[None], cfg.label_nc)  # ValueError: bad ids
         if self.channels_last:
             seg = seg.contiguous(memory_format=torch.channels_last)
-        z = None
+        z, look = None, None
         g = torch.Generator().manual_seed(int(seed) % 2**63)  # any integer is a valid seed
         if cfg.use_vae:
-            z = self._style_code(style) if style is not None else self.sample_code(g, t[0])
+            z, look = (self._style_code(style), None) if style is not None else self.sample_look(g, t[0])
         extra = {}
         if getattr(cfg, "noise", False) and cfg.arch == "crop":  # the seed also picks the texture's noise
             extra["noise"] = self.generator.make_noise(1, *gen_size, generator=g, device=self.device)
@@ -208,6 +218,8 @@ class Synthesizer:
                 )[0]
             else:
                 out = self.generator(seg, z, out_size=gen_size, **extra)[0]
+        if look is not None and cfg.look_match:
+            out = match_look(out[None], big, *look, cfg.label_nc, cfg.look_match)[0]
         out = ((out.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
         img = Image.fromarray(out)
         if img.size != (W, H):

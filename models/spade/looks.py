@@ -33,7 +33,16 @@ import torch.nn.functional as F
 
 from models.landscape.classes import CLASSES
 
-__all__ = ["SEED_LOOKS", "look_code", "look_thumbnail", "renderer_knows", "main"]
+__all__ = [
+    "SEED_LOOKS",
+    "class_means",
+    "look_code",
+    "look_render",
+    "look_thumbnail",
+    "match_look",
+    "renderer_knows",
+    "main",
+]
 
 SEED_LOOKS = ("prior", "renderer")  # GenConfig.seed_looks: fitted Gaussian (or N(0, I)) / the renderer's looks
 IGNORE = 255
@@ -56,8 +65,11 @@ def look_thumbnail(ids: torch.Tensor, size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def look_code(generator: torch.nn.Module, ids: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-    """The style code ``(1, z_dim)`` of the layout ``ids (H, W)`` rendered with a look drawn from ``rng``.
+def look_render(
+    generator: torch.nn.Module, ids: torch.Tensor, rng: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The layout ``ids (H, W)`` rendered at the encoder's thumbnail size ``s`` with a look drawn from ``rng``:
+    ``(picture (1, 3, s, s) in [0, 1] on the generator's device, its label map (s, s))``.
 
     One number is drawn from ``rng`` (the render's seed), so a seed gives one look on every layout, and what the
     caller draws from ``rng`` afterwards (the noise inputs) is the same for every layout too.
@@ -67,9 +79,97 @@ def look_code(generator: torch.nn.Module, ids: torch.Tensor, rng: torch.Generato
     seed = int(torch.randint(0, 2**48, (1,), generator=rng))
     size = max(16, int(generator.cfg.enc_size if generator.cfg.arch == "crop" else generator.cfg.size))
     dev = next(generator.parameters()).device
-    picture = render_layout(look_thumbnail(ids.cpu(), size), [seed]).to(dev)  # (1, 3, size, size) in [0, 1]
+    small = look_thumbnail(ids.cpu(), size)
+    return render_layout(small, [seed]).to(dev), small[0]
+
+
+@torch.no_grad()
+def look_code(generator: torch.nn.Module, ids: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """The style code ``(1, z_dim)`` of the layout ``ids (H, W)`` rendered with a look drawn from ``rng``
+    (:func:`look_render`)."""
+    picture, _ = look_render(generator, ids, rng)
     mu, _ = generator.encode(picture * 2 - 1)
     return mu.float()
+
+
+def class_means(images: torch.Tensor, ids: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean colour of each class region: ``images (B, 3, H, W)``, ``ids (H, W)`` -> ``(means (B, K, 3), present
+    (K,) bool)``; ids outside ``0..K-1`` (don't care) count for no class."""
+    one = F.one_hot(torch.where(ids < num_classes, ids, num_classes).long(), num_classes + 1)[..., :num_classes]
+    one = one.to(images.dtype).flatten(0, 1)  # (H*W, K)
+    n = one.sum(0)
+    sums = images.flatten(2) @ one  # (B, 3, K)
+    return (sums / n.clamp(min=1)).transpose(1, 2), n > 0
+
+
+def _blur(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Two box blurs of radius ``r`` (~ a Gaussian of sigma ``0.8 r``), edges replicated: ``(N, C, H, W)``."""
+    for _ in range(2):
+        x = F.avg_pool2d(F.pad(x, (r, r, r, r), mode="replicate"), 2 * r + 1, stride=1)
+    return x
+
+
+def _class_lowpass(x: torch.Tensor, ids: torch.Tensor, num_classes: int, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each class's colour blurred *within* its region (a normalised blur): ``x (1, 3, s, s)``, ``ids (s, s)`` ->
+    ``(colours (K, 3, s, s), weights (K, 1, s, s))``; a weight near 0 means the class is far from that place."""
+    m = F.one_hot(torch.where(ids < num_classes, ids, num_classes).long(), num_classes + 1)[..., :num_classes]
+    m = m.permute(2, 0, 1)[:, None].to(x.dtype)  # (K, 1, s, s)
+    w = _blur(m, r)
+    return _blur(x * m, r) / w.clamp(min=1e-6), w
+
+
+def match_look(
+    out: torch.Tensor,
+    ids: torch.Tensor,
+    ref: torch.Tensor,
+    ref_ids: torch.Tensor,
+    num_classes: int,
+    strength: float = 1.0,
+    radius: int = 2,
+) -> torch.Tensor:
+    """Move each class region's low frequencies of a generated picture onto the seed's render of the layout.
+
+    The generator paints the renderer's looks paler than the renderer (a sunset comes out half as red, the light's
+    side barely shows): the texture and the shapes are the generator's, the colour of each region and how it
+    changes across the region (a sky's gradient, the lit side of a ridge) are the look's. Both pictures are
+    compared at the render's thumbnail size, blurred within each class region (so one class's colour never
+    bleeds into another's), and the difference is added back at full size: only frequencies the thumbnail
+    holds change. Classes the thumbnail lost (thin strokes) keep their colour.
+
+    Args:
+        out: ``(1, 3, H, W)`` generated picture in [-1, 1].
+        ids: ``(H, W)`` its label map (ids outside ``0..num_classes-1``: don't care, no change).
+        ref: ``(1, 3, s, s)`` the seed's render in [0, 1] (:func:`look_render`); ``ref_ids (s, s)`` its labels.
+        num_classes: ``K``.
+        strength: 0 leaves the picture as it is, 1 moves its low frequencies onto the render's.
+        radius: blur radius in thumbnail pixels (0: one colour shift per class region).
+
+    Returns:
+        ``(1, 3, H, W)`` in [-1, 1].
+    """
+    K, s = num_classes, ref.shape[-1]
+    dev = out.device
+    x = out.float()
+    small = F.interpolate(x, size=(s, s), mode="area")  # the picture at the render's size (and squash)
+    ref, ref_ids = ref.float().to(dev) * 2 - 1, ref_ids.to(dev)
+    if radius:
+        want, _ = _class_lowpass(ref, ref_ids, K, radius)
+        have, _ = _class_lowpass(small, ref_ids, K, radius)
+        delta = want - have  # (K, 3, s, s); 0 beyond the blur's reach of a class (both sides read 0)
+    else:
+        m_want, known = class_means(ref, ref_ids, K)
+        m_have, _ = class_means(small, ref_ids, K)
+        delta = ((m_want - m_have)[0] * known[:, None])[:, :, None, None].expand(K, 3, s, s)
+    field = torch.zeros_like(x[0])
+    big = ids.to(dev)
+    for k in range(K):  # one class at a time: a (K, 3, H, W) stack would be ~0.5 GB at 2048 px
+        where = big == k
+        if where.any():
+            up = F.interpolate(delta[k : k + 1], size=x.shape[-2:], mode="bilinear", align_corners=False)[0]
+            field += up * where
+    # soften the step at class edges over ~1 px at 256 (4 px at 1024)
+    field = _blur(field[None], max(1, round(max(x.shape[-2:]) / 256)))
+    return (x + strength * field).clamp(-1, 1).to(out.dtype)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,21 +191,32 @@ def main(argv: list[str] | None = None) -> int:
         help="renderer: a seed renders your layout with one of the renderer's looks and encodes it; "
         "prior: a seed draws from the fitted Gaussian prior (default: %(default)s)",
     )
+    p.add_argument(
+        "--look-match",
+        type=float,
+        default=None,
+        metavar="X",
+        help="renderer seeds: move each class region's colours this far (0-1) onto the seed's render of the "
+        "layout (default: keep the file's; 0 with --seed-looks prior)",
+    )
     p.add_argument("-o", "--out", help="write here instead of over the input")
     args = p.parse_args(argv)
     try:
         state, cfg = load_checkpoint(args.checkpoint, kind="spade")
         from models.spade.generator import GenConfig
 
-        GenConfig.from_dict(cfg | {"seed_looks": args.seed_looks})  # refuse what the file cannot do
+        keep = cfg.get("look_match", 0.0) if args.seed_looks == "renderer" else 0.0
+        new = {"seed_looks": args.seed_looks, "look_match": keep if args.look_match is None else args.look_match}
+        GenConfig.from_dict(cfg | new)  # refuse what the file cannot do
     except (CheckpointError, ValueError) as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     out = args.out or args.checkpoint
     # keep what else the file records (its training steps, ...); fp16 in, fp16 out: no weight changes
     extra = {k: v for k, v in read_metadata(args.checkpoint).items() if k not in OWN_METADATA}
-    save_checkpoint(out, state, cfg | {"seed_looks": args.seed_looks}, kind="spade", extra_metadata=extra)
-    print(f"{out}: seeds draw style codes from the {args.seed_looks}")
+    save_checkpoint(out, state, cfg | new, kind="spade", extra_metadata=extra)
+    match = f", colours matched {new['look_match']:g} onto its render" if new["look_match"] else ""
+    print(f"{out}: seeds draw style codes from the {args.seed_looks}{match}")
     return 0
 
 

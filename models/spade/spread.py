@@ -34,12 +34,20 @@ __all__ = ["load", "spread_table", "main"]
 
 
 def load(spec: str) -> tuple[str, Synthesizer]:
-    """``FILE`` or ``FILE:MODE`` (MODE one of :data:`SEED_LOOKS`) -> ``(label, synthesizer)``."""
-    path, _, mode = spec.rpartition(":") if spec.rsplit(":", 1)[-1] in SEED_LOOKS else (spec, "", "")
+    """``FILE``, ``FILE:MODE`` (MODE one of :data:`SEED_LOOKS`) or ``FILE:renderer@X`` (look_match X) ->
+    ``(label, synthesizer)``."""
+    tail = spec.rsplit(":", 1)[-1]
+    mode, _, match = tail.partition("@")
+    path = spec.rpartition(":")[0] if mode in SEED_LOOKS else spec
     syn = Synthesizer.from_checkpoint(path)
-    if mode:
-        syn.config = dataclasses.replace(syn.config, seed_looks=mode).validate()
-    return f"{path.removesuffix('.safetensors')} ({syn.config.seed_looks})", syn
+    if mode in SEED_LOOKS:
+        try:
+            look_match = float(match) if match else 0.0
+        except ValueError:
+            raise ValueError(f"{spec}: the look match after @ must be a number, got {match!r}") from None
+        syn.config = dataclasses.replace(syn.config, seed_looks=mode, look_match=look_match).validate()
+    label = syn.config.seed_looks + (f" @{syn.config.look_match:g}" if syn.config.look_match else "")
+    return f"{path.removesuffix('.safetensors')} ({label})", syn
 
 
 def spread_table(
@@ -81,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m models.spade.spread", description=__doc__.split("\n\n")[1], formatter_class=HelpFormatter
     )
-    p.add_argument("checkpoints", nargs="+", help="SPADE files, each optionally FILE:renderer or FILE:prior")
+    p.add_argument(
+        "checkpoints",
+        nargs="+",
+        help="SPADE files, each optionally FILE:renderer, FILE:renderer@LOOK_MATCH or FILE:prior",
+    )
     p.add_argument("--kinds", nargs="+", choices=LAYOUTS, default=list(LAYOUTS), help="held-out layout kinds")
     p.add_argument("--layouts", type=int, default=8, help="held-out layouts per kind")
     p.add_argument("--sets", type=int, default=3, help="sets of 16 seeds per layout")

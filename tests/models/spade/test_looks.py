@@ -10,7 +10,7 @@ from models.landscape.render import render_layout
 from models.spade import looks
 from models.spade.generator import GenConfig, baked_state_dict, build_generator
 from models.spade.infer import Synthesizer
-from models.spade.looks import look_code, look_thumbnail, renderer_knows
+from models.spade.looks import class_means, look_code, look_render, look_thumbnail, match_look, renderer_knows
 from models.spade.prior import sample_from_prior
 
 CFG = dict(ngf=4, spade_hidden=8, z_dim=8, z_ch=4, native=[32, 64], size=32, enc_size=32)
@@ -99,9 +99,9 @@ def test_a_renderer_file_draws_each_seeds_code_from_a_render_of_the_users_layout
 
     def spy(generator, layout, rng):
         seen.append(tuple(layout.shape))
-        return torch.zeros(1, 8)
+        return look_render(generator, layout, rng)
 
-    monkeypatch.setattr("models.spade.infer.look_code", spy)
+    monkeypatch.setattr("models.spade.infer.look_render", spy)
     syn.synthesize(ids.numpy(), seed=1, size=64)
     assert seen == [(48, 40)]  # the user's layout at its own size, once per picture
     from PIL import Image
@@ -138,8 +138,14 @@ def test_the_command_sets_the_flag_and_keeps_weights_and_metadata(tmp_path, caps
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
     assert read_metadata(out)["normlab_steps"] == "7"
     assert Synthesizer.from_checkpoint(out).config.seed_looks == "renderer"
-    assert looks.main([str(out), "--seed-looks", "prior"]) == 0  # in place, and back
+    assert looks.main([str(out), "--look-match", "0.7"]) == 0
+    assert load_checkpoint(out, "spade")[1]["look_match"] == 0.7
+    assert "colours matched 0.7" in capsys.readouterr().out
+    assert looks.main([str(out)]) == 0  # without --look-match: the file's match stays
+    assert load_checkpoint(out, "spade")[1]["look_match"] == 0.7
+    assert looks.main([str(out), "--seed-looks", "prior"]) == 0  # in place, and back: no match without renders
     assert load_checkpoint(out, "spade")[1]["seed_looks"] == "prior"
+    assert load_checkpoint(out, "spade")[1]["look_match"] == 0.0
 
 
 def test_the_command_refuses_what_a_file_cannot_do(tmp_path, capsys):
@@ -153,3 +159,119 @@ def test_the_command_refuses_what_a_file_cannot_do(tmp_path, capsys):
     save_checkpoint(foreign, {"w": torch.zeros(2)}, {}, kind="adain")
     assert looks.main([str(foreign)]) == 2
     assert "expected 'spade'" in capsys.readouterr().err
+    assert looks.main([str(src), "--seed-looks", "prior", "--look-match", "0.5"]) == 2
+    assert "look_match needs seed_looks 'renderer'" in capsys.readouterr().err
+
+
+def test_config_checks_look_match():
+    ok = GenConfig(**CFG, seed_looks="renderer", look_match=0.5).validate()
+    assert GenConfig.from_dict(ok.to_dict()).look_match == 0.5
+    old = ok.to_dict()
+    del old["look_match"]
+    assert GenConfig.from_dict(old).look_match == 0.0  # files written before it: the generator's own colours
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=r"^look_match must be in \[0, 1\]"):
+            GenConfig(**CFG, seed_looks="renderer", look_match=bad).validate()
+    with pytest.raises(ValueError, match="^look_match needs seed_looks 'renderer'"):
+        GenConfig(**CFG, look_match=0.5).validate()
+
+
+def test_class_means_match_a_float64_loop():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 9, 7, generator=g)
+    ids = torch.randint(0, 3, (9, 7), generator=g)
+    ids[0, :3] = 255  # don't care: no class
+    means, present = class_means(x, ids, 4)
+    assert present.tolist() == [True, True, True, False]
+    for b in range(2):
+        for k in range(3):
+            sel = [(i, j) for i in range(9) for j in range(7) if int(ids[i, j]) == k]
+            want = [sum(float(x[b, c, i, j]) for i, j in sel) / len(sel) for c in range(3)]
+            assert means[b, k].tolist() == pytest.approx(want, abs=1e-6)
+    assert torch.equal(means[:, 3], torch.zeros(2, 3))
+
+
+def _two_class_scene(big: int, small: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sky (0) above grass (7): the label map at ``big`` and at ``small`` px (the same picture)."""
+    a = torch.zeros(big, big, dtype=torch.long)
+    a[big // 2 :] = 7
+    b = torch.zeros(small, small, dtype=torch.long)
+    b[small // 2 :] = 7
+    return a, b
+
+
+@pytest.mark.parametrize("radius", [0, 2])
+def test_flat_regions_take_the_renders_colour_and_keep_their_texture(radius):
+    ids, ref_ids = _two_class_scene(64, 16)
+    K = len(CLASSES)
+    grain = 0.05 * torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat(32, 32)  # a 2 px checkerboard: fine texture
+    out = torch.where(ids == 0, -0.2, 0.1).float()[None, None].expand(1, 3, 64, 64) + grain
+    ref = torch.empty(1, 3, 16, 16)
+    ref[:, :, :8] = torch.tensor([0.9, 0.5, 0.2])[:, None, None]  # a sunset sky in [0, 1]
+    ref[:, :, 8:] = torch.tensor([0.3, 0.6, 0.1])[:, None, None]
+    got = match_look(out, ids, ref, ref_ids, K, radius=radius)
+    inner = slice(4, 28), slice(36, 60)  # rows away from the horizon, where the softening blur reaches
+    want_sky = torch.tensor([0.9, 0.5, 0.2]) * 2 - 1
+    want_grass = torch.tensor([0.3, 0.6, 0.1]) * 2 - 1
+    for rows, colour in zip(inner, (want_sky, want_grass)):
+        region = got[0, :, rows]
+        assert torch.allclose(region - grain[rows], colour[:, None, None].expand_as(region), atol=1e-5)
+    # the step at the horizon is softened: the rows next to it lie between the two regions' shifts
+    shift = (got - out)[0, 0, 28:36, 10]
+    assert shift[0] == pytest.approx(float(want_sky[0] + 0.2), abs=1e-5)
+    assert shift[-1] == pytest.approx(float(want_grass[0] - 0.1), abs=1e-5)
+    assert min(shift[3], shift[4]) > float(want_grass[0] - 0.1) + 0.05 and max(shift[3], shift[4]) < 0.95 * 0.8
+    assert torch.equal(match_look(out, ids, ref, ref_ids, K, strength=0.0, radius=radius), out)
+    half = match_look(out, ids, ref, ref_ids, K, strength=0.5, radius=radius)
+    assert torch.allclose(half, (out + got) / 2, atol=1e-5)
+
+
+def test_a_local_match_carries_the_renders_gradient_and_no_colour_across_classes():
+    ids, ref_ids = _two_class_scene(64, 16)
+    K = len(CLASSES)
+    out = torch.zeros(1, 3, 64, 64)
+    ref = torch.full((1, 3, 16, 16), 0.5)
+    ref[:, :, :8] = torch.linspace(0.1, 0.9, 8)[:, None]  # the sky lightens towards the horizon
+    ref[:, 0, 8:] = 1.0  # red grass: must not tint the sky
+    local = match_look(out, ids, ref, ref_ids, K, radius=2)
+    flat = match_look(out, ids, ref, ref_ids, K, radius=0)
+    sky_rows = local[0, 2, 2:28, 32]
+    assert (sky_rows[1:] >= sky_rows[:-1] - 1e-6).all() and sky_rows[-1] - sky_rows[0] > 0.5  # the gradient
+    assert float(flat[0, 2, 2:28, 32].std()) < 1e-5  # one shift per class: no gradient
+    # the sky's red channel follows the sky's render only (0.1..0.9), never the red grass
+    assert torch.allclose(local[0, 0, :28], local[0, 2, :28], atol=1e-5)
+
+
+def test_classes_the_thumbnail_lost_and_dont_care_pixels_keep_their_colour():
+    ids, ref_ids = _two_class_scene(64, 16)
+    ids[40:42, 10:50] = 5  # a thin stroke of water that the 16 px thumbnail does not hold
+    ids[50:, 56:] = 255
+    out = torch.full((1, 3, 64, 64), 0.3)
+    ref = torch.full((1, 3, 16, 16), 0.9)
+    got = match_look(out, ids, ref, ref_ids, len(CLASSES))
+    assert torch.allclose(got[0, :, 52:, 60:], out[0, :, 52:, 60:])  # don't care, away from the edge
+    assert torch.allclose(got[0, :, 8:30], torch.full((3, 22, 64), 0.8))  # sky moved onto 0.9 * 2 - 1
+    water = got[0, :, 40:42, 20:40]
+    assert float((water - 0.3).abs().max()) < 0.26  # only the softened edge of the grass around it reaches it
+    assert float((got[0, :, 38, 20:40] - 0.8).abs().max()) < 0.26
+
+
+def test_a_renderer_file_with_look_match_paints_each_region_in_the_colour_of_the_seeds_render(tmp_path):
+    cfg = GenConfig(**CFG, seed_looks="renderer", look_match=1.0)
+    path = tmp_path / "m.safetensors"
+    torch.manual_seed(0)
+    save_checkpoint(path, baked_state_dict(build_generator(cfg)), cfg.to_dict() | {"spectral": False}, kind="spade")
+    syn = Synthesizer.from_checkpoint(path, bf16=False)
+    ids = _layout(64, 64)
+    picture, small = look_render(syn.generator, ids, torch.Generator().manual_seed(4))
+    want, _ = class_means(picture, small, len(CLASSES))
+
+    def got_means(s: Synthesizer) -> torch.Tensor:
+        img = torch.from_numpy(np.array(s.synthesize(ids.numpy(), seed=4))).permute(2, 0, 1)[None] / 255.0
+        return class_means(torch.nn.functional.interpolate(img, size=(32, 32), mode="area"), small, len(CLASSES))[0]
+
+    present = [0, 2, 7]
+    matched = got_means(syn)[0, present]
+    assert torch.allclose(matched, want[0, present], atol=0.02)
+    syn.config = GenConfig.from_dict(cfg.to_dict() | {"look_match": 0.0})
+    assert (got_means(syn)[0, present] - want[0, present]).abs().max() > 0.1  # an untrained generator's own colours

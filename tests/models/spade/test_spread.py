@@ -12,6 +12,10 @@ def test_load_takes_a_seed_looks_suffix_without_changing_the_file(tmp_path):
     assert label == f"{tmp_path}/g (renderer)" and syn.config.seed_looks == "renderer"
     label, syn = spread.load(str(path))
     assert label == f"{tmp_path}/g (prior)" and syn.config.seed_looks == "prior"
+    label, syn = spread.load(f"{path}:renderer@0.5")
+    assert label == f"{tmp_path}/g (renderer @0.5)" and syn.config.look_match == 0.5
+    with pytest.raises(ValueError, match="must be a number, got 'x'"):
+        spread.load(f"{path}:renderer@x")
 
 
 def test_the_table_has_the_floor_and_every_generator_and_a_seedless_one_scores_worst(tmp_path, capsys):
