@@ -6,6 +6,7 @@ calls them by name), so keep them stable.
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import io
@@ -179,6 +180,22 @@ class Handlers:
         self.engine = engine
         self.config = config
         self._video_dir = video_dir  # None: normlab-videos/ in Gradio's cache folder (swept by app/web/retention.py)
+        # when each browser session last clicked Synthesize (monotonic s; the newest SESSIONS_KEPT sessions)
+        self._synth_clicked: collections.OrderedDict[str, float] = collections.OrderedDict()
+
+    SESSIONS_KEPT = 1024
+
+    def _mark_synthesize(self, request: gr.Request | None) -> None:
+        key = getattr(request, "session_hash", None)
+        if key:
+            self._synth_clicked[key] = time.monotonic()
+            self._synth_clicked.move_to_end(key)
+            while len(self._synth_clicked) > self.SESSIONS_KEPT:
+                self._synth_clicked.popitem(last=False)
+
+    def _synthesized_since(self, request: gr.Request | None, t0: float) -> bool:
+        """Whether the session clicked Synthesize after ``t0``: a preview begun before the click is stale."""
+        return self._synth_clicked.get(getattr(request, "session_hash", None) or "", float("-inf")) > t0
 
     @property
     def video_dir(self) -> Path:
@@ -612,8 +629,10 @@ class Handlers:
         then_style: Any,
         then_norm: str,
         then_alpha: Any,
+        request: gr.Request | None = None,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[Image.Image, str]:
+        self._mark_synthesize(request)  # a live preview still running must not replace this picture
         progress(0.1, desc="Reading the canvas")
         labels = labels_from_editor(editor, self.config, self._fill_id(fill))
         seed, size = check_seed(seed), check_size(size, self.config)
@@ -682,10 +701,20 @@ class Handlers:
 
     @user_errors
     def preview_ui(
-        self, editor: dict | None, fill: str, seed: Any, style: Any, size: Any, norm: str, live: bool
+        self,
+        editor: dict | None,
+        fill: str,
+        seed: Any,
+        style: Any,
+        size: Any,
+        norm: str,
+        live: bool,
+        request: gr.Request | None = None,
     ) -> tuple[Any, Any]:
         """The live preview after a stroke: at most ``PREVIEW_SIZE`` px; input problems go to the caption, not a
-        toast (a half-painted canvas is not an error worth interrupting for). ``live=False`` changes nothing."""
+        toast (a half-painted canvas is not an error worth interrupting for). ``live=False`` changes nothing, and
+        neither does a preview the session's Synthesize click overtook (the click's picture stays)."""
+        t0 = time.monotonic()
         if not live:
             return gr.skip(), gr.skip()
         try:
@@ -696,6 +725,8 @@ class Handlers:
             return gr.skip(), f"Live preview paused: {exc}"
         size = min(wanted, PREVIEW_SIZE)
         result = self.engine.synthesize(labels, seed=seed, style=style_img, size=size, norm=_norm_or_default(norm))
+        if self._synthesized_since(request, t0):
+            return gr.skip(), gr.skip()
         more = f" · press Synthesize for {wanted} px" if wanted > size else ""
         return result.image, f"Live preview · {result.caption}{more}"
 

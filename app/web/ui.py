@@ -110,6 +110,9 @@ DEBOUNCE_JS = """(...args) => new Promise((resolve) => {
   const me = (window.__normlabPreview = (window.__normlabPreview || 0) + 1);
   setTimeout(() => { if (me !== window.__normlabPreview) args[args.length - 1] = false; resolve(args); }, 600);
 })"""
+# A Synthesize click supersedes a preview still waiting out its debounce (a stroke just before the click): its
+# smaller picture would otherwise land after the click's. One still running is dropped by the server instead.
+SUPERSEDE_PREVIEW_JS = """(...args) => { window.__normlabPreview = (window.__normlabPreview || 0) + 1; return args; }"""
 
 
 def launch_kwargs(config: AppConfig | None = None) -> dict[str, Any]:
@@ -575,6 +578,7 @@ def _paint_tab(
         h.synthesize_ui,
         inputs + [norm, then_style, then_norm, then_alpha],
         [out_img, out_caption],
+        js=SUPERSEDE_PREVIEW_JS,
         api_visibility="undocumented",
         concurrency_id="models",
     )

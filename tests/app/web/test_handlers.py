@@ -260,3 +260,43 @@ def test_batch_stylizes_every_good_file_into_a_zip_of_named_pngs_and_reports_the
     too_many = [str(files["content.png"])] * (config.max_batch_files + 1)
     with pytest.raises(gr.Error, match=f"at most {config.max_batch_files}"):
         handlers.batch_ui(too_many, files["style.jpg"], 0.6, 64, "instance", progress=lambda *a, **k: None)
+
+
+def test_a_preview_overtaken_by_a_synthesize_click_leaves_the_clicks_picture(handlers, monkeypatch):
+    """Stroke, then Synthesize at once: the stroke's preview, still running when the click comes, must not land
+    after the click's picture and replace it (seen in the browser as a 256 px preview over the result)."""
+    from types import SimpleNamespace
+
+    me, other = SimpleNamespace(session_hash="me"), SimpleNamespace(session_hash="other")
+    real = handlers.engine.synthesize
+    clicks: list = []
+
+    def slow_preview(*args, **kwargs):  # the preview's synthesis; a click arrives while it runs
+        while clicks:
+            who = clicks.pop()
+            handlers.synthesize_ui(_grass_editor(), "sky", 1, None, 128, "", None, "", 0.8, request=who, progress=_noop)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(handlers.engine, "synthesize", slow_preview)
+    clicks.append(other)  # another browser's click changes nothing here
+    image, caption = handlers.preview_ui(_grass_editor(), "sky", 3, None, 128, "", True, request=me)
+    assert image.size == (128, 128) and caption.startswith("Live preview")
+    clicks.append(me)
+    stale = handlers.preview_ui(_grass_editor(), "sky", 3, None, 128, "", True, request=me)
+    assert all(isinstance(o, dict) and o.get("__type__") == "update" for o in stale)  # gr.skip(): both stay
+    image, caption = handlers.preview_ui(_grass_editor(), "sky", 3, None, 128, "", True, request=me)
+    assert caption.startswith("Live preview")  # a preview begun after the click shows as usual
+    image, caption = handlers.preview_ui(_grass_editor(), "sky", 3, None, 128, "", True)  # no session: as before
+    assert caption.startswith("Live preview")
+
+
+def test_only_the_newest_sessions_clicks_are_remembered(handlers, monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(type(handlers), "SESSIONS_KEPT", 3)
+    for k in range(5):
+        handlers._mark_synthesize(SimpleNamespace(session_hash=f"s{k}"))
+    handlers._mark_synthesize(SimpleNamespace(session_hash="s2"))  # clicked again: now the newest
+    assert list(handlers._synth_clicked) == ["s3", "s4", "s2"]
+    handlers._mark_synthesize(None)  # no request (a direct call): nothing to remember
+    assert len(handlers._synth_clicked) == 3

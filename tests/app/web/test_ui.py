@@ -44,8 +44,14 @@ def test_paint_tab_has_fill_live_preview_reload_and_style_galleries(demo, app_co
     assert len(styles) >= 3 and len({p for p, _ in styles}) == len(styles)
     for key in ("style-gallery", "spade-style-gallery"):
         assert [v["image"]["orig_name"] for v in ids[key].value] == [Path(p).name for p, _ in styles]
+    from app.web.ui import DEBOUNCE_JS, SUPERSEDE_PREVIEW_JS
+
     deps = [d for d in demo.config["dependencies"] if d.get("js") and "__normlabPreview" in d["js"]]
-    assert len(deps) == 1 and deps[0]["trigger_mode"] == "always_last"  # one debounced preview event
+    debounced = [d for d in deps if d["js"] == DEBOUNCE_JS]
+    assert len(debounced) == 1 and debounced[0]["trigger_mode"] == "always_last"  # one debounced preview event
+    # the Synthesize click supersedes a preview still in its debounce (its picture would land over the click's)
+    (click,) = [d for d in deps if d["js"] == SUPERSEDE_PREVIEW_JS]
+    assert [tuple(t) for t in click["targets"]] == [(ids["synthesize-btn"]._id, "click")]
 
 
 def test_outputs_are_png_with_download(demo):
