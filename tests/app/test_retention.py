@@ -12,7 +12,7 @@ from tests.app.conftest import free_port, make_random_checkpoints
 
 
 @pytest.mark.slow
-def test_uploads_and_results_older_than_the_retention_are_deleted(tmp_path, files):
+def test_uploads_and_results_older_than_the_retention_are_deleted(tmp_path, files, monkeypatch):
     from gradio_client import Client, handle_file
 
     from app.web.ui import build_demo, launch_kwargs
@@ -21,6 +21,8 @@ def test_uploads_and_results_older_than_the_retention_are_deleted(tmp_path, file
         assets_dir=make_random_checkpoints(tmp_path / "assets"), cache_minutes=0, default_size=128, canvas_size=64
     )
     assert config.delete_cache == (5, 10)  # sweep every 5 s, delete files older than 10 s
+    # Gradio's sweep itself, on a shorter schedule: the test's wait (a whole core idle) falls from ~16 s to ~6 s
+    monkeypatch.setattr(AppConfig, "delete_cache", property(lambda self: (1, 4)))
     demo = build_demo(config)
     demo.launch(
         server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **launch_kwargs(config)

@@ -1,6 +1,7 @@
 """models.common.training: the Lightning pieces are plain module-level classes (picklable, so ddp_spawn works)."""
 
 import pickle
+import types
 
 import pytest
 from pathlib import Path
@@ -281,15 +282,14 @@ def test_sample_grids_go_to_a_logger_that_takes_images(tmp_path):
 
 
 def test_train_stats_smooth_remember_first_values_and_carry_wall_time_over_a_resume(monkeypatch):
-    import time
-
     import torch
 
     from models.common import training
 
     stats = TrainStats(keys=("loss", "d"), smoothing=0.5)
     clock = iter([100.0, 110.0, 120.0])
-    monkeypatch.setattr(time, "monotonic", lambda: next(clock))
+    # the training module's clock only: threads other tests left running (Gradio's) read time.monotonic too
+    monkeypatch.setattr(training, "time", types.SimpleNamespace(monotonic=lambda: next(clock)))
     stats.load_state_dict({"wall": 30.0, "ema": {"d": 4.0}})
     assert stats.wall_before == 30.0 and stats.ema == {"d": 4.0}
     stats.on_train_start(None, None)
@@ -672,7 +672,7 @@ def test_the_progress_bar_sets_its_total_from_the_timer(monkeypatch):
     monkeypatch.setattr(TQDMProgressBar, "on_train_batch_end", lambda self, *a: calls.append(("batch", *a)))
     monkeypatch.setattr(TQDMProgressBar, "on_train_epoch_start", lambda self, *a: calls.append(("epoch", *a)))
     clock = [100.0]
-    monkeypatch.setattr(tr.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(tr, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))  # this module's clock only
 
     class Bar:
         def __init__(self, total):
@@ -774,7 +774,7 @@ def test_train_stats_start_from_zero_and_add_the_resumed_wall_time(monkeypatch):
     from models.common import training as tr
 
     clock = [50.0]
-    monkeypatch.setattr(tr.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(tr, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))  # this module's clock only
     s = TrainStats(keys=("loss", "d"), smoothing=0.5)
     assert (s.wall, s.wall_before, s.steps, s.start, s.ema, s.first) == (0.0, 0.0, 0, 50.0, {}, {})
     s.load_state_dict({"wall": 30.0, "ema": {"loss": 4.0}})
