@@ -44,6 +44,7 @@ __all__ = [
     "main",
 ]
 
+FIELD_SIDE = 512  # match_look builds its colour shifts at most this large, then enlarges them
 SEED_LOOKS = ("prior", "renderer")  # GenConfig.seed_looks: fitted Gaussian (or N(0, I)) / the renderer's looks
 IGNORE = 255
 
@@ -160,16 +161,22 @@ def match_look(
         m_want, known = class_means(ref, ref_ids, K)
         m_have, _ = class_means(small, ref_ids, K)
         delta = ((m_want - m_have)[0] * known[:, None])[:, :, None, None].expand(K, 3, s, s)
-    field = torch.zeros_like(x[0])
-    big = ids.to(dev)
-    for k in range(K):  # one class at a time: a (K, 3, H, W) stack would be ~0.5 GB at 2048 px
+    # The field is smooth but for its steps at class edges, which are softened over ~1 px per 256 anyway: above
+    # FIELD_SIDE it is built at 1/f of the size and enlarged once (2048 px: ~50 MB instead of ~0.3 GB of temporaries).
+    H, W = x.shape[-2:]
+    f = max(1, -(-max(H, W) // FIELD_SIDE))
+    big = ids.to(dev)[::f, ::f]
+    h, w = big.shape
+    field = x.new_zeros(3, h, w)
+    for k in range(K):  # one class at a time: a (K, 3, h, w) stack would not fit the budget at 2048 px
         where = big == k
         if where.any():
-            up = F.interpolate(delta[k : k + 1], size=x.shape[-2:], mode="bilinear", align_corners=False)[0]
+            up = F.interpolate(delta[k : k + 1], size=(h, w), mode="bilinear", align_corners=False)[0]
             field += up * where
-    # soften the step at class edges over ~1 px at 256 (4 px at 1024)
-    field = _blur(field[None], max(1, round(max(x.shape[-2:]) / 256)))
-    return (x + strength * field).clamp(-1, 1).to(out.dtype)
+    field = _blur(field[None], max(1, round(max(h, w) / 256)))  # the class edges' step, softened
+    if f > 1:
+        field = F.interpolate(field, size=(H, W), mode="bilinear", align_corners=False)
+    return torch.add(x, field, alpha=strength).clamp_(-1, 1).to(out.dtype)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -275,3 +275,20 @@ def test_a_renderer_file_with_look_match_paints_each_region_in_the_colour_of_the
     assert torch.allclose(matched, want[0, present], atol=0.02)
     syn.config = GenConfig.from_dict(cfg.to_dict() | {"look_match": 0.0})
     assert (got_means(syn)[0, present] - want[0, present]).abs().max() > 0.1  # an untrained generator's own colours
+
+
+def test_large_pictures_build_the_shift_smaller_and_get_the_same_colours(monkeypatch):
+    ids, ref_ids = _two_class_scene(1024, 16)
+    ids[700:760, 100:900] = 5  # a water stroke the thumbnail lost
+    out = torch.zeros(1, 3, 1024, 1024)
+    ref = torch.full((1, 3, 16, 16), 0.25)
+    ref[:, :, :8] = torch.linspace(0.1, 0.9, 8)[:, None]  # a gradient, so the shift is not flat
+    small = match_look(out, ids, ref, ref_ids, len(CLASSES))  # built at 512 px, enlarged
+    monkeypatch.setattr(looks, "FIELD_SIDE", 4096)
+    full = match_look(out, ids, ref, ref_ids, len(CLASSES))  # built at 1024 px
+    away = torch.ones(1024, 1024, dtype=torch.bool)
+    away[496:528] = False  # the horizon's softened step
+    away[690:770, 90:910] = False  # and the stroke's
+    assert torch.allclose(small[0, :, away], full[0, :, away], atol=0.02)
+    assert float((small - full).abs().mean()) < 0.005
+    assert float(small[0, :, 720:740, 300:700].abs().max()) < 1e-6  # the lost stroke keeps its colour
