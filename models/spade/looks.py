@@ -104,7 +104,8 @@ def class_means(images: torch.Tensor, ids: torch.Tensor, num_classes: int) -> tu
 
 
 def _blur(x: torch.Tensor, r: int) -> torch.Tensor:
-    """Two box blurs of radius ``r`` (~ a Gaussian of sigma ``0.8 r``), edges replicated: ``(N, C, H, W)``."""
+    """Two box blurs of radius ``r`` (~ a Gaussian of sigma ``sqrt(2r(r + 1) / 3)``: 2 px at ``r = 2``), edges
+    replicated: ``(N, C, H, W)``."""
     for _ in range(2):
         x = F.avg_pool2d(F.pad(x, (r, r, r, r), mode="replicate"), 2 * r + 1, stride=1)
     return x
