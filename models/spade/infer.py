@@ -25,7 +25,7 @@ from models.common.checkpoint import CheckpointError, checkpoint_for, load_check
 from models.common.imageio import ImageLoadError, open_image, pil_to_tensor
 from models.landscape.classes import LABEL_MODES, ids_from_label_image, mask_to_ids
 from models.spade.generator import GenConfig, build_generator, one_hot
-from models.spade.looks import look_render, match_look
+from models.spade.looks import encode_look, look_render, match_look
 from models.spade.prior import PRIOR_KEYS, sample_from_prior, split_prior
 from models.spade.windows import receptive_margin, smooth_label_upscale, synthesize_windows
 
@@ -148,8 +148,7 @@ class Synthesizer:
         if self.config.seed_looks == "renderer" and ids is not None:
             picture, small = look_render(self.generator, ids, generator)
             with autocast_for(self.device, self.bf16):
-                mu, _ = self.generator.encode(picture * 2 - 1)
-            return mu.float(), (picture, small)
+                return encode_look(self.generator, picture), (picture, small)
         return sample_from_prior(self.prior, self.config.z_dim, generator).to(self.device), None
 
     @torch.inference_mode()

@@ -85,12 +85,16 @@ def look_render(
 
 
 @torch.no_grad()
+def encode_look(generator: torch.nn.Module, picture: torch.Tensor) -> torch.Tensor:
+    """The style encoder's mean code ``(1, z_dim)`` of a render ``picture (1, 3, s, s)`` in [0, 1]."""
+    mu, _ = generator.encode(picture * 2 - 1)
+    return mu.float()
+
+
 def look_code(generator: torch.nn.Module, ids: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     """The style code ``(1, z_dim)`` of the layout ``ids (H, W)`` rendered with a look drawn from ``rng``
     (:func:`look_render`)."""
-    picture, _ = look_render(generator, ids, rng)
-    mu, _ = generator.encode(picture * 2 - 1)
-    return mu.float()
+    return encode_look(generator, look_render(generator, ids, rng)[0])
 
 
 def class_means(images: torch.Tensor, ids: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
