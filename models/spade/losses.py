@@ -18,6 +18,8 @@ __all__ = [
     "hinge_g_loss",
     "kl_loss",
     "mode_seeking_loss",
+    "period_loss",
+    "residual_correlation",
     "CAFFE_TO_TORCHVISION",
 ]
 
@@ -93,6 +95,65 @@ def class_colour_loss(fake: torch.Tensor, real: torch.Tensor, seg: torch.Tensor)
     present = (n > 0).float()  # (B, K)
     per_class = ((fm - rm).abs() + (fs - rs).abs()).mean(-1)  # (B, K)
     return (per_class * present).sum() / present.sum().clamp(min=1)
+
+
+PERIOD_LAGS = tuple(range(5, 21))  # the lags models.spade.texture.periodicity searches for a repeat
+
+
+def interior_mask(seg: torch.Tensor, border: int) -> torch.Tensor:
+    """Pixels whose ``(2 border + 1)``-square neighbourhood (clipped to the picture) is one class:
+    one-hot ``seg (B, K, H, W)`` -> ``(B, H, W)`` bool. A high-pass residual is large at class edges; only the
+    inside of a region says whether its texture repeats."""
+    eroded = -F.max_pool2d(-seg.float(), 2 * border + 1, stride=1, padding=border)
+    return eroded.amax(1) > 0.5
+
+
+def residual_correlation(x: torch.Tensor, seg: torch.Tensor, lags=PERIOD_LAGS, sigma: float = 3.0, border: int = 6):
+    """Per picture, the correlation of the high-pass residual (grey minus a Gaussian blur of ``sigma``) with itself
+    shifted by each lag, horizontally and vertically, over pixel pairs inside one class region:
+    ``x (B, 3, H, W)``, one-hot ``seg (B, K, H, W)`` -> ``(B, 2, len(lags))`` (differentiable, fp32 or fp64).
+
+    A texture that repeats every 16 px correlates strongly at a lag of 16; a render's grain does not (0.06).
+    """
+    from models.spade.texture import gaussian_blur
+
+    grey = x.to(torch.promote_types(x.dtype, torch.float32)).mean(1, keepdim=True)
+    r = (grey - gaussian_blur(grey, sigma))[:, 0]  # (B, H, W)
+    ids = seg.argmax(1)
+    inside = interior_mask(seg, border)
+    out = []
+    for dim in (2, 1):  # horizontal shifts (along W), then vertical (along H)
+        row = []
+        for lag in lags:
+            a, b = r.narrow(dim, 0, r.shape[dim] - lag), r.narrow(dim, lag, r.shape[dim] - lag)
+            m = (
+                inside.narrow(dim, 0, r.shape[dim] - lag)
+                & inside.narrow(dim, lag, r.shape[dim] - lag)
+                & (ids.narrow(dim, 0, r.shape[dim] - lag) == ids.narrow(dim, lag, r.shape[dim] - lag))
+            ).float()
+            num = (m * a * b).sum((1, 2))
+            den = ((m * a * a).sum((1, 2)) * (m * b * b).sum((1, 2))).clamp(min=1e-12).sqrt()
+            row.append(num / den)
+        out.append(torch.stack(row, -1))
+    return torch.stack(out, 1)
+
+
+def period_loss(fake: torch.Tensor, real: torch.Tensor, seg: torch.Tensor, lags=PERIOD_LAGS) -> torch.Tensor:
+    """The *periodicity* loss: how much more the fake's texture correlates with itself at lags of 5-20 px than
+    its paired real picture's does (:func:`residual_correlation`; only the excess counts), at the lag where it is
+    largest (a repeat has one period: a mean over 32 lags would dilute it 30x), averaged over pictures and both
+    directions. ``fake``, ``real`` ``(B, 3, H, W)``; one-hot ``seg (B, K, h, w)``, nearest-resized.
+
+    Why: noise inputs remove the cause of the generator's 16 px repeat (a uniform region gave every start-grid cell
+    the same inputs), but frozen noise weights let the other weights learn to drown the noise out again and the
+    repeat came back within 20 minutes of fine-tuning (docs/spade.md, issue 37 part 4). This term makes hiding the
+    noise cost something.
+    """
+    if seg.shape[-2:] != fake.shape[-2:]:
+        seg = F.interpolate(seg.float(), size=fake.shape[-2:], mode="nearest")
+    with torch.no_grad():
+        target = residual_correlation(real, seg, lags)
+    return F.relu(residual_correlation(fake, seg, lags) - target).amax(-1).mean()
 
 
 class VGGLoss(nn.Module):

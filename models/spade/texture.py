@@ -19,10 +19,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["class_colour_stats", "mean_pairwise_difference", "periodicity", "spread_distance"]
+__all__ = ["class_colour_stats", "gaussian_blur", "mean_pairwise_difference", "periodicity", "spread_distance"]
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of ``(B, 1, H, W)``, reflect-padded."""
     r = max(1, int(math.ceil(3 * sigma)))
     t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
@@ -60,7 +60,7 @@ def periodicity(
             f"periodicity needs images (B, 3, H, W) and ids (B, H, W), got {tuple(images.shape)} and {tuple(ids.shape)}"
         )
     grey = images.double().mean(1, keepdim=True)
-    resid = (grey - _gaussian_blur(grey, sigma))[:, 0]
+    resid = (grey - gaussian_blur(grey, sigma))[:, 0]
     B, H, W = resid.shape
     picks = []
     for b in range(B):

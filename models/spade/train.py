@@ -60,6 +60,7 @@ from models.spade.losses import (
     hinge_g_loss,
     kl_loss,
     mode_seeking_loss,
+    period_loss,
 )
 
 __all__ = [
@@ -107,6 +108,12 @@ class TrainConfig:
         0.0,
         "weight of the look loss: L1 between per-class colour means and stds of the fake and its real picture "
         "(models/spade/losses.py; issue 37 part 4 used 10)",
+    )
+    lambda_period: float = option(
+        0.0,
+        "weight of the periodicity loss: the excess self-correlation of the fake's fine texture at lags of "
+        "5-20 px over its real picture's (models/spade/losses.py; issue 37 part 6 used 2): keeps a generator with "
+        "frozen noise from learning to hide the noise and repeat its texture again",
     )
     lambda_ms: float = option(
         0.0,
@@ -261,6 +268,8 @@ class SPADEModule(pl.LightningModule):
             parts["g_vgg"] = self.vgg_loss(fake, real) * t.lambda_vgg
         if t.lambda_look > 0:
             parts["g_look"] = class_colour_loss(fake, real, seg) * t.lambda_look
+        if t.lambda_period > 0:
+            parts["g_period"] = period_loss(fake, real, seg) * t.lambda_period
         return sum(parts.values()), parts, fake_d
 
     def discriminator_loss(
@@ -464,6 +473,7 @@ def card_details(module: SPADEModule) -> tuple[list[str], dict[str, str]]:
     )
     ms = f" + mode seeking x{t.lambda_ms:g}" if g.use_vae and t.lambda_ms > 0 else ""
     ms += f" + look (class colour statistics) x{t.lambda_look:g}" if t.lambda_look > 0 else ""
+    ms += f" + periodicity x{t.lambda_period:g}" if t.lambda_period > 0 else ""
     recipe = (
         f"hinge GAN + feature matching x{t.lambda_feat:g} + VGG-19 perceptual x{t.lambda_vgg:g} + KL "
         f"x{t.lambda_kld:g}{ms}; Adam TTUR (G {t.lr_g:g}, D {t.lr_d:g}, betas {t.beta1:g}/{t.beta2:g}); EMA "
@@ -693,7 +703,7 @@ def main(argv: list[str] | None = None) -> int:
     workers = 0 if on_gpu and loop.num_workers is None else loop.workers()
     data = SPADEDataModule(tcfg, gcfg.size, start, workers, on_gpu, dataset, crop=crop, thumb=gcfg.enc_size)
     module.grid_batch = data.fixed_batch()
-    stats = TrainStats(keys=("g", "d", "g_gan", "g_feat", "g_vgg", "kld", "g_ms"))
+    stats = TrainStats(keys=("g", "d", "g_gan", "g_feat", "g_vgg", "kld", "g_ms", "g_look", "g_period"))
     grid_cb = SampleGridCallback(loop.sample_every, run.samples)
     extra = {}
     if loop.strategy == "ddp":

@@ -116,3 +116,104 @@ def test_look_loss_gradients_match_finite_differences():
         minus[idx] -= eps
         fd = (float(f(plus)) - float(f(minus))) / (2 * eps)
         assert abs(fd - float(grad[idx])) < 2e-3, (idx, fd, float(grad[idx]))
+
+
+def _interior_loop(ids, border):
+    B, H, W = ids.shape
+    out = torch.zeros(B, H, W, dtype=torch.bool)
+    for b in range(B):
+        for y in range(H):
+            for x in range(W):
+                win = ids[b, max(0, y - border) : y + border + 1, max(0, x - border) : x + border + 1]
+                out[b, y, x] = bool((win == win[0, 0]).all())
+    return out
+
+
+def _correlation_loop(r, ids, lags, border):
+    """residual ``r (B, H, W)`` -> (B, 2, L) by explicit pixel pairs, float64 (the definition)."""
+    inside = _interior_loop(ids, border)
+    B, H, W = r.shape
+    out = torch.zeros(B, 2, len(lags), dtype=torch.float64)
+    for b in range(B):
+        for d, (dy, dx) in enumerate(((0, 1), (1, 0))):
+            for i, lag in enumerate(lags):
+                num = saa = sbb = 0.0
+                for y in range(H - dy * lag):
+                    for x in range(W - dx * lag):
+                        y2, x2 = y + dy * lag, x + dx * lag
+                        if inside[b, y, x] and inside[b, y2, x2] and ids[b, y, x] == ids[b, y2, x2]:
+                            a, c = float(r[b, y, x]), float(r[b, y2, x2])
+                            num, saa, sbb = num + a * c, saa + a * a, sbb + c * c
+                out[b, d, i] = num / max(saa * sbb, 1e-12) ** 0.5
+    return out
+
+
+def test_residual_correlation_matches_a_float64_loop_over_pixel_pairs():
+    from models.spade.generator import one_hot
+    from models.spade.losses import residual_correlation
+    from models.spade.texture import gaussian_blur
+
+    g = torch.Generator().manual_seed(3)
+    ids = torch.zeros(2, 20, 22, dtype=torch.long)
+    ids[0, :, 11:] = 1  # two regions side by side
+    ids[1, 8:, :] = 2  # one above the other
+    ids[1, 2:5, 3:6] = 1  # a small island: no interior with border 2
+    x = torch.rand(2, 3, 20, 22, generator=g, dtype=torch.float64) * 2 - 1
+    x[:, :, :, 8:] += 0.5 * x[:, :, :, :-8].clone()  # some correlation at lag 8
+    lags = (2, 3, 8)
+    got = residual_correlation(x, one_hot(ids, 3).double(), lags, border=2)
+    grey = x.mean(1, keepdim=True)
+    r = (grey - gaussian_blur(grey, 3.0))[:, 0]
+    want = _correlation_loop(r, ids, lags, border=2)
+    assert got.shape == (2, 2, 3)
+    assert torch.allclose(got, want, atol=1e-9), (got, want)
+    assert float(want[0, 0, 2]) > 0.2  # the planted lag-8 copy is seen horizontally
+
+
+def test_period_loss_punishes_a_repeating_texture_and_not_grain():
+    from models.spade.generator import one_hot
+    from models.spade.losses import period_loss, residual_correlation
+
+    g = torch.Generator().manual_seed(4)
+    seg = one_hot(torch.zeros(2, 96, 96, dtype=torch.long), 2)
+    grain = torch.rand(2, 3, 96, 96, generator=g) * 2 - 1
+    tile = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
+    knitted = tile.repeat(1, 1, 6, 6)  # a 16 px period, like the generator's start grid
+    c = residual_correlation(knitted, seg)
+    assert float(c[:, :, 16 - 5].min()) > 0.9  # lag 16, both directions
+    assert float(residual_correlation(grain, seg).abs().max()) < 0.15
+    assert float(period_loss(knitted, grain, seg)) > 0.8
+    assert float(period_loss(grain, grain.flip(-1), seg)) < 0.05
+    assert float(period_loss(grain, grain, seg)) == 0.0
+    assert float(period_loss(grain, knitted, seg, lags=(16,))) == 0.0  # repeating less than the real earns nothing
+    # only the excess over the real picture counts: a real picture that repeats as much costs nothing
+    assert float(period_loss(knitted, knitted.roll(3, -1), seg)) < 0.03  # (reflect padding differs at the edges)
+    # a 16-px label map is nearest-resized to the pictures
+    assert float(period_loss(knitted, grain, seg[:, :, ::6, ::6])) == float(period_loss(knitted, grain, seg))
+
+
+def test_period_loss_ignores_repeats_across_class_edges():
+    from models.spade.generator import one_hot
+    from models.spade.losses import residual_correlation
+
+    g = torch.Generator().manual_seed(5)
+    ids = torch.zeros(1, 64, 64, dtype=torch.long)
+    ids[:, :, 32:] = 1
+    x = torch.rand(1, 3, 64, 64, generator=g) * 2 - 1
+    x[:, :, :, 32:48] = x[:, :, :, 16:32]  # class 1's left strip copies class 0's right strip: pairs at lag 16
+    c = residual_correlation(x, one_hot(ids, 2), lags=(16,), border=0)
+    one = residual_correlation(x, one_hot(torch.zeros_like(ids), 2), lags=(16,), border=0)
+    assert float(one[0, 0, 0]) > 0.2  # as one class, the copy correlates
+    assert abs(float(c[0, 0, 0])) < 0.1  # across the class edge it must not count
+
+
+def test_residual_correlation_gradients():
+    from models.spade.generator import one_hot
+    from models.spade.losses import residual_correlation
+
+    g = torch.Generator().manual_seed(6)
+    ids = torch.zeros(1, 12, 12, dtype=torch.long)
+    ids[:, 6:] = 1
+    seg = one_hot(ids, 2).double()
+    x = (torch.rand(1, 3, 12, 12, generator=g, dtype=torch.float64) * 2 - 1).requires_grad_()
+    assert torch.autograd.gradcheck(lambda v: residual_correlation(v, seg, (2, 5), border=1), (x,))

@@ -30,9 +30,9 @@ def test_periodicity_matches_a_direct_autocorrelation():
     x = torch.randn(1, 1, 48, 48, generator=g, dtype=torch.float64).expand(1, 3, 48, 48)
     ids = torch.zeros(1, 48, 48, dtype=torch.long)
     score, _ = periodicity(x, ids, lags=(5, 5))
-    from models.spade.texture import _gaussian_blur
+    from models.spade.texture import gaussian_blur
 
-    r = (x[:, :1] - _gaussian_blur(x[:, :1], 3.0))[0, 0]
+    r = (x[:, :1] - gaussian_blur(x[:, :1], 3.0))[0, 0]
     r = r - r.mean()
     best = -1.0
     for dy in range(-5, 6):

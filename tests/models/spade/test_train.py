@@ -53,7 +53,7 @@ def test_without_mode_seeking_the_generator_draws_one_fake_per_layout():
     _, parts, fake = m.generator_losses(real, m_seg := one_hot(ids, m.gcfg.label_nc))
     assert "g_ms" not in parts and fake.shape == (2, 3, 32, 32)
     assert torch.isfinite(m.discriminator_loss(real, m_seg, fake))
-    assert "g_look" not in parts  # off by default
+    assert "g_look" not in parts and "g_period" not in parts  # off by default
 
 
 def test_the_look_loss_joins_the_generator_loss_with_its_weight():
@@ -69,6 +69,27 @@ def test_the_look_loss_joins_the_generator_loss_with_its_weight():
         assert float(parts["g_look"]) == pytest.approx(2.5 * float(class_colour_loss(fake, real, seg)), rel=1e-5)
         assert float(total) == pytest.approx(sum(float(v) for v in parts.values()), rel=1e-5)
     assert "look (class colour statistics) x2.5" in card_details(m)[0][1]
+
+
+def test_the_period_loss_joins_the_generator_loss_with_its_weight(monkeypatch):
+    import models.spade.train as train_mod
+
+    real, ids = procedural_batch(torch.arange(2), 32)
+    seg = one_hot(ids, 10)
+    seen = []
+
+    def fake_period_loss(fake, real_, seg_):  # an untrained 32 px generator's excess is 0: check the wiring
+        seen.append((fake, real_, seg_))
+        return fake.mean() * 0 + 0.7
+
+    monkeypatch.setattr(train_mod, "period_loss", fake_period_loss)
+    m = _module(lambda_vgg=0.0, lambda_period=3.0)
+    total, parts, fake = m.generator_losses(real, seg)
+    assert float(parts["g_period"]) == pytest.approx(2.1)
+    assert float(total) == pytest.approx(sum(float(v) for v in parts.values()), rel=1e-5)
+    ((f, r, s_),) = seen
+    assert f is fake and r is real and s_ is seg
+    assert "periodicity x3" in card_details(m)[0][1]
 
 
 def test_export_load_round_trip(tmp_path):
