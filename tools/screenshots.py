@@ -94,15 +94,21 @@ def caption(page: Any, elem_id: str, timeout_ms: int = 30_000, skip: str | None 
     has left it: the overlay's text is part of the element's innerText. A caption starting with ``skip`` (say,
     an earlier live preview's, which a click's result replaces) is waited past too."""
     # checked and read in one step: a later event (the live preview) may put the overlay back in between
-    handle = page.wait_for_function(
-        """([sel, skip]) => { const e = document.querySelector(sel);
-            const clear = e && !e.querySelector('.progress-text, .meta-text, .meta-text-center, .eta-bar');
-            const text = clear ? e.innerText.trim() : "";
-            if (skip && text.startsWith(skip)) return false;
-            return text.length > 0 && !/^[0-9.]+s(?![A-Za-z])/.test(text) ? text : false; }""",
-        arg=[f"#{elem_id}", skip or ""],
-        timeout=timeout_ms,
-    )
+    try:
+        handle = page.wait_for_function(
+            """([sel, skip]) => { const e = document.querySelector(sel);
+                const clear = e && !e.querySelector('.progress-text, .meta-text, .meta-text-center, .eta-bar');
+                const text = clear ? e.innerText.trim() : "";
+                if (skip && text.startsWith(skip)) return false;
+                return text.length > 0 && !/^[0-9.]+s(?![A-Za-z])/.test(text) ? text : false; }""",
+            arg=[f"#{elem_id}", skip or ""],
+            timeout=timeout_ms,
+        )
+    except Exception as e:  # playwright's TimeoutError: say what the caption showed instead
+        shown = page.evaluate(
+            "(sel) => { const e = document.querySelector(sel); return e ? e.innerText : null; }", f"#{elem_id}"
+        )
+        raise AssertionError(f"no caption in #{elem_id} after {timeout_ms} ms (skipping {skip!r}): {shown!r}") from e
     return str(handle.json_value())
 
 

@@ -173,6 +173,15 @@ def class_color(name: str) -> str:
     raise InputError(f"Unknown class {name!r}; choose one of: {', '.join(c.name for c in CLASSES)}.")
 
 
+def _synthesis_inputs(labels: np.ndarray, seed: int, style: Image.Image | None, size: int, norm: str) -> str:
+    """A fingerprint of what a synthesis depends on (the size asked for, not the preview's capped one)."""
+    digest = hashlib.sha1(np.ascontiguousarray(labels).tobytes())
+    digest.update(repr((labels.shape, seed, size, norm)).encode())
+    if style is not None:
+        digest.update(repr((style.mode, style.size)).encode() + style.tobytes())
+    return digest.hexdigest()
+
+
 class Handlers:
     """Callbacks bound to one engine and config."""
 
@@ -180,18 +189,33 @@ class Handlers:
         self.engine = engine
         self.config = config
         self._video_dir = video_dir  # None: normlab-videos/ in Gradio's cache folder (swept by app/web/retention.py)
-        # when each browser session last clicked Synthesize (monotonic s; the newest SESSIONS_KEPT sessions)
+        # when each browser session last clicked Synthesize (monotonic s; the newest SESSIONS_KEPT sessions), and a
+        # fingerprint of what that click synthesized
         self._synth_clicked: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._synth_inputs: dict[str, str] = {}
 
     SESSIONS_KEPT = 1024
 
-    def _mark_synthesize(self, request: gr.Request | None) -> None:
+    def _mark_synthesize(self, request: gr.Request | None, inputs: str | None = None) -> None:
+        """Remember the session's Synthesize click (now) and, once read, a fingerprint of its inputs."""
         key = getattr(request, "session_hash", None)
-        if key:
-            self._synth_clicked[key] = time.monotonic()
-            self._synth_clicked.move_to_end(key)
-            while len(self._synth_clicked) > self.SESSIONS_KEPT:
-                self._synth_clicked.popitem(last=False)
+        if not key:
+            return
+        if inputs is not None:
+            self._synth_inputs[key] = inputs
+            return
+        self._synth_clicked[key] = time.monotonic()
+        self._synth_inputs.pop(key, None)
+        self._synth_clicked.move_to_end(key)
+        while len(self._synth_clicked) > self.SESSIONS_KEPT:
+            old, _ = self._synth_clicked.popitem(last=False)
+            self._synth_inputs.pop(old, None)
+
+    def _already_synthesized(self, request: gr.Request | None, inputs: str) -> bool:
+        """Whether the session's last click synthesized exactly these inputs: the editor may report a stroke only
+        after the click (a slow, busy browser), and that preview would replace the click's picture with a smaller
+        copy of it."""
+        return self._synth_inputs.get(getattr(request, "session_hash", None) or "") == inputs
 
     def _synthesized_since(self, request: gr.Request | None, t0: float) -> bool:
         """Whether the session clicked Synthesize after ``t0``: a preview begun before the click is stale."""
@@ -639,6 +663,7 @@ class Handlers:
         then_alpha = check_alpha(then_alpha)
         style_img = self._optional_image(style, "style")
         then_img = self._optional_image(then_style, "'then stylize with' style")
+        self._mark_synthesize(request, _synthesis_inputs(labels, seed, style_img, size, _norm_or_default(norm)))
         progress(0.3, desc="Synthesizing")
         result = self.engine.synthesize(
             labels,
@@ -723,6 +748,9 @@ class Handlers:
             style_img = self._optional_image(style, "style")
         except InputError as exc:
             return gr.skip(), f"Live preview paused: {exc}"
+        inputs = _synthesis_inputs(labels, seed, style_img, wanted, _norm_or_default(norm))
+        if self._already_synthesized(request, inputs):
+            return gr.skip(), gr.skip()
         size = min(wanted, PREVIEW_SIZE)
         result = self.engine.synthesize(labels, seed=seed, style=style_img, size=size, norm=_norm_or_default(norm))
         if self._synthesized_since(request, t0):

@@ -30,7 +30,7 @@ from models.spade.infer import Synthesizer
 from models.spade.looks import SEED_LOOKS
 from models.spade.texture import class_colour_stats, mean_pairwise_difference, spread_distance
 
-__all__ = ["load", "spread_table", "main"]
+__all__ = ["load", "load_all", "spread_table", "main"]
 
 
 def load(spec: str) -> tuple[str, Synthesizer]:
@@ -48,6 +48,18 @@ def load(spec: str) -> tuple[str, Synthesizer]:
         syn.config = dataclasses.replace(syn.config, seed_looks=mode, look_match=look_match).validate()
     label = syn.config.seed_looks + (f" @{syn.config.look_match:g}" if syn.config.look_match else "")
     return f"{path.removesuffix('.safetensors')} ({label})", syn
+
+
+def load_all(specs: list[str], threads: int = 0) -> list[tuple[str, Synthesizer]] | None:
+    """:func:`load` of each spec after setting torch's threads (0: its default); None after printing the first
+    line of what went wrong (a missing, foreign or unreadable file, a bad ``@`` suffix)."""
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return [load(c) for c in specs]
+    except (CheckpointError, ValueError, OSError) as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return None
 
 
 def spread_table(
@@ -103,12 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.layouts < 1 or args.sets < 1:
         print("error: --layouts and --sets must be at least 1", file=sys.stderr)
         return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        synths = [load(c) for c in args.checkpoints]
-    except (CheckpointError, ValueError, OSError) as exc:
-        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+    synths = load_all(args.checkpoints, args.threads)
+    if synths is None:
         return 2
     print(f"{args.layouts} held-out layouts x {args.sets} sets of 16 seeds, {args.size} px, vs 64 renders each")
     print("| layouts | seeds draw from | spread FD (± s.e.) | 16-seed diff |\n|---|---|---|---|")

@@ -290,6 +290,29 @@ def test_a_preview_overtaken_by_a_synthesize_click_leaves_the_clicks_picture(han
     assert caption.startswith("Live preview")
 
 
+def test_a_preview_of_what_the_click_just_synthesized_changes_nothing(handlers):
+    """A busy browser may report the stroke only after the Synthesize click: that preview asks for exactly what the
+    click made and must not replace its picture with a smaller copy (the CI browser test's caption race)."""
+    from types import SimpleNamespace
+
+    me, other = SimpleNamespace(session_hash="me"), SimpleNamespace(session_hash="other")
+    image, caption = handlers.synthesize_ui(
+        _grass_editor(), "sky", 5, None, 128, "", None, "", 0.8, request=me, progress=_noop
+    )
+    late = handlers.preview_ui(_grass_editor(), "sky", 5, None, 128, "", True, request=me)
+    assert all(isinstance(o, dict) and o.get("__type__") == "update" for o in late)  # gr.skip(): both stay
+    for changed in [
+        dict(seed=6),
+        dict(size=96),
+        dict(fill="grass"),
+    ]:
+        kw = dict(editor=_grass_editor(), fill="sky", seed=5, style=None, size=128, norm="", live=True) | changed
+        _, caption = handlers.preview_ui(**kw, request=me)
+        assert caption.startswith("Live preview"), changed
+    _, caption = handlers.preview_ui(_grass_editor(), "sky", 5, None, 128, "", True, request=other)
+    assert caption.startswith("Live preview")  # another browser's click is not this one's picture
+
+
 def test_only_the_newest_sessions_clicks_are_remembered(handlers, monkeypatch):
     from types import SimpleNamespace
 

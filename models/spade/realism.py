@@ -1,0 +1,136 @@
+"""``python -m models.spade.realism A.safetensors [B ...]``: realism and texture of generators, side by side.
+
+The 16 layouts of ``python -m models.eval spade`` are too few for VGG-FD: its floor (real against *other* layouts)
+lies above every generator's, so two generators' distances differ by noise. Here every generator is scored on the
+same, larger set of held-out layouts (default 64 per kind), at one output size, against the renders of those
+layouts; the floor is the same layouts rendered with *other looks* (``render_layout``), so it measures what a
+generator that paints the renderer's layouts perfectly but with its own looks would score. Per generator and kind:
+
+- VGG-FD (pooled VGG-19 relu4_1, as in the eval) with a bootstrap standard error over the layouts;
+- texture periodicity (``models/spade/texture.py``), synthesized over real;
+- fine detail (variance above 1/4 of the resolution), synthesized over real.
+
+The real renders' features are computed once per run and shared by every generator. A checkpoint given as
+``FILE:renderer@X`` is loaded with those looks and look match (as in ``models.spade.spread``).
+
+Example (docs/spade.md, part 6; about 3 minutes per generator and kind at 256 px on 2 cores)::
+
+    python -m models.spade.realism assets/spade_batch.safetensors \\
+        assets/candidates/spade_batch_issue37_p5.safetensors --layouts 64 --size 256 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+import numpy as np
+import torch
+
+from models.common.cli import HelpFormatter
+from models.common.vgg import VGG19Features
+from models.spade.eval import EVAL_SEED, LAYOUTS, _pooled_vgg, _renders, _synthesized, detail_energy, frechet_distance
+from models.spade.spread import load_all
+from models.spade.texture import periodicity
+
+__all__ = ["Reference", "bootstrap_fd", "reference", "score", "main"]
+
+OTHER_LOOKS = 3_000_000  # look seeds of the floor's renders: far from every layout seed and every eval seed
+
+
+@dataclasses.dataclass
+class Reference:
+    """Held-out renders of one kind and size, reduced to what a generator is compared with.
+
+    ``ids (N, S, S)``: the layouts; ``feats (N, 512)``: pooled VGG features of their renders; ``floor``: VGG-FD of
+    the same layouts rendered with other looks; ``period`` / ``detail``: the renders' periodicity and detail energy.
+    """
+
+    kind: str
+    size: int
+    ids: torch.Tensor
+    feats: torch.Tensor
+    floor: float
+    floor_se: float
+    period: float
+    detail: float
+
+
+def bootstrap_fd(a: torch.Tensor, b: torch.Tensor, rounds: int = 20, seed: int = 0) -> tuple[float, float]:
+    """VGG-FD of paired feature sets ``a, b (N, D)`` (row i of both from layout i) and its standard error over
+    ``rounds`` resamplings of the layouts (the same rows drawn from both, so layout difficulty is shared)."""
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"paired feature sets need one row per layout each, got {a.shape[0]} and {b.shape[0]}")
+    gen = torch.Generator().manual_seed(seed)
+    n = a.shape[0]
+    draws = [frechet_distance(a[i], b[i]) for i in (torch.randint(n, (n,), generator=gen) for _ in range(rounds))]
+    return frechet_distance(a, b), float(np.std(draws, ddof=1)) if rounds > 1 else 0.0
+
+
+@torch.no_grad()
+def reference(vgg: torch.nn.Module, kind: str, num: int, size: int) -> Reference:
+    """The renders of ``num`` held-out layouts of ``kind`` at ``size`` px and the floor (other looks)."""
+    from models.landscape.render import render_layout
+
+    real, ids = _renders(torch.arange(num) + EVAL_SEED, size, layouts=kind)
+    chunks = [ids[i : i + 16] for i in range(0, num, 16)]  # 64 pictures at 512 px at once would need gigabytes
+    looks = [[OTHER_LOOKS + k * 16 + j for j in range(len(c))] for k, c in enumerate(chunks)]
+    other = torch.cat([render_layout(c, s) for c, s in zip(chunks, looks)])
+    feats = _pooled_vgg(vgg, real)
+    floor, floor_se = bootstrap_fd(feats, _pooled_vgg(vgg, other * 2 - 1))
+    return Reference(kind, size, ids, feats, floor, floor_se, periodicity(real, ids)[0], detail_energy(real))
+
+
+@torch.no_grad()
+def score(vgg: torch.nn.Module, fake: torch.Tensor, ref: Reference) -> dict[str, float]:
+    """Scores of ``fake (N, 3, S, S)`` in [-1, 1], picture i painted from ``ref.ids[i]``: ``vgg_fd``, ``vgg_fd_se``,
+    ``period`` (x the renders'), ``detail`` (x the renders')."""
+    if fake.shape[0] != ref.ids.shape[0] or fake.shape[-1] != ref.size:
+        raise ValueError(f"need {ref.ids.shape[0]} pictures of {ref.size} px, got {tuple(fake.shape)}")
+    fd, se = bootstrap_fd(ref.feats, _pooled_vgg(vgg, fake))
+    return {
+        "vgg_fd": fd,
+        "vgg_fd_se": se,
+        "period": periodicity(fake, ref.ids)[0] / ref.period,
+        "detail": detail_energy(fake) / max(ref.detail, 1e-12),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m models.spade.realism", description=__doc__.split("\n\n")[1], formatter_class=HelpFormatter
+    )
+    p.add_argument("checkpoints", nargs="+", help="SPADE files, each optionally FILE:renderer@LOOK_MATCH or FILE:prior")
+    p.add_argument("--kinds", nargs="+", choices=LAYOUTS, default=list(LAYOUTS), help="held-out layout kinds")
+    p.add_argument("--layouts", type=int, default=64, help="held-out layouts per kind (one seed each)")
+    p.add_argument("--size", type=int, default=256, help="output side in pixels")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = p.parse_args(argv)
+    if args.layouts < 4:
+        print("error: --layouts must be at least 4 (covariances need several samples)", file=sys.stderr)
+        return 2
+    if args.size < 48:
+        print("error: --size must be at least 48 px (the periodicity's windows)", file=sys.stderr)
+        return 2
+    synths = load_all(args.checkpoints, args.threads)
+    if synths is None:
+        return 2
+    vgg = VGG19Features(("relu4_1",))
+    print(f"{args.layouts} held-out layouts per kind, one seed each, {args.size} px")
+    print("| layouts | generator | VGG-FD (± s.e.) | periodicity (x real) | detail (x real) |\n|---|---|---|---|---|")
+    for kind in args.kinds:
+        print(f"  {kind}: rendering {args.layouts} layouts and the floor...", file=sys.stderr)
+        ref = reference(vgg, kind, args.layouts, args.size)
+        print(f"| {kind} | renders, other looks (the floor) | {ref.floor:.0f} ± {ref.floor_se:.0f} | 1.00x | 1.00x |")
+        for label, syn in synths:
+            print(f"  {kind}: {label}...", file=sys.stderr)
+            fake = _synthesized(syn, ref.ids, list(range(args.layouts)), args.size)
+            s = score(vgg, fake, ref)
+            fd = f"{s['vgg_fd']:.0f} ± {s['vgg_fd_se']:.0f}"
+            print(f"| {kind} | {label} | {fd} | {s['period']:.2f}x | {s['detail']:.2f}x |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
