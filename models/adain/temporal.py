@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from models.common.flow import FlowEstimator, _cv2, flow_pair, warp
+from models.common.flow import FlowEstimator, flow_pair, opencv, warp
 from norms.stats import Moments, RunningMoments, finalize
 
 
@@ -87,7 +87,7 @@ def restore_detail(
     Why: averaging two frames' differently placed strokes lowers their contrast by up to ``sqrt(s^2 + (1-s)^2)``
     (0.72 for the weight 0.6), which raises the style loss; measured on three 256 px clips this halves the style
     ratio's increase for about 15 % more warping error (docs/video.md)."""
-    cv2 = _cv2()
+    cv2 = opencv()
     blur_m = cv2.GaussianBlur(mixed, (0, 0), sigma)
     if where.sum() < 64:  # too few trusted pixels for a stable estimate
         return mixed

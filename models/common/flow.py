@@ -16,7 +16,8 @@ import numpy as np
 PRESETS = ("ultrafast", "fast", "medium")
 
 
-def _cv2():
+def opencv():
+    """OpenCV, imported on first use: only video stabilization needs it."""
     import cv2
 
     return cv2
@@ -26,7 +27,7 @@ def grey(frame: np.ndarray) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB -> ``(H, W)`` uint8 luma (a grey frame is returned as is)."""
     if frame.ndim == 2:
         return frame
-    return _cv2().cvtColor(np.ascontiguousarray(frame), _cv2().COLOR_RGB2GRAY)
+    return opencv().cvtColor(np.ascontiguousarray(frame), opencv().COLOR_RGB2GRAY)
 
 
 class FlowEstimator:
@@ -36,7 +37,7 @@ class FlowEstimator:
     def __init__(self, preset: str = "fast") -> None:
         if preset not in PRESETS:
             raise ValueError(f"unknown flow preset {preset!r}; choose from {', '.join(PRESETS)}")
-        cv2 = _cv2()
+        cv2 = opencv()
         code = {
             "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
             "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -52,7 +53,7 @@ class FlowEstimator:
 def warp(image: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray:
     """Backward warp: ``out[p] = image[p + flow[p]]`` (bilinear, or bicubic with ``cubic``; outside the frame ->
     nearest border pixel). ``image`` ``(H, W, C)`` or ``(H, W)``, any dtype OpenCV remaps (uint8, float32)."""
-    cv2 = _cv2()
+    cv2 = opencv()
     h, w = flow.shape[:2]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return cv2.remap(
