@@ -24,6 +24,21 @@ def test_bootstrap_fd_is_zero_for_a_copy_and_the_squared_shift_for_a_moved_mean(
         realism.bootstrap_fd(a, a[:5])
 
 
+def test_the_paired_difference_cancels_what_both_share():
+    g = torch.Generator().manual_seed(2)
+    real = torch.randn(40, 5, generator=g)
+    base = real + 0.5 * torch.randn(40, 5, generator=g)
+    moved = base.clone()
+    moved[:, 0] += 2.0  # the same pictures, mean moved by 2 more along one axis
+    d, se = realism.fd_difference(real, base, base)
+    assert d == 0 and se == 0
+    d, se = realism.fd_difference(real, moved, base)
+    assert d == pytest.approx(realism.bootstrap_fd(real, moved)[0] - realism.bootstrap_fd(real, base)[0])
+    assert d > 2 and se < realism.bootstrap_fd(real, moved)[1]  # the shared layouts cancel
+    with pytest.raises(ValueError, match="one row per layout"):
+        realism.fd_difference(real, moved[:3], base)
+
+
 @pytest.fixture(scope="module")
 def ref():
     torch.set_num_threads(1)
@@ -48,11 +63,13 @@ def test_the_renders_themselves_score_zero_and_a_blurred_copy_loses_its_detail(r
 
 def test_main_prints_the_floor_and_each_generator(tmp_path, capsys):
     path = crop_checkpoint(tmp_path / "g.safetensors")
-    argv = [f"{path}:renderer@1", "--kinds", "painted", "--layouts", "4", "--size", "64", "--threads", "1"]
+    argv = [f"{path}:renderer@1", str(path), "--kinds", "painted", "--layouts", "4", "--size", "64", "--threads", "1"]
     assert realism.main(argv) == 0
     out = capsys.readouterr().out
     assert "| painted | renders, other looks (the floor) |" in out
     assert f"| painted | {tmp_path}/g (renderer @1) |" in out
+    second = next(line for line in out.splitlines() if line.startswith(f"| painted | {tmp_path}/g (prior) |"))
+    assert " ± " in second.split("|")[4]  # the paired difference against the first generator
 
 
 @pytest.mark.parametrize(
