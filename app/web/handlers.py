@@ -753,7 +753,7 @@ class Handlers:
             return gr.skip(), gr.skip()
         size = min(wanted, PREVIEW_SIZE)
         result = self.engine.synthesize(labels, seed=seed, style=style_img, size=size, norm=_norm_or_default(norm))
-        if self._synthesized_since(request, t0):
+        if self._synthesized_since(request, t0) or self._already_synthesized(request, inputs):  # a click meanwhile
             return gr.skip(), gr.skip()
         more = f" · press Synthesize for {wanted} px" if wanted > size else ""
         return result.image, f"Live preview · {result.caption}{more}"

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from app.config import AppConfig
+from app.web import handlers as handlers_module
 from app.web.handlers import Handlers, user_errors
-from app.preprocess import InputError
+from app.preprocess import InputError, labels_from_editor
 from app.services import Engine
 
 
@@ -311,6 +312,25 @@ def test_a_preview_of_what_the_click_just_synthesized_changes_nothing(handlers):
         assert caption.startswith("Live preview"), changed
     _, caption = handlers.preview_ui(_grass_editor(), "sky", 5, None, 128, "", True, request=other)
     assert caption.startswith("Live preview")  # another browser's click is not this one's picture
+
+
+def test_a_click_that_began_before_the_preview_but_read_the_same_canvas_during_it_wins(handlers, monkeypatch):
+    """The click's time mark came before the preview began (so `_synthesized_since` says no), and its fingerprint
+    while the preview was synthesizing: the preview must still leave the click's picture alone."""
+    from types import SimpleNamespace
+
+    me = SimpleNamespace(session_hash="me")
+    handlers._mark_synthesize(me)  # the click began...
+    real = handlers.engine.synthesize
+
+    def click_reads_the_canvas(*args, **kwargs):  # ...and read the same canvas while the preview ran
+        labels = labels_from_editor(_grass_editor(), handlers.config, handlers._fill_id("sky"))
+        handlers._mark_synthesize(me, handlers_module._synthesis_inputs(labels, 5, None, 128, None))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(handlers.engine, "synthesize", click_reads_the_canvas)
+    late = handlers.preview_ui(_grass_editor(), "sky", 5, None, 128, "", True, request=me)
+    assert all(isinstance(o, dict) and o.get("__type__") == "update" for o in late)
 
 
 def test_only_the_newest_sessions_clicks_are_remembered(handlers, monkeypatch):
