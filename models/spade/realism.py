@@ -58,15 +58,23 @@ class Reference:
     detail: float
 
 
+def _resamples(n: int, rounds: int, seed: int) -> list[torch.Tensor]:
+    """``rounds`` bootstrap draws of ``n`` layout indices (with replacement), the same for a given seed."""
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randint(n, (n,), generator=gen) for _ in range(rounds)]
+
+
+def _spread(draws: list[float]) -> float:
+    return float(np.std(draws, ddof=1)) if len(draws) > 1 else 0.0
+
+
 def bootstrap_fd(a: torch.Tensor, b: torch.Tensor, rounds: int = 20, seed: int = 0) -> tuple[float, float]:
     """VGG-FD of paired feature sets ``a, b (N, D)`` (row i of both from layout i) and its standard error over
     ``rounds`` resamplings of the layouts (the same rows drawn from both, so layout difficulty is shared)."""
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"paired feature sets need one row per layout each, got {a.shape[0]} and {b.shape[0]}")
-    gen = torch.Generator().manual_seed(seed)
-    n = a.shape[0]
-    draws = [frechet_distance(a[i], b[i]) for i in (torch.randint(n, (n,), generator=gen) for _ in range(rounds))]
-    return frechet_distance(a, b), float(np.std(draws, ddof=1)) if rounds > 1 else 0.0
+    draws = [frechet_distance(a[i], b[i]) for i in _resamples(a.shape[0], rounds, seed)]
+    return frechet_distance(a, b), _spread(draws)
 
 
 def fd_difference(
@@ -77,12 +85,9 @@ def fd_difference(
     cancel, so the error of the difference is far below either distance's own."""
     if not real.shape[0] == fake.shape[0] == base.shape[0]:
         raise ValueError(f"one row per layout each, got {real.shape[0]}, {fake.shape[0]} and {base.shape[0]}")
-    gen = torch.Generator().manual_seed(seed)
-    n = real.shape[0]
-    picks = [torch.randint(n, (n,), generator=gen) for _ in range(rounds)]
+    picks = _resamples(real.shape[0], rounds, seed)
     draws = [frechet_distance(real[i], fake[i]) - frechet_distance(real[i], base[i]) for i in picks]
-    diff = frechet_distance(real, fake) - frechet_distance(real, base)
-    return diff, float(np.std(draws, ddof=1)) if rounds > 1 else 0.0
+    return frechet_distance(real, fake) - frechet_distance(real, base), _spread(draws)
 
 
 @torch.no_grad()
