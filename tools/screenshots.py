@@ -149,11 +149,42 @@ def paint_and_synthesize(page: Any, preset: bool = False, timeout_ms: int = 120_
     return caption(page, "synthesize-caption", timeout_ms, skip="Live preview")
 
 
-def pick_class(page: Any, name: str) -> None:
-    """Choose a class in the paint tab's named picker (it sets the brush colour)."""
+def pick_class(page: Any, name: str, timeout_ms: int = 60_000) -> None:
+    """Choose a class in the paint tab's named picker (it sets the brush colour) and wait until the editor has it.
+
+    The brush colour comes back from the server, and the editor then re-fetches its layers: a stroke made before
+    that lands in the old colour or is lost (a fixed 300 ms wait lost one on a busy CI machine). So wait for the
+    picker's response and for every file the editor fetched after it, then let it redraw."""
     page.get_by_role("tab", name="Paint to image").click()
-    page.locator("#class-picker label").filter(has_text=name).first.click()
-    page.wait_for_timeout(300)  # the brush update comes back from the server
+    if page.locator(f'#class-picker input[value="{name}"]').is_checked():
+        return  # no change event: nothing comes back
+    fetching: set[Any] = set()
+
+    def started(request: Any) -> None:
+        if "/gradio_api/file=" in request.url:
+            fetching.add(request)
+
+    def ended(request: Any) -> None:
+        fetching.discard(request)
+
+    def is_brush_update(response: Any) -> bool:
+        return response.url.endswith("/run/predict") and f'"{name}"' in (response.request.post_data or "")
+
+    events = (("request", started), ("requestfinished", ended), ("requestfailed", ended))
+    for event, handler in events:
+        page.on(event, handler)
+    try:
+        with page.expect_response(is_brush_update, timeout=timeout_ms):
+            page.locator("#class-picker label").filter(has_text=name).first.click()
+        page.wait_for_timeout(200)  # the editor starts its re-fetches
+        waited = 0
+        while fetching and waited < timeout_ms:
+            page.wait_for_timeout(100)
+            waited += 100
+        page.wait_for_timeout(300)  # and draws what they brought
+    finally:
+        for event, handler in events:
+            page.remove_listener(event, handler)
 
 
 def stroke(page: Any, y_frac: float = 0.75, x_from: float = 0.35, x_to: float = 0.65) -> None:

@@ -310,6 +310,19 @@ def test_changing_class_never_blanks_the_canvas(page, server, artifacts):
     assert max(diffs) < 8.0, diffs  # a white overlay over the picture differs by ~100 on average
 
 
+def _canvas_when(page, ok, timeout_ms: int = 15_000):
+    """The label canvas once ``ok(pixels)`` holds, or as it is after ``timeout_ms``: a busy machine draws late, and
+    a fixed wait long enough for CI would slow every run (each read is an element screenshot, ~1 s under load)."""
+    import time
+
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        pixels = ui_browser.canvas_pixels(page)
+        if ok(pixels) or time.monotonic() > deadline:
+            return pixels
+        page.wait_for_timeout(250)
+
+
 def test_undo_and_redo_keep_working_across_a_class_change(page, server, artifacts):
     import numpy as np
 
@@ -327,18 +340,19 @@ def test_undo_and_redo_keep_working_across_a_class_change(page, server, artifact
     ui_browser.pick_class(page, "sand")  # the class change goes through the server and updates the editor
     ui_browser.stroke(page, 0.6)
     page.wait_for_timeout(500)
-    after_sand = ui_browser.canvas_pixels(page)
+    after_sand = _canvas_when(page, lambda px: differs(px, after_water) > 1.0)
     assert differs(after_water, after_sand) > 1.0  # the sand stroke is there
     page.locator("#label-editor button[aria-label=Undo]").click()
     page.wait_for_timeout(500)
-    assert differs(ui_browser.canvas_pixels(page), after_water) < 0.5  # undone: back to the water stroke
+    undone = _canvas_when(page, lambda px: differs(px, after_water) < 0.5)
+    assert differs(undone, after_water) < 0.5  # undone: back to the water stroke
     page.locator("#label-editor button[aria-label=Redo]").click()
     page.wait_for_timeout(500)
-    assert differs(ui_browser.canvas_pixels(page), after_sand) < 0.5  # redone
+    assert differs(_canvas_when(page, lambda px: differs(px, after_sand) < 0.5), after_sand) < 0.5  # redone
     page.locator("#label-editor button[aria-label=Undo]").click()
     page.locator("#label-editor button[aria-label=Undo]").click()  # and the stroke before the class change too
     page.wait_for_timeout(500)
-    undone = ui_browser.canvas_pixels(page)
+    undone = _canvas_when(page, lambda px: _water_pixels(px) < _water_pixels(after_water))
     assert differs(undone, after_water) > 1.0 and _water_pixels(undone) < _water_pixels(after_water)
     page.locator("#label-editor").screenshot(path=str(artifacts / "browser_undo_redo.png"))
 
