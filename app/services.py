@@ -202,18 +202,25 @@ TRACKED_DECAY = 0.9  # the past's weight when statistics are tracked (the CLI's 
 
 
 def video_config(
-    size: int, alpha: float = 1.0, preserve_color: str | None = None, stroke: float = 1.0, stabilize: str = "flow"
+    size: int | None,
+    alpha: float = 1.0,
+    preserve_color: str | None = None,
+    stroke: float = 1.0,
+    stabilize: str = "flow",
+    stats_decay: float = TRACKED_DECAY,
+    **extra: Any,
 ) -> Any:
-    """The ``VideoConfig`` for the app's settings; ``stabilize`` picks the flicker reduction as the CLI's
-    ``--stabilize`` does: flow blending ("flow"), tracked statistics ("stats"), both, or "none" (frame by frame).
-    Scene cuts are detected in every mode but "none" (they restart the blend and the statistics)."""
+    """The ``VideoConfig`` for the app's and the CLI's settings; ``stabilize`` picks the flicker reduction (one of
+    ``app.preprocess.STABILIZE_MODES``): flow blending ("flow"), tracked statistics ("stats", decaying by
+    ``stats_decay``), both, or "none" (frame by frame). Scene cuts are detected in every mode but "none" (they
+    restart the blend and the statistics). ``extra``: other ``VideoConfig`` fields (the CLI's flow settings)."""
     from models.adain.video import VideoConfig
 
-    kw = dict(size=size, alpha=alpha, preserve_color=preserve_color, stroke=stroke)
+    kw = dict(size=size, alpha=alpha, preserve_color=preserve_color, stroke=stroke, **extra)
     if stabilize == "none":
         return VideoConfig.frame_by_frame(**kw)
     return VideoConfig(
-        **kw, stats_decay=TRACKED_DECAY if stabilize in ("stats", "both") else 0.0, flow=stabilize in ("flow", "both")
+        **kw, stats_decay=stats_decay if stabilize in ("stats", "both") else 0.0, flow=stabilize in ("flow", "both")
     )
 
 

@@ -14,6 +14,8 @@ from tqdm import tqdm
 
 from app.cli import HelpFormatter, missing_input
 from app.cli import cli_error as _error
+from app.preprocess import DEFAULT_STABILIZE, STABILIZE_MODES
+from app.services import video_config
 from models.common.assets import DEFAULT_NORMS, default_norm
 
 __all__ = ["register", "cmd_stylize_video"]
@@ -64,8 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stroke", type=float, default=1.0, help="stroke size, 0.25 to 4 (as for `normlab stylize`)")
     p.add_argument(
         "--stabilize",
-        choices=("flow", "stats", "both", "none"),
-        default="flow",
+        choices=STABILIZE_MODES,
+        default=DEFAULT_STABILIZE,
         help="flicker reduction: flow blending (0.46x the frame-by-frame warping error, style +8 %%, over the 11 "
         "eval clips), tracked statistics (1.00x), both, or none (frame by frame)",
     )
@@ -139,7 +141,6 @@ def cmd_stylize_video(args: argparse.Namespace) -> int:
     if isinstance(jobs, str):
         return _error(jobs)
 
-    from models.adain.video import VideoConfig
     from models.common.checkpoint import CheckpointError, checkpoint_for
     from models.common.imageio import ImageLoadError, load_image
     from models.common.memory import kept_heap
@@ -149,15 +150,13 @@ def cmd_stylize_video(args: argparse.Namespace) -> int:
     except (ImageLoadError, OSError) as err:
         return _error(str(err))
     try:
-        config = VideoConfig(
-            size=args.size or None,
-            alpha=args.alpha,
-            preserve_color=args.preserve_color,
-            stroke=args.stroke,
-            stats_decay=args.stats_decay if args.stabilize in ("both", "stats") else 0.0,
-            # scene cuts are still found (frame to frame) to restart the flow blend
-            cut_threshold=VideoConfig.cut_threshold if args.stabilize != "none" else float("inf"),
-            flow=args.stabilize in ("both", "flow"),
+        config = video_config(
+            args.size or None,
+            args.alpha,
+            args.preserve_color,
+            args.stroke,
+            args.stabilize,
+            stats_decay=args.stats_decay,
             flow_strength=args.flow_strength,
             flow_detail=not args.plain_blend,
         )

@@ -1,5 +1,6 @@
 """`normlab stylize-video`: a short clip end to end (audio kept), a folder, and one-line errors for bad input."""
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -97,9 +98,16 @@ def test_stabilize_modes(files, capsys, mode):
 
 
 @pytest.mark.parametrize(
-    "extra, strength, detail", [((), 0.6, True), (("--flow-strength", "0.3", "--plain-blend"), 0.3, False)]
+    "extra, strength, detail, decay, flow",
+    [
+        ((), 0.6, True, 0.0, True),
+        (("--flow-strength", "0.3", "--plain-blend"), 0.3, False, 0.0, True),
+        (("--stabilize", "both", "--stats-decay", "0.5"), 0.6, True, 0.5, True),
+        (("--stabilize", "stats", "--stats-decay", "0.7"), 0.6, True, 0.7, False),
+        (("--stabilize", "none", "--stats-decay", "0.7"), 0.6, True, 0.0, False),
+    ],
 )
-def test_blend_options_reach_the_stylizer(files, capsys, monkeypatch, extra, strength, detail):
+def test_blend_options_reach_the_stylizer(files, capsys, monkeypatch, extra, strength, detail, decay, flow):
     import models.adain.video as video  # the CLI imports it when it runs (its --help imports no torch)
 
     seen = {}
@@ -111,7 +119,10 @@ def test_blend_options_reach_the_stylizer(files, capsys, monkeypatch, extra, str
     monkeypatch.setattr(video, "stylize_video", fake)
     argv = ["stylize-video", files / "clip.mp4", files / "s.png", "-o", files / "x.mp4"]
     code, _ = _run(capsys, *argv, *extra, "--checkpoint", files / "adain_instance.safetensors")
-    assert code != 0 and (seen["config"].flow_strength, seen["config"].flow_detail) == (strength, detail)
+    config = seen["config"]
+    assert code != 0 and (config.flow_strength, config.flow_detail) == (strength, detail)
+    assert (config.stats_decay, config.flow) == (decay, flow)
+    assert math.isinf(config.cut_threshold) == ("none" in extra)  # scene cuts restart the blend unless frame by frame
 
 
 def test_folder(files, capsys, tmp_path):
