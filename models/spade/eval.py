@@ -55,7 +55,13 @@ from models.landscape.painted import PAINTED_EVAL_SEED
 from models.spade.data import ProceduralSeeds, procedural_batch
 from models.spade.infer import Synthesizer
 from models.spade.losses import CAFFE_TO_TORCHVISION
-from models.spade.texture import class_colour_stats, mean_pairwise_difference, periodicity, spread_distance
+from models.spade.texture import (
+    class_colour_stats,
+    fine_residual,
+    mean_pairwise_difference,
+    periodicity,
+    spread_distance,
+)
 
 __all__ = ["SegNet", "confusion", "frechet_distance", "main", "measure", "scores", "segnet_for", "train_segnet"]
 
@@ -158,15 +164,7 @@ def detail_energy(imgs: torch.Tensor, factor: int = 4) -> float:
     >>> detail_energy(noisy) > 10 * detail_energy(F.interpolate(F.interpolate(noisy, 8, mode="area"), 32))
     True
     """
-    x = imgs.float()
-    h, w = x.shape[-2:]
-    low = F.interpolate(
-        F.interpolate(x, size=(max(1, h // factor), max(1, w // factor)), mode="area"),
-        size=(h, w),
-        mode="bilinear",
-        align_corners=False,
-    )
-    return float((x - low).var(dim=(1, 2, 3)).mean())
+    return float(fine_residual(imgs.float(), factor).var(dim=(1, 2, 3)).mean())
 
 
 def _synthesized(syn: Synthesizer, ids: torch.Tensor, seeds: list[int], size: int) -> torch.Tensor:

@@ -19,7 +19,14 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["class_colour_stats", "gaussian_blur", "mean_pairwise_difference", "periodicity", "spread_distance"]
+__all__ = [
+    "class_colour_stats",
+    "fine_residual",
+    "gaussian_blur",
+    "mean_pairwise_difference",
+    "periodicity",
+    "spread_distance",
+]
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -31,6 +38,20 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     x = F.pad(x, (r, r, r, r), mode="reflect")
     x = F.conv2d(x, k.view(1, 1, 1, -1))
     return F.conv2d(x, k.view(1, 1, -1, 1))
+
+
+def fine_residual(x: torch.Tensor, factor: int = 4) -> torch.Tensor:
+    """The part of pictures ``(B, C, H, W)`` above 1/``factor`` of their resolution: each minus its ``factor``-x
+    area-downsampled, bilinearly upsampled copy (same shape; differentiable). A blurry upscale has almost none;
+    the evaluation's *detail* (``models.spade.eval.detail_energy``) and the training's detail loss both read it."""
+    h, w = x.shape[-2:]
+    low = F.interpolate(
+        F.interpolate(x, size=(max(1, h // factor), max(1, w // factor)), mode="area"),
+        size=(h, w),
+        mode="bilinear",
+        align_corners=False,
+    )
+    return x - low
 
 
 def _autocorrelation(patches: torch.Tensor) -> torch.Tensor:

@@ -55,6 +55,7 @@ from models.spade.generator import GenConfig, baked_state_dict, build_generator,
 from models.spade.losses import (
     VGGLoss,
     class_colour_loss,
+    detail_loss,
     feature_matching_loss,
     hinge_d_loss,
     hinge_g_loss,
@@ -114,6 +115,11 @@ class TrainConfig:
         "weight of the periodicity loss: the excess self-correlation of the fake's fine texture at lags of "
         "5-20 px over its real picture's (models/spade/losses.py; issue 37 part 6 used 2): keeps a generator with "
         "frozen noise from learning to hide the noise and repeat its texture again",
+    )
+    lambda_detail: float = option(
+        0.0,
+        "weight of the detail loss: |log| of the fake's fine-residual energy over its real picture's in each class "
+        "region (models/spade/losses.py; issue 37 part 9): keeps the periodicity loss from costing the texture's grain",
     )
     lambda_ms: float = option(
         0.0,
@@ -270,6 +276,8 @@ class SPADEModule(pl.LightningModule):
             parts["g_look"] = class_colour_loss(fake, real, seg) * t.lambda_look
         if t.lambda_period > 0:
             parts["g_period"] = period_loss(fake, real, seg) * t.lambda_period
+        if t.lambda_detail > 0:
+            parts["g_detail"] = detail_loss(fake, real, seg) * t.lambda_detail
         return sum(parts.values()), parts, fake_d
 
     def discriminator_loss(
@@ -474,6 +482,7 @@ def card_details(module: SPADEModule) -> tuple[list[str], dict[str, str]]:
     ms = f" + mode seeking x{t.lambda_ms:g}" if g.use_vae and t.lambda_ms > 0 else ""
     ms += f" + look (class colour statistics) x{t.lambda_look:g}" if t.lambda_look > 0 else ""
     ms += f" + periodicity x{t.lambda_period:g}" if t.lambda_period > 0 else ""
+    ms += f" + detail x{t.lambda_detail:g}" if t.lambda_detail > 0 else ""
     recipe = (
         f"hinge GAN + feature matching x{t.lambda_feat:g} + VGG-19 perceptual x{t.lambda_vgg:g} + KL "
         f"x{t.lambda_kld:g}{ms}; Adam TTUR (G {t.lr_g:g}, D {t.lr_d:g}, betas {t.beta1:g}/{t.beta2:g}); EMA "
@@ -703,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     workers = 0 if on_gpu and loop.num_workers is None else loop.workers()
     data = SPADEDataModule(tcfg, gcfg.size, start, workers, on_gpu, dataset, crop=crop, thumb=gcfg.enc_size)
     module.grid_batch = data.fixed_batch()
-    stats = TrainStats(keys=("g", "d", "g_gan", "g_feat", "g_vgg", "kld", "g_ms", "g_look", "g_period"))
+    stats = TrainStats(keys=("g", "d", "g_gan", "g_feat", "g_vgg", "kld", "g_ms", "g_look", "g_period", "g_detail"))
     grid_cb = SampleGridCallback(loop.sample_every, run.samples)
     extra = {}
     if loop.strategy == "ddp":

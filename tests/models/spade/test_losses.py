@@ -1,6 +1,10 @@
 """SPADE losses against hand-computed values."""
 
+import math
+
+import pytest
 import torch
+import torch.nn.functional as F
 
 from models.spade.losses import (
     VGGLoss,
@@ -217,3 +221,76 @@ def test_residual_correlation_gradients():
     seg = one_hot(ids, 2).double()
     x = (torch.rand(1, 3, 12, 12, generator=g, dtype=torch.float64) * 2 - 1).requires_grad_()
     assert torch.autograd.gradcheck(lambda v: residual_correlation(v, seg, (2, 5), border=1), (x,))
+
+
+def _detail_loop(x: torch.Tensor, ids: torch.Tensor, k: int, border: int) -> torch.Tensor:
+    """Float64 loop: per picture and class, the mean over interior pixels of the squared fine residual."""
+    from models.spade.texture import fine_residual
+
+    r2 = fine_residual(x, 4).pow(2).mean(1)
+    B, H, W = ids.shape
+    out = torch.zeros(B, k, dtype=torch.float64)
+    for b in range(B):
+        for c in range(k):
+            total, n = 0.0, 0
+            for i in range(H):
+                for j in range(W):
+                    win = ids[b, max(0, i - border) : i + border + 1, max(0, j - border) : j + border + 1]
+                    if bool((win == c).all()):
+                        total, n = total + float(r2[b, i, j]), n + 1
+            out[b, c] = total / n if n else 0.0
+    return out
+
+
+def test_class_detail_energy_matches_a_pixel_loop():
+    from models.spade.generator import one_hot
+    from models.spade.losses import class_detail_energy
+
+    g = torch.Generator().manual_seed(7)
+    ids = torch.zeros(2, 24, 20, dtype=torch.long)
+    ids[:, 12:] = 1
+    ids[1, 2:5, 3:6] = 2  # a small island: no inside with border 2
+    x = torch.rand(2, 3, 24, 20, generator=g, dtype=torch.float64) * 2 - 1
+    x[:, :, 12:] *= 0.3  # class 1 has a quieter grain
+    got, n = class_detail_energy(x, one_hot(ids, 3).double(), border=2)
+    want = _detail_loop(x, ids, 3, border=2)
+    assert torch.allclose(got, want, atol=1e-12), (got, want)
+    assert float(n[1, 2]) == 0 and float(n[0, 0]) > 0
+    assert float(got[0, 1]) < 0.2 * float(got[0, 0])
+
+
+def test_detail_loss_is_the_log_ratio_of_grain_in_each_region():
+
+    from models.spade.generator import one_hot
+    from models.spade.losses import detail_loss
+
+    g = torch.Generator().manual_seed(8)
+    ids = torch.zeros(2, 64, 64, dtype=torch.long)
+    ids[:, 32:] = 1
+    seg = one_hot(ids, 2)
+    real = torch.rand(2, 3, 64, 64, generator=g, dtype=torch.float64) * 2 - 1
+    assert float(detail_loss(real, real, seg)) == 0.0
+    # the residual is linear: twice the grain is 4x the energy, half of it a quarter (eps aside)
+    assert float(detail_loss(2 * real, real, seg)) == pytest.approx(math.log(4), rel=1e-3)
+    assert float(detail_loss(0.5 * real, real, seg)) == pytest.approx(math.log(4), rel=1e-3)
+    # one region smoothed, the other kept: half of the classes cost log 4
+    half = real.clone()
+    half[:, :, 32:] *= 0.5
+    assert float(detail_loss(half, real, seg)) == pytest.approx(math.log(4) / 2, rel=1e-3)
+    # a blurred copy has lost its grain; a 16 px label map is nearest-resized to the pictures
+    blurred = F.interpolate(F.interpolate(real, 16, mode="area"), 64, mode="bilinear", align_corners=False)
+    assert float(detail_loss(blurred, real, seg)) > 2.0
+    assert float(detail_loss(half, real, seg[:, :, ::4, ::4])) == float(detail_loss(half, real, seg))
+
+
+def test_detail_loss_gradients():
+    from models.spade.generator import one_hot
+    from models.spade.losses import detail_loss
+
+    g = torch.Generator().manual_seed(9)
+    ids = torch.zeros(1, 16, 16, dtype=torch.long)
+    ids[:, 8:] = 1
+    seg = one_hot(ids, 2).double()
+    real = torch.rand(1, 3, 16, 16, generator=g, dtype=torch.float64) * 2 - 1
+    x = (torch.rand(1, 3, 16, 16, generator=g, dtype=torch.float64) * 2 - 1).requires_grad_()
+    assert torch.autograd.gradcheck(lambda v: detail_loss(v, real, seg), (x,))

@@ -71,25 +71,32 @@ def test_the_look_loss_joins_the_generator_loss_with_its_weight():
     assert "look (class colour statistics) x2.5" in card_details(m)[0][1]
 
 
-def test_the_period_loss_joins_the_generator_loss_with_its_weight(monkeypatch):
+@pytest.mark.parametrize(
+    "fn, option, part, card",
+    [
+        ("period_loss", "lambda_period", "g_period", "periodicity x3"),
+        ("detail_loss", "lambda_detail", "g_detail", "detail x3"),
+    ],
+)
+def test_a_texture_loss_joins_the_generator_loss_with_its_weight(monkeypatch, fn, option, part, card):
     import models.spade.train as train_mod
 
     real, ids = procedural_batch(torch.arange(2), 32)
     seg = one_hot(ids, 10)
     seen = []
 
-    def fake_period_loss(fake, real_, seg_):  # an untrained 32 px generator's excess is 0: check the wiring
+    def fake_loss(fake, real_, seg_):  # an untrained 32 px generator's losses say little: check the wiring
         seen.append((fake, real_, seg_))
         return fake.mean() * 0 + 0.7
 
-    monkeypatch.setattr(train_mod, "period_loss", fake_period_loss)
-    m = _module(lambda_vgg=0.0, lambda_period=3.0)
+    monkeypatch.setattr(train_mod, fn, fake_loss)
+    m = _module(lambda_vgg=0.0, **{option: 3.0})
     total, parts, fake = m.generator_losses(real, seg)
-    assert float(parts["g_period"]) == pytest.approx(2.1)
+    assert float(parts[part]) == pytest.approx(2.1)
     assert float(total) == pytest.approx(sum(float(v) for v in parts.values()), rel=1e-5)
     ((f, r, s_),) = seen
     assert f is fake and r is real and s_ is seg
-    assert "periodicity x3" in card_details(m)[0][1]
+    assert card in card_details(m)[0][1]
 
 
 def test_export_load_round_trip(tmp_path):
