@@ -131,8 +131,7 @@ def paint_and_synthesize(page: Any, preset: bool = False, timeout_ms: int = 120_
     close_toasts(page)  # an earlier error's toast would end the wait for the result
     page.get_by_role("tab", name="Paint to image").click()
     if preset:
-        page.locator("#preset-btn").click()
-        page.wait_for_timeout(3000)  # the preset arrives through the queue and is drawn on the canvas
+        load_preset(page)
     page.locator("#label-editor button[aria-label=Brush]").click()
     box = page.locator("#label-editor canvas").first.bounding_box()
     x0, y = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.75
@@ -149,6 +148,40 @@ def paint_and_synthesize(page: Any, preset: bool = False, timeout_ms: int = 120_
     return caption(page, "synthesize-caption", timeout_ms, skip="Live preview")
 
 
+@contextmanager
+def _editor_refetches(page: Any, timeout_ms: int, at_least_one: bool) -> Iterator[None]:
+    """Around an action that sends the label editor a new value from the server: afterwards, wait until every
+    layer file the editor fetched (``/gradio_api/file=``) has arrived, then let it draw. With ``at_least_one``,
+    first wait for a fetch to begin (the value comes through the queue, with no response to wait for)."""
+    fetching: set[Any] = set()
+    seen: list[Any] = []
+
+    def started(request: Any) -> None:
+        if "/gradio_api/file=" in request.url:
+            fetching.add(request)
+            seen.append(request)
+
+    def ended(request: Any) -> None:
+        fetching.discard(request)
+
+    events = (("request", started), ("requestfinished", ended), ("requestfailed", ended))
+    for event, handler in events:
+        page.on(event, handler)
+    try:
+        yield
+        page.wait_for_timeout(200)  # the editor starts its re-fetches
+        waited = 200
+        while (fetching or (at_least_one and not seen)) and waited < timeout_ms:
+            page.wait_for_timeout(100)
+            waited += 100
+        if at_least_one and not seen:
+            raise TimeoutError(f"the label editor fetched no new layers within {timeout_ms} ms")
+        page.wait_for_timeout(300)  # and draws what they brought
+    finally:
+        for event, handler in events:
+            page.remove_listener(event, handler)
+
+
 def pick_class(page: Any, name: str, timeout_ms: int = 60_000) -> None:
     """Choose a class in the paint tab's named picker (it sets the brush colour) and wait until the editor has it.
 
@@ -158,33 +191,21 @@ def pick_class(page: Any, name: str, timeout_ms: int = 60_000) -> None:
     page.get_by_role("tab", name="Paint to image").click()
     if page.locator(f'#class-picker input[value="{name}"]').is_checked():
         return  # no change event: nothing comes back
-    fetching: set[Any] = set()
-
-    def started(request: Any) -> None:
-        if "/gradio_api/file=" in request.url:
-            fetching.add(request)
-
-    def ended(request: Any) -> None:
-        fetching.discard(request)
 
     def is_brush_update(response: Any) -> bool:
         return response.url.endswith("/run/predict") and f'"{name}"' in (response.request.post_data or "")
 
-    events = (("request", started), ("requestfinished", ended), ("requestfailed", ended))
-    for event, handler in events:
-        page.on(event, handler)
-    try:
+    with _editor_refetches(page, timeout_ms, at_least_one=False):
         with page.expect_response(is_brush_update, timeout=timeout_ms):
             page.locator("#class-picker label").filter(has_text=name).first.click()
-        page.wait_for_timeout(200)  # the editor starts its re-fetches
-        waited = 0
-        while fetching and waited < timeout_ms:
-            page.wait_for_timeout(100)
-            waited += 100
-        page.wait_for_timeout(300)  # and draws what they brought
-    finally:
-        for event, handler in events:
-            page.remove_listener(event, handler)
+
+
+def load_preset(page: Any, timeout_ms: int = 60_000) -> None:
+    """Click *Load preset* and wait until the editor has fetched and drawn the preset's layers (it comes through
+    the queue; a fixed 3 s wait was a guess that a busy machine could outlast)."""
+    page.get_by_role("tab", name="Paint to image").click()
+    with _editor_refetches(page, timeout_ms, at_least_one=True):
+        page.locator("#preset-btn").click()
 
 
 def stroke(page: Any, y_frac: float = 0.75, x_from: float = 0.35, x_to: float = 0.65) -> None:
@@ -353,8 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             page.wait_for_timeout(1500)  # Gradio fades a new output in; a screenshot taken at once looks washed out
             page.screenshot(path=str(args.out / "style_transfer.png"))
             page.get_by_role("tab", name="Paint to image").click()
-            page.locator("#preset-btn").click()
-            page.wait_for_timeout(3000)  # the preset arrives through the queue and is drawn on the canvas
+            load_preset(page)
             print(live_preview_after_stroke(page, "water", y_frac=0.45))  # a named class, one stroke, live preview
             page.evaluate("window.scrollTo(0, 0)")
             page.wait_for_timeout(1500)

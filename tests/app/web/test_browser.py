@@ -298,8 +298,7 @@ def test_changing_class_never_blanks_the_canvas(page, server, artifacts):
 
     open_app(page, server)
     page.get_by_role("tab", name="Paint to image").click()
-    page.locator("#preset-btn").click()
-    page.wait_for_timeout(3000)  # the preset arrives and is drawn (polling the canvas costs more: ~1 s a read)
+    ui_browser.load_preset(page)
     shown = ui_browser.canvas_pixels(page).astype(float)
     diffs = []
     for name in ("sand", "snow", "tree"):
@@ -331,8 +330,7 @@ def test_undo_and_redo_keep_working_across_a_class_change(page, server, artifact
 
     open_app(page, server)
     page.get_by_role("tab", name="Paint to image").click()
-    page.locator("#preset-btn").click()
-    page.wait_for_timeout(3000)  # the preset arrives and is drawn (polling the canvas costs more: ~1 s a read)
+    ui_browser.load_preset(page)
     ui_browser.pick_class(page, "water")
     ui_browser.stroke(page, 0.45)
     page.wait_for_timeout(500)
