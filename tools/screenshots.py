@@ -373,8 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             page.evaluate("window.scrollTo(0, 0)")
             page.wait_for_timeout(1500)  # Gradio fades a new output in; a screenshot taken at once looks washed out
             page.screenshot(path=str(args.out / "style_transfer.png"))
-            page.get_by_role("tab", name="Paint to image").click()
-            load_preset(page)
+            load_preset(page)  # (it opens the paint tab)
             print(live_preview_after_stroke(page, "water", y_frac=0.45))  # a named class, one stroke, live preview
             page.evaluate("window.scrollTo(0, 0)")
             page.wait_for_timeout(1500)
