@@ -12,7 +12,7 @@ import argparse
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -310,6 +310,29 @@ def drop_file(page: Any, selector: str, name: str, data: bytes, mime: str = "ima
     import base64
 
     page.evaluate(_DROP_JS, [selector, name, base64.b64encode(data).decode(), mime])
+
+
+def hand_label_file(page: Any, act: Callable[[], None], name: str, attempts: int = 3, timeout_ms: int = 20_000) -> int:
+    """Run ``act`` (a drop on, or a choice for, the label editor of a file called ``name``) until the file reaches
+    the server's label-file handler; returns the attempt that did it. The editor replaces its elements while it
+    mounts: a file handed to one that is then replaced is silently lost (a busy CI machine showed it), so each
+    attempt first waits for the editor's upload input to hold still, then for the queue request that calls the
+    handler with ``name`` (the editor's own layer uploads go out either way: they prove nothing).
+    Raises AssertionError when no attempt reached the handler."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    def calls_handler(request: Any) -> bool:
+        return "/gradio_api/queue/join" in request.url and name in (request.post_data or "")
+
+    for attempt in range(1, attempts + 1):
+        wait_until_stable(page, "#label-editor input[type=file]")
+        try:
+            with page.expect_request(calls_handler, timeout=timeout_ms):
+                act()
+            return attempt
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"the label file {name!r} reached no handler in {attempts} attempts of {timeout_ms} ms")
 
 
 def wait_for_canvas_colour(page: Any, rgb: tuple[int, int, int], min_pixels: int, timeout_s: float = 30) -> int:

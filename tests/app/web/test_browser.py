@@ -242,17 +242,22 @@ def test_a_good_label_file_dropped_on_the_canvas_is_drawn(page, server, artifact
     label = png_bytes(Image.fromarray(np.ascontiguousarray(ids_to_color(ids)[..., :3]).astype(np.uint8)))
     open_app(page, server)  # a new session: the canvas starts blank whatever earlier tests left on it
     page.get_by_role("tab", name="Paint to image", exact=True).first.click()
-    # the editor re-renders its upload input about 0.5 s after the tab opens: a file set on the first one went to
-    # an element that was then replaced, and nothing happened
-    ui_browser.wait_until_stable(page, "#label-editor input[type=file]")
-    if how == "drop":
-        ui_browser.drop_file(page, "#label-editor .image-container", "layout.png", label)
-    else:
-        (tmp_path / "layout.png").write_bytes(label)
-        page.locator("#label-editor input[type=file]").set_input_files(str(tmp_path / "layout.png"))
+    (tmp_path / "layout.png").write_bytes(label)
+
+    def act() -> None:
+        if how == "drop":
+            ui_browser.drop_file(page, "#label-editor .image-container", "layout.png", label)
+        else:
+            page.locator("#label-editor input[type=file]").set_input_files(str(tmp_path / "layout.png"))
+
+    # the editor re-renders its upload input after the tab opens: a file handed to a replaced element is lost, so
+    # the helper retries until the upload request goes out
+    ui_browser.hand_label_file(page, act, "layout.png")
     # the server answers with the fitted map and the editor draws it: the bottom half in class 5's colour (a fixed
     # wait raced the upload on a busy machine, and Synthesize then saw the blank canvas)
-    ui_browser.wait_for_canvas_colour(page, tuple(int(v) for v in ids_to_color(np.full((1, 1), 5))[0, 0, :3]), 2000)
+    ui_browser.wait_for_canvas_colour(
+        page, tuple(int(v) for v in ids_to_color(np.full((1, 1), 5))[0, 0, :3]), 2000, timeout_s=60
+    )
     old = ui_browser._output_src(page, "synthesize-output")
     page.locator("#synthesize-btn").click()  # an undrawn drop would leave the blank canvas: "The canvas is empty"
     ui_browser._wait_for_new_output(page, "synthesize-output", old, 120_000)
