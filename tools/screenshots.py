@@ -148,33 +148,50 @@ def paint_and_synthesize(page: Any, preset: bool = False, timeout_ms: int = 120_
     return caption(page, "synthesize-caption", timeout_ms, skip="Live preview")
 
 
+# requests the label editor makes while it takes a new value or brush: layer fetches, layer uploads, and the
+# handlers its change/upload events call (the queue's open event stream, /queue/data, is not one of them)
+_EDITOR_TRAFFIC = ("/gradio_api/file=", "/gradio_api/upload", "/run/predict", "/gradio_api/queue/join")
+
+
 @contextmanager
-def _editor_refetches(page: Any, timeout_ms: int, at_least_one: bool) -> Iterator[None]:
-    """Around an action that sends the label editor a new value from the server: afterwards, wait until every
-    layer file the editor fetched (``/gradio_api/file=``) has arrived, then let it draw. With ``at_least_one``,
-    first wait for a fetch to begin (the value comes through the queue, with no response to wait for)."""
-    fetching: set[Any] = set()
-    seen: list[Any] = []
+def _editor_refetches(page: Any, timeout_ms: int, at_least_one: bool, quiet_ms: int = 1000) -> Iterator[None]:
+    """Around an action that sends the label editor a new value or brush from the server: afterwards, wait until
+    the editor's traffic (:data:`_EDITOR_TRAFFIC`) has finished and stayed quiet for ``quiet_ms``, then let it
+    draw. A brush update alone sets off 1-3 s of it (the editor re-fetches its layers, re-uploads them and fires
+    its change and upload events several times, ~100 requests); a stroke drawn meanwhile can be replaced by a
+    re-fetched layer. With ``at_least_one``, also wait for a layer fetch to begin (the value comes through the
+    queue, with no response to wait for)."""
+    import time
+
+    in_flight: set[Any] = set()
+    fetched: list[Any] = []
+    last = [time.monotonic()]
 
     def started(request: Any) -> None:
-        if "/gradio_api/file=" in request.url:
-            fetching.add(request)
-            seen.append(request)
+        if any(part in request.url for part in _EDITOR_TRAFFIC):
+            in_flight.add(request)
+            last[0] = time.monotonic()
+            if "/gradio_api/file=" in request.url:
+                fetched.append(request)
 
     def ended(request: Any) -> None:
-        fetching.discard(request)
+        if request in in_flight:
+            in_flight.discard(request)
+            last[0] = time.monotonic()
 
     events = (("request", started), ("requestfinished", ended), ("requestfailed", ended))
     for event, handler in events:
         page.on(event, handler)
     try:
         yield
+        deadline = time.monotonic() + timeout_ms / 1000
         page.wait_for_timeout(200)  # the editor starts its re-fetches
-        waited = 200
-        while (fetching or (at_least_one and not seen)) and waited < timeout_ms:
+        while time.monotonic() < deadline:
+            quiet = not in_flight and (time.monotonic() - last[0]) * 1000 >= quiet_ms
+            if quiet and (fetched or not at_least_one):
+                break
             page.wait_for_timeout(100)
-            waited += 100
-        if at_least_one and not seen:
+        if at_least_one and not fetched:
             raise TimeoutError(f"the label editor fetched no new layers within {timeout_ms} ms")
         page.wait_for_timeout(300)  # and draws what they brought
     finally:
@@ -185,9 +202,10 @@ def _editor_refetches(page: Any, timeout_ms: int, at_least_one: bool) -> Iterato
 def pick_class(page: Any, name: str, timeout_ms: int = 60_000) -> None:
     """Choose a class in the paint tab's named picker (it sets the brush colour) and wait until the editor has it.
 
-    The brush colour comes back from the server, and the editor then re-fetches its layers: a stroke made before
-    that lands in the old colour or is lost (a fixed 300 ms wait lost one on a busy CI machine). So wait for the
-    picker's response and for every file the editor fetched after it, then let it redraw."""
+    The brush colour comes back from the server, and the editor then re-fetches and re-uploads its layers: a
+    stroke made meanwhile lands in the old colour or is lost (a fixed 300 ms wait lost one on a busy CI machine;
+    so did waiting only for the first round of fetches). So wait for the picker's response and for the editor's
+    traffic to go quiet, then let it redraw."""
     page.get_by_role("tab", name="Paint to image").click()
     if page.locator(f'#class-picker input[value="{name}"]').is_checked():
         return  # no change event: nothing comes back
