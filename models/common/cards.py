@@ -34,7 +34,8 @@ def hardware_summary() -> str:
                     break
         except OSError:
             pass
-        dev = f"CPU {cpu}, {torch.get_num_threads()} threads (no GPU)"
+        n = torch.get_num_threads()
+        dev = f"CPU {cpu}, {n} thread{'s' if n != 1 else ''} (no GPU)"
     return f"{dev}; torch {torch.__version__}"
 
 

@@ -52,7 +52,11 @@ def page(server, artifacts):
             pytest.fail(f"browser tests cannot run under CI: {reason}")
         pytest.skip(f"BROWSER TESTS SKIPPED: {reason}")
     with ui_browser.chromium_page(1280, 1000) as pg:
-        open_app(pg, server)
+        try:
+            open_app(pg, server)
+        except AssertionError:
+            pg.screenshot(path=str(artifacts / "browser_not_drawn.png"), full_page=True)  # what stalled
+            raise
         yield pg
 
 
