@@ -55,7 +55,11 @@ def page(server, artifacts):
         try:
             open_app(pg, server)
         except AssertionError:
+            import faulthandler
+
             pg.screenshot(path=str(artifacts / "browser_not_drawn.png"), full_page=True)  # what stalled
+            with open(artifacts / "browser_not_drawn_threads.txt", "w") as f:  # and what this process was doing
+                faulthandler.dump_traceback(f, all_threads=True)
             raise
         yield pg
 
