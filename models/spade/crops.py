@@ -21,6 +21,7 @@ import json
 import random
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,24 @@ def painted_renders(seeds: Sequence[int], size: int) -> tuple[torch.Tensor, torc
     return render_layout(ids, seeds) * 2 - 1, ids
 
 
+@contextmanager
+def _pool_lock(pool_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``pool_dir``'s lock file (``ROOT/.NAME.lock``) while inside; blocks until free.
+    Where ``fcntl`` is missing (Windows) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    pool_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(pool_dir.parent / f".{pool_dir.name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 class RenderPool:
     """``count`` whole pictures of one ``side``, rendered once and kept on disk (uint8, memory-mapped).
 
@@ -148,7 +167,11 @@ class RenderPool:
         prefix = "painted_" if kind == "painted" else ""
         self.dir = Path(root) / f"{prefix}pool_{side}_{count}_{renderer_fingerprint(kind)}"
         if not (self.dir / "done.json").is_file():
-            self._build(chunk, progress)
+            # CPU DDP ranks (and two runs sharing the pool folder) come here at once: one renders, the others wait
+            # for it and then find done.json (two writers into one memory map crashed a rank)
+            with _pool_lock(self.dir):
+                if not (self.dir / "done.json").is_file():
+                    self._build(chunk, progress)
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
 
     def __getstate__(self) -> dict:

@@ -75,6 +75,41 @@ def test_render_pool_renders_once_and_holds_the_renderers_pictures(tmp_path, mon
         RenderPool(tmp_path, 8, 5)
 
 
+def test_processes_sharing_a_pool_folder_render_it_once(tmp_path, monkeypatch):
+    """CPU DDP ranks build the same pool at the same moment: one renders, the other waits and reads its pictures."""
+    import threading
+    import time
+
+    calls = []
+    real_batch = crops.procedural_batch
+
+    def slow(seeds, size, device=None):  # long enough that both builders are inside at once without the lock
+        calls.append(len(seeds))
+        time.sleep(0.2)
+        return real_batch(seeds, size, device)
+
+    monkeypatch.setattr(crops, "procedural_batch", slow)
+    pools, errors = [], []
+
+    def build() -> None:
+        try:
+            pools.append(RenderPool(tmp_path, 32, 4, chunk=2, progress=False))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and len(pools) == 2
+    assert sum(calls) == 4  # rendered once
+    ref_img, ref_ids = real_batch(torch.arange(4) + pools[0].first_seed, 32)
+    for pool in pools:
+        img, ids = pool.batch(range(4))
+        assert torch.equal(ids, ref_ids) and (img - ref_img).abs().max() <= 1 / 127.5 + 1e-6
+
+
 def test_pool_crops_mix_picture_sides_and_carry_each_sides_box(tmp_path):
     pools = [RenderPool(tmp_path, 32, 3, progress=False), RenderPool(tmp_path, 64, 3, progress=False)]
     stream = iter(PoolCrops(pools, batch_size=2, crop=16, thumb=8, seed=1))
