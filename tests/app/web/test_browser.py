@@ -270,7 +270,7 @@ def test_a_good_label_file_dropped_on_the_canvas_is_drawn(page, server, artifact
             page.locator("#label-editor input[type=file]").set_input_files(str(tmp_path / "layout.png"))
 
     # the editor re-renders its upload input after the tab opens: a file handed to a replaced element is lost, so
-    # the helper retries until the upload request goes out
+    # the helper retries until the server's label-file handler is called with it
     ui_browser.hand_label_file(page, act, "layout.png")
     # the server answers with the fitted map and the editor draws it: the bottom half in class 5's colour (a fixed
     # wait raced the upload on a busy machine, and Synthesize then saw the blank canvas)
