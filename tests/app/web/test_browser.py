@@ -24,8 +24,8 @@ def open_app(page, url: str, timeout_ms: int = 90_000) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for attempt in (1, 2):
-        page.goto(url, wait_until="load", timeout=timeout_ms)
         try:
+            page.goto(url, wait_until="load", timeout=timeout_ms)
             page.locator("#stylize-btn").wait_for(timeout=timeout_ms)
             return
         except PlaywrightTimeout:
