@@ -93,3 +93,32 @@ def test_no_import_cycle_among_module_level_imports():
 
 def test_at_most_four_modules_directly_in_models():
     assert len(list((ROOT / "models").glob("*.py"))) <= 4
+
+
+# imported by the package but deliberately not in [project] dependencies, and why
+UNDECLARED_OK = {
+    "scipy": "optional: models/landscape/classes.py falls back to NumPy when it is missing",
+    "fastapi": "Gradio's own web server: a Gradio install always has it, and only app/web (with Gradio) imports it",
+}
+
+
+def test_every_third_party_import_is_a_declared_dependency():
+    """`pip install .` on a fresh machine must bring every module the package imports; one that only arrives as
+    another package's dependency (tqdm via lightning) breaks the day that package drops it."""
+    import re
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    declared = {re.split(r"[<>=!~\[ ;]", d)[0].lower().replace("_", "-") for d in deps}
+    own = set(PACKAGES) | {"train", "tools"}
+    paths = list(FILES.values()) + [ROOT / "train.py"]
+    tops = {name.split(".")[0] for p in paths for name in _imports(p)}
+    third_party = {m for m in tops if m not in sys.stdlib_module_names and m not in own}
+    dists = packages_distributions()
+    missing = {
+        m: dists.get(m, ["not installed"])
+        for m in third_party - set(UNDECLARED_OK)
+        if not any(d.lower().replace("_", "-") in declared for d in dists.get(m, []))
+    }
+    assert not missing, f"imported but not in pyproject.toml's dependencies (module: distributions): {missing}"
