@@ -136,6 +136,12 @@ class TrainConfig:
         "the reconstruction losses (VGG, feature matching) otherwise shrink them, "
         "and the repeating texture comes back (docs/spade.md)",
     )
+    lr_noise: float | None = option(
+        None,
+        "learning rate of the noise inputs' weights alone (Adam moves a weight by about its learning rate per step, so "
+        "at --lr-g 5e-5 a few hundred steps cannot move a weight of 0.03; docs/spade.md part 12)",
+        default_text="--lr-g",
+    )
     proxy_weight_decay: float = option(1e-4, "weight decay of Proxy Norm's proxy parameters, when G or D has any")
     prior_pictures: int = option(
         256, "pictures (half procedural, half painted) the seeds' style prior is fitted on at export; 0: none"
@@ -220,6 +226,11 @@ class SPADEModule(pl.LightningModule):
                     p.requires_grad_(False)
         groups = norms.proxy_param_groups(self.G, t.proxy_weight_decay)
         groups = [g | {"params": [p for p in g["params"] if p.requires_grad]} for g in groups]
+        if t.lr_noise is not None:  # the noise weights in a group of their own, with their own learning rate
+            noise = {id(p) for name, p in self.G.named_parameters() if ".noise_" in name and p.requires_grad}
+            groups = [g | {"params": [p for p in g["params"] if id(p) not in noise]} for g in groups]
+            if noise:
+                groups.append({"params": [p for p in self.G.parameters() if id(p) in noise], "lr": t.lr_noise})
         opt_g = torch.optim.Adam([g for g in groups if g["params"]], lr=t.lr_g, betas=(t.beta1, t.beta2))
         opt_d = torch.optim.Adam(
             norms.proxy_param_groups(self.D, t.proxy_weight_decay), lr=t.lr_d, betas=(t.beta1, t.beta2)
@@ -485,7 +496,9 @@ def card_details(module: SPADEModule) -> tuple[list[str], dict[str, str]]:
     ms += f" + detail x{t.lambda_detail:g}" if t.lambda_detail > 0 else ""
     recipe = (
         f"hinge GAN + feature matching x{t.lambda_feat:g} + VGG-19 perceptual x{t.lambda_vgg:g} + KL "
-        f"x{t.lambda_kld:g}{ms}; Adam TTUR (G {t.lr_g:g}, D {t.lr_d:g}, betas {t.beta1:g}/{t.beta2:g}); EMA "
+        f"x{t.lambda_kld:g}{ms}; Adam TTUR (G {t.lr_g:g}, D {t.lr_d:g}, betas {t.beta1:g}/{t.beta2:g})"
+        f"{f', noise weights {t.lr_noise:g}' if t.lr_noise is not None else ''}"
+        f"{', noise weights frozen' if t.freeze_noise else ''}; EMA "
         f"generator (decay {t.ema_decay:g}) exported with spectral norm baked in, fp16"
     )
     use = (
@@ -643,6 +656,11 @@ def _crop_setup(gcfg: GenConfig, tcfg: TrainConfig) -> int | None:
         )
     if tcfg.pool_size < tcfg.batch_size:
         raise ValueError(f"--pool-size must be at least --batch-size ({tcfg.batch_size}), got {tcfg.pool_size}")
+    if tcfg.lr_noise is not None and (tcfg.freeze_noise or not gcfg.noise):
+        why = "--freeze-noise keeps them fixed" if tcfg.freeze_noise else "--no-noise leaves the generator without them"
+        raise ValueError(f"--lr-noise sets the noise weights' learning rate, but {why}")
+    if tcfg.lr_noise is not None and tcfg.lr_noise <= 0:
+        raise ValueError(f"--lr-noise must be positive, got {tcfg.lr_noise}")
     gcfg.native, gcfg.size = sides, sides[0]
     return tcfg.crop
 

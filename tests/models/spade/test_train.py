@@ -583,6 +583,40 @@ def test_freeze_noise_keeps_the_noise_weights_where_they_started(tmp_path):
     assert any(not torch.allclose(v, torch.full_like(v, 0.05)) for v in moved.values())
 
 
+def test_lr_noise_gives_the_noise_weights_their_own_learning_rate(tmp_path):
+    def noise_weights(run):
+        ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+        return {k: v for k, v in ckpt["state_dict"].items() if k.startswith("G.") and ".noise_" in k}
+
+    moved = {}
+    for lr in (None, "0.01"):
+        run = tmp_path / f"lr{lr}"
+        extra = ["--lr-noise", lr] if lr else []
+        argv = _tiny_argv(tmp_path, "--noise-init", "0.05", "--max-steps", "3", "--run-dir", str(run), *extra)
+        assert train.main([*argv, "--export", str(tmp_path / f"{lr}.st")]) == 0
+        moved[lr] = max((v - 0.05).abs().max().item() for v in noise_weights(run).values())
+        card = (tmp_path / f"{lr}.md").read_text()
+        assert ("noise weights 0.01" in card) == (lr is not None)
+    # Adam moves each weight by about its learning rate per step: 3 steps at 0.01 against the tiny run's lr-g
+    assert moved["0.01"] > 0.02 > 10 * moved[None]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--freeze-noise"], "--freeze-noise keeps them fixed"),
+        (["--no-noise"], "--no-noise leaves the generator without them"),
+        (["--lr-noise", "0"], "--lr-noise must be positive"),
+    ],
+)
+def test_lr_noise_refuses_what_it_cannot_do(tmp_path, extra, message, capsys):
+    argv = [*_tiny_argv(tmp_path, "--max-steps", "1"), *extra]
+    if "--lr-noise" not in extra:
+        argv += ["--lr-noise", "0.01"]
+    assert train.main(argv) != 0
+    assert message in capsys.readouterr().err
+
+
 def test_prior_pictures_sets_how_many_pictures_the_exported_prior_is_fitted_on(tmp_path, monkeypatch):
     from models.spade import prior as prior_mod
     from models.spade.prior import PRIOR_KEYS
