@@ -126,11 +126,14 @@ def fd_difference(
     return frechet_distance(real, fake) - frechet_distance(real, base), _spread(draws)
 
 
-def _kid_terms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _kid_terms(a: torch.Tensor, b: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """``h (N, N)`` of paired features ``a, b (N, D)``: ``h[i, j] = k(a_i, a_j) + k(b_i, b_j) - k(a_i, b_j) -
-    k(a_j, b_i)`` with the cubic kernel ``k(x, y) = (x.y / D + 1) ** 3``; the unbiased MMD^2 is its mean off the
-    diagonal. Same-layout pairs ``(a_i, b_i)`` never meet, so the pairing adds no similarity of its own."""
-    a, b = a.double(), b.double()
+    k(a_j, b_i)`` with the cubic kernel ``k(x, y) = (x.y / D + 1) ** 3`` on features divided by the RMS of ``ref``'s
+    (the renders'): pooled VGG activations average ~8, so unscaled the kernel is a cube of their overall size and
+    blind to everything else. The unbiased MMD^2 is the mean of ``h`` off the diagonal: same-layout pairs
+    ``(a_i, b_i)`` never meet, so the pairing adds no similarity of its own."""
+    scale = ref.double().pow(2).mean().sqrt()
+    a, b = a.double() / scale, b.double() / scale
     d = a.shape[1]
     kaa, kbb, kab = ((a @ a.T) / d + 1) ** 3, ((b @ b.T) / d + 1) ** 3, ((a @ b.T) / d + 1) ** 3
     return kaa + kbb - kab - kab.T
@@ -156,11 +159,12 @@ def _jackknife(h: torch.Tensor) -> tuple[float, float]:
 
 def kernel_distance(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     """Unbiased KID (MMD^2, cubic kernel) between paired feature sets ``a, b (N, D)`` (row i of both from layout
-    i), x :data:`KID_SCALE`, and its jackknife standard error over the layouts. Its expected value is 0 for two
-    samples of one distribution, whatever their size or spread, so it can come out slightly negative."""
+    i; ``a`` the renders, whose RMS scales both), x :data:`KID_SCALE`, and its jackknife standard error over the
+    layouts. Its expected value is 0 for two samples of one distribution, whatever their size or spread, so it
+    can come out slightly negative."""
     if a.shape != b.shape:
         raise ValueError(f"paired feature sets need one row per layout each, got {tuple(a.shape)} and {tuple(b.shape)}")
-    kid, se = _jackknife(_kid_terms(a, b))
+    kid, se = _jackknife(_kid_terms(a, b, a))
     return kid * KID_SCALE, se * KID_SCALE
 
 
@@ -169,7 +173,7 @@ def kid_difference(real: torch.Tensor, fake: torch.Tensor, base: torch.Tensor) -
     and its jackknife standard error: leaving a layout out of both cancels what both generators find hard."""
     if not real.shape == fake.shape == base.shape:
         raise ValueError(f"one row per layout each, got {real.shape[0]}, {fake.shape[0]} and {base.shape[0]}")
-    d, se = _jackknife(_kid_terms(real, fake) - _kid_terms(real, base))
+    d, se = _jackknife(_kid_terms(real, fake, real) - _kid_terms(real, base, real))
     return d * KID_SCALE, se * KID_SCALE
 
 

@@ -39,9 +39,14 @@ def test_the_paired_difference_cancels_what_both_share():
         realism.fd_difference(real, moved[:3], base)
 
 
-def _kid_by_loop(a, b):
-    """Unbiased MMD^2 (Gretton et al. 2012, eq. 3) with k(x, y) = (x.y / D + 1)^3, pair by pair in float64."""
-    a, b = a.double().tolist(), b.double().tolist()
+def _rms(a):
+    return (sum(v * v for row in a.double().tolist() for v in row) / a.numel()) ** 0.5
+
+
+def _kid_by_loop(a, b, rms):
+    """Unbiased MMD^2 (Gretton et al. 2012, eq. 3) with k(x, y) = (x.y / D + 1)^3 on features divided by ``rms``,
+    pair by pair in float64."""
+    a, b = (a.double() / rms).tolist(), (b.double() / rms).tolist()
     n, d = len(a), len(a[0])
 
     def k(x, y):
@@ -57,11 +62,13 @@ def test_kernel_distance_matches_a_loop_over_pairs_and_its_jackknife():
     g = torch.Generator().manual_seed(3)
     a, b = torch.rand(7, 5, generator=g), torch.rand(7, 5, generator=g) + 0.3
     kid, se = realism.kernel_distance(a, b)
-    assert kid == pytest.approx(_kid_by_loop(a, b), rel=1e-9)
-    loo = [_kid_by_loop(torch.cat([a[:i], a[i + 1 :]]), torch.cat([b[:i], b[i + 1 :]])) for i in range(7)]
+    assert kid == pytest.approx(_kid_by_loop(a, b, _rms(a)), rel=1e-9)
+    # the jackknife leaves one layout out of the pairs, not out of the unit (the RMS of all the renders' features)
+    loo = [_kid_by_loop(torch.cat([a[:i], a[i + 1 :]]), torch.cat([b[:i], b[i + 1 :]]), _rms(a)) for i in range(7)]
     mean = sum(loo) / 7
     assert se == pytest.approx((6 / 7 * sum((x - mean) ** 2 for x in loo)) ** 0.5, rel=1e-9)
     assert realism.kernel_distance(a, a.clone())[0] == pytest.approx(0, abs=1e-9)
+    assert realism.kernel_distance(8 * a, 8 * b)[0] == pytest.approx(kid, rel=1e-9)  # in units of the renders' size
     with pytest.raises(ValueError, match="one row per layout"):
         realism.kernel_distance(a, b[:4])
     with pytest.raises(ValueError, match="at least 3 layouts"):
