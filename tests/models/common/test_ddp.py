@@ -55,6 +55,17 @@ def _noise_images(folder: Path, seed: int) -> None:
             Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(folder / role / f"{i}.png")
 
 
+def _failure_text(stderr: str, head: int = 4000, tail: int = 2000) -> str:
+    """What a failed run printed, readable: the *first* traceback (the rank that crashed first; the others then
+    fail with "connection closed by peer" at the end of the output) and the end."""
+    first = stderr.find("Traceback (most recent call last)")
+    if len(stderr) <= head + tail:
+        return stderr
+    if first < 0 or len(stderr) - first <= head + tail:
+        return stderr[-(head + tail) :]
+    return f"{stderr[first : first + head]}\n[...]\n{stderr[-tail:]}"
+
+
 def _train(cwd: Path, argv: list[str]) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), *argv],
@@ -64,8 +75,16 @@ def _train(cwd: Path, argv: list[str]) -> subprocess.CompletedProcess:
         text=True,
         timeout=600,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, _failure_text(proc.stderr)
     return proc
+
+
+def test_failure_text_keeps_the_first_traceback_and_the_end():
+    first = "Traceback (most recent call last)\n  rank 0: ValueError: the real cause\n"
+    noise = "log line\n" * 2000
+    out = _failure_text("startup\n" + first + noise + "Traceback (most recent call last)\nconnection closed by peer\n")
+    assert "the real cause" in out and "connection closed by peer" in out and len(out) < 6100
+    assert _failure_text("short failure") == "short failure"
 
 
 def _check_one_run(cwd: Path, kind: str, norm: str) -> Path:
