@@ -293,9 +293,10 @@ def _norm_dropdown(norms: Choices, label: str, elem_id: str | None = None) -> gr
 def _norm_picker(h: Handlers, kind: str, norms: Choices, label: str, elem_id: str) -> tuple[gr.Dropdown, gr.Button]:
     """The normalizer dropdown with a button that re-reads the checkpoint folder (new files from train.py) and the
     selected checkpoint's model card in an accordion."""
-    with gr.Row(equal_height=True):
-        dropdown = _norm_dropdown(norms, label, elem_id)
-        reload = gr.Button("↻ Reload checkpoints", scale=0, min_width=110, size="sm", elem_id=f"{elem_id}-reload")
+    # stacked, not side by side: in the paint tab's narrow middle column a button beside the dropdown squeezed it
+    # until its label wrapped over three lines and the checkpoint's name was cut (docs/screenshots)
+    dropdown = _norm_dropdown(norms, label, elem_id)
+    reload = gr.Button("↻ Reload checkpoints", size="sm", elem_id=f"{elem_id}-reload")
     cache = h.engine.caches[kind]
     with gr.Accordion("Model card", open=False, elem_id=f"{elem_id}-card-box"):
         card = gr.Markdown(cache.card(norms[0][1] if norms else None), elem_id=f"{elem_id}-card")
