@@ -15,6 +15,9 @@ generator that paints the renderer's layouts perfectly but with its own looks wo
 - texture periodicity (``models/spade/texture.py``), synthesized over real;
 - fine detail (variance above 1/4 of the resolution), synthesized over real.
 
+``--controls`` also scores the floor's renders softened (2x and 4x area down, bilinear up): pictures known to be
+worse, so both distances can be seen to rank them behind every generator.
+
 The real renders' features are computed once per run and shared by every generator. A checkpoint given as
 ``FILE:renderer@X`` is loaded with those looks and look match (as in ``models.spade.spread``).
 
