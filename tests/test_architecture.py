@@ -106,8 +106,9 @@ def test_every_third_party_import_is_a_declared_dependency():
     """`pip install .` on a fresh machine must bring every module the package imports; one that only arrives as
     another package's dependency (tqdm via lightning) breaks the day that package drops it."""
     import re
-    import tomllib
     from importlib.metadata import packages_distributions
+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11 on")
 
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     declared = {re.split(r"[<>=!~\[ ;]", d)[0].lower().replace("_", "-") for d in deps}
