@@ -148,9 +148,12 @@ def test_main_scores_softened_renders_as_controls(tmp_path, capsys):
     argv = [str(path), "--kinds", "procedural", "--layouts", "4", "--size", "64", "--threads", "1", "--controls"]
     assert realism.main(argv) == 0
     rows = {line.split("|")[2].strip(): line.split("|") for line in capsys.readouterr().out.splitlines() if "|" in line}
+    detail = {name: float(rows[name][8].strip().rstrip("x")) for name in realism.CONTROLS}
     for name in realism.CONTROLS:
-        assert float(rows[name][8].strip().rstrip("x")) < 0.9  # detail removed: the control is worse, as designed
+        assert detail[name] < 0.9  # detail removed: the control is worse, as designed
         assert " ± " in rows[name][4] and " ± " in rows[name][6]
+    two, four = realism.CONTROLS  # softened more, less detail left: the controls are what their names say
+    assert detail[four] < 0.5 * detail[two]
 
 
 @pytest.mark.parametrize(
