@@ -142,22 +142,16 @@ def _kid_terms(a: torch.Tensor, b: torch.Tensor, ref: torch.Tensor) -> torch.Ten
     return kaa + kbb - kab - kab.T
 
 
-def _off_diagonal_mean(h: torch.Tensor, keep: torch.Tensor | None = None) -> float:
-    if keep is not None:
-        h = h[keep][:, keep]
-    n = h.shape[0]
-    return float((h.sum() - h.diagonal().sum()) / (n * (n - 1)))
-
-
 def _jackknife(h: torch.Tensor) -> tuple[float, float]:
-    """The off-diagonal mean of ``h (N, N)`` and its jackknife standard error (each layout left out once)."""
+    """The off-diagonal mean of a symmetric ``h (N, N)`` and its jackknife standard error (each layout left out
+    once: leaving out layout i removes row i and column i, twice its off-diagonal row sum)."""
     n = h.shape[0]
     if n < 3:
         raise ValueError(f"a kernel distance needs at least 3 layouts, got {n}")
-    full = _off_diagonal_mean(h)
-    eye = torch.eye(n, dtype=torch.bool)
-    loo = torch.tensor([_off_diagonal_mean(h, ~eye[i]) for i in range(n)], dtype=torch.float64)
-    return full, float(((n - 1) / n * (loo - loo.mean()).pow(2).sum()).sqrt())
+    rows = h.sum(1) - h.diagonal()
+    total = rows.sum()
+    loo = (total - 2 * rows) / ((n - 1) * (n - 2))
+    return float(total / (n * (n - 1))), float(((n - 1) / n * (loo - loo.mean()).pow(2).sum()).sqrt())
 
 
 def kernel_distance(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
