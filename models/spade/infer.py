@@ -65,9 +65,12 @@ class Synthesizer:
             self.generator.to(memory_format=torch.channels_last)
         self.config: GenConfig = generator.cfg
         self.prior: dict[str, torch.Tensor] | None = None  # fitted style prior (models/spade/prior.py), if shipped
-        # windowed renders (crop generators above their native sizes): window side, and the margin dropped on
-        # each side, which covers the receptive field so that windows agree with a whole-picture render
+        # windowed renders (crop generators above their native sizes or above one_pass_max): window side, and the
+        # margin dropped on each side, which covers the receptive field so that windows agree with a whole picture
         self.window = 768
+        # the largest side rendered in one pass: one 1024 px pass would need ~4x the 0.9 GiB of a 512 px one, past
+        # the 2 GB the app allows itself; windows give the same picture (running statistics) in the memory of one
+        self.one_pass_max = 512
         self.margin = receptive_margin(self.config) if self.config.arch == "crop" else 0
 
     @property
@@ -115,13 +118,19 @@ class Synthesizer:
 
     def render_plan(self, shape: tuple[int, int]) -> tuple[tuple[int, int], bool]:
         """``(generator size, windowed)`` for an output of ``shape``: a crop generator renders outputs larger than
-        its largest native side at their own size (rounded to its grid) in windows; otherwise :meth:`native_size`.
+        its largest native side (or than :attr:`one_pass_max`) at their own size (rounded to its grid) in windows;
+        otherwise :meth:`native_size`. A generator trained on 1024 px pictures renders them in windows too, told
+        their true scale.
 
         >>> syn = Synthesizer(build_generator(GenConfig(ngf=4, spade_hidden=8, z_dim=8, native=[256, 512])))
         >>> syn.render_plan((300, 450)), syn.render_plan((1000, 2000))
         (((304, 448), False), ((992, 2000), True))
+        >>> big = Synthesizer(build_generator(GenConfig(ngf=4, spade_hidden=8, z_dim=8, native=[256, 1024])))
+        >>> big.render_plan((512, 512)), big.render_plan((1024, 1024))
+        (((512, 512), False), ((1024, 1024), True))
         """
-        if self.config.arch == "crop" and max(shape) > self.config.native_range[1]:
+        limit = min(self.config.native_range[1], self.one_pass_max)
+        if self.config.arch == "crop" and max(shape) > limit:
             f = self.config.multiple
             return tuple(max(f, round(s / f) * f) for s in shape), True  # type: ignore[return-value]
         return self.native_size(shape), False

@@ -48,7 +48,7 @@ from models.common.training import (
     finish_run,
     resolve_resume,
 )
-from models.spade.crops import CropSeeds, PoolCrops, RenderPool, random_crops
+from models.spade.crops import CropSeeds, PoolCrops, RenderPool, pool_count, random_crops
 from models.spade.data import ProceduralSeeds, SegFolder, procedural_batch
 from models.spade.discriminator import DiscConfig, MultiscaleDiscriminator
 from models.spade.generator import GenConfig, baked_state_dict, build_generator, one_hot, position_channels
@@ -90,14 +90,20 @@ class TrainConfig:
         "crop arch: sides of the whole pictures the windows are cut from (the generator's native sizes)",
         nargs="+",
     )
-    pool_size: int = option(1000, "crop arch on a CPU: pictures per side rendered once into the render pool")
+    pool_size: int = option(
+        1000,
+        "crop arch on a CPU: pictures per side rendered once into the render pool (sides above 512 px: "
+        "pool_size * (512/side)**2, the pixels of a 512 px pool)",
+    )
     pool_dir: str = option("data/spade_renders", "crop arch on a CPU: where render pools are kept")
     painted_share: float = option(
         0.0,
         "crop arch on a CPU: share of batches cut from hand-painted-style layouts "
         "(models/landscape/painted.py) instead of procedural scenes, 0-1",
     )
-    painted_pool_size: int = option(600, "crop arch on a CPU: painted layouts per side rendered once into the pool")
+    painted_pool_size: int = option(
+        600, "crop arch on a CPU: painted layouts per side rendered once into the pool (above 512 px: as --pool-size)"
+    )
     lr_g: float = option(1e-4, "generator learning rate (TTUR: the discriminator learns 4x faster)")
     lr_d: float = option(4e-4, "discriminator learning rate")
     beta1: float = 0.0
@@ -535,18 +541,22 @@ class SPADEDataModule(pl.LightningDataModule):
         self.pools: list[RenderPool] = []
         self.rng = random.Random(start)  # windows cut after transfer (GPU and labelled folders)
 
+    def _counts(self, count: int) -> str:
+        """Pictures per pool side, e.g. ``1000/1000/250`` (see :func:`pool_count`)."""
+        return "/".join(str(pool_count(count, side, self.cfg.batch_size)) for side in self.cfg.full_sizes)
+
     def describe(self) -> str:
         if self.crop is not None and self.dataset is None:
             where = (
                 "rendered on the GPU every step"
                 if self.on_gpu
-                else f"{self.cfg.pool_size} per side rendered once into {self.cfg.pool_dir}"
+                else f"{self._counts(self.cfg.pool_size)} per side rendered once into {self.cfg.pool_dir}"
             )
             painted = ""
             if self.cfg.painted_share > 0 and not self.on_gpu:
                 painted = (
-                    f"; {self.cfg.painted_share:.0%} of batches from {self.cfg.painted_pool_size} painted-style "
-                    "layouts per side (models/landscape/painted.py) textured by render_layout"
+                    f"; {self.cfg.painted_share:.0%} of batches from {self._counts(self.cfg.painted_pool_size)} "
+                    "painted-style layouts per side (models/landscape/painted.py) textured by render_layout"
                 )
             return (
                 f"procedural landscapes (models/landscape/render.py), whole pictures of "
@@ -566,14 +576,20 @@ class SPADEDataModule(pl.LightningDataModule):
             if self.on_gpu:
                 ds = CropSeeds(self.cfg.batch_size, self.cfg.full_sizes, start=self.start)
             else:
-                share = self.cfg.painted_share
+                share, bs = self.cfg.painted_share, self.cfg.batch_size
                 if not self.pools:
                     self.pools = [
-                        RenderPool(self.cfg.pool_dir, side, self.cfg.pool_size) for side in self.cfg.full_sizes
+                        RenderPool(self.cfg.pool_dir, side, pool_count(self.cfg.pool_size, side, bs))
+                        for side in self.cfg.full_sizes
                     ]
                     if share > 0:
                         self.pools += [
-                            RenderPool(self.cfg.pool_dir, side, self.cfg.painted_pool_size, kind="painted")
+                            RenderPool(
+                                self.cfg.pool_dir,
+                                side,
+                                pool_count(self.cfg.painted_pool_size, side, bs),
+                                kind="painted",
+                            )
                             for side in self.cfg.full_sizes
                         ]
                 n = len(self.cfg.full_sizes)

@@ -131,3 +131,13 @@ def test_gpu_stream_yields_seeds_and_a_side_the_module_renders_on_the_device():
     assert len(np.unique(seen)) == len(seen)  # fresh layouts every step
     img, ids = procedural_batch(batches[0][0][:1], 32)
     assert img.shape == (1, 3, 32, 32)
+
+
+def test_pools_of_large_pictures_hold_no_more_pixels_than_a_512_px_pool():
+    for count, side in itertools.product([2, 37, 600, 1000], [16, 256, 512, 768, 1024, 2048]):
+        n = crops.pool_count(count, side, least=2)
+        if side <= 512:
+            assert n == count  # the pools the campaign already rendered keep their size (and folder name)
+        else:
+            assert 2 <= n <= count
+            assert abs(n * side**2 - count * 512**2) <= 512**2 / 2 + side**2 / 2 or n == 2  # rounding, or the floor

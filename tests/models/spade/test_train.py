@@ -1,5 +1,6 @@
 """Training: one G/D step, a tiny end-to-end run through train.py, resume, and export -> load."""
 
+import json
 from dataclasses import asdict
 
 import numpy as np
@@ -473,6 +474,7 @@ def test_a_crop_run_over_two_picture_sides_renders_both_natively(tmp_path):
     assert "crop generator" in card and "native 32-64 px" in card and "32 px windows" in card
     assert "rendered once into" in card  # the CPU data path: the render pool
     assert (tmp_path / "pool").is_dir() and len(list((tmp_path / "pool").glob("pool_*"))) == 2
+    assert "2/2 per side" in card  # both sides at or below 512 px: --pool-size pictures each
     # --init continues a crop generator (the campaign's parts) and refuses a grid one
     assert (
         train.main(
@@ -636,3 +638,20 @@ def test_prior_pictures_sets_how_many_pictures_the_exported_prior_is_fitted_on(t
         state, _ = load_checkpoint(out, "spade")
         assert all(k in state for k in PRIOR_KEYS) == has_prior
     assert asked == [(4, 64)]  # 4 pictures at the encoder's 64 px thumbnail; none for 0
+
+
+def test_a_pool_of_larger_pictures_holds_fewer_of_them(tmp_path, monkeypatch):
+    """Sides above crops.POOL_PIXELS_SIDE get pool_count's smaller pools (here 32 px is the bound: 64 px pools hold
+    a quarter of --pool-size pictures), for procedural and painted layouts alike, and the card says how many."""
+    import models.spade.crops as crops
+
+    monkeypatch.setattr(crops, "POOL_PIXELS_SIDE", 32)
+    weights = tmp_path / "w.safetensors"
+    argv = _tiny_argv(tmp_path, "--full-sizes", "32", "64", "--pool-size", "8", "--painted-share", "0.5")
+    argv += ["--painted-pool-size", "4", "--max-steps", "1", "--export", str(weights)]
+    assert train.main(argv) == 0
+    pools = {p.name.rsplit("_", 1)[0]: p for p in (tmp_path / "pool").iterdir() if p.is_dir()}
+    assert sorted(pools) == ["painted_pool_32_4", "painted_pool_64_1", "pool_32_8", "pool_64_2"]
+    assert json.loads((pools["pool_64_2"] / "done.json").read_text())["count"] == 2
+    card = weights.with_suffix(".md").read_text()
+    assert "8/2 per side" in card and "4/1 painted-style" in card
